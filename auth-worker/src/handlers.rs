@@ -1,0 +1,100 @@
+//! One plain async function per subject: `(state, ctx, request) -> reply`.
+
+use shared::{
+    RequestContext, User,
+    auth::{CreateUserRequest, GetUserRequest, JwkSet, JwksRequest, LoginRequest, TokenReply},
+    types::Email,
+};
+use time::{Duration, OffsetDateTime};
+use tracing::info;
+
+use crate::{AppState, Error, db, tokens};
+
+/// `auth.create_user`: sign-up. The email check before hashing saves an
+/// argon2 run on the common duplicate; the unique index still decides races.
+pub async fn create_user(
+    state: AppState,
+    _ctx: RequestContext,
+    request: CreateUserRequest,
+) -> Result<User, Error> {
+    let new = request.parse()?;
+    if db::email_taken(&state.db, new.email.as_str()).await? {
+        return Err(Error::EmailTaken);
+    }
+    let hash = state.hasher.hash(new.password.expose()).await?;
+    let user = db::insert_user(
+        &state.db,
+        new.email.as_str(),
+        &hash,
+        new.firstname.map(|n| n.into_string()).as_deref(),
+        new.lastname.map(|n| n.into_string()).as_deref(),
+    )
+    .await?;
+    info!(user_id = user.id, "user created");
+    Ok(user)
+}
+
+/// `auth.get_user`: by id or by email.
+pub async fn get_user(
+    state: AppState,
+    _ctx: RequestContext,
+    request: GetUserRequest,
+) -> Result<User, Error> {
+    let user = match request {
+        GetUserRequest::Id { id } => db::user_by_id(&state.db, id).await?,
+        GetUserRequest::Email { email } => {
+            let email = Email::parse(&email).map_err(|m| {
+                shared::ServiceError::validation(vec![shared::FieldError::new("email", m)])
+            })?;
+            db::user_by_email(&state.db, email.as_str()).await?
+        }
+    };
+    user.ok_or(Error::UserNotFound)
+}
+
+/// `auth.login`: an unknown email costs one argon2 verification too, so the
+/// answer and its timing are the same as for a wrong password.
+pub async fn login(
+    state: AppState,
+    _ctx: RequestContext,
+    request: LoginRequest,
+) -> Result<TokenReply, Error> {
+    let credentials = request.parse()?;
+    let found = db::credentials_by_email(&state.db, credentials.email.as_str()).await?;
+    let (user, hash) = match found {
+        Some((user, hash)) => (Some(user), Some(hash)),
+        None => (None, None),
+    };
+    let matched = state
+        .hasher
+        .verify(credentials.password.expose(), hash)
+        .await?;
+    let user = match user {
+        Some(user) if matched => user,
+        _ => return Err(Error::InvalidCredentials),
+    };
+    let access_token = state.tokens.issue_access_token(&user)?;
+    let (refresh_token, refresh_hash) = tokens::new_refresh_token();
+    let ttl = i64::try_from(state.settings.jwt.refresh_ttl_secs).unwrap_or(i64::MAX / 2);
+    let expires_at = OffsetDateTime::now_utc() + Duration::seconds(ttl);
+    let mut tx = state.db.begin().await?;
+    let session = db::create_session(&mut tx, user.id, &refresh_hash, expires_at).await?;
+    tx.commit().await?;
+    info!(user_id = user.id, %session, "login");
+    Ok(TokenReply {
+        access_token,
+        refresh_token,
+        token_type: "Bearer".into(),
+        expires_in: state.tokens.access_ttl_secs(),
+        user,
+    })
+}
+
+/// `auth.jwks`: the public keys that verify access tokens.
+pub async fn jwks(
+    state: AppState,
+    _ctx: RequestContext,
+    _request: JwksRequest,
+) -> Result<JwkSet, Error> {
+    Ok(state.tokens.jwks().clone())
+}

@@ -1,0 +1,75 @@
+//! The auth worker: accounts, credentials and tokens, served on NATS.
+//!
+//! * [`service`] registers every `auth.*` endpoint with the NATS service API
+//!   (queue group `auth-worker`) and is the only place that knows subjects.
+//! * `handlers` are plain `async fn(state, ctx, request) -> Result<reply, Error>`.
+//! * `db` holds the SQL; [`password`] runs argon2id off the async runtime;
+//!   [`tokens`] signs EdDSA access tokens and publishes the JWK Set.
+//! * [`run`] takes its settings and a shutdown future, so tests run the real
+//!   worker in-process against their own NATS server and database.
+
+mod db;
+mod error;
+mod handlers;
+pub mod password;
+pub mod service;
+pub mod settings;
+pub mod tokens;
+
+use std::{future::Future, sync::Arc};
+
+use anyhow::Context;
+use sqlx::{PgPool, migrate::MigrateDatabase, postgres::PgPoolOptions};
+
+pub use error::Error;
+pub use settings::Settings;
+pub use shared::db::DatabaseSettings;
+
+/// What every handler can reach.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub db: PgPool,
+    pub hasher: Arc<password::Hasher>,
+    pub tokens: Arc<tokens::TokenIssuer>,
+    pub settings: Arc<Settings>,
+}
+
+/// Serves until `shutdown` resolves, then drains and returns.
+pub async fn run(settings: Settings, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+    let db = shared::db::pool(&settings.database)?;
+    let hasher = password::Hasher::new(&settings.argon2)?;
+    let tokens = tokens::TokenIssuer::from_settings(&settings.jwt)?;
+    let client = shared::nats::connect(&settings.nats, "auth-worker").await?;
+    let state = AppState {
+        db,
+        hasher: Arc::new(hasher),
+        tokens: Arc::new(tokens),
+        settings: Arc::new(settings),
+    };
+    service::builder(state)
+        .serve(client, shutdown)
+        .await
+}
+
+/// Creates the database if it does not exist, then applies `migrations/`.
+pub async fn migrate(settings: &DatabaseSettings) -> anyhow::Result<()> {
+    use secrecy::ExposeSecret;
+    let url = settings.url.expose_secret();
+    if !sqlx::Postgres::database_exists(url)
+        .await
+        .context("cannot reach PostgreSQL (is it running? `cargo xtask up` starts one)")?
+    {
+        sqlx::Postgres::create_database(url).await?;
+        tracing::info!("created the database");
+    }
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(settings.connect_options()?)
+        .await?;
+    MIGRATOR.run(&pool).await.context("applying migrations")?;
+    tracing::info!(applied = MIGRATOR.iter().count(), "migrations are up to date");
+    Ok(())
+}
+
+/// The project's migrations, embedded at build time.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");

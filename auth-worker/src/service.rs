@@ -1,0 +1,17 @@
+//! Registers every `auth.*` endpoint with its handler.
+
+use shared::{auth, service::ServiceBuilder};
+
+use crate::{AppState, handlers};
+
+/// The auth worker's service, ready to serve.
+pub fn builder(state: AppState) -> ServiceBuilder<AppState> {
+    let max_in_flight = state.settings.service.max_in_flight;
+    ServiceBuilder::new(auth::SERVICE, env!("CARGO_PKG_VERSION"), state)
+        .description("Accounts, credentials and access tokens")
+        .max_in_flight(max_in_flight)
+        .endpoint::<auth::CreateUser, _, _, _>(handlers::create_user)
+        .endpoint::<auth::GetUser, _, _, _>(handlers::get_user)
+        .endpoint::<auth::Login, _, _, _>(handlers::login)
+        .endpoint::<auth::Jwks, _, _, _>(handlers::jwks)
+}

@@ -1,0 +1,85 @@
+//! The auth worker's settings: defaults here, then `--config FILE`, then
+//! `AUTH_WORKER_<SECTION>__<KEY>` environment variables.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use shared::{db::DatabaseSettings, nats::NatsSettings, telemetry::LogSettings};
+
+const DEFAULTS: &str = r#"
+[nats]
+url = "nats://127.0.0.1:14222"
+user = "auth-worker"
+inbox_prefix = "_INBOX_auth-worker"
+
+[database]
+url = "postgres://postgres@127.0.0.1:5432/natsauth"
+max_connections = 8
+acquire_timeout_ms = 3000
+
+[jwt]
+private_key_file = ".dev/keys/jwt-ed25519.pem"
+extra_public_key_files = []
+issuer = "natsauth"
+audience = "natsauth-api"
+access_ttl_secs = 900
+refresh_ttl_secs = 2592000
+
+[argon2]
+memory_kib = 19456
+iterations = 2
+parallelism = 1
+# 0 means one per CPU core.
+max_concurrent_hashes = 0
+
+[service]
+max_in_flight = 64
+
+[log]
+level = "info"
+format = "text"
+"#;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub nats: NatsSettings,
+    pub database: DatabaseSettings,
+    pub jwt: JwtSettings,
+    pub argon2: Argon2Settings,
+    pub service: ServiceSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct JwtSettings {
+    /// The Ed25519 signing key (PKCS#8 PEM). Its public key is published in
+    /// `auth.jwks` with a `kid` that is its RFC 7638 thumbprint.
+    pub private_key_file: PathBuf,
+    /// Public keys (PEM) still published after a key rotation, so tokens signed
+    /// by the previous key verify until they expire.
+    pub extra_public_key_files: Vec<PathBuf>,
+    pub issuer: String,
+    pub audience: String,
+    pub access_ttl_secs: u64,
+    pub refresh_ttl_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Argon2Settings {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+    pub max_concurrent_hashes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServiceSettings {
+    /// Requests handled at once by this copy (over all endpoints).
+    pub max_in_flight: usize,
+}
+
+impl Settings {
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        Ok(shared::settings::load(DEFAULTS, file, "AUTH_WORKER")?)
+    }
+}

@@ -1,0 +1,229 @@
+//! Access tokens (EdDSA JWTs) and opaque refresh tokens.
+//!
+//! The signing key is an Ed25519 PKCS#8 PEM file read at start-up. Its `kid`
+//! is the RFC 7638 JWK thumbprint of the public key, so a key names itself and
+//! a rotated key gets a new `kid` without anyone choosing one.
+
+use std::{fs, io::Write, path::Path};
+
+use anyhow::{Context, bail};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use rand::RngCore;
+use ring::signature::{Ed25519KeyPair, KeyPair};
+use sha2::{Digest, Sha256};
+use shared::{
+    User,
+    auth::{AccessClaims, Jwk, JwkSet},
+};
+use time::OffsetDateTime;
+
+use crate::settings::JwtSettings;
+
+/// Signs access tokens and knows the public keys to publish.
+pub struct TokenIssuer {
+    key: EncodingKey,
+    kid: String,
+    jwks: JwkSet,
+    issuer: String,
+    audience: String,
+    access_ttl_secs: u64,
+}
+
+impl std::fmt::Debug for TokenIssuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenIssuer")
+            .field("kid", &self.kid)
+            .field("issuer", &self.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenIssuer {
+    pub fn from_settings(settings: &JwtSettings) -> anyhow::Result<Self> {
+        let path = &settings.private_key_file;
+        let text = fs::read_to_string(path).with_context(|| {
+            format!(
+                "cannot read the JWT signing key {}; create one with \
+                 `auth-worker gen-key --out {}` (`cargo xtask up` does it for you)",
+                path.display(),
+                path.display()
+            )
+        })?;
+        let der = pem_contents(&text, "PRIVATE KEY")
+            .with_context(|| format!("{} is not a PKCS#8 PEM private key", path.display()))?;
+        let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der)
+            .map_err(|e| anyhow::anyhow!("{} is not an Ed25519 key: {e}", path.display()))?;
+        let current = jwk(pair.public_key().as_ref());
+        let kid = current.kid.clone();
+        let mut keys = vec![current];
+        for extra in &settings.extra_public_key_files {
+            let text = fs::read_to_string(extra)
+                .with_context(|| format!("reading public key {}", extra.display()))?;
+            let spki = pem_contents(&text, "PUBLIC KEY")?;
+            // An Ed25519 SubjectPublicKeyInfo is a 12-byte prefix and the key.
+            if spki.len() != 44 {
+                bail!("{} is not an Ed25519 public key", extra.display());
+            }
+            keys.push(jwk(&spki[12..]));
+        }
+        Ok(Self {
+            key: EncodingKey::from_ed_der(&der),
+            kid,
+            jwks: JwkSet { keys },
+            issuer: settings.issuer.clone(),
+            audience: settings.audience.clone(),
+            access_ttl_secs: settings.access_ttl_secs,
+        })
+    }
+
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    pub fn jwks(&self) -> &JwkSet {
+        &self.jwks
+    }
+
+    pub fn access_ttl_secs(&self) -> u64 {
+        self.access_ttl_secs
+    }
+
+    /// A signed access token for `user`.
+    pub fn issue_access_token(&self, user: &User) -> anyhow::Result<String> {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let claims = AccessClaims {
+            sub: user.id.to_string(),
+            role: user.role,
+            iat: now,
+            exp: now + i64::try_from(self.access_ttl_secs).unwrap_or(i64::MAX / 2),
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            jti: uuid::Uuid::new_v4().to_string(),
+        };
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, &claims, &self.key).context("signing the access token")
+    }
+}
+
+/// A new opaque refresh token (256 random bits, base64url) and the SHA-256
+/// that is stored in its place.
+pub fn new_refresh_token() -> (String, Vec<u8>) {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let token = URL_SAFE_NO_PAD.encode(bytes);
+    let hash = refresh_token_hash(&token);
+    (token, hash)
+}
+
+/// What the database stores for a refresh token.
+pub fn refresh_token_hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+fn jwk(public_key: &[u8]) -> Jwk {
+    let x = URL_SAFE_NO_PAD.encode(public_key);
+    // RFC 7638: the required members, in lexicographic order, no spaces.
+    let canonical = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#);
+    let kid = URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()));
+    Jwk {
+        kty: "OKP".into(),
+        crv: "Ed25519".into(),
+        x,
+        kid,
+        alg: "EdDSA".into(),
+        use_: "sig".into(),
+    }
+}
+
+fn pem_contents(text: &str, tag: &str) -> anyhow::Result<Vec<u8>> {
+    let pem = pem::parse(text).context("not PEM")?;
+    if pem.tag() != tag {
+        bail!("expected a {tag} PEM block, found {}", pem.tag());
+    }
+    Ok(pem.into_contents())
+}
+
+/// Writes a new Ed25519 key as PKCS#8 PEM, readable by its owner only.
+/// Refuses to overwrite an existing file.
+pub fn generate_key_file(path: &Path) -> anyhow::Result<()> {
+    let rng = ring::rand::SystemRandom::new();
+    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng)
+        .map_err(|e| anyhow::anyhow!("generating a key: {e}"))?;
+    let text = pem::encode(&pem::Pem::new("PRIVATE KEY", pkcs8.as_ref().to_vec()));
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("creating {} (it must not exist yet)", path.display()))?;
+    file.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_kid_is_the_rfc_7638_thumbprint() {
+        // RFC 8037 appendix A.3: the thumbprint of its example Ed25519 key.
+        let x = URL_SAFE_NO_PAD
+            .decode("11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo")
+            .unwrap();
+        assert_eq!(
+            jwk(&x).kid,
+            "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
+        );
+    }
+
+    #[test]
+    fn a_generated_key_signs_tokens_that_its_jwk_verifies() {
+        let dir = std::env::temp_dir().join(format!("keys-{}", uuid::Uuid::new_v4()));
+        let path = dir.join("k.pem");
+        generate_key_file(&path).unwrap();
+        assert!(generate_key_file(&path).is_err(), "overwrote a key");
+        let issuer = TokenIssuer::from_settings(&JwtSettings {
+            private_key_file: path,
+            extra_public_key_files: vec![],
+            issuer: "iss".into(),
+            audience: "aud".into(),
+            access_ttl_secs: 60,
+            refresh_ttl_secs: 60,
+        })
+        .unwrap();
+        let user = User {
+            id: 3,
+            email: "a@b.co".into(),
+            firstname: None,
+            lastname: None,
+            role: shared::Role::User,
+            created_at: OffsetDateTime::now_utc(),
+            updated_at: OffsetDateTime::now_utc(),
+        };
+        let token = issuer.issue_access_token(&user).unwrap();
+        let header = jsonwebtoken::decode_header(&token).unwrap();
+        assert_eq!(header.alg, Algorithm::EdDSA);
+        assert_eq!(header.kid.as_deref(), Some(issuer.kid()));
+        let key = jsonwebtoken::DecodingKey::from_ed_components(&issuer.jwks().keys[0].x).unwrap();
+        let mut validation = jsonwebtoken::Validation::new(Algorithm::EdDSA);
+        validation.set_audience(&["aud"]);
+        validation.set_issuer(&["iss"]);
+        let data = jsonwebtoken::decode::<AccessClaims>(&token, &key, &validation).unwrap();
+        assert_eq!(data.claims.sub, "3");
+        let _ = fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn refresh_tokens_carry_256_bits_and_are_stored_hashed() {
+        let (token, hash) = new_refresh_token();
+        assert_eq!(URL_SAFE_NO_PAD.decode(&token).unwrap().len(), 32);
+        assert_eq!(hash, refresh_token_hash(&token));
+        assert_ne!(new_refresh_token().0, token);
+    }
+}

@@ -1,0 +1,88 @@
+//! The gateway's settings: defaults here, then `--config FILE`, then
+//! `GATEWAY_<SECTION>__<KEY>` environment variables.
+
+use std::{collections::HashMap, path::Path, time::Duration};
+
+use serde::Deserialize;
+use shared::{nats::NatsSettings, telemetry::LogSettings};
+
+const DEFAULTS: &str = r#"
+[http]
+addr = "127.0.0.1:8080"
+max_body_bytes = 65536
+
+[nats]
+url = "nats://127.0.0.1:14222"
+user = "gateway"
+inbox_prefix = "_INBOX_gateway"
+
+[rpc]
+timeout_ms = 5000
+[rpc.timeouts_ms]
+
+[jwt]
+issuer = "natsauth"
+audience = "natsauth-api"
+leeway_secs = 5
+jwks_refresh_min_interval_ms = 1000
+
+[log]
+level = "info"
+format = "text"
+"#;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub http: HttpSettings,
+    pub nats: NatsSettings,
+    pub rpc: RpcSettings,
+    pub jwt: JwtSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct HttpSettings {
+    pub addr: String,
+    /// Larger request bodies get 413.
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RpcSettings {
+    /// How long a NATS request may take before the client gets 504.
+    pub timeout_ms: u64,
+    /// Per-subject overrides, e.g. `"auth.login" = 10000`.
+    #[serde(default)]
+    pub timeouts_ms: HashMap<String, u64>,
+}
+
+impl RpcSettings {
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+
+    pub fn per_subject(&self) -> HashMap<String, Duration> {
+        self.timeouts_ms
+            .iter()
+            .map(|(s, ms)| (s.clone(), Duration::from_millis(*ms)))
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct JwtSettings {
+    /// Tokens must carry exactly this `iss` …
+    pub issuer: String,
+    /// … and this `aud`.
+    pub audience: String,
+    /// Clock skew tolerated on `exp`.
+    pub leeway_secs: u64,
+    /// A token with an unknown `kid` refetches `auth.jwks` at most this often.
+    pub jwks_refresh_min_interval_ms: u64,
+}
+
+impl Settings {
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        Ok(shared::settings::load(DEFAULTS, file, "GATEWAY")?)
+    }
+}

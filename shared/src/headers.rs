@@ -1,0 +1,115 @@
+//! Headers that travel with every NATS request.
+//!
+//! The gateway verifies the access token and passes the caller on in
+//! [`CALLER`]; workers decide ownership with it. Only the gateway and the `ops`
+//! user may publish on the service subjects (see `nats.conf`), so the header
+//! cannot be forged by an HTTP client.
+
+use async_nats::HeaderMap;
+use serde::{Deserialize, Serialize};
+
+use crate::user::{Role, UserId};
+
+/// The verified caller, as JSON: `{"id":42,"role":"USER"}`.
+pub const CALLER: &str = "X-Caller";
+/// The request id, the same as the HTTP `x-request-id`.
+pub const REQUEST_ID: &str = "X-Request-Id";
+/// W3C trace context.
+pub const TRACEPARENT: &str = "traceparent";
+pub use async_nats::service::{NATS_SERVICE_ERROR, NATS_SERVICE_ERROR_CODE};
+
+/// Who is asking: taken from a verified access token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Caller {
+    pub id: UserId,
+    pub role: Role,
+}
+
+impl Caller {
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+
+    /// True when the caller is `user` or an ADMIN.
+    pub fn is_self_or_admin(&self, user: UserId) -> bool {
+        self.id == user || self.is_admin()
+    }
+}
+
+/// What a worker knows about a request besides its body.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestContext {
+    pub caller: Option<Caller>,
+    pub request_id: Option<String>,
+    pub traceparent: Option<String>,
+}
+
+impl RequestContext {
+    /// Reads the context from a request's headers. A caller header that does
+    /// not parse is treated as absent, so the handler answers 401.
+    pub fn from_headers(headers: Option<&HeaderMap>) -> Self {
+        let Some(headers) = headers else {
+            return Self::default();
+        };
+        let text = |name: &str| headers.get(name).map(|v| v.as_str().to_owned());
+        Self {
+            caller: headers
+                .get(CALLER)
+                .and_then(|v| serde_json::from_str(v.as_str()).ok()),
+            request_id: text(REQUEST_ID),
+            traceparent: text(TRACEPARENT),
+        }
+    }
+
+    /// Writes the context into request headers.
+    pub fn to_headers(&self) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        if let Some(caller) = &self.caller {
+            // A struct of an integer and an enum always serializes.
+            if let Ok(json) = serde_json::to_string(caller) {
+                headers.insert(CALLER, json.as_str());
+            }
+        }
+        if let Some(id) = &self.request_id {
+            headers.insert(REQUEST_ID, id.as_str());
+        }
+        if let Some(tp) = &self.traceparent {
+            headers.insert(TRACEPARENT, tp.as_str());
+        }
+        headers
+    }
+
+    /// The caller, or the 401 a worker answers without one.
+    pub fn require_caller(&self) -> Result<Caller, crate::ServiceError> {
+        self.caller
+            .ok_or_else(|| crate::ServiceError::unauthorized("missing caller"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_context_survives_a_round_trip_through_headers() {
+        let ctx = RequestContext {
+            caller: Some(Caller {
+                id: 7,
+                role: Role::Admin,
+            }),
+            request_id: Some("abc".into()),
+            traceparent: Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into()),
+        };
+        let back = RequestContext::from_headers(Some(&ctx.to_headers()));
+        assert_eq!(back, ctx);
+    }
+
+    #[test]
+    fn a_garbled_caller_header_counts_as_no_caller() {
+        let mut headers = HeaderMap::new();
+        headers.insert(CALLER, "{\"id\":\"x\"}");
+        let ctx = RequestContext::from_headers(Some(&headers));
+        assert_eq!(ctx.caller, None);
+        assert!(ctx.require_caller().is_err());
+    }
+}

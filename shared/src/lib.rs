@@ -1,0 +1,38 @@
+//! The wire contract between the HTTP gateway and the workers.
+//!
+//! Everything that crosses NATS is defined here exactly once, so the two sides
+//! cannot drift:
+//!
+//! * [`rpc`]: the [`Endpoint`](rpc::Endpoint) trait that binds a subject to its
+//!   request and reply types, and the typed client ([`rpc::Rpc`]) the gateway
+//!   calls through.
+//! * [`auth`], [`user`]: one type per request and reply, and one `Endpoint`
+//!   impl per subject.
+//! * [`error`]: the error that travels in a reply ([`ServiceError`]) with its
+//!   field details.
+//! * [`headers`]: the caller, request id and trace context headers.
+//! * [`types`]: parsed input (`Email`, `Password`, `Name`) — both the gateway
+//!   and the workers parse what they receive with the same rules.
+//! * [`service`]: the worker side of the NATS service API (ADR-32): queue
+//!   groups, bounded concurrency, counted errors, drain on shutdown.
+//! * `db` (feature `sqlx`): the workers' PostgreSQL settings and pool.
+//! * [`nats`], [`settings`], [`telemetry`]: connection, layered configuration
+//!   and logging, shared by every binary.
+
+pub mod auth;
+#[cfg(feature = "sqlx")]
+pub mod db;
+pub mod error;
+pub mod headers;
+pub mod nats;
+pub mod rpc;
+pub mod service;
+pub mod settings;
+pub mod telemetry;
+pub mod types;
+pub mod user;
+
+pub use error::{FieldError, ServiceError};
+pub use headers::{Caller, RequestContext};
+pub use rpc::Endpoint;
+pub use user::{Role, User};

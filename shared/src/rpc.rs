@@ -1,0 +1,163 @@
+//! One trait binds a subject to its request and reply types.
+//!
+//! Each subject is a zero-sized type implementing [`Endpoint`], declared once
+//! in [`crate::auth`] or [`crate::user`]. The gateway calls
+//! `rpc.call::<auth::Login>(&ctx, &request)`; a worker registers the same
+//! `auth::Login` with its handler. No subject string exists anywhere else.
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use async_nats::{Client, client::RequestErrorKind, connection::State};
+use bytes::Bytes;
+use serde::{Serialize, de::DeserializeOwned};
+
+use crate::{
+    RequestContext, ServiceError,
+    headers::{NATS_SERVICE_ERROR, NATS_SERVICE_ERROR_CODE},
+};
+
+/// A NATS request/reply endpoint: its subject, its name in the service API,
+/// the worker service that serves it, and its payload types.
+pub trait Endpoint: Send + Sync + 'static {
+    /// `<service>.<operation>`, e.g. `auth.login`.
+    const SUBJECT: &'static str;
+    /// The endpoint's name in `nats micro info` (`^[A-Za-z0-9_-]+$`).
+    const NAME: &'static str;
+    /// The worker service (and queue group) that serves the subject.
+    const SERVICE: &'static str;
+    type Request: Serialize + DeserializeOwned + Send + Sync + 'static;
+    type Reply: Serialize + DeserializeOwned + Send + Sync + 'static;
+}
+
+/// Declares a marker type and its [`Endpoint`] impl in one line.
+macro_rules! endpoint {
+    ($(#[$doc:meta])* $marker:ident, $subject:literal, $name:literal, $service:expr, $req:ty => $reply:ty) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy)]
+        pub struct $marker;
+
+        impl $crate::rpc::Endpoint for $marker {
+            const SUBJECT: &'static str = $subject;
+            const NAME: &'static str = $name;
+            const SERVICE: &'static str = $service;
+            type Request = $req;
+            type Reply = $reply;
+        }
+    };
+}
+pub(crate) use endpoint;
+
+/// Why a call did not produce a reply.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// Nobody subscribes to the subject: no worker runs.
+    #[error("no worker serves {0}")]
+    NoResponders(&'static str),
+    /// A worker took the request but did not answer in time.
+    #[error("{0} did not answer within {1:?}")]
+    Timeout(&'static str, Duration),
+    /// The client is not connected to NATS right now.
+    #[error("not connected to NATS")]
+    Disconnected,
+    /// The worker answered with an error.
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+    /// Anything else NATS reported.
+    #[error("request on {0} failed: {1}")]
+    Transport(&'static str, String),
+    /// The reply did not match the contract.
+    #[error("reply on {0} does not match the contract: {1}")]
+    Decode(&'static str, String),
+}
+
+/// The typed NATS client: per-subject timeouts, context headers, contract
+/// errors.
+#[derive(Debug, Clone)]
+pub struct Rpc {
+    client: Client,
+    default_timeout: Duration,
+    timeouts: Arc<HashMap<String, Duration>>,
+}
+
+impl Rpc {
+    pub fn new(client: Client, default_timeout: Duration) -> Self {
+        Self {
+            client,
+            default_timeout,
+            timeouts: Arc::default(),
+        }
+    }
+
+    /// Overrides the timeout of some subjects (`auth.login`, …).
+    pub fn with_timeouts(mut self, timeouts: HashMap<String, Duration>) -> Self {
+        self.timeouts = Arc::new(timeouts);
+        self
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn timeout_for(&self, subject: &str) -> Duration {
+        self.timeouts
+            .get(subject)
+            .copied()
+            .unwrap_or(self.default_timeout)
+    }
+
+    /// Sends one request on `E::SUBJECT` and decodes the reply.
+    pub async fn call<E: Endpoint>(
+        &self,
+        ctx: &RequestContext,
+        request: &E::Request,
+    ) -> Result<E::Reply, CallError> {
+        // While disconnected, async-nats would buffer the request and the
+        // caller would wait for the whole timeout; fail fast instead.
+        if self.client.connection_state() != State::Connected {
+            return Err(CallError::Disconnected);
+        }
+        let payload = serde_json::to_vec(request)
+            .map_err(|e| CallError::Decode(E::SUBJECT, e.to_string()))?;
+        let timeout = self.timeout_for(E::SUBJECT);
+        let message = self
+            .client
+            .send_request(
+                E::SUBJECT,
+                async_nats::Request::new()
+                    .headers(ctx.to_headers())
+                    .payload(Bytes::from(payload))
+                    .timeout(Some(timeout)),
+            )
+            .await
+            .map_err(|e| match e.kind() {
+                RequestErrorKind::NoResponders => CallError::NoResponders(E::SUBJECT),
+                RequestErrorKind::TimedOut => CallError::Timeout(E::SUBJECT, timeout),
+                _ => CallError::Transport(E::SUBJECT, e.to_string()),
+            })?;
+        decode_reply::<E>(&message)
+    }
+}
+
+/// Turns a reply message into the endpoint's reply type or its error.
+pub fn decode_reply<E: Endpoint>(message: &async_nats::Message) -> Result<E::Reply, CallError> {
+    if let Some(code) = message
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(NATS_SERVICE_ERROR_CODE))
+    {
+        // Prefer the JSON body; fall back to the two headers alone, which is
+        // all that a plain ADR-32 service sends.
+        let err = serde_json::from_slice::<ServiceError>(&message.payload).unwrap_or_else(|_| {
+            let status = code.as_str().parse().unwrap_or(500);
+            let text = message
+                .headers
+                .as_ref()
+                .and_then(|h| h.get(NATS_SERVICE_ERROR))
+                .map(|v| v.as_str().to_owned())
+                .unwrap_or_default();
+            ServiceError::new(status, text)
+        });
+        return Err(CallError::Service(err));
+    }
+    serde_json::from_slice(&message.payload).map_err(|e| CallError::Decode(E::SUBJECT, e.to_string()))
+}

@@ -1,0 +1,43 @@
+//! The user worker: profiles (and, later, posts), served on NATS.
+//!
+//! * [`service`] registers every `user.*` endpoint (queue group
+//!   `user-worker`).
+//! * `handlers` decide ownership themselves from the caller header: a request
+//!   published straight onto NATS without a caller, or for another user, is
+//!   refused.
+//! * `db` holds the SQL.
+//! * [`run`] takes settings and a shutdown future, like the auth worker.
+
+mod db;
+mod error;
+mod handlers;
+pub mod service;
+pub mod settings;
+
+use std::{future::Future, sync::Arc};
+
+use sqlx::PgPool;
+
+pub use error::Error;
+pub use settings::Settings;
+
+/// What every handler can reach.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub db: PgPool,
+    pub settings: Arc<Settings>,
+}
+
+/// Serves until `shutdown` resolves, then drains and returns.
+pub async fn run(
+    settings: Settings,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    let db = shared::db::pool(&settings.database)?;
+    let client = shared::nats::connect(&settings.nats, "user-worker").await?;
+    let state = AppState {
+        db,
+        settings: Arc::new(settings),
+    };
+    service::builder(state).serve(client, shutdown).await
+}
