@@ -35,7 +35,10 @@ pub struct AppState {
 }
 
 /// Serves until `shutdown` resolves, then drains and returns.
-pub async fn run(settings: Settings, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+pub async fn run(
+    settings: Settings,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
     let db = shared::db::pool(&settings.database)?;
     let hasher = password::Hasher::new(&settings.argon2)?;
     let tokens = tokens::TokenIssuer::from_settings(&settings.jwt)?;
@@ -46,9 +49,7 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()> + Send) 
         tokens: Arc::new(tokens),
         settings: Arc::new(settings),
     };
-    service::builder(state)
-        .serve(client, shutdown)
-        .await
+    service::builder(state).serve(client, shutdown).await
 }
 
 /// Creates the database if it does not exist, then applies `migrations/`.
@@ -67,7 +68,10 @@ pub async fn migrate(settings: &DatabaseSettings) -> anyhow::Result<()> {
         .connect_with(settings.connect_options()?)
         .await?;
     MIGRATOR.run(&pool).await.context("applying migrations")?;
-    tracing::info!(applied = MIGRATOR.iter().count(), "migrations are up to date");
+    tracing::info!(
+        applied = MIGRATOR.iter().count(),
+        "migrations are up to date"
+    );
     Ok(())
 }
 

@@ -67,9 +67,7 @@ impl Hasher {
             .blocking(move || -> anyhow::Result<bool> {
                 let parsed = PasswordHash::new(&phc)
                     .map_err(|e| anyhow::anyhow!("stored hash does not parse: {e}"))?;
-                Ok(argon2
-                    .verify_password(password.as_bytes(), &parsed)
-                    .is_ok())
+                Ok(argon2.verify_password(password.as_bytes(), &parsed).is_ok())
             })
             .await??;
         Ok(known && matched)
@@ -127,7 +125,11 @@ mod tests {
     async fn the_default_parameters_are_the_owasp_baseline() {
         let s: crate::Settings = crate::Settings::load(None).unwrap();
         assert_eq!(
-            (s.argon2.memory_kib, s.argon2.iterations, s.argon2.parallelism),
+            (
+                s.argon2.memory_kib,
+                s.argon2.iterations,
+                s.argon2.parallelism
+            ),
             (19456, 2, 1)
         );
     }

@@ -55,13 +55,21 @@ impl From<CallError> for ApiError {
 
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
-        let status = rejection.status().as_u16();
+        // A body of the wrong shape is the client's malformed input: 400, as
+        // every validation error (axum would say 422).
+        let status = match &rejection {
+            JsonRejection::JsonDataError(_) => 400,
+            other => other.status().as_u16(),
+        };
         let message = match &rejection {
             JsonRejection::JsonSyntaxError(_) => "request body is not valid JSON".to_owned(),
             JsonRejection::JsonDataError(e) => {
                 // serde's text ("missing field `x` at line 1 column 2") is
                 // about the client's own input, so it is safe and useful.
-                format!("request body does not match the expected shape: {}", e.body_text())
+                format!(
+                    "request body does not match the expected shape: {}",
+                    e.body_text()
+                )
             }
             JsonRejection::MissingJsonContentType(_) => {
                 "expected `Content-Type: application/json`".to_owned()
@@ -150,13 +158,14 @@ pub async fn error_envelope(request: Request, next: Next) -> Response {
         return response;
     }
     let (mut parts, _body) = response.into_parts();
-    let ErrorReport { error, detail } = parts
-        .extensions
-        .remove::<ErrorReport>()
-        .unwrap_or_else(|| ErrorReport {
-            error: ServiceError::new(status.as_u16(), default_message(status)),
-            detail: None,
-        });
+    let ErrorReport { error, detail } =
+        parts
+            .extensions
+            .remove::<ErrorReport>()
+            .unwrap_or_else(|| ErrorReport {
+                error: ServiceError::new(status.as_u16(), default_message(status)),
+                detail: None,
+            });
     if status.is_server_error() {
         tracing::error!(status = status.as_u16(), detail, message = %error.message, "request failed");
     } else {
@@ -178,7 +187,9 @@ pub async fn error_envelope(request: Request, next: Next) -> Response {
         request_id: &request_id,
     };
     if let Some(secs) = error.retry_after {
-        parts.headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        parts
+            .headers
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
     if status == StatusCode::UNAUTHORIZED {
         parts
@@ -189,11 +200,9 @@ pub async fn error_envelope(request: Request, next: Next) -> Response {
     let mut response = Json(body).into_response();
     *response.status_mut() = status;
     // Keep the original headers that matter (e.g. `Allow` on a 405).
-    for (name, value) in parts.headers {
-        if let Some(name) = name {
-            if name != header::CONTENT_TYPE {
-                response.headers_mut().insert(name, value);
-            }
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE {
+            response.headers_mut().append(name, value.clone());
         }
     }
     response

@@ -52,7 +52,8 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(client: async_nats::Client, settings: Settings) -> Self {
-        let rpc = Rpc::new(client, settings.rpc.timeout()).with_timeouts(settings.rpc.per_subject());
+        let rpc =
+            Rpc::new(client, settings.rpc.timeout()).with_timeouts(settings.rpc.per_subject());
         Self {
             tokens: Arc::new(tokens::TokenVerifier::new(rpc.clone(), &settings.jwt)),
             rpc,
@@ -74,19 +75,21 @@ pub fn app(state: AppState) -> Router {
                 .layer(middleware::from_fn(drop_bad_request_id))
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
                 .layer(PropagateRequestIdLayer::x_request_id())
-                .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
-                    let id = request
-                        .headers()
-                        .get(REQUEST_ID)
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or_default();
-                    tracing::info_span!(
-                        "http",
-                        method = %request.method(),
-                        path = %request.uri().path(),
-                        request_id = id,
-                    )
-                }))
+                .layer(
+                    TraceLayer::new_for_http().make_span_with(|request: &Request| {
+                        let id = request
+                            .headers()
+                            .get(REQUEST_ID)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default();
+                        tracing::info_span!(
+                            "http",
+                            method = %request.method(),
+                            path = %request.uri().path(),
+                            request_id = id,
+                        )
+                    }),
+                )
                 .layer(middleware::from_fn(error::error_envelope))
                 .layer(CatchPanicLayer::custom(on_panic))
                 .layer(DefaultBodyLimit::max(max_body)),

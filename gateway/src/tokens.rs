@@ -36,18 +36,24 @@ impl std::fmt::Debug for TokenVerifier {
     }
 }
 
+/// EdDSA only; `exp`, `iss`, `aud` and `sub` must be present and right.
+fn validation(settings: &JwtSettings) -> Validation {
+    let mut validation = Validation::new(Algorithm::EdDSA);
+    validation.set_issuer(&[&settings.issuer]);
+    validation.set_audience(&[&settings.audience]);
+    // Without this, jsonwebtoken accepts a token that simply omits iss/aud.
+    validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+    validation.leeway = settings.leeway_secs;
+    validation
+}
+
 const INVALID: ApiError = ApiError::Unauthorized("invalid token");
 
 impl TokenVerifier {
     pub fn new(rpc: Rpc, settings: &JwtSettings) -> Self {
-        let mut validation = Validation::new(Algorithm::EdDSA);
-        validation.set_issuer(&[&settings.issuer]);
-        validation.set_audience(&[&settings.audience]);
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.leeway = settings.leeway_secs;
         Self {
             rpc,
-            validation,
+            validation: validation(settings),
             keys: RwLock::default(),
             last_fetch: tokio::sync::Mutex::new(None),
             min_interval: Duration::from_millis(settings.jwks_refresh_min_interval_ms),
@@ -116,5 +122,68 @@ impl TokenVerifier {
             *cache = keys;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use jsonwebtoken::{EncodingKey, Header};
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    fn settings() -> JwtSettings {
+        crate::Settings::load(None).unwrap().jwt
+    }
+
+    /// Decodes into untyped claims, so only the `Validation` can object.
+    fn check(claims: &Value) -> Result<(), ErrorKind> {
+        let dir = std::env::temp_dir().join(format!("gw-{}", uuid::Uuid::new_v4().simple()));
+        let path = dir.join("k.pem");
+        auth_worker::tokens::generate_key_file(&path).unwrap();
+        let pem = std::fs::read(&path).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        let token = jsonwebtoken::encode(
+            &Header::new(Algorithm::EdDSA),
+            claims,
+            &EncodingKey::from_ed_pem(&pem).unwrap(),
+        )
+        .unwrap();
+        // The public key is the last 32 bytes of the PKCS#8 document ring wrote.
+        let der = pem_der(&pem);
+        let key = DecodingKey::from_ed_der(&der[der.len() - 32..]);
+        jsonwebtoken::decode::<HashMap<String, Value>>(&token, &key, &validation(&settings()))
+            .map(drop)
+            .map_err(|e| e.into_kind())
+    }
+
+    fn pem_der(pem: &[u8]) -> Vec<u8> {
+        use base64::Engine;
+        let text = std::str::from_utf8(pem).unwrap();
+        let body: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
+        base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .unwrap()
+    }
+
+    fn full() -> Value {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        json!({"sub": "1", "exp": now + 60, "iss": "natsauth", "aud": "natsauth-api"})
+    }
+
+    #[test]
+    fn complete_claims_pass_and_each_missing_spec_claim_fails() {
+        assert_eq!(check(&full()), Ok(()));
+        for claim in ["exp", "iss", "aud", "sub"] {
+            let mut claims = full();
+            claims.as_object_mut().unwrap().remove(claim);
+            assert_eq!(
+                check(&claims),
+                Err(ErrorKind::MissingRequiredClaim(claim.into())),
+                "{claim}"
+            );
+        }
     }
 }

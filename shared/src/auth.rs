@@ -99,7 +99,10 @@ impl LoginRequest {
         } else if n > Password::MAX_CHARS {
             c.check::<()>(
                 "password",
-                Err(format!("must be at most {} characters", Password::MAX_CHARS)),
+                Err(format!(
+                    "must be at most {} characters",
+                    Password::MAX_CHARS
+                )),
             );
         }
         c.finish()?;

@@ -32,6 +32,8 @@ impl DatabaseSettings {
 pub fn pool(settings: &DatabaseSettings) -> anyhow::Result<PgPool> {
     Ok(PgPoolOptions::new()
         .max_connections(settings.max_connections)
-        .acquire_timeout(std::time::Duration::from_millis(settings.acquire_timeout_ms))
+        .acquire_timeout(std::time::Duration::from_millis(
+            settings.acquire_timeout_ms,
+        ))
         .connect_lazy_with(settings.connect_options()?))
 }

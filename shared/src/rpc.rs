@@ -159,5 +159,6 @@ pub fn decode_reply<E: Endpoint>(message: &async_nats::Message) -> Result<E::Rep
         });
         return Err(CallError::Service(err));
     }
-    serde_json::from_slice(&message.payload).map_err(|e| CallError::Decode(E::SUBJECT, e.to_string()))
+    serde_json::from_slice(&message.payload)
+        .map_err(|e| CallError::Decode(E::SUBJECT, e.to_string()))
 }

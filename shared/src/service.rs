@@ -356,7 +356,10 @@ impl<S: Clone> Job<S> {
             Err(err) => {
                 let mut headers = HeaderMap::new();
                 headers.insert(NATS_SERVICE_ERROR, err.message.as_str());
-                headers.insert(NATS_SERVICE_ERROR_CODE, err.status_code.to_string().as_str());
+                headers.insert(
+                    NATS_SERVICE_ERROR_CODE,
+                    err.status_code.to_string().as_str(),
+                );
                 let body = serde_json::to_vec(&err).unwrap_or_default();
                 self.client
                     .publish_with_headers(reply, headers, body.into())

@@ -220,7 +220,10 @@ mod tests {
     fn blank_names_mean_none_and_long_ones_fail() {
         assert_eq!(Name::parse_optional(Some("  ")).unwrap(), None);
         assert_eq!(
-            Name::parse_optional(Some(" Ada ")).unwrap().unwrap().into_string(),
+            Name::parse_optional(Some(" Ada "))
+                .unwrap()
+                .unwrap()
+                .into_string(),
             "Ada"
         );
         assert!(Name::parse_optional(Some(&"x".repeat(101))).is_err());

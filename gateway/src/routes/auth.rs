@@ -10,7 +10,9 @@ use axum::{
 };
 use shared::{
     User,
-    auth::{CreateUser, CreateUserRequest, JwkSet, Jwks, JwksRequest, Login, LoginRequest, TokenReply},
+    auth::{
+        CreateUser, CreateUserRequest, JwkSet, Jwks, JwksRequest, Login, LoginRequest, TokenReply,
+    },
 };
 
 use crate::{
@@ -56,5 +58,7 @@ async fn jwks(
     State(state): State<AppState>,
     Ctx(ctx): Ctx,
 ) -> Result<axum::Json<JwkSet>, ApiError> {
-    Ok(axum::Json(state.rpc.call::<Jwks>(&ctx, &JwksRequest {}).await?))
+    Ok(axum::Json(
+        state.rpc.call::<Jwks>(&ctx, &JwksRequest {}).await?,
+    ))
 }

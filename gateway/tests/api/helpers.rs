@@ -1,0 +1,474 @@
+//! `spawn_app()`: a whole stack per test.
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::Duration,
+};
+
+use async_nats::{Client, ConnectOptions, Event};
+use secrecy::SecretString;
+use serde_json::Value;
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::{Child, Command},
+    sync::mpsc,
+    task::JoinHandle,
+};
+use tokio_util::sync::CancellationToken;
+
+/// The project's NATS configuration, the same file operators run.
+pub const NATS_CONF: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../nats.conf");
+
+/// Finds `nats-server`: `$NATS_SERVER_BIN`, then `PATH`, then the places
+/// Debian and manual installs put it.
+pub fn nats_server_bin() -> PathBuf {
+    if let Some(bin) = std::env::var_os("NATS_SERVER_BIN") {
+        return bin.into();
+    }
+    let mut candidates: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join("nats-server"))
+                .collect()
+        })
+        .unwrap_or_default();
+    candidates.extend(
+        [
+            "/usr/sbin/nats-server",
+            "/usr/local/bin/nats-server",
+            "/usr/bin/nats-server",
+        ]
+        .map(PathBuf::from),
+    );
+    candidates.into_iter().find(|p| p.is_file()).unwrap_or_else(|| {
+        panic!("nats-server not found: run `cargo xtask test` (it installs it), or `apt-get install nats-server`, or set NATS_SERVER_BIN")
+    })
+}
+
+/// One password per NATS user, fresh for every server.
+#[derive(Debug, Clone)]
+pub struct Passwords {
+    pub gateway: String,
+    pub auth_worker: String,
+    pub user_worker: String,
+    pub ops: String,
+}
+
+impl Passwords {
+    fn random() -> Self {
+        // A letter first: nats-server parses a variable's value as a config
+        // token, and one starting with a digit is read as a (bad) number.
+        let p = || format!("p{}", uuid::Uuid::new_v4().simple());
+        Self {
+            gateway: p(),
+            auth_worker: p(),
+            user_worker: p(),
+            ops: p(),
+        }
+    }
+
+    pub fn of(&self, user: &str) -> &str {
+        match user {
+            "gateway" => &self.gateway,
+            "auth-worker" => &self.auth_worker,
+            "user-worker" => &self.user_worker,
+            "ops" => &self.ops,
+            other => panic!("no NATS user {other}"),
+        }
+    }
+}
+
+/// A `nats-server` child process, killed on drop.
+pub struct NatsServer {
+    _child: Child,
+    pub port: u16,
+    pub passwords: Passwords,
+}
+
+impl NatsServer {
+    pub async fn start() -> Self {
+        let passwords = Passwords::random();
+        let mut child = Command::new(nats_server_bin())
+            .args(["-c", NATS_CONF, "-a", "127.0.0.1", "-p", "-1"])
+            .env("NATS_GATEWAY_PASSWORD", &passwords.gateway)
+            .env("NATS_AUTH_WORKER_PASSWORD", &passwords.auth_worker)
+            .env("NATS_USER_WORKER_PASSWORD", &passwords.user_worker)
+            .env("NATS_OPS_PASSWORD", &passwords.ops)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start nats-server");
+        // The server logs the port it picked; that line also means it is ready.
+        let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+        let mut log = Vec::new();
+        let port = tokio::time::timeout(Duration::from_secs(10), async {
+            while let Some(line) = lines.next_line().await.expect("read nats-server log") {
+                if let Some(rest) = line.split("Listening for client connections on ").nth(1) {
+                    return rest.rsplit(':').next().and_then(|p| p.trim().parse().ok());
+                }
+                log.push(line);
+            }
+            None
+        })
+        .await
+        .expect("nats-server did not start in 10 s");
+        let port = port
+            .unwrap_or_else(|| panic!("nats-server exited before listening:\n{}", log.join("\n")));
+        // Keep draining the log so the server never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Self {
+            _child: child,
+            port,
+            passwords,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Connects as `user` with that user's inbox prefix, and reports server
+    /// errors (permission violations) on the returned channel.
+    pub async fn connect_as(
+        &self,
+        user: &str,
+    ) -> anyhow::Result<(Client, mpsc::UnboundedReceiver<String>)> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let client =
+            ConnectOptions::with_user_and_password(user.into(), self.passwords.of(user).into())
+                .custom_inbox_prefix(format!("_INBOX_{user}"))
+                .event_callback(move |event| {
+                    let tx = tx.clone();
+                    async move {
+                        if let Event::ServerError(e) = event {
+                            let _ = tx.send(e.to_string());
+                        }
+                    }
+                })
+                .connect(self.url())
+                .await?;
+        Ok((client, rx))
+    }
+}
+
+/// A fresh database, dropped when the test ends.
+pub struct TestDb {
+    pub url: String,
+    admin_url: String,
+    name: String,
+}
+
+impl TestDb {
+    pub async fn create() -> Self {
+        let admin_url = std::env::var("TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let name = format!("natsauth_test_{}", uuid::Uuid::new_v4().simple());
+        let (base, query) = match admin_url.split_once('?') {
+            Some((b, q)) => (b, format!("?{q}")),
+            None => (admin_url.as_str(), String::new()),
+        };
+        let server = base.rsplit_once('/').map_or(base, |(s, _)| s);
+        let url = format!("{server}/{name}{query}");
+        auth_worker::migrate(&db_settings(&url))
+            .await
+            .expect("create and migrate the test database (is PostgreSQL running? `cargo xtask test` starts one)");
+        Self {
+            url,
+            admin_url,
+            name,
+        }
+    }
+
+    pub async fn pool(&self) -> sqlx::PgPool {
+        sqlx::PgPool::connect(&self.url)
+            .await
+            .expect("connect to test db")
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let admin = self.admin_url.clone();
+        let name = self.name.clone();
+        // Drop runs inside the test's runtime; use a thread with its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            rt.block_on(async {
+                let pool = sqlx::PgPool::connect(&admin).await.ok()?;
+                sqlx::query(&format!("drop database if exists \"{name}\" with (force)"))
+                    .execute(&pool)
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+    }
+}
+
+pub fn db_settings(url: &str) -> shared::db::DatabaseSettings {
+    shared::db::DatabaseSettings {
+        url: SecretString::from(url.to_owned()),
+        max_connections: 8,
+        acquire_timeout_ms: 3000,
+    }
+}
+
+/// What a test may vary.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Start the workers (else only NATS and the gateway run).
+    pub workers: bool,
+    /// The gateway's NATS request timeout.
+    pub rpc_timeout_ms: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            workers: true,
+            rpc_timeout_ms: 5000,
+        }
+    }
+}
+
+/// A running stack.
+pub struct TestApp {
+    pub address: String,
+    pub http: reqwest::Client,
+    pub nats: NatsServer,
+    pub db: TestDb,
+    pub key_file: PathBuf,
+    stop: CancellationToken,
+    tasks: Vec<JoinHandle<anyhow::Result<()>>>,
+    _keys: TempDir,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Options::default()).await
+}
+
+pub async fn spawn_app_with(options: Options) -> TestApp {
+    init_logging();
+    let nats = NatsServer::start().await;
+    let db = TestDb::create().await;
+    let keys = TempDir::new();
+    let key_file = keys.path.join("jwt-ed25519.pem");
+    auth_worker::tokens::generate_key_file(&key_file).expect("generate a signing key");
+    let stop = CancellationToken::new();
+    let mut app = TestApp {
+        address: String::new(),
+        http: reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("http client"),
+        nats,
+        db,
+        key_file,
+        stop,
+        tasks: Vec::new(),
+        _keys: keys,
+    };
+    if options.workers {
+        app.start_auth_worker();
+        app.start_user_worker();
+        app.wait_for_service("auth-worker").await;
+        app.wait_for_service("user-worker").await;
+    }
+
+    let mut settings = gateway::Settings::load(None).expect("gateway defaults");
+    settings.nats.url = app.nats.url();
+    settings.nats.password = Some(app.nats.passwords.gateway.clone().into());
+    settings.rpc.timeout_ms = options.rpc_timeout_ms;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr: SocketAddr = listener.local_addr().expect("addr");
+    app.address = format!("http://{addr}");
+    let stop = app.stop.clone();
+    app.tasks
+        .push(tokio::spawn(gateway::run(settings, listener, async move {
+            stop.cancelled().await
+        })));
+    app
+}
+
+impl TestApp {
+    pub fn auth_worker_settings(&self) -> auth_worker::Settings {
+        let mut s = auth_worker::Settings::load(None).expect("auth-worker defaults");
+        s.nats.url = self.nats.url();
+        s.nats.password = Some(self.nats.passwords.auth_worker.clone().into());
+        s.database = db_settings(&self.db.url);
+        s.jwt.private_key_file = self.key_file.clone();
+        s
+    }
+
+    pub fn start_auth_worker(&mut self) {
+        let settings = self.auth_worker_settings();
+        let stop = self.stop.clone();
+        self.tasks
+            .push(tokio::spawn(auth_worker::run(settings, async move {
+                stop.cancelled().await
+            })));
+    }
+
+    pub fn start_user_worker(&mut self) {
+        let mut s = user_worker::Settings::load(None).expect("user-worker defaults");
+        s.nats.url = self.nats.url();
+        s.nats.password = Some(self.nats.passwords.user_worker.clone().into());
+        s.database = db_settings(&self.db.url);
+        let stop = self.stop.clone();
+        self.tasks
+            .push(tokio::spawn(user_worker::run(s, async move {
+                stop.cancelled().await
+            })));
+    }
+
+    /// Waits until `service` answers `$SRV.PING.<service>`.
+    pub async fn wait_for_service(&self, service: &str) {
+        let (ops, _) = self.nats.connect_as("ops").await.expect("ops connects");
+        let subject = format!("$SRV.PING.{service}");
+        tokio::time::timeout(Duration::from_secs(15), async {
+            loop {
+                let ping = ops.request(subject.clone(), "".into());
+                if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_millis(500), ping).await {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("{service} did not come up"));
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn get_with_token(&self, path: &str, token: &str) -> reqwest::Response {
+        self.http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn signup(&self, email: &str, password: &str) -> reqwest::Response {
+        self.post(
+            "/api/auth/signup",
+            &serde_json::json!({ "email": email, "password": password }),
+        )
+        .await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> reqwest::Response {
+        self.post(
+            "/api/auth/login",
+            &serde_json::json!({ "email": email, "password": password }),
+        )
+        .await
+    }
+
+    /// Signs up and logs in; returns the access token.
+    pub async fn user_token(&self, email: &str) -> String {
+        assert_eq!(
+            self.signup(email, "correct horse battery").await.status(),
+            201
+        );
+        let body: Value = self
+            .login(email, "correct horse battery")
+            .await
+            .json()
+            .await
+            .expect("json");
+        body["accessToken"]
+            .as_str()
+            .expect("accessToken")
+            .to_owned()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// Asserts the contract's error body and returns it.
+pub async fn assert_error(response: reqwest::Response, status: u16, path: &str) -> Value {
+    assert_eq!(response.status().as_u16(), status, "status");
+    let request_id = response
+        .headers()
+        .get("x-request-id")
+        .expect("x-request-id on every reply")
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    let body: Value = response.json().await.expect("an error body is JSON");
+    assert_eq!(body["statusCode"], status, "{body}");
+    assert!(
+        body["error"].as_str().is_some_and(|s| !s.is_empty()),
+        "{body}"
+    );
+    assert!(
+        body["message"].as_str().is_some_and(|s| !s.is_empty()),
+        "{body}"
+    );
+    assert_eq!(body["path"], path, "{body}");
+    assert_eq!(body["requestId"], request_id.as_str(), "{body}");
+    let ts = body["timestamp"].as_str().expect("timestamp");
+    time::OffsetDateTime::parse(ts, &time::format_description::well_known::Rfc3339)
+        .expect("timestamp is RFC 3339");
+    body
+}
+
+/// A temporary directory removed on drop.
+pub struct TempDir {
+    pub path: PathBuf,
+}
+
+impl TempDir {
+    pub fn new() -> Self {
+        let path =
+            std::env::temp_dir().join(format!("natsauth-test-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&path).expect("temp dir");
+        Self { path }
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+fn init_logging() {
+    if std::env::var_os("TEST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+    }
+}
+
+/// Signs arbitrary claims with a key file, to forge or expire tokens.
+pub fn sign(key_file: &Path, header: jsonwebtoken::Header, claims: &Value) -> String {
+    let pem = std::fs::read(key_file).expect("read key");
+    let key = jsonwebtoken::EncodingKey::from_ed_pem(&pem).expect("ed25519 key");
+    jsonwebtoken::encode(&header, claims, &key).expect("sign")
+}

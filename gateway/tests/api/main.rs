@@ -1,0 +1,14 @@
+//! Integration tests: one binary, every test with its own `nats-server`
+//! (started from the project's `nats.conf` on a random port), its own
+//! PostgreSQL database, and the real workers and gateway.
+
+// Test helpers unwrap: a panic there is the failure report.
+#![allow(clippy::unwrap_used)]
+
+mod helpers;
+
+mod auth;
+mod errors;
+mod nats_permissions;
+mod tokens;
+mod upstream;
