@@ -13,9 +13,6 @@ pub enum Error {
     InvalidCredentials,
     #[error("user not found")]
     UserNotFound,
-    /// A request that breaks the contract's rules (already a 400).
-    #[error(transparent)]
-    Invalid(#[from] ServiceError),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     #[error(transparent)]
@@ -28,7 +25,6 @@ impl From<Error> for ServiceError {
             Error::EmailTaken => ServiceError::conflict(e.to_string()),
             Error::InvalidCredentials => ServiceError::unauthorized(e.to_string()),
             Error::UserNotFound => ServiceError::not_found(e.to_string()),
-            Error::Invalid(e) => e,
             Error::Database(e) => e.into(),
             Error::Unexpected(e) => {
                 tracing::error!(error = format!("{e:#}"), "unexpected error");

@@ -1,9 +1,9 @@
 //! One plain async function per subject: `(state, ctx, request) -> reply`.
+//! Requests arrive decoded and validated (see `shared::service`).
 
 use shared::{
     RequestContext, User,
     auth::{CreateUserRequest, GetUserRequest, JwkSet, JwksRequest, LoginRequest, TokenReply},
-    types::Email,
 };
 use time::{Duration, OffsetDateTime};
 use tracing::info;
@@ -17,17 +17,16 @@ pub async fn create_user(
     _ctx: RequestContext,
     request: CreateUserRequest,
 ) -> Result<User, Error> {
-    let new = request.parse()?;
-    if db::email_taken(&state.db, new.email.as_str()).await? {
+    if db::email_taken(&state.db, &request.email).await? {
         return Err(Error::EmailTaken);
     }
-    let hash = state.hasher.hash(new.password.expose()).await?;
+    let hash = state.hasher.hash(request.password.expose()).await?;
     let user = db::insert_user(
         &state.db,
-        new.email.as_str(),
+        &request.email,
         &hash,
-        new.firstname.map(|n| n.into_string()).as_deref(),
-        new.lastname.map(|n| n.into_string()).as_deref(),
+        request.firstname.as_deref(),
+        request.lastname.as_deref(),
     )
     .await?;
     info!(user_id = user.id, "user created");
@@ -42,12 +41,7 @@ pub async fn get_user(
 ) -> Result<User, Error> {
     let user = match request {
         GetUserRequest::Id { id } => db::user_by_id(&state.db, id).await?,
-        GetUserRequest::Email { email } => {
-            let email = Email::parse(&email).map_err(|m| {
-                shared::ServiceError::validation(vec![shared::FieldError::new("email", m)])
-            })?;
-            db::user_by_email(&state.db, email.as_str()).await?
-        }
+        GetUserRequest::Email { email } => db::user_by_email(&state.db, &email).await?,
     };
     user.ok_or(Error::UserNotFound)
 }
@@ -59,16 +53,12 @@ pub async fn login(
     _ctx: RequestContext,
     request: LoginRequest,
 ) -> Result<TokenReply, Error> {
-    let credentials = request.parse()?;
-    let found = db::credentials_by_email(&state.db, credentials.email.as_str()).await?;
+    let found = db::credentials_by_email(&state.db, &request.email).await?;
     let (user, hash) = match found {
         Some((user, hash)) => (Some(user), Some(hash)),
         None => (None, None),
     };
-    let matched = state
-        .hasher
-        .verify(credentials.password.expose(), hash)
-        .await?;
+    let matched = state.hasher.verify(request.password.expose(), hash).await?;
     let user = match user {
         Some(user) if matched => user,
         _ => return Err(Error::InvalidCredentials),

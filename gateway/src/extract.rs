@@ -2,6 +2,8 @@
 //!
 //! * [`Json`] is axum's, except that its rejection is an [`ApiError`], so a
 //!   malformed body gets the contract's error body.
+//! * [`Valid`] is a JSON body that also passed its `validator` rules (the
+//!   same rules the worker applies again); every failing field is listed.
 //! * [`Authenticated`] is the bearer-token guard: it yields the verified
 //!   [`Caller`] or answers 401.
 //! * [`Ctx`] is what travels to the worker in headers (request id, trace).
@@ -27,6 +29,25 @@ where
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
         let axum::Json(value) = axum::Json::<T>::from_request(request, state).await?;
+        Ok(Self(value))
+    }
+}
+
+/// A JSON body that passed validation.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Valid<T>(pub T);
+
+impl<S, T> FromRequest<S> for Valid<T>
+where
+    Json<T>: FromRequest<S, Rejection = ApiError>,
+    T: validator::Validate,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let Json(value) = Json::<T>::from_request(request, state).await?;
+        value.validate().map_err(|e| ApiError::Contract(e.into()))?;
         Ok(Self(value))
     }
 }

@@ -1,11 +1,15 @@
 //! The `auth-worker`'s subjects: accounts, credentials and token keys.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use validator::{Validate, ValidationError, ValidationErrors};
 
 use crate::{
-    ServiceError,
     rpc::endpoint,
-    types::{Checker, Email, Name, Password, Secret},
+    types::{
+        NAME_MAX_CHARS, Secret, email_address, login_password, new_password, printable, trimmed,
+        trimmed_optional,
+    },
     user::{User, UserId},
 };
 
@@ -13,117 +17,102 @@ use crate::{
 pub const SERVICE: &str = "auth-worker";
 
 /// `auth.create_user` (HTTP sign-up).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+///
+/// Missing fields decode as empty, so validation lists every missing field
+/// at once instead of stopping at the first.
+#[derive(Debug, Clone, Serialize, Deserialize, Validate, ToSchema)]
 pub struct CreateUserRequest {
-    // Missing fields default to empty so validation can list every missing
-    // field at once instead of serde stopping at the first.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "trimmed")]
+    #[validate(custom(function = "email_address"))]
+    #[schema(example = "ada@example.com", max_length = 254)]
     pub email: String,
     #[serde(default)]
+    #[validate(custom(function = "new_password"))]
+    #[schema(min_length = 8, max_length = 128)]
     pub password: Secret,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "trimmed_optional")]
+    #[validate(
+        length(max = NAME_MAX_CHARS, message = "must be at most 100 characters"),
+        custom(function = "printable")
+    )]
+    #[schema(max_length = 100)]
     pub firstname: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "trimmed_optional")]
+    #[validate(
+        length(max = NAME_MAX_CHARS, message = "must be at most 100 characters"),
+        custom(function = "printable")
+    )]
+    #[schema(max_length = 100)]
     pub lastname: Option<String>,
 }
 
-/// A sign-up that passed every rule.
-#[derive(Debug, Clone)]
-pub struct NewUser {
-    pub email: Email,
-    pub password: Password,
-    pub firstname: Option<Name>,
-    pub lastname: Option<Name>,
-}
-
-impl CreateUserRequest {
-    /// Applies the sign-up rules, reporting every failing field.
-    pub fn parse(&self) -> Result<NewUser, ServiceError> {
-        let mut c = Checker::new();
-        let email = c.check("email", Email::parse(&self.email));
-        let password = c.check("password", Password::parse(&self.password));
-        let firstname = c.check("firstname", Name::parse_optional(self.firstname.as_deref()));
-        let lastname = c.check("lastname", Name::parse_optional(self.lastname.as_deref()));
-        c.finish()?;
-        match (email, password, firstname, lastname) {
-            (Some(email), Some(password), Some(firstname), Some(lastname)) => Ok(NewUser {
-                email,
-                password,
-                firstname,
-                lastname,
-            }),
-            _ => Err(ServiceError::internal()),
-        }
-    }
-}
-
 /// `auth.get_user`: by `{"id": 1}` or by `{"email": "a@example.com"}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum GetUserRequest {
-    Id { id: UserId },
-    Email { email: String },
+    Id {
+        id: UserId,
+    },
+    Email {
+        #[serde(deserialize_with = "trimmed")]
+        email: String,
+    },
+}
+
+impl Validate for GetUserRequest {
+    fn validate(&self) -> Result<(), ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+        match self {
+            Self::Id { id } if *id < 1 => errors.add(
+                "id",
+                ValidationError::new("range").with_message("must be a positive id".into()),
+            ),
+            Self::Email { email } => {
+                if let Err(e) = email_address(email) {
+                    errors.add("email", e);
+                }
+            }
+            Self::Id { .. } => {}
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
 }
 
 /// `auth.login`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, Validate, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LoginRequest {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "trimmed")]
+    #[validate(custom(function = "email_address"))]
+    #[schema(example = "ada@example.com")]
     pub email: String,
     #[serde(default)]
+    #[validate(custom(function = "login_password"))]
     pub password: Secret,
-    /// The HTTP client's address as the gateway saw it, for throttling.
+    /// The HTTP client's address as the gateway saw it, for throttling. Set
+    /// by the gateway; a client's value is ignored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(ignore)]
     pub client_ip: Option<String>,
 }
 
-/// Credentials in a shape worth checking against the database.
-#[derive(Debug, Clone)]
-pub struct Credentials {
-    pub email: Email,
-    pub password: Secret,
-}
-
-impl LoginRequest {
-    /// A login needs an email-shaped email and a password of at most 128
-    /// characters (no stored password is longer, and hashing a huge one would
-    /// be free work for an attacker). A too-short password is not rejected
-    /// here: it simply fails like any wrong password.
-    pub fn parse(&self) -> Result<Credentials, ServiceError> {
-        let mut c = Checker::new();
-        let email = c.check("email", Email::parse(&self.email));
-        let n = self.password.expose().chars().count();
-        if n == 0 {
-            c.check::<()>("password", Err("must not be empty".into()));
-        } else if n > Password::MAX_CHARS {
-            c.check::<()>(
-                "password",
-                Err(format!(
-                    "must be at most {} characters",
-                    Password::MAX_CHARS
-                )),
-            );
-        }
-        c.finish()?;
-        email
-            .map(|email| Credentials {
-                email,
-                password: self.password.clone(),
-            })
-            .ok_or_else(ServiceError::internal)
-    }
-}
-
 /// A successful login (and, later, refresh).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenReply {
+    /// An EdDSA JWT; send it as `Authorization: Bearer …`.
     pub access_token: String,
+    /// Opaque; exchange it at `/api/auth/refresh`.
     pub refresh_token: String,
     /// Always `"Bearer"`.
+    #[schema(example = "Bearer")]
     pub token_type: String,
     /// Lifetime of the access token in seconds.
+    #[schema(example = 900)]
     pub expires_in: u64,
     pub user: User,
 }
@@ -144,18 +133,18 @@ pub struct AccessClaims {
 }
 
 /// `auth.jwks` takes an empty object (or an empty body).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JwksRequest {}
 
 /// A JSON Web Key Set (RFC 7517) of the token-signing public keys.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct JwkSet {
     pub keys: Vec<Jwk>,
 }
 
 /// An Ed25519 public key as an OKP JWK (RFC 8037).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Jwk {
     /// `"OKP"`.
     pub kty: String,
@@ -200,12 +189,13 @@ pub const SUBJECTS: &[&str] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ServiceError;
 
     #[test]
     fn get_user_takes_an_id_or_an_email() {
         let by_id: GetUserRequest = serde_json::from_str(r#"{"id":5}"#).unwrap();
         assert_eq!(by_id, GetUserRequest::Id { id: 5 });
-        let by_email: GetUserRequest = serde_json::from_str(r#"{"email":"a@b.co"}"#).unwrap();
+        let by_email: GetUserRequest = serde_json::from_str(r#"{"email":" a@b.co "}"#).unwrap();
         assert_eq!(
             by_email,
             GetUserRequest::Email {
@@ -213,33 +203,54 @@ mod tests {
             }
         );
         assert!(serde_json::from_str::<GetUserRequest>(r#"{"name":"x"}"#).is_err());
+        let bad: GetUserRequest = serde_json::from_str(r#"{"email":"nope"}"#).unwrap();
+        assert!(bad.validate().is_err());
     }
 
     #[test]
-    fn sign_up_reports_all_bad_fields_together() {
-        let req = CreateUserRequest {
-            email: "x".into(),
-            password: Secret::new("short"),
-            firstname: Some("y".repeat(101)),
-            lastname: None,
-        };
-        let err = req.parse().unwrap_err();
-        assert_eq!(err.status_code, 400);
-        assert_eq!(err.details.len(), 3);
+    fn sign_up_reports_every_bad_or_missing_field_together() {
+        let req: CreateUserRequest =
+            serde_json::from_str(r#"{"email":"x","password":"short","firstname":"a\u0000b"}"#)
+                .unwrap();
+        let err = ServiceError::from(req.validate().unwrap_err());
+        let fields: Vec<_> = err.details.iter().map(|d| d.field.as_str()).collect();
+        assert_eq!(fields, ["email", "firstname", "password"]);
+
+        let empty: CreateUserRequest = serde_json::from_str("{}").unwrap();
+        let err = ServiceError::from(empty.validate().unwrap_err());
+        assert!(
+            err.details
+                .iter()
+                .any(|d| d.field == "email" && d.message == "is required")
+        );
+        assert!(err.details.iter().any(|d| d.field == "password"));
+    }
+
+    #[test]
+    fn a_good_sign_up_is_trimmed_and_valid() {
+        let req: CreateUserRequest = serde_json::from_str(
+            r#"{"email":" Ada@Example.com ","password":"correct horse","lastname":"  "}"#,
+        )
+        .unwrap();
+        assert!(req.validate().is_ok());
+        assert_eq!(req.email, "Ada@Example.com");
+        assert_eq!(req.lastname, None);
     }
 
     #[test]
     fn a_short_password_is_not_a_login_validation_error() {
-        let req = LoginRequest {
-            email: "a@b.co".into(),
-            password: Secret::new("short"),
-            client_ip: None,
-        };
-        assert!(req.parse().is_ok());
-        let empty = LoginRequest {
-            password: Secret::new(""),
-            ..req
-        };
-        assert_eq!(empty.parse().unwrap_err().details[0].field, "password");
+        let req: LoginRequest =
+            serde_json::from_str(r#"{"email":"a@b.co","password":"short"}"#).unwrap();
+        assert!(req.validate().is_ok());
+        let empty: LoginRequest = serde_json::from_str(r#"{"email":"a@b.co"}"#).unwrap();
+        let err = ServiceError::from(empty.validate().unwrap_err());
+        assert_eq!(err.details[0].field, "password");
+    }
+
+    #[test]
+    fn the_password_never_appears_in_a_request_debug() {
+        let req: LoginRequest =
+            serde_json::from_str(r#"{"email":"a@b.co","password":"hunter2222"}"#).unwrap();
+        assert!(!format!("{req:?}").contains("hunter2222"));
     }
 }

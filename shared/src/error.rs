@@ -100,6 +100,28 @@ impl ServiceError {
     }
 }
 
+impl From<validator::ValidationErrors> for ServiceError {
+    /// A 400 listing every failing field (camelCase, as in the JSON), sorted.
+    fn from(errors: validator::ValidationErrors) -> Self {
+        let mut details: Vec<FieldError> = errors
+            .field_errors()
+            .into_iter()
+            .flat_map(|(field, errs)| {
+                let field = crate::types::camel_case(&field);
+                errs.iter().map(move |e| {
+                    let message = e
+                        .message
+                        .as_ref()
+                        .map_or_else(|| format!("is invalid ({})", e.code), |m| m.to_string());
+                    FieldError::new(field.clone(), message)
+                })
+            })
+            .collect();
+        details.sort_by(|a, b| a.field.cmp(&b.field).then(a.message.cmp(&b.message)));
+        Self::validation(details)
+    }
+}
+
 #[cfg(feature = "sqlx")]
 impl From<sqlx::Error> for ServiceError {
     /// A database that cannot be reached is a 503 (the caller may retry);

@@ -11,8 +11,8 @@
 //! * [`error`]: the error that travels in a reply ([`ServiceError`]) with its
 //!   field details.
 //! * [`headers`]: the caller, request id and trace context headers.
-//! * [`types`]: parsed input (`Email`, `Password`, `Name`) — both the gateway
-//!   and the workers parse what they receive with the same rules.
+//! * [`types`]: the input rules (with `validator`), applied by the gateway
+//!   and again by the worker that receives a request.
 //! * [`service`]: the worker side of the NATS service API (ADR-32): queue
 //!   groups, bounded concurrency, counted errors, drain on shutdown.
 //! * `db` (feature `sqlx`): the workers' PostgreSQL settings and pool.

@@ -25,7 +25,8 @@ pub trait Endpoint: Send + Sync + 'static {
     const NAME: &'static str;
     /// The worker service (and queue group) that serves the subject.
     const SERVICE: &'static str;
-    type Request: Serialize + DeserializeOwned + Send + Sync + 'static;
+    /// Validated by the gateway before sending and by the worker on receipt.
+    type Request: Serialize + DeserializeOwned + validator::Validate + Send + Sync + 'static;
     type Reply: Serialize + DeserializeOwned + Send + Sync + 'static;
 }
 

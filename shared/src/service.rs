@@ -252,14 +252,20 @@ pub async fn shutdown_signal() {
     }
 }
 
-fn decode_request<T: serde::de::DeserializeOwned>(payload: &[u8]) -> Result<T, ServiceError> {
+/// Decodes and validates a request body (an empty body counts as `{}`), so a
+/// request published straight onto NATS is held to the gateway's rules.
+fn decode_request<T: serde::de::DeserializeOwned + validator::Validate>(
+    payload: &[u8],
+) -> Result<T, ServiceError> {
     let body: &[u8] = if payload.iter().all(u8::is_ascii_whitespace) {
         b"{}"
     } else {
         payload
     };
-    serde_json::from_slice(body)
-        .map_err(|e| ServiceError::bad_request(format!("invalid request body: {e}")))
+    let request: T = serde_json::from_slice(body)
+        .map_err(|e| ServiceError::bad_request(format!("invalid request body: {e}")))?;
+    request.validate()?;
+    Ok(request)
 }
 
 struct EndpointLoop<S> {
@@ -471,18 +477,25 @@ impl VerbResponder {
 mod tests {
     use super::*;
 
+    use crate::{auth::JwksRequest, user::GetRequest};
+
     #[test]
     fn an_empty_body_decodes_as_an_empty_object() {
-        let v: serde_json::Value = decode_request(b"").unwrap();
-        assert_eq!(v, serde_json::json!({}));
-        let v: serde_json::Value = decode_request(b"  \n").unwrap();
-        assert_eq!(v, serde_json::json!({}));
+        let _: JwksRequest = decode_request(b"").unwrap();
+        let _: JwksRequest = decode_request(b"  \n").unwrap();
     }
 
     #[test]
     fn a_body_that_is_not_json_is_a_400() {
-        let err = decode_request::<serde_json::Value>(b"{nope").unwrap_err();
+        let err = decode_request::<JwksRequest>(b"{nope").unwrap_err();
         assert_eq!(err.status_code, 400);
         assert!(err.message.starts_with("invalid request body"));
+    }
+
+    #[test]
+    fn a_request_that_breaks_the_rules_is_a_400_with_details() {
+        let err = decode_request::<GetRequest>(br#"{"id":0}"#).unwrap_err();
+        assert_eq!(err.status_code, 400);
+        assert_eq!(err.details[0].field, "id");
     }
 }

@@ -1,13 +1,28 @@
-//! Parsed input: the rules every route keeps, applied by the gateway before a
-//! request leaves it and again by the worker that receives it, so a request
-//! published straight onto NATS is held to the same rules.
+//! The input rules every route keeps, in one place.
+//!
+//! Request types in [`crate::auth`] and [`crate::user`] derive
+//! [`validator::Validate`] with the rules below; the gateway validates a body
+//! before it leaves, and the worker validates again what it receives (see
+//! [`crate::service`]), so a request published straight onto NATS is held to
+//! the same rules. Decoding already trims emails and names.
 
-use std::fmt;
+use std::{borrow::Cow, fmt};
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use utoipa::{
+    PartialSchema, ToSchema,
+    openapi::{KnownFormat, ObjectBuilder, RefOr, Schema, SchemaFormat, Type},
+};
+use validator::ValidationError;
 
-use crate::{FieldError, ServiceError};
+/// Longest email address (RFC 5321 path limit).
+pub const EMAIL_MAX_CHARS: u64 = 254;
+/// Password length bounds, in characters.
+pub const PASSWORD_MIN_CHARS: usize = 8;
+pub const PASSWORD_MAX_CHARS: usize = 128;
+/// Longest first or last name.
+pub const NAME_MAX_CHARS: u64 = 100;
 
 /// A secret as it travels in a request body: serializable (the gateway must
 /// forward it), but never printed by `Debug`.
@@ -21,6 +36,10 @@ impl Secret {
 
     pub fn expose(&self) -> &str {
         self.0.expose_secret()
+    }
+
+    fn chars(&self) -> usize {
+        self.expose().chars().count()
     }
 }
 
@@ -42,201 +61,173 @@ impl<'de> Deserialize<'de> for Secret {
     }
 }
 
-/// An email address: trimmed, at most 254 characters, one `@` with a
-/// non-empty local part and a dotted domain. Compared case-insensitively by the
-/// database (a unique index on `lower(email)`), stored as entered.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Email(String);
-
-impl Email {
-    pub fn parse(raw: &str) -> Result<Self, String> {
-        let email = raw.trim();
-        if email.is_empty() {
-            return Err("must not be empty".into());
-        }
-        if email.chars().count() > 254 {
-            return Err("must be at most 254 characters".into());
-        }
-        let invalid = || "must be an email address".to_string();
-        let (local, domain) = email.split_once('@').ok_or_else(invalid)?;
-        let domain_ok = domain.contains('.')
-            && !domain.starts_with('.')
-            && !domain.ends_with('.')
-            && !domain.contains("..")
-            && !domain.contains('@');
-        if local.is_empty()
-            || local.chars().count() > 64
-            || !domain_ok
-            || email.chars().any(|c| c.is_whitespace() || c.is_control())
-        {
-            return Err(invalid());
-        }
-        Ok(Self(email.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
+impl PartialSchema for Secret {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Password)))
+            .into()
     }
 }
 
-/// A new password: 8 to 128 characters (Unicode scalar values).
-#[derive(Clone)]
-pub struct Password(Secret);
+impl ToSchema for Secret {}
 
-impl Password {
-    pub const MIN_CHARS: usize = 8;
-    pub const MAX_CHARS: usize = 128;
+/// Decodes a string with surrounding white space removed.
+pub fn trimmed<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    let s = String::deserialize(deserializer)?;
+    Ok(match s.trim() {
+        t if t.len() == s.len() => s,
+        t => t.to_owned(),
+    })
+}
 
-    pub fn parse(raw: &Secret) -> Result<Self, String> {
-        let n = raw.expose().chars().count();
-        if n < Self::MIN_CHARS {
-            return Err(format!("must be at least {} characters", Self::MIN_CHARS));
-        }
-        if n > Self::MAX_CHARS {
-            return Err(format!("must be at most {} characters", Self::MAX_CHARS));
-        }
-        Ok(Self(raw.clone()))
-    }
+/// Decodes an optional string, trimmed; blank means absent.
+pub fn trimmed_optional<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
+    Ok(Option::<String>::deserialize(deserializer)?
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty()))
+}
 
-    pub fn expose(&self) -> &str {
-        self.0.expose()
+fn invalid(code: &'static str, message: impl Into<Cow<'static, str>>) -> ValidationError {
+    ValidationError::new(code).with_message(message.into())
+}
+
+/// An email address: present, at most 254 characters, and well-formed by
+/// `validator`'s check (RFC 5321 lengths, HTML5 local part, IDN domains).
+pub fn email_address(email: &str) -> Result<(), ValidationError> {
+    use validator::ValidateEmail;
+    if email.is_empty() {
+        Err(invalid("required", "is required"))
+    } else if email.chars().count() as u64 > EMAIL_MAX_CHARS {
+        Err(invalid("length", "must be at most 254 characters"))
+    } else if !email.validate_email() {
+        Err(invalid("email", "must be an email address"))
+    } else {
+        Ok(())
     }
 }
 
-impl fmt::Debug for Password {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Password([REDACTED])")
+/// A new password: 8 to 128 characters.
+pub fn new_password(password: &Secret) -> Result<(), ValidationError> {
+    match password.chars() {
+        n if n < PASSWORD_MIN_CHARS => Err(invalid(
+            "length",
+            format!("must be at least {PASSWORD_MIN_CHARS} characters"),
+        )),
+        n if n > PASSWORD_MAX_CHARS => Err(invalid(
+            "length",
+            format!("must be at most {PASSWORD_MAX_CHARS} characters"),
+        )),
+        _ => Ok(()),
     }
 }
 
-/// A first or last name: trimmed, 1 to 100 characters, no control
-/// characters. An empty or blank value means "none".
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Name(String);
-
-impl Name {
-    pub const MAX_CHARS: usize = 100;
-
-    pub fn parse_optional(raw: Option<&str>) -> Result<Option<Self>, String> {
-        let Some(name) = raw.map(str::trim).filter(|s| !s.is_empty()) else {
-            return Ok(None);
-        };
-        if name.chars().count() > Self::MAX_CHARS {
-            return Err(format!("must be at most {} characters", Self::MAX_CHARS));
-        }
-        if name.chars().any(char::is_control) {
-            return Err("must not contain control characters".into());
-        }
-        Ok(Some(Self(name.to_owned())))
-    }
-
-    pub fn into_string(self) -> String {
-        self.0
+/// A password offered at login: present, and no longer than any stored one
+/// can be (hashing a huge one would be free work for an attacker). A short
+/// one is not rejected here: it simply fails like any wrong password.
+pub fn login_password(password: &Secret) -> Result<(), ValidationError> {
+    match password.chars() {
+        0 => Err(invalid("required", "is required")),
+        n if n > PASSWORD_MAX_CHARS => Err(invalid(
+            "length",
+            format!("must be at most {PASSWORD_MAX_CHARS} characters"),
+        )),
+        _ => Ok(()),
     }
 }
 
-/// Collects every failing field of one request, so a client learns all its
-/// mistakes at once.
-#[derive(Debug, Default)]
-pub struct Checker {
-    errors: Vec<FieldError>,
+/// Text a person would type: no control characters.
+pub fn printable(text: &str) -> Result<(), ValidationError> {
+    if text.chars().any(char::is_control) {
+        Err(invalid("printable", "must not contain control characters"))
+    } else {
+        Ok(())
+    }
 }
 
-impl Checker {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Keeps the value, or records `field`'s message and returns `None`.
-    pub fn check<T>(&mut self, field: &str, result: Result<T, String>) -> Option<T> {
-        match result {
-            Ok(value) => Some(value),
-            Err(message) => {
-                self.errors.push(FieldError::new(field, message));
-                None
-            }
-        }
-    }
-
-    /// `Ok(())` when nothing failed, else the 400 listing every field.
-    pub fn finish(self) -> Result<(), ServiceError> {
-        if self.errors.is_empty() {
-            Ok(())
+/// `snake_case` field names as the JSON shows them (`camelCase`).
+pub fn camel_case(field: &str) -> String {
+    let mut out = String::with_capacity(field.len());
+    let mut upper = false;
+    for c in field.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
         } else {
-            Err(ServiceError::validation(self.errors))
+            out.push(c);
         }
     }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn an_email_is_trimmed_and_keeps_its_case() {
-        let email = Email::parse("  Ada@Example.COM ").unwrap();
-        assert_eq!(email.as_str(), "Ada@Example.COM");
+    #[derive(Deserialize)]
+    struct Probe {
+        #[serde(deserialize_with = "trimmed")]
+        email: String,
+        #[serde(default, deserialize_with = "trimmed_optional")]
+        name: Option<String>,
     }
 
     #[test]
-    fn malformed_emails_are_rejected() {
-        for bad in [
-            "",
-            "   ",
-            "plain",
-            "@example.com",
-            "a@",
-            "a@b",
-            "a@.com",
-            "a@b.",
-            "a@@b.com",
-            "a b@c.com",
-            "a@b..com",
-        ] {
-            assert!(Email::parse(bad).is_err(), "{bad:?} was accepted");
+    fn emails_and_names_are_trimmed_and_blank_names_mean_none() {
+        let p: Probe =
+            serde_json::from_str(r#"{"email":"  Ada@Example.COM ","name":"   "}"#).unwrap();
+        assert_eq!(p.email, "Ada@Example.COM");
+        assert_eq!(p.name, None);
+        let p: Probe = serde_json::from_str(r#"{"email":"a","name":" Ada "}"#).unwrap();
+        assert_eq!(p.name.as_deref(), Some("Ada"));
+    }
+
+    #[test]
+    fn emails_must_be_present_short_and_well_formed() {
+        assert!(email_address("ada@example.com").is_ok());
+        for bad in ["", "plain", "@example.com", "a@", "a b@c.com", "a@@b.com"] {
+            assert!(email_address(bad).is_err(), "{bad:?} was accepted");
         }
-        let long = format!("{}@example.com", "a".repeat(65));
-        assert!(Email::parse(&long).is_err());
+        let long = format!("{}@example.com", "a".repeat(250));
+        assert_eq!(email_address(&long).unwrap_err().code, "length");
     }
 
     #[test]
-    fn a_password_must_have_8_to_128_characters() {
-        assert!(Password::parse(&Secret::new("1234567")).is_err());
-        assert!(Password::parse(&Secret::new("12345678")).is_ok());
-        assert!(Password::parse(&Secret::new("é".repeat(128))).is_ok());
-        assert!(Password::parse(&Secret::new("x".repeat(129))).is_err());
+    fn a_new_password_must_have_8_to_128_characters() {
+        assert!(new_password(&Secret::new("1234567")).is_err());
+        assert!(new_password(&Secret::new("12345678")).is_ok());
+        assert!(new_password(&Secret::new("é".repeat(128))).is_ok());
+        assert!(new_password(&Secret::new("x".repeat(129))).is_err());
+    }
+
+    #[test]
+    fn a_login_password_must_be_present_and_not_huge() {
+        assert!(login_password(&Secret::new("")).is_err());
+        assert!(login_password(&Secret::new("short")).is_ok());
+        assert!(login_password(&Secret::new("x".repeat(129))).is_err());
     }
 
     #[test]
     fn a_secret_never_shows_in_debug_output() {
         let secret = Secret::new("hunter22");
         assert!(!format!("{secret:?}").contains("hunter22"));
-        let password = Password::parse(&secret).unwrap();
-        assert!(!format!("{password:?}").contains("hunter22"));
         assert_eq!(serde_json::to_string(&secret).unwrap(), "\"hunter22\"");
     }
 
     #[test]
-    fn blank_names_mean_none_and_long_ones_fail() {
-        assert_eq!(Name::parse_optional(Some("  ")).unwrap(), None);
-        assert_eq!(
-            Name::parse_optional(Some(" Ada "))
-                .unwrap()
-                .unwrap()
-                .into_string(),
-            "Ada"
-        );
-        assert!(Name::parse_optional(Some(&"x".repeat(101))).is_err());
-        assert!(Name::parse_optional(Some("a\u{0}b")).is_err());
+    fn control_characters_are_not_printable() {
+        assert!(printable("Ada Lovelace").is_ok());
+        assert!(printable("a\u{0}b").is_err());
+        assert!(printable("a\nb").is_err());
     }
 
     #[test]
-    fn the_checker_reports_every_failing_field() {
-        let mut checker = Checker::new();
-        checker.check("email", Email::parse("nope"));
-        checker.check("password", Password::parse(&Secret::new("short")));
-        let err = checker.finish().unwrap_err();
-        let fields: Vec<_> = err.details.iter().map(|d| d.field.as_str()).collect();
-        assert_eq!(fields, ["email", "password"]);
+    fn field_names_become_camel_case() {
+        assert_eq!(camel_case("current_password"), "currentPassword");
+        assert_eq!(camel_case("email"), "email");
     }
 }

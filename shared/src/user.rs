@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+use utoipa::ToSchema;
+use validator::Validate;
 
 use crate::rpc::endpoint;
 
@@ -12,7 +14,7 @@ pub const SERVICE: &str = "user-worker";
 pub type UserId = i64;
 
 /// A user's role. Stored as the PostgreSQL enum `role`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "UPPERCASE")]
 #[cfg_attr(
     feature = "sqlx",
@@ -35,11 +37,13 @@ impl Role {
 
 /// A user as every reply shows it. There is no password field: a hash can
 /// never be serialized by accident.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[cfg_attr(feature = "sqlx", derive(sqlx::FromRow))]
 pub struct User {
+    #[schema(example = 1)]
     pub id: UserId,
+    #[schema(example = "ada@example.com")]
     pub email: String,
     pub firstname: Option<String>,
     pub lastname: Option<String>,
@@ -51,8 +55,9 @@ pub struct User {
 }
 
 /// `user.get`: one user, for the user itself or an ADMIN.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Validate, ToSchema)]
 pub struct GetRequest {
+    #[validate(range(min = 1, message = "must be a positive id"))]
     pub id: UserId,
 }
 

@@ -18,7 +18,7 @@ use shared::{
 use crate::{
     AppState,
     error::ApiError,
-    extract::{Ctx, Json},
+    extract::{Ctx, Valid},
 };
 
 pub fn router() -> Router<AppState> {
@@ -32,9 +32,8 @@ pub fn router() -> Router<AppState> {
 async fn signup(
     State(state): State<AppState>,
     Ctx(ctx): Ctx,
-    Json(request): Json<CreateUserRequest>,
+    Valid(request): Valid<CreateUserRequest>,
 ) -> Result<(StatusCode, axum::Json<User>), ApiError> {
-    request.parse()?;
     let user = state.rpc.call::<CreateUser>(&ctx, &request).await?;
     Ok((StatusCode::CREATED, axum::Json(user)))
 }
@@ -44,9 +43,8 @@ async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Ctx(ctx): Ctx,
-    Json(mut request): Json<LoginRequest>,
+    Valid(mut request): Valid<LoginRequest>,
 ) -> Result<axum::Json<TokenReply>, ApiError> {
-    request.parse()?;
     // Only the gateway knows the client's address; the worker throttles on it.
     request.client_ip = Some(peer.ip().to_string());
     let reply = state.rpc.call::<Login>(&ctx, &request).await?;

@@ -10,5 +10,6 @@ mod helpers;
 mod auth;
 mod errors;
 mod nats_permissions;
+mod service_api;
 mod tokens;
 mod upstream;
