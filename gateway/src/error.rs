@@ -17,6 +17,7 @@ use axum::{
 use serde::Serialize;
 use shared::{FieldError, ServiceError, rpc::CallError};
 use time::OffsetDateTime;
+use utoipa::ToSchema;
 
 /// Everything that can go wrong in a request.
 #[derive(Debug, thiserror::Error)]
@@ -128,19 +129,24 @@ fn report(error: ServiceError, detail: Option<String>) -> Response {
     response
 }
 
-/// The contract's error body.
-#[derive(Debug, Serialize)]
+/// The contract's error body: every error reply has this shape.
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct ErrorBody<'a> {
+pub struct ErrorBody {
+    #[schema(example = 409)]
     pub status_code: u16,
-    pub error: &'a str,
-    pub message: &'a str,
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    pub details: &'a [FieldError],
-    pub path: &'a str,
+    #[schema(example = "Conflict")]
+    pub error: &'static str,
+    #[schema(example = "email already registered")]
+    pub message: String,
+    /// Every failing field, for validation errors (400).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<FieldError>,
+    #[schema(example = "/api/auth/signup")]
+    pub path: String,
     #[serde(with = "time::serde::rfc3339")]
     pub timestamp: OffsetDateTime,
-    pub request_id: &'a str,
+    pub request_id: String,
 }
 
 /// Renders every error response in the contract's shape and logs it.
@@ -171,20 +177,20 @@ pub async fn error_envelope(request: Request, next: Next) -> Response {
     } else {
         tracing::info!(status = status.as_u16(), message = %error.message, "request rejected");
     }
-    // A 5xx never says more than its generic message.
-    let message = if status.is_server_error() && error.status_code == 500 {
-        "internal error"
+    // A 500 never says more than its generic message.
+    let message = if error.status_code == 500 {
+        "internal error".to_owned()
     } else {
-        error.message.as_str()
+        error.message
     };
     let body = ErrorBody {
         status_code: status.as_u16(),
         error: shared::error::reason_phrase(status.as_u16()),
         message,
-        details: &error.details,
-        path: &path,
+        details: error.details,
+        path,
         timestamp: OffsetDateTime::now_utc(),
-        request_id: &request_id,
+        request_id,
     };
     if let Some(secs) = error.retry_after {
         parts

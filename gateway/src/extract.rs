@@ -4,14 +4,22 @@
 //!   malformed body gets the contract's error body.
 //! * [`Valid`] is a JSON body that also passed its `validator` rules (the
 //!   same rules the worker applies again); every failing field is listed.
+//! * [`Path`] and [`Query`] are axum's, with 400s in the contract's shape
+//!   (a non-numeric id, a bad `limit`).
 //! * [`Authenticated`] is the bearer-token guard: it yields the verified
-//!   [`Caller`] or answers 401.
+//!   [`Caller`] or answers 401. [`Admin`] is the role guard on top: 403 for a
+//!   valid token without the ADMIN role.
 //! * [`Ctx`] is what travels to the worker in headers (request id, trace).
 
 use axum::{
-    extract::{FromRequest, FromRequestParts, Request, rejection::JsonRejection},
+    extract::{
+        FromRequest, FromRequestParts, Request,
+        rejection::{JsonRejection, PathRejection, QueryRejection},
+    },
     http::{header, request::Parts},
 };
+use serde::de::DeserializeOwned;
+use shared::ServiceError;
 use shared::{Caller, RequestContext};
 
 use crate::{AppState, error::ApiError};
@@ -52,6 +60,52 @@ where
     }
 }
 
+/// Path parameters; a value that does not parse is a 400.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Path<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for Path<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Self(value)),
+            Err(PathRejection::FailedToDeserializePathParams(e)) => Err(ApiError::Contract(
+                ServiceError::bad_request(format!("invalid path parameter: {}", e.body_text())),
+            )),
+            Err(e) => Err(ApiError::Internal(anyhow::anyhow!("path extraction: {e}"))),
+        }
+    }
+}
+
+/// A query string; a value that does not parse is a 400.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Query<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for Query<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(value)| Self(value))
+            .map_err(|e: QueryRejection| {
+                ApiError::Contract(ServiceError::bad_request(format!(
+                    "invalid query string: {}",
+                    e.body_text()
+                )))
+            })
+    }
+}
+
 /// The caller of a route that needs a bearer token.
 #[derive(Debug, Clone, Copy)]
 pub struct Authenticated(pub Caller);
@@ -77,6 +131,29 @@ impl FromRequestParts<AppState> for Authenticated {
             .filter(|t| !t.is_empty())
             .ok_or(ApiError::Unauthorized("malformed authorization header"))?;
         state.tokens.verify(token).await.map(Self)
+    }
+}
+
+/// The caller of an ADMIN-only route: 401 without a valid token, 403 with
+/// one that lacks the role.
+#[derive(Debug, Clone, Copy)]
+pub struct Admin(pub Caller);
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Authenticated(caller) = Authenticated::from_request_parts(parts, state).await?;
+        if caller.is_admin() {
+            Ok(Self(caller))
+        } else {
+            Err(ApiError::Contract(ServiceError::forbidden(
+                "admin role required",
+            )))
+        }
     }
 }
 

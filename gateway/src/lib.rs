@@ -16,6 +16,7 @@
 
 pub mod error;
 pub mod extract;
+pub mod openapi;
 pub mod routes;
 pub mod settings;
 pub mod tokens;
@@ -24,8 +25,8 @@ use std::{future::Future, net::SocketAddr, sync::Arc};
 
 use axum::{
     Router,
-    extract::{DefaultBodyLimit, Request},
-    http::StatusCode,
+    extract::{DefaultBodyLimit, MatchedPath, Request},
+    http::{HeaderValue, Method, StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
 };
@@ -33,9 +34,13 @@ use shared::rpc::Rpc;
 use tower::ServiceBuilder;
 use tower_http::{
     catch_panic::CatchPanicLayer,
+    compression::{CompressionLayer, predicate::SizeAbove},
+    cors::{AllowOrigin, CorsLayer},
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
-    trace::TraceLayer,
+    timeout::TimeoutLayer,
+    trace::{DefaultOnResponse, TraceLayer},
 };
+use tracing::Level;
 
 pub use settings::Settings;
 
@@ -62,38 +67,41 @@ impl AppState {
     }
 }
 
+/// The OpenAPI document of every route.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes::api().into_openapi()
+}
+
 /// The whole HTTP API with its layers.
 pub fn app(state: AppState) -> Router {
-    let max_body = state.settings.http.max_body_bytes;
-    Router::new()
-        .nest("/api/auth", routes::auth::router())
-        .nest("/api/users", routes::users::router())
-        .merge(routes::health::router())
-        .fallback(|| async { StatusCode::NOT_FOUND })
+    app_with(state, Router::new())
+}
+
+/// The API plus `extra` routes (tests add failing routes), with every layer.
+pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
+    let (api, _) = routes::api().split_for_parts();
+    let http = &state.settings.http;
+    let layers = ServiceBuilder::new()
+        .layer(middleware::from_fn(drop_bad_request_id))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::x_request_id())
         .layer(
-            ServiceBuilder::new()
-                .layer(middleware::from_fn(drop_bad_request_id))
-                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-                .layer(PropagateRequestIdLayer::x_request_id())
-                .layer(
-                    TraceLayer::new_for_http().make_span_with(|request: &Request| {
-                        let id = request
-                            .headers()
-                            .get(REQUEST_ID)
-                            .and_then(|v| v.to_str().ok())
-                            .unwrap_or_default();
-                        tracing::info_span!(
-                            "http",
-                            method = %request.method(),
-                            path = %request.uri().path(),
-                            request_id = id,
-                        )
-                    }),
-                )
-                .layer(middleware::from_fn(error::error_envelope))
-                .layer(CatchPanicLayer::custom(on_panic))
-                .layer(DefaultBodyLimit::max(max_body)),
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
+        .layer(cors(&http.cors_origins()))
+        .layer(CompressionLayer::new().compress_when(SizeAbove::new(http.compression_min_bytes)))
+        .layer(middleware::from_fn(error::error_envelope))
+        .layer(CatchPanicLayer::custom(on_panic))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::GATEWAY_TIMEOUT,
+            http.request_timeout(),
+        ))
+        .layer(DefaultBodyLimit::max(http.max_body_bytes));
+    api.merge(extra)
+        .fallback(|| async { StatusCode::NOT_FOUND })
+        .layer(layers)
         .with_state(state)
 }
 
@@ -103,16 +111,74 @@ pub async fn run(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    run_with(settings, listener, Router::new(), shutdown).await
+}
+
+/// [`run`] with extra routes (for tests).
+pub async fn run_with(
+    settings: Settings,
+    listener: tokio::net::TcpListener,
+    extra: Router<AppState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let client = shared::nats::connect(&settings.nats, "gateway").await?;
     let state = AppState::new(client, settings);
     tracing::info!(addr = %listener.local_addr()?, "gateway listening");
     axum::serve(
         listener,
-        app(state).into_make_service_with_connect_info::<SocketAddr>(),
+        app_with(state, extra).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
     .await?;
     Ok(())
+}
+
+/// One span per request: method, route (the matched pattern, not the raw
+/// path, so ids do not explode cardinality), request id; the response event
+/// adds status and latency.
+fn request_span(request: &Request) -> tracing::Span {
+    let id = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str);
+    tracing::info_span!(
+        "http",
+        method = %request.method(),
+        route,
+        request_id = id,
+    )
+}
+
+/// CORS for the configured origins; none configured means no CORS headers.
+fn cors(origins: &[String]) -> CorsLayer {
+    let layer = CorsLayer::new()
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::HeaderName::from_static(REQUEST_ID),
+        ])
+        .expose_headers([
+            header::HeaderName::from_static(REQUEST_ID),
+            header::RETRY_AFTER,
+        ]);
+    if origins.iter().any(|o| o == "*") {
+        layer.allow_origin(AllowOrigin::any())
+    } else {
+        let list: Vec<HeaderValue> = origins.iter().filter_map(|o| o.parse().ok()).collect();
+        layer.allow_origin(AllowOrigin::list(list))
+    }
 }
 
 /// A client's request id is echoed and logged, so it must be short and plain;

@@ -10,6 +10,11 @@ const DEFAULTS: &str = r#"
 [http]
 addr = "127.0.0.1:8080"
 max_body_bytes = 65536
+request_timeout_ms = 30000
+# Comma-separated origins allowed by CORS; empty means no CORS headers, "*" any.
+cors_origins = ""
+# Responses at least this large are compressed when the client accepts it.
+compression_min_bytes = 1024
 
 [nats]
 url = "nats://127.0.0.1:14222"
@@ -45,6 +50,27 @@ pub struct HttpSettings {
     pub addr: String,
     /// Larger request bodies get 413.
     pub max_body_bytes: usize,
+    /// A request still running after this long gets 504.
+    pub request_timeout_ms: u64,
+    /// Comma-separated origins allowed by CORS (`*` for any; empty for none).
+    pub cors_origins: String,
+    /// Smallest response body worth compressing.
+    pub compression_min_bytes: u16,
+}
+
+impl HttpSettings {
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+
+    pub fn cors_origins(&self) -> Vec<String> {
+        self.cors_origins
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 /// One failing input field, as listed in a validation error's `details`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FieldError {
     pub field: String,
     pub message: String,

@@ -3,10 +3,8 @@
 use std::net::SocketAddr;
 
 use axum::{
-    Router,
     extract::{ConnectInfo, State},
     http::StatusCode,
-    routing::{get, post},
 };
 use shared::{
     User,
@@ -14,21 +12,32 @@ use shared::{
         CreateUser, CreateUserRequest, JwkSet, Jwks, JwksRequest, Login, LoginRequest, TokenReply,
     },
 };
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     AppState,
-    error::ApiError,
+    error::{ApiError, ErrorBody},
     extract::{Ctx, Valid},
+    openapi::{BodyErrors, UpstreamErrors},
 };
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/signup", post(signup))
-        .route("/login", post(login))
-        .route("/jwks", get(jwks))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(signup))
+        .routes(routes!(login))
+        .routes(routes!(jwks))
 }
 
-/// `POST /api/auth/signup` → 201 `User`.
+/// Create an account (role USER).
+#[utoipa::path(
+    post, path = "/signup", tag = "auth",
+    request_body = CreateUserRequest,
+    responses(
+        (status = 201, description = "The new user", body = User),
+        (status = 409, description = "Email already registered", body = ErrorBody),
+        BodyErrors, UpstreamErrors,
+    )
+)]
 async fn signup(
     State(state): State<AppState>,
     Ctx(ctx): Ctx,
@@ -38,7 +47,16 @@ async fn signup(
     Ok((StatusCode::CREATED, axum::Json(user)))
 }
 
-/// `POST /api/auth/login` → 200 tokens and the user.
+/// Exchange an email and password for an access and a refresh token.
+#[utoipa::path(
+    post, path = "/login", tag = "auth",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Tokens and the user", body = TokenReply),
+        (status = 401, description = "Unknown email or wrong password (one message for both)", body = ErrorBody),
+        BodyErrors, UpstreamErrors,
+    )
+)]
 async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -51,7 +69,14 @@ async fn login(
     Ok(axum::Json(reply))
 }
 
-/// `GET /api/auth/jwks` → the JWK Set.
+/// The public keys that verify access tokens (a JWK Set).
+#[utoipa::path(
+    get, path = "/jwks", tag = "auth",
+    responses(
+        (status = 200, description = "The JWK Set", body = JwkSet),
+        UpstreamErrors,
+    )
+)]
 async fn jwks(
     State(state): State<AppState>,
     Ctx(ctx): Ctx,

@@ -1,15 +1,67 @@
-//! Liveness.
+//! Liveness, readiness and the API document.
 
-use axum::{Json, Router, routing::get};
-use serde_json::{Value, json};
+use std::time::Duration;
 
-use crate::AppState;
+use axum::{Json, extract::State};
+use serde::Serialize;
+use shared::ServiceError;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/healthz", get(healthz))
+use crate::{
+    AppState,
+    error::{ApiError, ErrorBody},
+};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
 }
 
-/// `GET /healthz`: 200 while the process runs.
-async fn healthz() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+/// A passed health or readiness check.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    #[schema(example = "ok")]
+    pub status: &'static str,
+}
+
+/// 200 while the process runs.
+#[utoipa::path(get, path = "/healthz", tag = "ops",
+    responses((status = 200, description = "Alive", body = Health)))]
+async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+/// 200 when NATS is connected and every worker service answers a ping; else
+/// 503 whose message names what is missing.
+#[utoipa::path(get, path = "/readyz", tag = "ops",
+    responses(
+        (status = 200, description = "Ready", body = Health),
+        (status = 503, description = "Not ready; the message names what is missing", body = ErrorBody),
+    ))]
+async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
+    let client = state.rpc.client();
+    let mut missing = Vec::new();
+    if client.connection_state() != async_nats::connection::State::Connected {
+        missing.push("nats".to_owned());
+    } else {
+        for service in [shared::auth::SERVICE, shared::user::SERVICE] {
+            let ping = client.request(format!("$SRV.PING.{service}"), "".into());
+            if !matches!(
+                tokio::time::timeout(Duration::from_secs(1), ping).await,
+                Ok(Ok(_))
+            ) {
+                missing.push(service.to_owned());
+            }
+        }
+    }
+    if missing.is_empty() {
+        Ok(Json(Health { status: "ok" }))
+    } else {
+        Err(ApiError::Contract(ServiceError::unavailable(format!(
+            "not ready: {} unavailable",
+            missing.join(", ")
+        ))))
+    }
 }

@@ -1,19 +1,30 @@
-//! `/api/users`: the caller's own profile.
+//! `/api/users`: profiles.
 
-use axum::{Router, extract::State, routing::get};
+use axum::extract::State;
 use shared::{User, user};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     AppState,
-    error::ApiError,
+    error::{ApiError, ErrorBody},
     extract::{Authenticated, Ctx},
+    openapi::{AuthErrors, UpstreamErrors},
 };
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/me", get(me))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(me))
 }
 
-/// `GET /api/users/me` → the caller's `User`.
+/// The caller's own user.
+#[utoipa::path(
+    get, path = "/me", tag = "users",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller", body = User),
+        (status = 404, description = "The caller's account no longer exists", body = ErrorBody),
+        AuthErrors, UpstreamErrors,
+    )
+)]
 async fn me(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,

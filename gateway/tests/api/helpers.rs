@@ -226,6 +226,14 @@ pub struct Options {
     pub workers: bool,
     /// The gateway's NATS request timeout.
     pub rpc_timeout_ms: u64,
+    /// Per-subject NATS timeouts.
+    pub rpc_timeouts_ms: Vec<(&'static str, u64)>,
+    /// The gateway's whole-request timeout.
+    pub http_timeout_ms: u64,
+    /// `http.cors_origins`.
+    pub cors_origins: &'static str,
+    /// Routes added to the gateway, behind every layer (to test the layers).
+    pub extra_routes: axum::Router<gateway::AppState>,
 }
 
 impl Default for Options {
@@ -233,6 +241,10 @@ impl Default for Options {
         Self {
             workers: true,
             rpc_timeout_ms: 5000,
+            rpc_timeouts_ms: Vec::new(),
+            http_timeout_ms: 30_000,
+            cors_origins: "",
+            extra_routes: axum::Router::new(),
         }
     }
 }
@@ -285,16 +297,25 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     settings.nats.url = app.nats.url();
     settings.nats.password = Some(app.nats.passwords.gateway.clone().into());
     settings.rpc.timeout_ms = options.rpc_timeout_ms;
+    settings.rpc.timeouts_ms = options
+        .rpc_timeouts_ms
+        .iter()
+        .map(|(s, ms)| ((*s).to_owned(), *ms))
+        .collect();
+    settings.http.request_timeout_ms = options.http_timeout_ms;
+    settings.http.cors_origins = options.cors_origins.to_owned();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr: SocketAddr = listener.local_addr().expect("addr");
     app.address = format!("http://{addr}");
     let stop = app.stop.clone();
-    app.tasks
-        .push(tokio::spawn(gateway::run(settings, listener, async move {
-            stop.cancelled().await
-        })));
+    app.tasks.push(tokio::spawn(gateway::run_with(
+        settings,
+        listener,
+        options.extra_routes,
+        async move { stop.cancelled().await },
+    )));
     app
 }
 
@@ -344,6 +365,33 @@ impl TestApp {
         })
         .await
         .unwrap_or_else(|_| panic!("{service} did not come up"));
+    }
+
+    /// Waits until the server routes `subject` to `sub`. (A client's
+    /// `flush` only means its SUB left the socket.) Publishes probes as the
+    /// gateway until `sub` receives one; probes carry no request id.
+    pub async fn wait_until_routed(&self, subject: &'static str, sub: &mut async_nats::Subscriber) {
+        use futures::StreamExt;
+        let (probe, _) = self
+            .nats
+            .connect_as("gateway")
+            .await
+            .expect("gateway connects");
+        tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                probe
+                    .publish(subject, "{}".into())
+                    .await
+                    .expect("publish a probe");
+                if let Ok(Some(_)) =
+                    tokio::time::timeout(Duration::from_millis(50), sub.next()).await
+                {
+                    return;
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("{subject} never reached the subscriber"));
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -9,7 +9,9 @@ mod helpers;
 
 mod auth;
 mod errors;
+mod lifecycle;
 mod nats_permissions;
+mod openapi;
 mod service_api;
 mod tokens;
 mod upstream;

@@ -1,0 +1,35 @@
+# syntax=docker/dockerfile:1
+#
+# One image with the three binaries (gateway, auth-worker, user-worker);
+# compose.yaml chooses the command per service. Build: `docker compose build`
+# or `docker build -t natsauth:dev .`.
+#
+# Caching without cargo-chef: BuildKit cache mounts keep the cargo registry
+# and target/ between builds, so a code change recompiles only our crates.
+# The migrations are embedded in auth-worker at build time (sqlx::migrate!).
+
+FROM rust:1-bookworm AS build
+WORKDIR /src
+COPY . .
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/src/target \
+    cargo build --release --locked -p gateway -p auth-worker -p user-worker \
+ && mkdir -p /out \
+ && cp target/release/gateway target/release/auth-worker target/release/user-worker /out/
+
+FROM debian:bookworm-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+# An unprivileged user; /var/lib/natsauth/keys is its own so that a named
+# volume mounted there (compose's `jwt-key`) starts out writable by it.
+RUN useradd --system --uid 10001 --user-group --no-create-home --home-dir /app app \
+ && mkdir -p /app /var/lib/natsauth/keys \
+ && chown app:app /app /var/lib/natsauth/keys
+COPY --from=build /out/ /usr/local/bin/
+WORKDIR /app
+USER app
+ENV GATEWAY_HTTP__ADDR=0.0.0.0:8080
+EXPOSE 8080
+STOPSIGNAL SIGTERM
+CMD ["gateway"]

@@ -1,0 +1,193 @@
+//! The gateway's request lifecycle: layers and extractors, on real routes
+//! where they exist and on test routes behind the same layers otherwise.
+
+use std::time::Duration;
+
+use axum::{Router, routing::get};
+use gateway::{
+    AppState,
+    extract::{Admin, Path},
+};
+use serde_json::Value;
+
+use crate::helpers::{Options, assert_error, spawn_app, spawn_app_with};
+
+fn test_routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/test/panic",
+            get(|| async {
+                panic!("secret internal detail");
+                #[allow(unreachable_code)]
+                ""
+            }),
+        )
+        .route(
+            "/test/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                "late"
+            }),
+        )
+        .route(
+            "/test/items/{id}",
+            get(|Path(id): Path<i64>| async move { id.to_string() }),
+        )
+        .route(
+            "/test/admin",
+            get(|Admin(caller): Admin| async move { caller.id.to_string() }),
+        )
+}
+
+async fn app_with_test_routes() -> crate::helpers::TestApp {
+    spawn_app_with(Options {
+        http_timeout_ms: 300,
+        extra_routes: test_routes(),
+        ..Options::default()
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_panicking_handler_is_an_opaque_500_and_the_server_keeps_serving() {
+    let app = app_with_test_routes().await;
+    let response = app.http.get(app.url("/test/panic")).send().await.unwrap();
+    let body = assert_error(response, 500, "/test/panic").await;
+    assert_eq!(body["message"], "internal error");
+    assert!(!body.to_string().contains("secret"), "{body}");
+    assert_eq!(
+        app.http
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn a_request_over_the_time_limit_is_a_504() {
+    let app = app_with_test_routes().await;
+    let response = app.http.get(app.url("/test/slow")).send().await.unwrap();
+    assert_error(response, 504, "/test/slow").await;
+}
+
+#[tokio::test]
+async fn a_path_parameter_that_is_not_a_number_is_a_400() {
+    let app = app_with_test_routes().await;
+    let ok = app
+        .http
+        .get(app.url("/test/items/42"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.text().await.unwrap(), "42");
+    let response = app
+        .http
+        .get(app.url("/test/items/abc"))
+        .send()
+        .await
+        .unwrap();
+    let body = assert_error(response, 400, "/test/items/abc").await;
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid path parameter"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn the_admin_guard_answers_401_without_a_token_and_403_without_the_role() {
+    let app = app_with_test_routes().await;
+    let anonymous = app.http.get(app.url("/test/admin")).send().await.unwrap();
+    assert_error(anonymous, 401, "/test/admin").await;
+    let token = app.user_token("ada@example.com").await;
+    let body = assert_error(
+        app.get_with_token("/test/admin", &token).await,
+        403,
+        "/test/admin",
+    )
+    .await;
+    assert_eq!(body["message"], "admin role required");
+
+    sqlx::query("update users set role = 'ADMIN'")
+        .execute(&app.db.pool().await)
+        .await
+        .unwrap();
+    let body: Value = app
+        .login("ada@example.com", "correct horse battery")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let admin_token = body["accessToken"].as_str().unwrap();
+    assert_eq!(
+        app.get_with_token("/test/admin", admin_token)
+            .await
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn cors_answers_configured_origins_only() {
+    let app = spawn_app_with(Options {
+        cors_origins: "https://app.example.com",
+        ..Options::default()
+    })
+    .await;
+    let preflight = app
+        .http
+        .request(reqwest::Method::OPTIONS, app.url("/api/users/me"))
+        .header("origin", "https://app.example.com")
+        .header("access-control-request-method", "GET")
+        .header("access-control-request-headers", "authorization")
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success());
+    assert_eq!(
+        preflight.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    let other = app
+        .http
+        .get(app.url("/healthz"))
+        .header("origin", "https://evil.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+}
+
+#[tokio::test]
+async fn large_responses_are_compressed_for_clients_that_accept_it() {
+    let app = spawn_app().await;
+    let gzip = app
+        .http
+        .get(app.url("/api/openapi.json"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gzip.headers()["content-encoding"], "gzip");
+    let plain = app
+        .http
+        .get(app.url("/api/openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    assert!(plain.headers().get("content-encoding").is_none());
+    // Tiny bodies are not worth it.
+    let small = app
+        .http
+        .get(app.url("/healthz"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert!(small.headers().get("content-encoding").is_none());
+}

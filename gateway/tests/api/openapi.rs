@@ -1,0 +1,84 @@
+//! The OpenAPI document covers every route, and every documented operation
+//! exists.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use crate::helpers::spawn_app;
+
+/// The paths the real router serves, read from its `Debug` output (axum
+/// lists them as `paths: {RouteId(1): "/api/…", …}`). A nested router's
+/// fallback shows up as `/` plus a private catch-all; neither is a route.
+fn router_paths() -> BTreeSet<String> {
+    let (router, _) = gateway::routes::api().split_for_parts();
+    let debug = format!("{router:?}");
+    let mut paths: BTreeSet<String> = debug
+        .split("RouteId(")
+        .skip(1)
+        .filter_map(|chunk| {
+            let rest = chunk.split_once("): \"")?.1;
+            let path = rest.split_once('"')?.0;
+            path.starts_with('/').then(|| path.to_owned())
+        })
+        .collect();
+    if paths.iter().any(|p| p.contains("__private__axum_fallback")) {
+        paths.retain(|p| !p.contains("__private__axum_fallback") && p != "/");
+    }
+    assert!(
+        paths.contains("/api/auth/signup"),
+        "axum's Debug output changed; this test must learn its new shape: {debug}"
+    );
+    paths
+}
+
+#[test]
+fn every_route_of_the_router_is_in_the_document() {
+    let doc = serde_json::to_value(gateway::openapi()).unwrap();
+    let documented: BTreeSet<String> = doc["paths"].as_object().unwrap().keys().cloned().collect();
+    let served = router_paths();
+    let undocumented: Vec<_> = served.difference(&documented).collect();
+    assert!(
+        undocumented.is_empty(),
+        "routes missing from the OpenAPI document: {undocumented:?}"
+    );
+    let phantom: Vec<_> = documented.difference(&served).collect();
+    assert!(
+        phantom.is_empty(),
+        "documented paths that no route serves: {phantom:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_document_is_served_and_every_documented_operation_is_routed() {
+    let app = spawn_app().await;
+    let doc: Value = app
+        .http
+        .get(app.url("/api/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let concrete = path.replace("{id}", "1");
+        for method in item.as_object().unwrap().keys() {
+            let method: reqwest::Method = method.to_uppercase().parse().unwrap();
+            let response = app
+                .http
+                .request(method.clone(), app.url(&concrete))
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let body = response.text().await.unwrap_or_default();
+            assert!(
+                status != 405 && !(status == 404 && body.contains("no such route")),
+                "{method} {path} is documented but not routed ({status})"
+            );
+        }
+    }
+}

@@ -1,0 +1,84 @@
+//! `cargo xtask`: the project's task runner (the `xtask` pattern: a plain
+//! binary crate run through the alias in `.cargo/config.toml`).
+//!
+//! * `cargo xtask up` runs the whole stack on this machine: it finds (or
+//!   installs) `nats-server` and a PostgreSQL, generates the development
+//!   secrets in `.dev/`, builds the binaries, starts nats-server, migrates,
+//!   starts the workers and the gateway, prints how to reach them and stops
+//!   everything cleanly on Ctrl-C.
+//! * `cargo xtask test` runs every check: fmt, clippy, the compose file's
+//!   validation and `cargo test --workspace` against a real nats-server and
+//!   PostgreSQL, found or provided exactly as `up` does.
+//! * `cargo xtask compose-check` validates `compose.yaml` with a real Compose
+//!   implementation, installing one into `.dev/tools/` when none is found.
+//! * `cargo xtask secrets` writes the NATS passwords (`.dev/nats.env`, and a
+//!   file per process in `.dev/secrets/`) that the stack and compose use.
+//!
+//! Layout: one module per command (`up`, `test`, `compose`, `secrets`), the
+//! services they share (`nats`, `pg`), the process supervisor (`supervise`)
+//! and small helpers (`signals`, `term`, `util`).
+
+mod compose;
+mod nats;
+mod pg;
+mod secrets;
+mod signals;
+mod supervise;
+mod term;
+mod test;
+mod up;
+mod util;
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+/// The project's task runner.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the whole stack (nats-server, PostgreSQL, workers, gateway) until Ctrl-C.
+    Up(up::UpArgs),
+    /// Run every check: fmt, clippy, compose validation, cargo test.
+    Test(test::TestArgs),
+    /// Validate compose.yaml with a Compose implementation (installed if missing).
+    ComposeCheck,
+    /// Generate the development secrets in .dev/ if missing, and say where they are.
+    Secrets,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // The error and its causes, without the backtrace that anyhow's
+            // own report adds when RUST_BACKTRACE is set: the failing
+            // command's output above says more than our stack would.
+            eprintln!("{} {error}", term::paint("1;31", "error:"));
+            for cause in error.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command) -> anyhow::Result<()> {
+    let root = util::workspace_root();
+    std::env::set_current_dir(&root)
+        .with_context(|| format!("entering the workspace root {}", root.display()))?;
+    match command {
+        Command::Up(args) => up::run(&args),
+        Command::Test(args) => test::run(&args),
+        Command::ComposeCheck => compose::run(),
+        Command::Secrets => secrets::run(),
+    }
+}

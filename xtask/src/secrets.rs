@@ -1,0 +1,229 @@
+//! Development secrets, generated once into `.dev/` (which git ignores):
+//!
+//! * `.dev/nats.env`: the four `NATS_*_PASSWORD` variables that `nats.conf`
+//!   reads from nats-server's environment (mode 0600). This file is the
+//!   source of truth.
+//! * `.dev/secrets/nats-<user>-password`: each process's own password, copied
+//!   from `nats.env`, for compose secrets and `<PREFIX>_NATS__PASSWORD_FILE`.
+//! * `.dev/keys/jwt-ed25519.pem`: the token-signing key, made by
+//!   `auth-worker gen-key`.
+
+use std::{
+    collections::BTreeMap,
+    fs,
+    io::Write,
+    os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt},
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use anyhow::{Context, bail};
+use rand::{Rng, seq::SliceRandom};
+
+use crate::{term, util};
+
+/// The passwords file, relative to the workspace root.
+pub const NATS_ENV: &str = ".dev/nats.env";
+/// Per-process password files, for compose and `*_NATS__PASSWORD_FILE`.
+pub const SECRETS_DIR: &str = ".dev/secrets";
+/// The JWT signing key `auth-worker` reads by default.
+pub const JWT_KEY: &str = ".dev/keys/jwt-ed25519.pem";
+
+/// The NATS users of `nats.conf` and the variable holding each password.
+pub const NATS_USERS: [(&str, &str); 4] = [
+    ("gateway", "NATS_GATEWAY_PASSWORD"),
+    ("auth-worker", "NATS_AUTH_WORKER_PASSWORD"),
+    ("user-worker", "NATS_USER_WORKER_PASSWORD"),
+    ("ops", "NATS_OPS_PASSWORD"),
+];
+
+/// `cargo xtask secrets`.
+pub fn run() -> anyhow::Result<()> {
+    let passwords = NatsPasswords::ensure()?;
+    passwords.write_process_files()?;
+    println!(
+        "NATS passwords: {NATS_ENV} (nats-server's environment; delete it to make new ones)\n\
+         per process:    {SECRETS_DIR}/nats-<user>-password (mounted by compose.yaml)\n\
+         JWT key:        {JWT_KEY} is made by `cargo xtask up`; compose keeps its own \
+         in the `jwt-key` volume"
+    );
+    Ok(())
+}
+
+/// The NATS passwords, one per user of `nats.conf`.
+#[derive(Debug)]
+pub struct NatsPasswords {
+    /// Variable name → password.
+    by_var: BTreeMap<String, String>,
+}
+
+impl NatsPasswords {
+    /// Reads `.dev/nats.env`, creating it (or adding what it lacks) first.
+    pub fn ensure() -> anyhow::Result<Self> {
+        let path = Path::new(NATS_ENV);
+        let mut by_var = if path.exists() {
+            let text = fs::read_to_string(path).with_context(|| format!("reading {NATS_ENV}"))?;
+            parse_env(&text)
+        } else {
+            BTreeMap::new()
+        };
+        let missing: Vec<&str> = NATS_USERS
+            .iter()
+            .map(|(_, var)| *var)
+            .filter(|var| by_var.get(*var).is_none_or(|v| v.is_empty()))
+            .collect();
+        if !missing.is_empty() {
+            for var in &missing {
+                by_var.insert((*var).to_owned(), new_password());
+            }
+            write_env(path, &by_var)?;
+            term::step(&format!(
+                "generated {} in {NATS_ENV} (mode 0600)",
+                missing.join(", ")
+            ));
+        }
+        Ok(Self { by_var })
+    }
+
+    /// The password of the NATS `user` (as named in `nats.conf`).
+    pub fn for_user(&self, user: &str) -> anyhow::Result<&str> {
+        let var = NATS_USERS
+            .iter()
+            .find(|(u, _)| *u == user)
+            .map(|(_, var)| *var)
+            .with_context(|| format!("no NATS user {user:?} in nats.conf"))?;
+        self.by_var
+            .get(var)
+            .map(String::as_str)
+            .with_context(|| format!("{var} missing from {NATS_ENV}"))
+    }
+
+    /// `(variable, password)` pairs: nats-server's environment.
+    pub fn env(&self) -> impl Iterator<Item = (&str, &str)> {
+        NATS_USERS
+            .iter()
+            .filter_map(|(_, var)| self.by_var.get(*var).map(|v| (*var, v.as_str())))
+    }
+
+    /// Writes `.dev/secrets/nats-<user>-password` for each process user.
+    ///
+    /// The directory is 0700 so nobody else on this machine reads them; the
+    /// files are 0644 because compose bind-mounts them into containers that
+    /// run as an unprivileged user with another uid (compose ignores a
+    /// secret's `mode` for file secrets).
+    pub fn write_process_files(&self) -> anyhow::Result<()> {
+        let dir = Path::new(SECRETS_DIR);
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("creating {SECRETS_DIR}"))?;
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+        for (user, _) in NATS_USERS.iter().filter(|(u, _)| *u != "ops") {
+            let path = dir.join(format!("nats-{user}-password"));
+            let want = format!("{}\n", self.for_user(user)?);
+            if fs::read_to_string(&path).ok().as_deref() != Some(want.as_str()) {
+                fs::write(&path, &want).with_context(|| format!("writing {}", path.display()))?;
+            }
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o644))?;
+        }
+        Ok(())
+    }
+}
+
+/// `KEY=value` lines; blank lines and `#` comments skipped.
+fn parse_env(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect()
+}
+
+fn write_env(path: &Path, by_var: &BTreeMap<String, String>) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let mut text = String::from(
+        "# NATS passwords for nats.conf, generated by `cargo xtask`. Not in git.\n\
+         # Delete this file to generate new ones (then restart the stack).\n",
+    );
+    for (var, value) in by_var {
+        text.push_str(&format!("{var}={value}\n"));
+    }
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    // `mode` applies only when the file is created; an older file is fixed up.
+    file.set_permissions(fs::Permissions::from_mode(0o600))?;
+    file.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+/// 32 random letters and digits, starting with a letter: nats-server parses
+/// an environment variable's value as a config token, so a value such as
+/// `12k…` could be read as a number; a leading letter keeps it a string.
+fn new_password() -> String {
+    const LETTERS: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    let mut rng = rand::thread_rng();
+    let first = char::from(*LETTERS.choose(&mut rng).unwrap_or(&b'a'));
+    std::iter::once(first)
+        .chain((0..31).map(|_| char::from(rng.sample(rand::distributions::Alphanumeric))))
+        .collect()
+}
+
+/// The JWT signing key: made with `auth-worker gen-key` if missing. Returns
+/// its absolute path.
+pub fn ensure_jwt_key(auth_worker: &Path) -> anyhow::Result<PathBuf> {
+    let path = util::workspace_root().join(JWT_KEY);
+    if path.exists() {
+        return Ok(path);
+    }
+    let dir = path.parent().context("the key path has a directory")?;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("creating {}", dir.display()))?;
+    util::run(
+        Command::new(auth_worker)
+            .arg("gen-key")
+            .arg("--out")
+            .arg(&path),
+    )
+    .context("generating the JWT signing key")?;
+    if !path.exists() {
+        bail!("`auth-worker gen-key` did not write {}", path.display());
+    }
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_long_alphanumeric_and_start_with_a_letter() {
+        for _ in 0..200 {
+            let p = new_password();
+            assert_eq!(p.len(), 32);
+            assert!(p.chars().all(|c| c.is_ascii_alphanumeric()));
+            assert!(p.starts_with(|c: char| c.is_ascii_alphabetic()));
+        }
+        assert_ne!(new_password(), new_password());
+    }
+
+    #[test]
+    fn env_files_skip_comments_and_blank_lines() {
+        let vars = parse_env("# x\n\nA=1\n B = two \nnot a pair\nC=x=y\n");
+        assert_eq!(vars.len(), 3);
+        assert_eq!(vars["A"], "1");
+        assert_eq!(vars["B"], "two");
+        assert_eq!(vars["C"], "x=y");
+    }
+}

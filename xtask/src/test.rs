@@ -1,0 +1,105 @@
+//! `cargo xtask test`: every check, in the order that fails fastest.
+//!
+//! 1. `cargo fmt --all -- --check`
+//! 2. `cargo clippy --workspace --all-targets -- -D warnings`
+//! 3. compose.yaml's validation (skipped, saying why, when no Compose
+//!    implementation can be found or installed)
+//! 4. nats-server and PostgreSQL, found or provided exactly as `up` does
+//! 5. `cargo test --workspace` with `NATS_SERVER_BIN` and `TEST_DATABASE_URL`
+//!    (an admin URL: the integration tests create a database per test)
+
+use anyhow::Context;
+
+use crate::{
+    compose, nats,
+    pg::{PgArgs, Postgres},
+    signals, term, util,
+};
+
+/// Options of `cargo xtask test`.
+#[derive(Debug, clap::Args)]
+pub struct TestArgs {
+    /// Skip `cargo fmt --check` and `cargo clippy`
+    #[arg(long)]
+    no_lint: bool,
+    #[command(flatten)]
+    pg: PgArgs,
+    /// Extra arguments for `cargo test`, after `--` (e.g. `-- signup` runs the
+    /// tests whose names contain "signup")
+    #[arg(last = true, value_name = "CARGO_TEST_ARGS")]
+    cargo_test_args: Vec<String>,
+}
+
+/// `cargo xtask test`.
+pub fn run(args: &TestArgs) -> anyhow::Result<()> {
+    // Ctrl-C still stops the cargo child (same process group); the handler
+    // only keeps xtask alive long enough to stop a private PostgreSQL.
+    signals::install()?;
+    let total = if args.no_lint { 3 } else { 5 };
+    let mut n = 0;
+    let mut next = |title: &str| {
+        n += 1;
+        term::header(&format!("[{n}/{total}] {title}"));
+    };
+
+    if args.no_lint {
+        term::step("--no-lint: skipping cargo fmt and cargo clippy");
+    } else {
+        next("cargo fmt --all -- --check");
+        let mut fmt = util::cargo();
+        fmt.args(["fmt", "--all", "--", "--check"]);
+        if !term::color() {
+            // rustfmt colours its diff even into a pipe or a CI log.
+            fmt.args(["--color", "never"]);
+        }
+        util::run(&mut fmt)
+            .context("formatting differs: run `cargo fmt --all` and commit the result")?;
+        next("cargo clippy --workspace --all-targets -- -D warnings");
+        util::run(util::cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]))
+        .context("clippy found problems (listed above)")?;
+    }
+
+    next("compose.yaml");
+    let compose = match compose::validate_if_possible()? {
+        compose::Outcome::Validated(tool) => format!("validated by {tool}"),
+        compose::Outcome::Skipped(why) => {
+            term::warn(&format!("SKIPPED the compose.yaml validation: {why}"));
+            format!("SKIPPED ({why})")
+        }
+    };
+
+    next("nats-server and PostgreSQL");
+    let nats_server = nats::ensure_server()?;
+    let mut pg = Postgres::ensure(args.pg.private_pg)?;
+
+    next("cargo test --workspace");
+    let mut test = util::cargo();
+    test.args(["test", "--workspace"])
+        .args(&args.cargo_test_args)
+        .env("NATS_SERVER_BIN", &nats_server)
+        .env("TEST_DATABASE_URL", pg.admin_url());
+    term::step(&format!(
+        "with NATS_SERVER_BIN={} TEST_DATABASE_URL={}",
+        nats_server.display(),
+        pg.admin_url()
+    ));
+    let tested = util::run(&mut test).context("tests failed (see above)");
+    let stopped = pg.stop();
+    tested?;
+    stopped?;
+
+    term::header("All checks passed");
+    if !args.no_lint {
+        println!("  fmt, clippy: clean");
+    }
+    println!("  compose.yaml: {compose}");
+    println!("  cargo test --workspace: passed ({})", pg.describe());
+    Ok(())
+}

@@ -1,0 +1,395 @@
+//! `cargo xtask up`: the whole stack on this machine, until Ctrl-C.
+//!
+//! Order: nats-server and PostgreSQL found or provided, secrets generated,
+//! binaries built, JWT key made; then nats-server started and awaited,
+//! `auth-worker migrate` run, the workers and the gateway started, and the
+//! gateway's `/healthz` awaited. Ctrl-C or SIGTERM stops the gateway, the
+//! workers, nats-server (each awaited) and a private PostgreSQL, and exits 0;
+//! a child that dies on its own stops the rest and exits non-zero.
+
+use std::{
+    net::{Ipv4Addr, SocketAddr, TcpListener},
+    path::{Path, PathBuf},
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail};
+
+use crate::{
+    nats,
+    pg::{self, PgArgs, Postgres},
+    secrets::{self, NATS_ENV, NatsPasswords},
+    signals,
+    supervise::{Stage, Supervisor},
+    term, util,
+};
+
+const DEFAULT_NATS_PORT: u16 = 14222;
+const DEFAULT_HTTP_PORT: u16 = 8080;
+const LOG_DIR: &str = ".dev/logs";
+
+/// Options of `cargo xtask up`.
+#[derive(Debug, clap::Args)]
+pub struct UpArgs {
+    /// Where the gateway listens [default: 127.0.0.1:8080, or a free port if
+    /// 8080 is taken]
+    #[arg(long, value_name = "ADDR")]
+    http_addr: Option<SocketAddr>,
+    /// nats-server's client port on 127.0.0.1 [default: 14222, or a free port
+    /// if 14222 is taken]
+    #[arg(long, value_name = "PORT")]
+    nats_port: Option<u16>,
+    /// How many copies of each worker to run
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u16).range(1..=16))]
+    workers: u16,
+    /// Build and run the release binaries
+    #[arg(long)]
+    release: bool,
+    #[command(flatten)]
+    pg: PgArgs,
+}
+
+/// The project's binaries that `up` runs.
+#[derive(Debug, Clone, Copy)]
+enum Binary {
+    AuthWorker,
+    UserWorker,
+    Gateway,
+}
+
+impl Binary {
+    /// The binary's name, which is also its NATS user in `nats.conf`.
+    fn name(self) -> &'static str {
+        match self {
+            Binary::AuthWorker => "auth-worker",
+            Binary::UserWorker => "user-worker",
+            Binary::Gateway => "gateway",
+        }
+    }
+
+    /// The prefix of its configuration environment variables.
+    fn env_prefix(self) -> &'static str {
+        match self {
+            Binary::AuthWorker => "AUTH_WORKER",
+            Binary::UserWorker => "USER_WORKER",
+            Binary::Gateway => "GATEWAY",
+        }
+    }
+}
+
+/// Everything the children's environment is made of.
+#[derive(Debug)]
+struct Stack<'a> {
+    bin_dir: PathBuf,
+    passwords: &'a NatsPasswords,
+    nats_url: String,
+    database_url: String,
+    jwt_key: PathBuf,
+    http_addr: SocketAddr,
+}
+
+impl Stack<'_> {
+    /// A command running `binary` configured for this stack. The user's own
+    /// `<PREFIX>_…` variables pass through, so `AUTH_WORKER_LOG__LEVEL=debug`
+    /// works; the ones set here win.
+    fn command(&self, binary: Binary) -> anyhow::Result<Command> {
+        let mut cmd = Command::new(self.bin_dir.join(binary.name()));
+        let p = binary.env_prefix();
+        cmd.env(format!("{p}_NATS__URL"), &self.nats_url)
+            .env(
+                format!("{p}_NATS__PASSWORD"),
+                self.passwords.for_user(binary.name())?,
+            )
+            // The log files should not hold colour codes.
+            .env("NO_COLOR", "1");
+        match binary {
+            Binary::AuthWorker => {
+                cmd.env(format!("{p}_DATABASE__URL"), &self.database_url)
+                    .env(format!("{p}_JWT__PRIVATE_KEY_FILE"), &self.jwt_key);
+            }
+            Binary::UserWorker => {
+                cmd.env(format!("{p}_DATABASE__URL"), &self.database_url);
+            }
+            Binary::Gateway => {
+                cmd.env(format!("{p}_HTTP__ADDR"), self.http_addr.to_string());
+            }
+        }
+        Ok(cmd)
+    }
+}
+
+/// `cargo xtask up`.
+pub fn run(args: &UpArgs) -> anyhow::Result<()> {
+    signals::install()?;
+    term::header("nats-server and PostgreSQL");
+    let nats_server = nats::ensure_server()?;
+    let mut pg = Postgres::ensure(args.pg.private_pg)?;
+    let result = build_and_run(args, &nats_server, &pg);
+    let pg_stopped = pg.stop();
+    result?;
+    pg_stopped
+}
+
+fn build_and_run(args: &UpArgs, nats_server: &Path, pg: &Postgres) -> anyhow::Result<()> {
+    // Before the build, so that a port asked for and taken fails at once.
+    let nats_port = choose_nats_port(args.nats_port)?;
+    let http_addr = choose_http_addr(args.http_addr)?;
+
+    term::header("Secrets");
+    let passwords = NatsPasswords::ensure()?;
+    passwords.write_process_files()?;
+    term::step(&format!("NATS passwords: {NATS_ENV}"));
+
+    term::header("Build");
+    let mut build = util::cargo();
+    build.args(["build", "--workspace", "--bins"]);
+    if args.release {
+        build.arg("--release");
+    }
+    util::run(&mut build)?;
+    let bin_dir = util::target_dir().join(if args.release { "release" } else { "debug" });
+    let jwt_key = secrets::ensure_jwt_key(&bin_dir.join(Binary::AuthWorker.name()))?;
+    term::step(&format!("JWT signing key: {}", util::shown(&jwt_key)));
+
+    let stack = Stack {
+        bin_dir,
+        passwords: &passwords,
+        nats_url: format!("nats://127.0.0.1:{nats_port}"),
+        database_url: pg.database_url(pg::APP_DATABASE),
+        jwt_key,
+        http_addr,
+    };
+
+    term::header("Start");
+    let workers = worker_names(args.workers);
+    let width = workers
+        .iter()
+        .map(|(_, n)| n.len())
+        .chain(["nats-server".len()])
+        .max()
+        .unwrap_or(0);
+    let mut sup = Supervisor::new(Path::new(LOG_DIR), width)?;
+
+    let mut nats = Command::new(nats_server);
+    nats.args(["-c", "nats.conf", "-p", &nats_port.to_string()])
+        .envs(passwords.env());
+    sup.spawn("nats-server", Stage::Nats, nats)?;
+    util::wait_until(
+        "nats-server",
+        Duration::from_secs(15),
+        || sup.check_alive(),
+        || util::accepts(("127.0.0.1", nats_port), Duration::from_millis(200)),
+    )?;
+
+    let mut migrate = stack.command(Binary::AuthWorker)?;
+    migrate.arg("migrate");
+    util::run(&mut migrate).context(
+        "migrating the database; its output is above (is the PostgreSQL reachable, \
+         and may its role create databases?)",
+    )?;
+
+    for (binary, name) in &workers {
+        sup.spawn(name, Stage::Worker, stack.command(*binary)?)?;
+    }
+    sup.spawn("gateway", Stage::Gateway, stack.command(Binary::Gateway)?)?;
+
+    let gateway = util::connectable(stack.http_addr);
+    util::wait_until(
+        "the gateway's GET /healthz",
+        Duration::from_secs(60),
+        || sup.check_alive(),
+        || {
+            matches!(
+                util::http_get(gateway, "/healthz", Duration::from_secs(2)),
+                Ok((200, _))
+            )
+        },
+    )?;
+    let readiness = wait_ready(gateway, &mut sup)?;
+
+    print_banner(&stack, nats_port, pg, args.workers, &readiness);
+    supervise(&mut sup)
+}
+
+/// `(binary, process name)` for every worker copy: `auth-worker` alone, or
+/// `auth-worker-1`, `auth-worker-2`, … when there are several.
+fn worker_names(copies: u16) -> Vec<(Binary, String)> {
+    [Binary::AuthWorker, Binary::UserWorker]
+        .into_iter()
+        .flat_map(|binary| {
+            (1..=copies).map(move |i| {
+                let name = if copies == 1 {
+                    binary.name().to_owned()
+                } else {
+                    format!("{}-{i}", binary.name())
+                };
+                (binary, name)
+            })
+        })
+        .collect()
+}
+
+fn choose_nats_port(asked: Option<u16>) -> anyhow::Result<u16> {
+    match asked {
+        Some(port) if util::port_is_free(port) => Ok(port),
+        Some(port) => bail!("port {port} is taken; choose another --nats-port"),
+        None if util::port_is_free(DEFAULT_NATS_PORT) => Ok(DEFAULT_NATS_PORT),
+        None => {
+            let port = util::free_port()?;
+            term::warn(&format!(
+                "port {DEFAULT_NATS_PORT} is taken; nats-server listens on {port} instead \
+                 (--nats-port chooses)"
+            ));
+            Ok(port)
+        }
+    }
+}
+
+fn choose_http_addr(asked: Option<SocketAddr>) -> anyhow::Result<SocketAddr> {
+    let default = SocketAddr::from((Ipv4Addr::LOCALHOST, DEFAULT_HTTP_PORT));
+    match asked {
+        Some(addr) if TcpListener::bind(addr).is_ok() => Ok(addr),
+        Some(addr) => bail!("{addr} is taken or not ours to bind; choose another --http-addr"),
+        None if TcpListener::bind(default).is_ok() => Ok(default),
+        None => {
+            let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, util::free_port()?));
+            term::warn(&format!(
+                "{default} is taken; the gateway listens on {addr} instead (--http-addr chooses)"
+            ));
+            Ok(addr)
+        }
+    }
+}
+
+/// Polls `GET /readyz` twice a second for up to 20 s: the workers register
+/// with NATS a moment after they start. Not being ready is reported, not
+/// fatal; a gateway without the route (404) is not asked again.
+fn wait_ready(gateway: SocketAddr, sup: &mut Supervisor) -> anyhow::Result<String> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let last = loop {
+        sup.check_alive()?;
+        if signals::requested() {
+            bail!("interrupted while waiting for the gateway's GET /readyz");
+        }
+        let last = match util::http_get(gateway, "/readyz", Duration::from_secs(5)) {
+            Ok((200, _)) => return Ok("ready (GET /readyz answers 200)".to_owned()),
+            Ok((404, _)) => break "404, the gateway has no /readyz route".to_owned(),
+            Ok((status, body)) => format!("{status} {}", error_message(&body)),
+            Err(e) => e.to_string(),
+        };
+        if Instant::now() > deadline {
+            break last;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    term::warn(&format!("GET /readyz does not answer 200: {last}"));
+    Ok(format!("NOT ready (GET /readyz: {last})"))
+}
+
+/// The `message` of the contract's JSON error body, else the body's start.
+fn error_message(body: &str) -> String {
+    const KEY: &str = r#""message":""#;
+    body.find(KEY)
+        .map(|i| &body[i + KEY.len()..])
+        .and_then(|rest| rest.split_once('"').map(|(message, _)| message))
+        .unwrap_or(body)
+        .chars()
+        .take(200)
+        .collect()
+}
+
+fn print_banner(stack: &Stack<'_>, nats_port: u16, pg: &Postgres, copies: u16, readiness: &str) {
+    let http = format!("http://{}", util::connectable(stack.http_addr));
+    let nats = &stack.nats_url;
+    let db = &stack.database_url;
+    let pg_from = pg.describe();
+    let json = "-H 'content-type: application/json'";
+    let creds = r#"'{"email":"a@example.com","password":"correct horse battery"}'"#;
+    let banner = format!(
+        "
+natsauth is up: {readiness}
+
+  gateway      {http}   (GET /healthz, /readyz, /api/openapi.json)
+  NATS         {nats}   (users and permissions in nats.conf)
+  PostgreSQL   {db}   ({pg_from})
+  workers      {copies} x auth-worker, {copies} x user-worker (NATS queue groups share the load)
+  passwords    {NATS_ENV} (NATS, mode 0600; delete it to make new ones)
+  logs         here, prefixed with the process name, and in {LOG_DIR}/<name>.log (new each run)
+
+Try the API:
+  curl -si -X POST {http}/api/auth/signup {json} -d {creds}
+  TOKEN=$(curl -s -X POST {http}/api/auth/login {json} -d {creds} \\
+          | sed -E 's/.*\"accessToken\":\"([^\"]+)\".*/\\1/')
+  curl -s {http}/api/users/me -H \"authorization: Bearer $TOKEN\"
+
+Look inside with the nats CLI, as the ops user:
+  nats context save natsauth --server nats://127.0.0.1:{nats_port} --user ops \\
+      --password \"$(sed -n 's/^NATS_OPS_PASSWORD=//p' {NATS_ENV})\" --inbox-prefix _INBOX_ops
+  nats --context natsauth micro ls
+  nats --context natsauth req auth.get_user '{{\"email\":\"a@example.com\"}}'
+
+Press Ctrl-C to stop everything.
+"
+    );
+    println!("{}", term::paint("1", &banner));
+}
+
+/// Waits for Ctrl-C/SIGTERM (clean stop, Ok) or a child's death (the rest
+/// stopped, Err).
+fn supervise(sup: &mut Supervisor) -> anyhow::Result<()> {
+    loop {
+        if signals::requested() {
+            let killed = sup.shutdown();
+            if killed.is_empty() {
+                term::step("everything stopped");
+            } else {
+                term::warn(&format!("had to kill: {}", killed.join(", ")));
+            }
+            return Ok(());
+        }
+        if let Some((name, status)) = sup.first_exit() {
+            term::warn(&format!(
+                "{name} exited unexpectedly ({status}); stopping the rest"
+            ));
+            sup.shutdown();
+            bail!(
+                "{name} exited unexpectedly ({status}); see its output above or in {LOG_DIR}/{name}.log"
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_copy_of_a_worker_is_named_after_its_binary() {
+        let names: Vec<String> = worker_names(1).into_iter().map(|(_, n)| n).collect();
+        assert_eq!(names, ["auth-worker", "user-worker"]);
+    }
+
+    #[test]
+    fn the_message_of_an_error_body_is_shown() {
+        let body = r#"{"statusCode":503,"error":"Service Unavailable","message":"no user-worker answers","path":"/readyz"}"#;
+        assert_eq!(error_message(body), "no user-worker answers");
+        assert_eq!(error_message("plain text"), "plain text");
+    }
+
+    #[test]
+    fn several_copies_are_numbered() {
+        let names: Vec<String> = worker_names(2).into_iter().map(|(_, n)| n).collect();
+        assert_eq!(
+            names,
+            [
+                "auth-worker-1",
+                "auth-worker-2",
+                "user-worker-1",
+                "user-worker-2"
+            ]
+        );
+    }
+}
