@@ -63,13 +63,13 @@ pub async fn login(
         Some(user) if matched => user,
         _ => return Err(Error::InvalidCredentials),
     };
-    let access_token = state.tokens.issue_access_token(&user)?;
     let (refresh_token, refresh_hash) = tokens::new_refresh_token();
     let ttl = i64::try_from(state.settings.jwt.refresh_ttl_secs).unwrap_or(i64::MAX / 2);
     let expires_at = OffsetDateTime::now_utc() + Duration::seconds(ttl);
     let mut tx = state.db.begin().await?;
     let session = db::create_session(&mut tx, user.id, &refresh_hash, expires_at).await?;
     tx.commit().await?;
+    let access_token = state.tokens.issue_access_token(&user, session)?;
     info!(user_id = user.id, %session, "login");
     Ok(TokenReply {
         access_token,

@@ -17,6 +17,7 @@ use shared::{
     auth::{AccessClaims, Jwk, JwkSet},
 };
 use time::OffsetDateTime;
+use uuid::Uuid;
 
 use crate::settings::JwtSettings;
 
@@ -89,8 +90,8 @@ impl TokenIssuer {
         self.access_ttl_secs
     }
 
-    /// A signed access token for `user`.
-    pub fn issue_access_token(&self, user: &User) -> anyhow::Result<String> {
+    /// A signed access token for `user` in login session `session`.
+    pub fn issue_access_token(&self, user: &User, session: Uuid) -> anyhow::Result<String> {
         let now = OffsetDateTime::now_utc().unix_timestamp();
         let claims = AccessClaims {
             sub: user.id.to_string(),
@@ -99,7 +100,8 @@ impl TokenIssuer {
             exp: now + i64::try_from(self.access_ttl_secs).unwrap_or(i64::MAX / 2),
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
-            jti: uuid::Uuid::new_v4().to_string(),
+            jti: Uuid::new_v4().to_string(),
+            sid: Some(session),
         };
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(self.kid.clone());
@@ -181,7 +183,7 @@ mod tests {
 
     #[test]
     fn a_generated_key_signs_tokens_that_its_jwk_verifies() {
-        let dir = std::env::temp_dir().join(format!("keys-{}", uuid::Uuid::new_v4()));
+        let dir = std::env::temp_dir().join(format!("keys-{}", Uuid::new_v4()));
         let path = dir.join("k.pem");
         generate_key_file(&path).unwrap();
         assert!(generate_key_file(&path).is_err(), "overwrote a key");
@@ -203,7 +205,7 @@ mod tests {
             created_at: OffsetDateTime::now_utc(),
             updated_at: OffsetDateTime::now_utc(),
         };
-        let token = issuer.issue_access_token(&user).unwrap();
+        let token = issuer.issue_access_token(&user, Uuid::nil()).unwrap();
         let header = jsonwebtoken::decode_header(&token).unwrap();
         assert_eq!(header.alg, Algorithm::EdDSA);
         assert_eq!(header.kid.as_deref(), Some(issuer.kid()));

@@ -19,7 +19,8 @@ use crate::error::ErrorBody;
     modifiers(&BearerAuth),
     tags(
         (name = "auth", description = "Sign-up, login and token keys"),
-        (name = "users", description = "Profiles"),
+        (name = "users", description = "Profiles and user management"),
+        (name = "posts", description = "Posts and drafts"),
         (name = "ops", description = "Health, readiness and metrics"),
     )
 )]

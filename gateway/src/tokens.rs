@@ -86,6 +86,7 @@ impl TokenVerifier {
         Ok(Caller {
             id,
             role: data.claims.role,
+            session: data.claims.sid,
         })
     }
 

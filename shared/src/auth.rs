@@ -130,6 +130,9 @@ pub struct AccessClaims {
     pub aud: String,
     /// A unique id per token.
     pub jti: String,
+    /// The login session (refresh-token family) the token was issued for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<uuid::Uuid>,
 }
 
 /// `auth.jwks` takes an empty object (or an empty body).

@@ -23,6 +23,9 @@ pub use async_nats::service::{NATS_SERVICE_ERROR, NATS_SERVICE_ERROR_CODE};
 pub struct Caller {
     pub id: UserId,
     pub role: Role,
+    /// The login session the access token belongs to (its `sid` claim).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<uuid::Uuid>,
 }
 
 impl Caller {
@@ -96,6 +99,7 @@ mod tests {
             caller: Some(Caller {
                 id: 7,
                 role: Role::Admin,
+                session: Some(uuid::Uuid::nil()),
             }),
             request_id: Some("abc".into()),
             traceparent: Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into()),

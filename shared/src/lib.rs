@@ -25,6 +25,7 @@ pub mod db;
 pub mod error;
 pub mod headers;
 pub mod nats;
+pub mod post;
 pub mod rpc;
 pub mod service;
 pub mod settings;

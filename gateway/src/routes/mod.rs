@@ -10,6 +10,7 @@ use crate::{AppState, openapi::ApiDoc};
 pub mod auth;
 pub mod docs;
 pub mod health;
+pub mod posts;
 pub mod users;
 
 /// Every route of the API, with its document.
@@ -17,6 +18,7 @@ pub fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/auth", auth::router())
         .nest("/api/users", users::router())
+        .nest("/api/posts", posts::router())
         .merge(health::router())
         .merge(docs::router())
 }

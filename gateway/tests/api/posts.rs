@@ -1,0 +1,1 @@
+//! Posts: drafts, visibility, ownership, paging.

@@ -1,0 +1,1 @@
+//! Sessions: refresh rotation, reuse detection, logout, password change, throttling.

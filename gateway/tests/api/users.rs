@@ -1,0 +1,1 @@
+//! Users: profiles, admin management, deletion, paging.

@@ -1,0 +1,1 @@
+//! Posts as they travel, and the `post.*` subjects (served by the user worker).
