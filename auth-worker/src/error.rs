@@ -13,6 +13,17 @@ pub enum Error {
     InvalidCredentials,
     #[error("user not found")]
     UserNotFound,
+    /// Unknown, expired, revoked or spent; or not the caller's.
+    #[error("invalid refresh token")]
+    InvalidRefreshToken,
+    /// Too many failed attempts for this email or client address.
+    #[error("too many failed attempts")]
+    Throttled { retry_after_secs: u64 },
+    /// No caller header: the request did not pass the gateway's token check.
+    #[error("missing caller")]
+    NoCaller,
+    #[error("current password is incorrect")]
+    WrongCurrentPassword,
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     #[error(transparent)]
@@ -25,6 +36,16 @@ impl From<Error> for ServiceError {
             Error::EmailTaken => ServiceError::conflict(e.to_string()),
             Error::InvalidCredentials => ServiceError::unauthorized(e.to_string()),
             Error::UserNotFound => ServiceError::not_found(e.to_string()),
+            Error::InvalidRefreshToken | Error::NoCaller => {
+                ServiceError::unauthorized(e.to_string())
+            }
+            Error::Throttled { retry_after_secs } => {
+                ServiceError::too_many_requests(retry_after_secs)
+            }
+            Error::WrongCurrentPassword => ServiceError::validation(vec![shared::FieldError::new(
+                "currentPassword",
+                "is incorrect",
+            )]),
             Error::Database(e) => e.into(),
             Error::Unexpected(e) => {
                 tracing::error!(error = format!("{e:#}"), "unexpected error");

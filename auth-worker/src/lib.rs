@@ -75,5 +75,23 @@ pub async fn migrate(settings: &DatabaseSettings) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Sets the role of the user with `email` (the first ADMIN is made this way;
+/// no HTTP route lets a user raise its own role).
+pub async fn set_role(
+    settings: &DatabaseSettings,
+    email: &str,
+    role: shared::Role,
+) -> anyhow::Result<shared::User> {
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(settings.connect_options()?)
+        .await
+        .context("cannot reach PostgreSQL")?;
+    db::users::set_role_by_email(&pool, email.trim(), role)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .with_context(|| format!("no user with email {email:?}: sign up first"))
+}
+
 /// The project's migrations, embedded at build time.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");

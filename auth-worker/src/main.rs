@@ -1,6 +1,7 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use shared::Role;
 
 /// The auth worker: serves `auth.*` on NATS against PostgreSQL.
 #[derive(Debug, Parser)]
@@ -25,6 +26,23 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Set a user's role, e.g. make the first ADMIN:
+    /// `auth-worker set-role --email a@example.com --role ADMIN`.
+    SetRole {
+        #[arg(long)]
+        email: String,
+        /// USER or ADMIN.
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+    },
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    match s.to_ascii_uppercase().as_str() {
+        "USER" => Ok(Role::User),
+        "ADMIN" => Ok(Role::Admin),
+        _ => Err(format!("{s:?} is not a role: use USER or ADMIN")),
+    }
 }
 
 #[tokio::main]
@@ -39,6 +57,16 @@ async fn main() -> anyhow::Result<()> {
     shared::telemetry::init(&settings.log);
     match cli.command {
         Some(Command::Migrate) => auth_worker::migrate(&settings.database).await,
+        Some(Command::SetRole { email, role }) => {
+            let user = auth_worker::set_role(&settings.database, &email, role).await?;
+            println!(
+                "{} (id {}) is now {}",
+                user.email,
+                user.id,
+                user.role.as_str()
+            );
+            Ok(())
+        }
         _ => auth_worker::run(settings, shared::service::shutdown_signal()).await,
     }
 }

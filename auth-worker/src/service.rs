@@ -14,4 +14,7 @@ pub fn builder(state: AppState) -> ServiceBuilder<AppState> {
         .endpoint::<auth::GetUser, _, _, _>(handlers::get_user)
         .endpoint::<auth::Login, _, _, _>(handlers::login)
         .endpoint::<auth::Jwks, _, _, _>(handlers::jwks)
+        .endpoint::<auth::Refresh, _, _, _>(handlers::refresh)
+        .endpoint::<auth::Logout, _, _, _>(handlers::logout)
+        .endpoint::<auth::ChangePassword, _, _, _>(handlers::change_password)
 }

@@ -25,6 +25,20 @@ audience = "natsauth-api"
 access_ttl_secs = 900
 refresh_ttl_secs = 2592000
 
+[refresh]
+# A refresh token presented again within this many seconds of its rotation is
+# refused without revoking the session (a client that retried, two tabs);
+# later, a reuse revokes the whole session.
+reuse_grace_secs = 5
+
+[throttle]
+# Failed logins per email and per client address within window_secs before
+# logins for that key answer 429 for lockout_secs.
+email_max_failures = 5
+ip_max_failures = 20
+window_secs = 900
+lockout_secs = 900
+
 [argon2]
 memory_kib = 19456
 iterations = 2
@@ -45,6 +59,8 @@ pub struct Settings {
     pub nats: NatsSettings,
     pub database: DatabaseSettings,
     pub jwt: JwtSettings,
+    pub refresh: RefreshSettings,
+    pub throttle: ThrottleSettings,
     pub argon2: Argon2Settings,
     pub service: ServiceSettings,
     pub log: LogSettings,
@@ -62,6 +78,19 @@ pub struct JwtSettings {
     pub audience: String,
     pub access_ttl_secs: u64,
     pub refresh_ttl_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RefreshSettings {
+    pub reuse_grace_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ThrottleSettings {
+    pub email_max_failures: i32,
+    pub ip_max_failures: i32,
+    pub window_secs: u64,
+    pub lockout_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -15,6 +15,10 @@ request_timeout_ms = 30000
 cors_origins = ""
 # Responses at least this large are compressed when the client accepts it.
 compression_min_bytes = 1024
+# Take the client address (for login throttling) from the last
+# X-Forwarded-For entry. Only behind exactly one trusted reverse proxy that
+# appends it; otherwise a client could claim any address.
+trust_forwarded_for = false
 
 [nats]
 url = "nats://127.0.0.1:14222"
@@ -56,6 +60,8 @@ pub struct HttpSettings {
     pub cors_origins: String,
     /// Smallest response body worth compressing.
     pub compression_min_bytes: u16,
+    /// Read the client address from the last `X-Forwarded-For` entry.
+    pub trust_forwarded_for: bool,
 }
 
 impl HttpSettings {

@@ -7,8 +7,8 @@ use validator::{Validate, ValidationError, ValidationErrors};
 use crate::{
     rpc::endpoint,
     types::{
-        NAME_MAX_CHARS, Secret, email_address, login_password, new_password, printable, trimmed,
-        trimmed_optional,
+        NAME_MAX_CHARS, Secret, email_address, login_password, new_password, printable,
+        refresh_token, trimmed, trimmed_optional,
     },
     user::{User, UserId},
 };
@@ -117,6 +117,41 @@ pub struct TokenReply {
     pub user: User,
 }
 
+/// `auth.refresh`: exchange a refresh token for new tokens (rotation).
+#[derive(Debug, Clone, Serialize, Deserialize, Validate, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RefreshRequest {
+    #[serde(default)]
+    #[validate(custom(function = "refresh_token"))]
+    pub refresh_token: Secret,
+}
+
+/// `auth.logout`: revoke the session of this refresh token (the caller's).
+#[derive(Debug, Clone, Serialize, Deserialize, Validate, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LogoutRequest {
+    #[serde(default)]
+    #[validate(custom(function = "refresh_token"))]
+    pub refresh_token: Secret,
+}
+
+/// `auth.change_password`: the caller's current and new password.
+#[derive(Debug, Clone, Serialize, Deserialize, Validate, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangePasswordRequest {
+    #[serde(default)]
+    #[validate(custom(function = "login_password"))]
+    pub current_password: Secret,
+    #[serde(default)]
+    #[validate(custom(function = "new_password"))]
+    #[schema(min_length = 8, max_length = 128)]
+    pub new_password: Secret,
+}
+
+/// The reply of a command with nothing to say (HTTP 204).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Done {}
+
 /// The claims of an access token. Signed by the auth-worker (EdDSA, with the
 /// key's `kid` in the header), verified by the gateway.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -180,6 +215,19 @@ endpoint!(
     /// `auth.jwks`: the public keys that verify access tokens.
     Jwks, "auth.jwks", "jwks", SERVICE, JwksRequest => JwkSet
 );
+endpoint!(
+    /// `auth.refresh`: rotates a refresh token; a spent one revokes its session.
+    Refresh, "auth.refresh", "refresh", SERVICE, RefreshRequest => TokenReply
+);
+endpoint!(
+    /// `auth.logout`: revokes the caller's session of this refresh token.
+    Logout, "auth.logout", "logout", SERVICE, LogoutRequest => Done
+);
+endpoint!(
+    /// `auth.change_password`: checks the current password, stores the new
+    /// one and revokes every other session of the caller.
+    ChangePassword, "auth.change_password", "change_password", SERVICE, ChangePasswordRequest => Done
+);
 
 /// Every subject the auth worker serves, for readiness checks and tests.
 pub const SUBJECTS: &[&str] = &[
@@ -187,6 +235,9 @@ pub const SUBJECTS: &[&str] = &[
     <GetUser as crate::Endpoint>::SUBJECT,
     <Login as crate::Endpoint>::SUBJECT,
     <Jwks as crate::Endpoint>::SUBJECT,
+    <Refresh as crate::Endpoint>::SUBJECT,
+    <Logout as crate::Endpoint>::SUBJECT,
+    <ChangePassword as crate::Endpoint>::SUBJECT,
 ];
 
 #[cfg(test)]

@@ -138,6 +138,16 @@ pub fn login_password(password: &Secret) -> Result<(), ValidationError> {
     }
 }
 
+/// A refresh token as issued: present and of a plausible size (43 base64url
+/// characters are issued; anything far off cannot be one).
+pub fn refresh_token(token: &Secret) -> Result<(), ValidationError> {
+    match token.chars() {
+        0 => Err(invalid("required", "is required")),
+        n if n > 256 => Err(invalid("length", "is not a refresh token")),
+        _ => Ok(()),
+    }
+}
+
 /// Text a person would type: no control characters.
 pub fn printable(text: &str) -> Result<(), ValidationError> {
     if text.chars().any(char::is_control) {

@@ -1,15 +1,16 @@
 //! `/api/auth`: sign-up, login, the token keys.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::{
     extract::{ConnectInfo, State},
-    http::StatusCode,
+    http::{HeaderMap, StatusCode},
 };
 use shared::{
     User,
     auth::{
-        CreateUser, CreateUserRequest, JwkSet, Jwks, JwksRequest, Login, LoginRequest, TokenReply,
+        CreateUser, CreateUserRequest, JwkSet, Jwks, JwksRequest, Login, LoginRequest, Logout,
+        LogoutRequest, Refresh, RefreshRequest, TokenReply,
     },
 };
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -17,8 +18,8 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::{
     AppState,
     error::{ApiError, ErrorBody},
-    extract::{Ctx, Valid},
-    openapi::{BodyErrors, UpstreamErrors},
+    extract::{Authenticated, Ctx, Valid},
+    openapi::{AuthErrors, BodyErrors, UpstreamErrors},
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -26,6 +27,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(signup))
         .routes(routes!(login))
         .routes(routes!(jwks))
+        .routes(routes!(refresh))
+        .routes(routes!(logout))
 }
 
 /// Create an account (role USER).
@@ -54,17 +57,20 @@ async fn signup(
     responses(
         (status = 200, description = "Tokens and the user", body = TokenReply),
         (status = 401, description = "Unknown email or wrong password (one message for both)", body = ErrorBody),
+        (status = 429, description = "Too many failures for this email or client address; see Retry-After", body = ErrorBody),
         BodyErrors, UpstreamErrors,
     )
 )]
 async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     Ctx(ctx): Ctx,
     Valid(mut request): Valid<LoginRequest>,
 ) -> Result<axum::Json<TokenReply>, ApiError> {
     // Only the gateway knows the client's address; the worker throttles on it.
-    request.client_ip = Some(peer.ip().to_string());
+    let ip = client_ip(peer, &headers, state.settings.http.trust_forwarded_for);
+    request.client_ip = Some(ip.to_string());
     let reply = state.rpc.call::<Login>(&ctx, &request).await?;
     Ok(axum::Json(reply))
 }
@@ -84,4 +90,85 @@ async fn jwks(
     Ok(axum::Json(
         state.rpc.call::<Jwks>(&ctx, &JwksRequest {}).await?,
     ))
+}
+
+/// Exchange a refresh token for new tokens; the old one is spent. Presenting
+/// a spent token again revokes its whole session.
+#[utoipa::path(
+    post, path = "/refresh", tag = "auth",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "New tokens and the user", body = TokenReply),
+        (status = 401, description = "Unknown, expired, revoked or spent refresh token", body = ErrorBody),
+        BodyErrors, UpstreamErrors,
+    )
+)]
+async fn refresh(
+    State(state): State<AppState>,
+    Ctx(ctx): Ctx,
+    Valid(request): Valid<RefreshRequest>,
+) -> Result<axum::Json<TokenReply>, ApiError> {
+    Ok(axum::Json(state.rpc.call::<Refresh>(&ctx, &request).await?))
+}
+
+/// Revoke the session of this refresh token (one of the caller's).
+#[utoipa::path(
+    post, path = "/logout", tag = "auth",
+    security(("bearer" = [])),
+    request_body = LogoutRequest,
+    responses(
+        (status = 204, description = "The session is revoked"),
+        AuthErrors, BodyErrors, UpstreamErrors,
+    )
+)]
+async fn logout(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    ctx: Ctx,
+    Valid(request): Valid<LogoutRequest>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .rpc
+        .call::<Logout>(&ctx.with_caller(caller), &request)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The client's address: the peer, or, behind a trusted proxy that appends
+/// it, the last `X-Forwarded-For` entry. Anything unparsable falls back to
+/// the peer.
+fn client_ip(peer: SocketAddr, headers: &HeaderMap, trust_forwarded_for: bool) -> IpAddr {
+    if trust_forwarded_for {
+        let last = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .last()
+            .and_then(|ip| ip.trim().parse().ok());
+        if let Some(ip) = last {
+            return ip;
+        }
+    }
+    peer.ip()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn forwarded(value: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", value.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn forwarded_for_is_ignored_unless_trusted() {
+        let peer: SocketAddr = "10.0.0.1:5000".parse().unwrap();
+        let h = forwarded("1.2.3.4, 5.6.7.8");
+        assert_eq!(client_ip(peer, &h, false), peer.ip());
+        assert_eq!(client_ip(peer, &h, true).to_string(), "5.6.7.8");
+        assert_eq!(client_ip(peer, &forwarded("garbage"), true), peer.ip());
+    }
 }

@@ -7,6 +7,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::{AppState, openapi::ApiDoc};
 
+pub mod account;
 pub mod auth;
 pub mod docs;
 pub mod health;
@@ -18,6 +19,7 @@ pub fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/auth", auth::router())
         .nest("/api/users", users::router())
+        .nest("/api/users/me", account::router())
         .nest("/api/posts", posts::router())
         .merge(health::router())
         .merge(docs::router())

@@ -234,6 +234,10 @@ pub struct Options {
     pub cors_origins: &'static str,
     /// Routes added to the gateway, behind every layer (to test the layers).
     pub extra_routes: axum::Router<gateway::AppState>,
+    /// Changes to every auth-worker's settings.
+    pub auth: fn(&mut auth_worker::Settings),
+    /// `http.trust_forwarded_for`.
+    pub trust_forwarded_for: bool,
 }
 
 impl Default for Options {
@@ -245,6 +249,8 @@ impl Default for Options {
             http_timeout_ms: 30_000,
             cors_origins: "",
             extra_routes: axum::Router::new(),
+            auth: |_| {},
+            trust_forwarded_for: false,
         }
     }
 }
@@ -258,6 +264,7 @@ pub struct TestApp {
     pub key_file: PathBuf,
     stop: CancellationToken,
     tasks: Vec<JoinHandle<anyhow::Result<()>>>,
+    tweak_auth: fn(&mut auth_worker::Settings),
     _keys: TempDir,
 }
 
@@ -284,6 +291,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         key_file,
         stop,
         tasks: Vec::new(),
+        tweak_auth: options.auth,
         _keys: keys,
     };
     if options.workers {
@@ -304,6 +312,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         .collect();
     settings.http.request_timeout_ms = options.http_timeout_ms;
     settings.http.cors_origins = options.cors_origins.to_owned();
+    settings.http.trust_forwarded_for = options.trust_forwarded_for;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -326,6 +335,7 @@ impl TestApp {
         s.nats.password = Some(self.nats.passwords.auth_worker.clone().into());
         s.database = db_settings(&self.db.url);
         s.jwt.private_key_file = self.key_file.clone();
+        (self.tweak_auth)(&mut s);
         s
     }
 

@@ -1,10 +1,7 @@
-//! The auth worker's SQL. Emails are matched with `lower(email)`, which the
-//! unique index `users_email_key` serves.
+//! Users and their credentials.
 
 use shared::{User, user::UserId};
-use sqlx::{PgPool, Postgres, Transaction};
-use time::OffsetDateTime;
-use uuid::Uuid;
+use sqlx::{PgExecutor, PgPool};
 
 use crate::Error;
 
@@ -43,7 +40,7 @@ pub async fn email_taken(db: &PgPool, email: &str) -> Result<bool, Error> {
     )
 }
 
-pub async fn user_by_id(db: &PgPool, id: UserId) -> Result<Option<User>, Error> {
+pub async fn user_by_id(db: impl PgExecutor<'_>, id: UserId) -> Result<Option<User>, Error> {
     Ok(
         sqlx::query_as(&format!("select {USER_COLUMNS} from users where id = $1"))
             .bind(id)
@@ -81,27 +78,48 @@ pub async fn credentials_by_email(
     Ok(row.map(|r| (r.user, r.password_hash)))
 }
 
-/// Starts a session with its first refresh token.
-pub async fn create_session(
-    tx: &mut Transaction<'_, Postgres>,
-    user_id: UserId,
-    token_hash: &[u8],
-    expires_at: OffsetDateTime,
-) -> Result<Uuid, Error> {
-    let session_id = Uuid::now_v7();
-    sqlx::query("insert into sessions (id, user_id, expires_at) values ($1, $2, $3)")
-        .bind(session_id)
-        .bind(user_id)
-        .bind(expires_at)
-        .execute(&mut **tx)
-        .await?;
-    sqlx::query(
-        "insert into refresh_tokens (token_hash, session_id, expires_at) values ($1, $2, $3)",
-    )
-    .bind(token_hash)
-    .bind(session_id)
-    .bind(expires_at)
-    .execute(&mut **tx)
+/// The user and their password hash, by id.
+pub async fn credentials_by_id(db: &PgPool, id: UserId) -> Result<Option<(User, String)>, Error> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        #[sqlx(flatten)]
+        user: User,
+        password_hash: String,
+    }
+    let row: Option<Row> = sqlx::query_as(&format!(
+        "select {USER_COLUMNS}, password_hash from users where id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(db)
     .await?;
-    Ok(session_id)
+    Ok(row.map(|r| (r.user, r.password_hash)))
+}
+
+pub async fn set_password_hash(
+    db: impl PgExecutor<'_>,
+    id: UserId,
+    password_hash: &str,
+) -> Result<(), Error> {
+    sqlx::query("update users set password_hash = $2, updated_at = now() where id = $1")
+        .bind(id)
+        .bind(password_hash)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Sets a user's role by email (the admin command line).
+pub async fn set_role_by_email(
+    db: &PgPool,
+    email: &str,
+    role: shared::Role,
+) -> Result<Option<User>, Error> {
+    Ok(sqlx::query_as(&format!(
+        "update users set role = $2, updated_at = now() where lower(email) = lower($1) \
+         returning {USER_COLUMNS}"
+    ))
+    .bind(email)
+    .bind(role)
+    .fetch_optional(db)
+    .await?)
 }

@@ -1,0 +1,7 @@
+//! The auth worker's SQL, one module per table group. SQL stays inline and
+//! lowercase; emails are matched with `lower(email)`, which the unique index
+//! `users_email_key` serves.
+
+pub mod sessions;
+pub mod throttle;
+pub mod users;
