@@ -183,7 +183,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
         Ok(Self(RequestContext {
             caller: None,
             request_id: text(crate::REQUEST_ID),
-            traceparent: text(shared::headers::TRACEPARENT),
+            // Set by the trace-context middleware: this hop, not the client's.
+            traceparent: parts
+                .extensions
+                .get::<shared::headers::TraceParent>()
+                .map(ToString::to_string),
         }))
     }
 }

@@ -30,7 +30,7 @@ use axum::{
     middleware::{self, Next},
     response::{IntoResponse, Response},
 };
-use shared::rpc::Rpc;
+use shared::{headers::TraceParent, rpc::Rpc};
 use tower::ServiceBuilder;
 use tower_http::{
     catch_panic::CatchPanicLayer,
@@ -83,6 +83,7 @@ pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
     let http = &state.settings.http;
     let layers = ServiceBuilder::new()
         .layer(middleware::from_fn(drop_bad_request_id))
+        .layer(middleware::from_fn(trace_context))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(
@@ -146,12 +147,30 @@ fn request_span(request: &Request) -> tracing::Span {
         .extensions()
         .get::<MatchedPath>()
         .map_or("unmatched", MatchedPath::as_str);
+    let trace_id = request
+        .extensions()
+        .get::<TraceParent>()
+        .map(TraceParent::trace_id_hex)
+        .unwrap_or_default();
     tracing::info_span!(
         "http",
         method = %request.method(),
         route,
         request_id = id,
+        trace_id,
     )
+}
+
+/// Continues the client's W3C trace (or starts one): the gateway is a new
+/// hop of the same trace, and the worker continues it from the NATS header.
+async fn trace_context(mut request: Request, next: Next) -> Response {
+    let incoming = request
+        .headers()
+        .get(shared::headers::TRACEPARENT)
+        .and_then(|v| v.to_str().ok());
+    let trace = TraceParent::child_of(incoming);
+    request.extensions_mut().insert(trace);
+    next.run(request).await
 }
 
 /// CORS for the configured origins; none configured means no CORS headers.

@@ -39,6 +39,95 @@ impl Caller {
     }
 }
 
+/// A W3C trace context (`traceparent`: version-traceid-parentid-flags).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TraceParent {
+    pub trace_id: [u8; 16],
+    pub parent_id: [u8; 8],
+    pub flags: u8,
+}
+
+impl TraceParent {
+    /// Parses a version-00 header; all-zero ids are invalid (W3C).
+    pub fn parse(header: &str) -> Option<Self> {
+        let mut parts = header.trim().split('-');
+        let (version, trace, parent, flags) =
+            (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+        if version != "00" || parts.next().is_some() {
+            return None;
+        }
+        let trace_id: [u8; 16] = hex(trace)?.try_into().ok()?;
+        let parent_id: [u8; 8] = hex(parent)?.try_into().ok()?;
+        let flags = *hex(flags)?.first()?;
+        if trace_id == [0; 16] || parent_id == [0; 8] {
+            return None;
+        }
+        Some(Self {
+            trace_id,
+            parent_id,
+            flags,
+        })
+    }
+
+    /// Continues `incoming` (same trace, this hop as the new parent) or
+    /// starts a new sampled trace.
+    pub fn child_of(incoming: Option<&str>) -> Self {
+        let random = uuid::Uuid::new_v4().into_bytes();
+        let mut parent_id = [0u8; 8];
+        parent_id.copy_from_slice(&random[..8]);
+        parent_id[0] |= 1; // never all zero
+        match incoming.and_then(Self::parse) {
+            Some(parent) => Self {
+                parent_id,
+                ..parent
+            },
+            None => {
+                let mut trace_id = uuid::Uuid::new_v4().into_bytes();
+                trace_id[0] |= 1;
+                Self {
+                    trace_id,
+                    parent_id,
+                    flags: 1,
+                }
+            }
+        }
+    }
+
+    pub fn trace_id_hex(&self) -> String {
+        to_hex(&self.trace_id)
+    }
+}
+
+impl std::fmt::Display for TraceParent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "00-{}-{}-{:02x}",
+            to_hex(&self.trace_id),
+            to_hex(&self.parent_id),
+            self.flags
+        )
+    }
+}
+
+fn hex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0
+        || !s
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
+        .collect()
+}
+
+fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// What a worker knows about a request besides its body.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RequestContext {
@@ -106,6 +195,26 @@ mod tests {
         };
         let back = RequestContext::from_headers(Some(&ctx.to_headers()));
         assert_eq!(back, ctx);
+    }
+
+    #[test]
+    fn a_trace_is_continued_with_a_new_parent_or_started() {
+        let incoming = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+        let child = TraceParent::child_of(Some(incoming));
+        assert_eq!(child.trace_id_hex(), "0af7651916cd43dd8448eb211c80319c");
+        assert_ne!(child.to_string(), incoming);
+        assert_eq!(TraceParent::parse(&child.to_string()), Some(child));
+        for bad in [
+            "",
+            "01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            "00-00000000000000000000000000000000-b7ad6b7169203331-01",
+            "00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01",
+            "00-0af7651916cd43dd-b7ad6b7169203331-01",
+        ] {
+            assert_eq!(TraceParent::parse(bad), None, "{bad}");
+            let fresh = TraceParent::child_of(Some(bad));
+            assert!(TraceParent::parse(&fresh.to_string()).is_some());
+        }
     }
 
     #[test]

@@ -28,7 +28,7 @@ use async_nats::{
 use bytes::Bytes;
 use futures::{StreamExt, stream};
 use time::OffsetDateTime;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, TryAcquireError};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing::{Instrument, debug, info, info_span, warn};
 
@@ -88,8 +88,9 @@ impl<S: Clone + Send + Sync + 'static> ServiceBuilder<S> {
         self
     }
 
-    /// How many requests this copy handles at once, over all endpoints.
-    /// Further requests wait in the subscription until a slot frees.
+    /// How many requests this copy handles at once, over all endpoints. A
+    /// request beyond that is answered at once with 503 and `retryAfter: 1`
+    /// (counted as an error), rather than left to time out.
     pub fn max_in_flight(mut self, max: usize) -> Self {
         self.max_in_flight = max.max(1);
         self
@@ -301,9 +302,6 @@ impl<S: Clone + Send + Sync + 'static> EndpointLoop<S> {
                 }
             };
             let Some(message) = message else { break };
-            let Ok(slot) = Arc::clone(&self.slots).acquire_owned().await else {
-                break;
-            };
             let job = Job {
                 index: self.index,
                 subject: self.def.subject,
@@ -312,10 +310,19 @@ impl<S: Clone + Send + Sync + 'static> EndpointLoop<S> {
                 state: self.state.clone(),
                 stats: Arc::clone(&self.stats),
             };
-            self.tracker.spawn(async move {
-                job.run(message).await;
-                drop(slot);
-            });
+            match Arc::clone(&self.slots).try_acquire_owned() {
+                Ok(slot) => {
+                    self.tracker.spawn(async move {
+                        job.run(message).await;
+                        drop(slot);
+                    });
+                }
+                // Full: a fast 503 with a retry hint beats a caller's timeout.
+                Err(TryAcquireError::NoPermits) => {
+                    self.tracker.spawn(job.reject(message, busy()));
+                }
+                Err(TryAcquireError::Closed) => break,
+            }
         }
         debug!(subject = self.def.subject, "endpoint loop ended");
     }
@@ -330,14 +337,36 @@ struct Job<S> {
     stats: Arc<Mutex<Vec<endpoint::Stats>>>,
 }
 
+/// The reply of a copy whose `max_in_flight` requests are all in progress.
+fn busy() -> ServiceError {
+    ServiceError {
+        retry_after: Some(1),
+        ..ServiceError::unavailable("busy, retry later")
+    }
+}
+
 impl<S: Clone> Job<S> {
+    /// Answers `message` with `err` without running the handler.
+    async fn reject(self, message: Message, err: ServiceError) {
+        let started = Instant::now();
+        let result = Err(err);
+        self.record(&result, started.elapsed());
+        self.reply(message.reply, result).await;
+    }
+
     async fn run(self, message: Message) {
         let started = Instant::now();
         let ctx = RequestContext::from_headers(message.headers.as_ref());
+        let trace_id = ctx
+            .traceparent
+            .as_deref()
+            .and_then(crate::headers::TraceParent::parse)
+            .map(|t| t.trace_id_hex());
         let span = info_span!(
             "rpc",
             subject = self.subject,
             request_id = ctx.request_id.as_deref().unwrap_or(""),
+            trace_id = trace_id.as_deref().unwrap_or(""),
             caller = ctx.caller.map(|c| c.id),
         );
         let result = (self.handler)(self.state.clone(), ctx, message.payload)
@@ -354,7 +383,11 @@ impl<S: Clone> Job<S> {
             ),
         }
         self.record(&result, elapsed);
-        let Some(reply) = message.reply else {
+        self.reply(message.reply, result).await;
+    }
+
+    async fn reply(&self, reply: Option<async_nats::Subject>, result: Result<Bytes, ServiceError>) {
+        let Some(reply) = reply else {
             return;
         };
         let published = match result {

@@ -112,3 +112,106 @@ async fn readyz_names_the_missing_worker_and_turns_200_when_both_run() {
         200
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_worker_answers_a_fast_503_with_a_retry_hint_instead_of_a_timeout() {
+    let app = spawn_app_with(Options {
+        auth: |s| s.service.max_in_flight = 1,
+        ..Options::default()
+    })
+    .await;
+    assert_eq!(
+        app.signup("ada@example.com", "correct horse battery")
+            .await
+            .status(),
+        201
+    );
+    // Each login holds the only slot for an argon2 verification.
+    let attempts = (0..12).map(|_| {
+        let app = &app;
+        async move {
+            let response = app.login("ada@example.com", "correct horse battery").await;
+            let status = response.status().as_u16();
+            let retry_after = response.headers().get("retry-after").cloned();
+            let body: serde_json::Value = response.json().await.unwrap();
+            (status, retry_after, body)
+        }
+    });
+    let results = futures::future::join_all(attempts).await;
+    let busy: Vec<_> = results.iter().filter(|(s, _, _)| *s == 503).collect();
+    assert!(!busy.is_empty(), "no request was turned away: {results:?}");
+    for (_, retry_after, body) in &busy {
+        assert_eq!(retry_after.as_ref().unwrap(), "1");
+        assert_eq!(body["message"], "busy, retry later");
+    }
+    assert!(
+        results.iter().all(|(s, _, _)| *s == 200 || *s == 503),
+        "{results:?}"
+    );
+    assert!(results.iter().any(|(s, _, _)| *s == 200));
+
+    // The rejections are counted as errors of the endpoint.
+    let (ops, _) = app.nats.connect_as("ops").await.unwrap();
+    let stats: serde_json::Value = serde_json::from_slice(
+        &ops.request("$SRV.STATS.auth-worker", "".into())
+            .await
+            .unwrap()
+            .payload,
+    )
+    .unwrap();
+    let login = stats["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["subject"] == "auth.login")
+        .unwrap();
+    assert_eq!(login["num_errors"].as_u64().unwrap(), busy.len() as u64);
+}
+
+#[tokio::test]
+async fn the_trace_context_and_request_id_cross_the_hop_to_the_worker() {
+    let app = spawn_app_with(Options {
+        workers: false,
+        rpc_timeout_ms: 300,
+        ..Options::default()
+    })
+    .await;
+    let (silent, _) = app.nats.connect_as("auth-worker").await.unwrap();
+    let mut sub = silent
+        .queue_subscribe("auth.login", "auth-worker".into())
+        .await
+        .unwrap();
+    app.wait_until_routed("auth.login", &mut sub).await;
+
+    let incoming = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    for client_trace in [Some(incoming), None] {
+        let mut request = app
+            .http
+            .post(app.url("/api/auth/login"))
+            .header("x-request-id", "trace-test-1")
+            .json(&json!({"email": "ada@example.com", "password": "whatever"}));
+        if let Some(tp) = client_trace {
+            request = request.header("traceparent", tp);
+        }
+        assert_eq!(request.send().await.unwrap().status(), 504);
+        let headers = loop {
+            let message = sub.next().await.unwrap();
+            if let Some(h) = message.headers.filter(|h| h.get("X-Request-Id").is_some()) {
+                break h;
+            }
+        };
+        assert_eq!(
+            headers.get("X-Request-Id").unwrap().as_str(),
+            "trace-test-1"
+        );
+        let sent = headers.get("traceparent").unwrap().as_str().to_owned();
+        let parsed = shared::headers::TraceParent::parse(&sent).expect("a valid traceparent");
+        match client_trace {
+            Some(tp) => {
+                assert_eq!(parsed.trace_id_hex(), "0af7651916cd43dd8448eb211c80319c");
+                assert_ne!(sent, tp, "the gateway is a new hop with its own parent id");
+            }
+            None => assert_ne!(parsed.trace_id, [0; 16]),
+        }
+    }
+}
