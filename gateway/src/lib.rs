@@ -16,6 +16,7 @@
 
 pub mod error;
 pub mod extract;
+pub mod metrics;
 pub mod openapi;
 pub mod routes;
 pub mod settings;
@@ -79,6 +80,7 @@ pub fn app(state: AppState) -> Router {
 
 /// The API plus `extra` routes (tests add failing routes), with every layer.
 pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
+    metrics::handle();
     let (api, _) = routes::api().split_for_parts();
     let http = &state.settings.http;
     let layers = ServiceBuilder::new()
@@ -91,6 +93,7 @@ pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
                 .make_span_with(request_span)
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
+        .layer(middleware::from_fn(metrics::track))
         .layer(cors(&http.cors_origins()))
         .layer(CompressionLayer::new().compress_when(SizeAbove::new(http.compression_min_bytes)))
         .layer(middleware::from_fn(error::error_envelope))

@@ -112,6 +112,28 @@ impl Rpc {
         ctx: &RequestContext,
         request: &E::Request,
     ) -> Result<E::Reply, CallError> {
+        let started = std::time::Instant::now();
+        let result = self.call_inner::<E>(ctx, request).await;
+        let outcome = match &result {
+            Ok(_) => "ok".to_owned(),
+            Err(CallError::Service(e)) => format!("error_{}", e.status_code),
+            Err(CallError::NoResponders(_)) => "no_responders".to_owned(),
+            Err(CallError::Timeout(..)) => "timeout".to_owned(),
+            Err(CallError::Disconnected) => "disconnected".to_owned(),
+            Err(CallError::Transport(..) | CallError::Decode(..)) => "failed".to_owned(),
+        };
+        metrics::counter!("nats_requests_total", "subject" => E::SUBJECT, "outcome" => outcome)
+            .increment(1);
+        metrics::histogram!("nats_request_duration_seconds", "subject" => E::SUBJECT)
+            .record(started.elapsed().as_secs_f64());
+        result
+    }
+
+    async fn call_inner<E: Endpoint>(
+        &self,
+        ctx: &RequestContext,
+        request: &E::Request,
+    ) -> Result<E::Reply, CallError> {
         // While disconnected, async-nats would buffer the request and the
         // caller would wait for the whole timeout; fail fast instead.
         if self.client.connection_state() != State::Connected {

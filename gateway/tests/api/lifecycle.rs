@@ -191,3 +191,79 @@ async fn large_responses_are_compressed_for_clients_that_accept_it() {
         .unwrap();
     assert!(small.headers().get("content-encoding").is_none());
 }
+
+#[tokio::test]
+async fn metrics_count_http_requests_by_route_and_nats_requests_by_outcome() {
+    let app = spawn_app().await;
+    assert_eq!(
+        app.signup("ada@example.com", "correct horse battery")
+            .await
+            .status(),
+        201
+    );
+    assert_eq!(
+        app.signup("ada@example.com", "correct horse battery")
+            .await
+            .status(),
+        409
+    );
+    let response = app.http.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let text = response.text().await.unwrap();
+    let has = |needle: &str| text.lines().any(|l| l.contains(needle));
+    // (Several tests share the process-wide recorder, so look for presence.)
+    assert!(
+        has(r#"http_requests_total{method="POST",route="/api/auth/signup",status="201"}"#),
+        "{text}"
+    );
+    assert!(has(
+        r#"http_requests_total{method="POST",route="/api/auth/signup",status="409"}"#
+    ));
+    assert!(has(
+        r#"http_request_duration_seconds_bucket{method="POST",route="/api/auth/signup",le="0.005"}"#
+    ));
+    assert!(has(
+        r#"nats_requests_total{subject="auth.create_user",outcome="ok"}"#
+    ));
+    assert!(has(
+        r#"nats_requests_total{subject="auth.create_user",outcome="error_409"}"#
+    ));
+    assert!(has(
+        r#"nats_request_duration_seconds_bucket{subject="auth.create_user""#
+    ));
+    assert!(has("process_resident_memory_bytes"), "no process metrics");
+}
+
+#[tokio::test]
+async fn metrics_count_calls_that_found_no_worker() {
+    let app = spawn_app_with(Options {
+        workers: false,
+        ..Options::default()
+    })
+    .await;
+    assert_eq!(
+        app.signup("ada@example.com", "correct horse battery")
+            .await
+            .status(),
+        503
+    );
+    let text = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(r#"nats_requests_total{subject="auth.create_user",outcome="no_responders"}"#),
+        "{text}"
+    );
+}

@@ -1,0 +1,66 @@
+//! Prometheus metrics: HTTP requests by route and status with latency
+//! histograms (this module's middleware), NATS requests by subject and
+//! outcome (recorded by `shared::rpc::Rpc`), and process metrics (CPU,
+//! memory, open files), rendered at `GET /metrics`.
+
+use std::{sync::OnceLock, time::Instant};
+
+use axum::{
+    extract::{MatchedPath, Request},
+    middleware::Next,
+    response::Response,
+};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// Latency buckets, in seconds: 0.5 ms to 10 s.
+const BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// The process-wide recorder, installed on first use. (The `metrics` facade
+/// has one global recorder; several gateways in one test process share it.)
+pub fn handle() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), BUCKETS)
+            .and_then(|b| b.install_recorder());
+        match recorder {
+            Ok(handle) => {
+                metrics_process::Collector::default().describe();
+                handle
+            }
+            // Another recorder is installed (by an embedding program): render
+            // an empty registry rather than fail.
+            Err(e) => {
+                tracing::warn!(error = %e, "metrics recorder not installed");
+                PrometheusBuilder::new().build_recorder().handle()
+            }
+        }
+    })
+}
+
+/// The text exposition, with fresh process figures.
+pub fn render() -> String {
+    let handle = handle();
+    metrics_process::Collector::default().collect();
+    handle.render()
+}
+
+/// Counts every request by method, matched route (never the raw path, so ids
+/// do not explode the label set) and status, and records its latency.
+pub async fn track(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
