@@ -6,8 +6,9 @@
 //! * [`rpc`]: the [`Endpoint`](rpc::Endpoint) trait that binds a subject to its
 //!   request and reply types, and the typed client ([`rpc::Rpc`]) the gateway
 //!   calls through.
-//! * [`auth`], [`user`]: one type per request and reply, and one `Endpoint`
-//!   impl per subject.
+//! * [`auth`], [`user`], [`post`]: one type per request and reply, and one
+//!   `Endpoint` impl per subject.
+//! * [`paging`]: keyset paging (`Limit`, `Cursor`, `Page`).
 //! * [`error`]: the error that travels in a reply ([`ServiceError`]) with its
 //!   field details.
 //! * [`headers`]: the caller, request id and trace context headers.
@@ -25,6 +26,7 @@ pub mod db;
 pub mod error;
 pub mod headers;
 pub mod nats;
+pub mod paging;
 pub mod post;
 pub mod rpc;
 pub mod service;

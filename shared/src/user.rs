@@ -1,11 +1,17 @@
-//! Users as they travel, and the `user-worker`'s subjects.
+//! Users as they travel, and the `user-worker`'s `user.*` subjects (its
+//! `post.*` subjects are in [`crate::post`]).
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use time::OffsetDateTime;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
-use crate::rpc::endpoint;
+use crate::{
+    paging::{Cursor, Limit, Page},
+    post,
+    rpc::endpoint,
+    types::{NAME_MAX_CHARS, printable, trimmed_optional},
+};
 
 /// The queue group and service name of the user worker.
 pub const SERVICE: &str = "user-worker";
@@ -61,10 +67,306 @@ pub struct GetRequest {
     pub id: UserId,
 }
 
+/// `user.list` (ADMIN only), and the query of `GET /api/users`: every user
+/// in id order, a page at a time.
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Validate, ToSchema, IntoParams,
+)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct ListRequest {
+    #[serde(default)]
+    #[param(inline)]
+    pub limit: Limit,
+    /// The `nextCursor` of the previous page; absent for the first page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(inline)]
+    pub cursor: Option<Cursor>,
+}
+
+/// `user.update`: a partial update of one user. Absent fields stay as they
+/// are; a name that is `null` or blank is cleared. The caller must be that
+/// user or an ADMIN, and only an ADMIN may send `role`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateRequest {
+    #[validate(range(min = 1, message = "must be a positive id"))]
+    pub id: UserId,
+    #[serde(
+        default,
+        deserialize_with = "clearable_name",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[validate(
+        length(max = NAME_MAX_CHARS, message = "must be at most 100 characters"),
+        custom(function = "printable")
+    )]
+    #[schema(value_type = Option<String>, max_length = 100)]
+    pub firstname: Option<Option<String>>,
+    #[serde(
+        default,
+        deserialize_with = "clearable_name",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[validate(
+        length(max = NAME_MAX_CHARS, message = "must be at most 100 characters"),
+        custom(function = "printable")
+    )]
+    #[schema(value_type = Option<String>, max_length = 100)]
+    pub lastname: Option<Option<String>>,
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Role)]
+    pub role: Option<Role>,
+}
+
+impl UpdateRequest {
+    /// True when the request changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.firstname.is_none() && self.lastname.is_none() && self.role.is_none()
+    }
+}
+
+/// The body of `PATCH /api/users/me`: the caller's own names. Unknown fields
+/// (`role` among them) are refused, so nothing is silently ignored.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateProfile {
+    /// A string to set, `null` or blank to clear, absent to keep.
+    #[serde(
+        default,
+        deserialize_with = "clearable_name",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[validate(
+        length(max = NAME_MAX_CHARS, message = "must be at most 100 characters"),
+        custom(function = "printable")
+    )]
+    #[schema(value_type = Option<String>, max_length = 100, example = "Ada")]
+    pub firstname: Option<Option<String>>,
+    /// A string to set, `null` or blank to clear, absent to keep.
+    #[serde(
+        default,
+        deserialize_with = "clearable_name",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[validate(
+        length(max = NAME_MAX_CHARS, message = "must be at most 100 characters"),
+        custom(function = "printable")
+    )]
+    #[schema(value_type = Option<String>, max_length = 100, example = "Lovelace")]
+    pub lastname: Option<Option<String>>,
+}
+
+impl UpdateProfile {
+    /// The `user.update` request for user `id`.
+    pub fn for_user(self, id: UserId) -> UpdateRequest {
+        UpdateRequest {
+            id,
+            firstname: self.firstname,
+            lastname: self.lastname,
+            role: None,
+        }
+    }
+}
+
+/// The body of `PATCH /api/users/{id}` (ADMIN only): names and role.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUser {
+    /// A string to set, `null` or blank to clear, absent to keep.
+    #[serde(
+        default,
+        deserialize_with = "clearable_name",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[validate(
+        length(max = NAME_MAX_CHARS, message = "must be at most 100 characters"),
+        custom(function = "printable")
+    )]
+    #[schema(value_type = Option<String>, max_length = 100)]
+    pub firstname: Option<Option<String>>,
+    /// A string to set, `null` or blank to clear, absent to keep.
+    #[serde(
+        default,
+        deserialize_with = "clearable_name",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[validate(
+        length(max = NAME_MAX_CHARS, message = "must be at most 100 characters"),
+        custom(function = "printable")
+    )]
+    #[schema(value_type = Option<String>, max_length = 100)]
+    pub lastname: Option<Option<String>>,
+    /// The new role; absent to keep (`null` is refused).
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Role)]
+    pub role: Option<Role>,
+}
+
+impl UpdateUser {
+    /// The `user.update` request for user `id`.
+    pub fn for_user(self, id: UserId) -> UpdateRequest {
+        UpdateRequest {
+            id,
+            firstname: self.firstname,
+            lastname: self.lastname,
+            role: self.role,
+        }
+    }
+}
+
+/// `user.delete`: the user itself or an ADMIN. Their sessions end with them;
+/// their posts stay, without an author.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Validate, ToSchema)]
+pub struct DeleteRequest {
+    #[validate(range(min = 1, message = "must be a positive id"))]
+    pub id: UserId,
+}
+
+/// The reply of a delete: `{}`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Deleted {}
+
+/// Decodes a field of a partial update that may be cleared: with
+/// `#[serde(default)]`, absent stays `None`; `null` or blank text is
+/// `Some(None)`; text is trimmed.
+pub fn clearable_name<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<String>>, D::Error> {
+    trimmed_optional(deserializer).map(Some)
+}
+
+/// Decodes a field of a partial update that may be changed but not cleared:
+/// with `#[serde(default)]`, absent stays `None`, and `null` is refused.
+pub fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(deserializer).map(Some)
+}
+
 endpoint!(
     /// `user.get`: a user by id; the caller must be that user or an ADMIN.
-    Get, "user.get", "get", SERVICE, GetRequest => User
+    Get, "user.get", "user_get", SERVICE, GetRequest => User
+);
+endpoint!(
+    /// `user.list`: a page of users in id order; ADMIN only.
+    List, "user.list", "user_list", SERVICE, ListRequest => Page<User>
+);
+endpoint!(
+    /// `user.update`: names (self or ADMIN) and role (ADMIN only).
+    Update, "user.update", "user_update", SERVICE, UpdateRequest => User
+);
+endpoint!(
+    /// `user.delete`: self or ADMIN; sessions end, posts stay without author.
+    Delete, "user.delete", "user_delete", SERVICE, DeleteRequest => Deleted
 );
 
-/// Every subject the user worker serves, for readiness checks and tests.
-pub const SUBJECTS: &[&str] = &[<Get as crate::Endpoint>::SUBJECT];
+/// Every subject the user worker serves (`user.*` and `post.*`), for
+/// readiness checks and tests.
+pub const SUBJECTS: &[&str] = &[
+    <Get as crate::Endpoint>::SUBJECT,
+    <List as crate::Endpoint>::SUBJECT,
+    <Update as crate::Endpoint>::SUBJECT,
+    <Delete as crate::Endpoint>::SUBJECT,
+    <post::Create as crate::Endpoint>::SUBJECT,
+    <post::Get as crate::Endpoint>::SUBJECT,
+    <post::List as crate::Endpoint>::SUBJECT,
+    <post::Update as crate::Endpoint>::SUBJECT,
+    <post::Delete as crate::Endpoint>::SUBJECT,
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ServiceError;
+
+    #[test]
+    fn an_update_keeps_absent_fields_and_clears_null_or_blank_names() {
+        let req: UpdateRequest =
+            serde_json::from_str(r#"{"id":1,"firstname":" Ada ","lastname":null}"#).unwrap();
+        assert_eq!(req.firstname, Some(Some("Ada".into())));
+        assert_eq!(req.lastname, Some(None));
+        assert_eq!(req.role, None);
+        let blank: UpdateProfile = serde_json::from_str(r#"{"lastname":"   "}"#).unwrap();
+        assert_eq!(blank.firstname, None);
+        assert_eq!(blank.lastname, Some(None));
+        assert!(UpdateProfile::default().for_user(1).is_empty());
+    }
+
+    #[test]
+    fn an_update_survives_the_hop_with_absent_and_null_kept_apart() {
+        let req = UpdateUser {
+            firstname: None,
+            lastname: Some(None),
+            role: Some(Role::Admin),
+        }
+        .for_user(7);
+        let json = serde_json::to_string(&req).unwrap();
+        assert_eq!(json, r#"{"id":7,"lastname":null,"role":"ADMIN"}"#);
+        assert_eq!(serde_json::from_str::<UpdateRequest>(&json).unwrap(), req);
+    }
+
+    #[test]
+    fn the_profile_body_refuses_a_role_and_unknown_fields() {
+        assert!(serde_json::from_str::<UpdateProfile>(r#"{"role":"ADMIN"}"#).is_err());
+        assert!(serde_json::from_str::<UpdateProfile>(r#"{"firstName":"Ada"}"#).is_err());
+        assert!(serde_json::from_str::<UpdateUser>(r#"{"role":null}"#).is_err());
+        assert!(serde_json::from_str::<UpdateUser>(r#"{"role":"ROOT"}"#).is_err());
+    }
+
+    #[test]
+    fn update_names_follow_the_sign_up_rules() {
+        let req: UpdateProfile = serde_json::from_str(&format!(
+            r#"{{"firstname":"{}","lastname":"a\u0007b"}}"#,
+            "x".repeat(101)
+        ))
+        .unwrap();
+        let err = ServiceError::from(req.validate().unwrap_err());
+        let fields: Vec<_> = err.details.iter().map(|d| d.field.as_str()).collect();
+        assert_eq!(fields, ["firstname", "lastname"]);
+        let ok: UpdateProfile =
+            serde_json::from_str(&format!(r#"{{"firstname":"{}"}}"#, "é".repeat(100))).unwrap();
+        assert!(ok.validate().is_ok());
+    }
+
+    #[test]
+    fn a_list_request_defaults_to_the_first_page_of_20() {
+        let req: ListRequest = serde_json::from_str("{}").unwrap();
+        assert_eq!(req.limit.get(), 20);
+        assert_eq!(req.cursor, None);
+        assert!(serde_json::from_str::<ListRequest>(r#"{"cursor":"nope!"}"#).is_err());
+    }
+
+    #[test]
+    fn every_endpoint_name_is_unique_and_valid() {
+        use crate::Endpoint;
+        let names = [
+            Get::NAME,
+            List::NAME,
+            Update::NAME,
+            Delete::NAME,
+            post::Create::NAME,
+            post::Get::NAME,
+            post::List::NAME,
+            post::Update::NAME,
+            post::Delete::NAME,
+        ];
+        let unique: std::collections::BTreeSet<_> = names.iter().collect();
+        assert_eq!(unique.len(), names.len());
+        for name in names {
+            assert!(
+                name.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            );
+        }
+        assert_eq!(SUBJECTS.len(), names.len());
+    }
+}

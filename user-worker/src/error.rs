@@ -7,12 +7,21 @@ use shared::ServiceError;
 pub enum Error {
     #[error("user not found")]
     UserNotFound,
+    /// Also the answer for a draft the caller may not see: its existence is
+    /// not revealed.
+    #[error("post not found")]
+    PostNotFound,
     /// No caller header, or one that does not parse: the request did not come
     /// through the gateway's token check.
     #[error("missing caller")]
     NoCaller,
-    #[error("not allowed")]
-    Forbidden,
+    /// A valid caller without the ownership or role the request needs.
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// Demoting or deleting the only ADMIN would leave nobody to manage the
+    /// system from the API.
+    #[error("the last ADMIN cannot be demoted or deleted")]
+    LastAdmin,
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -20,9 +29,10 @@ pub enum Error {
 impl From<Error> for ServiceError {
     fn from(e: Error) -> Self {
         match e {
-            Error::UserNotFound => ServiceError::not_found(e.to_string()),
+            Error::UserNotFound | Error::PostNotFound => ServiceError::not_found(e.to_string()),
             Error::NoCaller => ServiceError::unauthorized(e.to_string()),
-            Error::Forbidden => ServiceError::forbidden(e.to_string()),
+            Error::Forbidden(message) => ServiceError::forbidden(message),
+            Error::LastAdmin => ServiceError::conflict(e.to_string()),
             Error::Database(e) => e.into(),
         }
     }

@@ -1,11 +1,11 @@
-//! The user worker: profiles (and, later, posts), served on NATS.
+//! The user worker: profiles and posts, served on NATS.
 //!
-//! * [`service`] registers every `user.*` endpoint (queue group
+//! * [`service`] registers every `user.*` and `post.*` endpoint (queue group
 //!   `user-worker`).
-//! * `handlers` decide ownership themselves from the caller header: a request
-//!   published straight onto NATS without a caller, or for another user, is
-//!   refused.
-//! * `db` holds the SQL.
+//! * `handlers` (`users`, `posts`) decide ownership themselves from the
+//!   caller header: a request published straight onto NATS without a caller,
+//!   or for another user's data, is refused before anything changes.
+//! * `db` (`users`, `posts`) holds the SQL; lists are keyset pages.
 //! * [`run`] takes settings and a shutdown future, like the auth worker.
 
 mod db;

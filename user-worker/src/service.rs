@@ -1,8 +1,11 @@
-//! Registers every `user.*` endpoint with its handler.
+//! Registers every `user.*` and `post.*` endpoint with its handler.
 
-use shared::{service::ServiceBuilder, user};
+use shared::{post, service::ServiceBuilder, user};
 
-use crate::{AppState, handlers};
+use crate::{
+    AppState,
+    handlers::{posts, users},
+};
 
 /// The user worker's service, ready to serve.
 pub fn builder(state: AppState) -> ServiceBuilder<AppState> {
@@ -10,5 +13,13 @@ pub fn builder(state: AppState) -> ServiceBuilder<AppState> {
     ServiceBuilder::new(user::SERVICE, env!("CARGO_PKG_VERSION"), state)
         .description("User profiles and posts")
         .max_in_flight(max_in_flight)
-        .endpoint::<user::Get, _, _, _>(handlers::get)
+        .endpoint::<user::Get, _, _, _>(users::get)
+        .endpoint::<user::List, _, _, _>(users::list)
+        .endpoint::<user::Update, _, _, _>(users::update)
+        .endpoint::<user::Delete, _, _, _>(users::delete)
+        .endpoint::<post::Create, _, _, _>(posts::create)
+        .endpoint::<post::Get, _, _, _>(posts::get)
+        .endpoint::<post::List, _, _, _>(posts::list)
+        .endpoint::<post::Update, _, _, _>(posts::update)
+        .endpoint::<post::Delete, _, _, _>(posts::delete)
 }

@@ -9,16 +9,20 @@
 //! * `cargo xtask test` runs every check: fmt, clippy, the compose file's
 //!   validation and `cargo test --workspace` against a real nats-server and
 //!   PostgreSQL, found or provided exactly as `up` does.
+//! * `cargo xtask fuzz` runs Schemathesis (installed into `.dev/tools/`)
+//!   against a private stack, from the OpenAPI document the gateway serves;
+//!   `test` runs it too, after `cargo test`.
 //! * `cargo xtask compose-check` validates `compose.yaml` with a real Compose
 //!   implementation, installing one into `.dev/tools/` when none is found.
 //! * `cargo xtask secrets` writes the NATS passwords (`.dev/nats.env`, and a
 //!   file per process in `.dev/secrets/`) that the stack and compose use.
 //!
-//! Layout: one module per command (`up`, `test`, `compose`, `secrets`), the
-//! services they share (`nats`, `pg`), the process supervisor (`supervise`)
-//! and small helpers (`signals`, `term`, `util`).
+//! Layout: one module per command (`up`, `test`, `fuzz`, `compose`,
+//! `secrets`), the services they share (`nats`, `pg`), the process supervisor
+//! (`supervise`) and small helpers (`signals`, `term`, `util`).
 
 mod compose;
+mod fuzz;
 mod nats;
 mod pg;
 mod secrets;
@@ -46,8 +50,10 @@ struct Cli {
 enum Command {
     /// Run the whole stack (nats-server, PostgreSQL, workers, gateway) until Ctrl-C.
     Up(up::UpArgs),
-    /// Run every check: fmt, clippy, compose validation, cargo test.
+    /// Run every check: fmt, clippy, compose validation, cargo test, fuzzing.
     Test(test::TestArgs),
+    /// Fuzz the HTTP API from its OpenAPI document with Schemathesis, against a private stack.
+    Fuzz(fuzz::FuzzArgs),
     /// Validate compose.yaml with a Compose implementation (installed if missing).
     ComposeCheck,
     /// Generate the development secrets in .dev/ if missing, and say where they are.
@@ -78,6 +84,7 @@ fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Up(args) => up::run(&args),
         Command::Test(args) => test::run(&args),
+        Command::Fuzz(args) => fuzz::run(&args),
         Command::ComposeCheck => compose::run(),
         Command::Secrets => secrets::run(),
     }

@@ -193,7 +193,8 @@ fn check_url(url: &str) -> Result<(), String> {
     }
 }
 
-fn find_psql() -> Option<PathBuf> {
+/// `psql`: on PATH, else beside the installed `initdb`.
+pub fn find_psql() -> Option<PathBuf> {
     util::which("psql").or_else(|| {
         find_bin_dir()
             .map(|d| d.join("psql"))

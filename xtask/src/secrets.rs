@@ -85,6 +85,16 @@ impl NatsPasswords {
         Ok(Self { by_var })
     }
 
+    /// New passwords for every user, kept in memory only (for a throwaway
+    /// stack such as `cargo xtask fuzz`'s; `.dev/nats.env` is not touched).
+    pub fn fresh() -> Self {
+        let by_var = NATS_USERS
+            .iter()
+            .map(|(_, var)| ((*var).to_owned(), new_password()))
+            .collect();
+        Self { by_var }
+    }
+
     /// The password of the NATS `user` (as named in `nats.conf`).
     pub fn for_user(&self, user: &str) -> anyhow::Result<&str> {
         let var = NATS_USERS

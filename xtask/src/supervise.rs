@@ -54,6 +54,9 @@ pub struct Supervisor {
     log_dir: PathBuf,
     /// Width of the name column in the terminal.
     width: usize,
+    /// Whether the children's output is also shown on the terminal (it
+    /// always goes to their log files).
+    echo: bool,
 }
 
 #[derive(Debug)]
@@ -74,7 +77,15 @@ impl Supervisor {
             procs: Vec::new(),
             log_dir: log_dir.to_path_buf(),
             width,
+            echo: true,
         })
+    }
+
+    /// Children started from now on write only to their log files, not to
+    /// the terminal (`cargo xtask fuzz`: the fuzzer's report stays readable).
+    pub fn quiet(mut self) -> Self {
+        self.echo = false;
+        self
     }
 
     /// Starts `cmd` as `name`. Its log file starts empty.
@@ -91,6 +102,7 @@ impl Supervisor {
         let mut child = cmd
             .spawn()
             .with_context(|| format!("starting {name} (`{}`)", util::display(&cmd)))?;
+        let echo = self.echo;
         let prefix = format!(
             "{} ",
             term::paint(
@@ -100,10 +112,10 @@ impl Supervisor {
         );
         let mut pumps = Vec::new();
         if let Some(out) = child.stdout.take() {
-            pumps.push(pump(out, prefix.clone(), Arc::clone(&log)));
+            pumps.push(pump(out, prefix.clone(), echo, Arc::clone(&log)));
         }
         if let Some(err) = child.stderr.take() {
-            pumps.push(pump(err, prefix, log));
+            pumps.push(pump(err, prefix, echo, log));
         }
         self.procs.push(Proc {
             name: name.to_owned(),
@@ -215,10 +227,12 @@ fn wait_until(child: &mut Child, deadline: Instant) -> Option<ExitStatus> {
     }
 }
 
-/// Copies `stream` line by line to the terminal (after `prefix`) and `log`.
+/// Copies `stream` line by line to the terminal (after `prefix`, if `echo`)
+/// and `log`.
 fn pump(
     stream: impl Read + Send + 'static,
     prefix: String,
+    echo: bool,
     log: Arc<Mutex<File>>,
 ) -> JoinHandle<()> {
     std::thread::spawn(move || {
@@ -232,7 +246,9 @@ fn pump(
             }
             let text = String::from_utf8_lossy(&line);
             let text = text.trim_end_matches(['\n', '\r']);
-            println!("{prefix}{text}");
+            if echo {
+                println!("{prefix}{text}");
+            }
             if let Ok(mut file) = log.lock() {
                 let _ = writeln!(file, "{text}");
             }

@@ -7,11 +7,13 @@
 //! 4. nats-server and PostgreSQL, found or provided exactly as `up` does
 //! 5. `cargo test --workspace` with `NATS_SERVER_BIN` and `TEST_DATABASE_URL`
 //!    (an admin URL: the integration tests create a database per test)
+//! 6. `cargo xtask fuzz`'s run against the same nats-server and PostgreSQL
+//!    (Schemathesis against a private stack; `--no-fuzz` skips it)
 
 use anyhow::Context;
 
 use crate::{
-    compose, nats,
+    compose, fuzz, nats,
     pg::{PgArgs, Postgres},
     signals, term, util,
 };
@@ -22,6 +24,9 @@ pub struct TestArgs {
     /// Skip `cargo fmt --check` and `cargo clippy`
     #[arg(long)]
     no_lint: bool,
+    /// Skip the fuzzing step (`cargo xtask fuzz` runs it alone)
+    #[arg(long)]
+    no_fuzz: bool,
     #[command(flatten)]
     pg: PgArgs,
     /// Extra arguments for `cargo test`, after `--` (e.g. `-- signup` runs the
@@ -35,7 +40,7 @@ pub fn run(args: &TestArgs) -> anyhow::Result<()> {
     // Ctrl-C still stops the cargo child (same process group); the handler
     // only keeps xtask alive long enough to stop a private PostgreSQL.
     signals::install()?;
-    let total = if args.no_lint { 3 } else { 5 };
+    let total = (if args.no_lint { 3 } else { 5 }) + usize::from(!args.no_fuzz);
     let mut n = 0;
     let mut next = |title: &str| {
         n += 1;
@@ -91,8 +96,16 @@ pub fn run(args: &TestArgs) -> anyhow::Result<()> {
         pg.admin_url()
     ));
     let tested = util::run(&mut test).context("tests failed (see above)");
+    let fuzzed = match (&tested, args.no_fuzz) {
+        (Ok(()), false) => {
+            next("fuzzing the HTTP API (cargo xtask fuzz)");
+            Some(fuzz::fuzz(&nats_server, &pg, &fuzz::FuzzOptions::default()))
+        }
+        _ => None,
+    };
     let stopped = pg.stop();
     tested?;
+    let fuzzed = fuzzed.transpose()?;
     stopped?;
 
     term::header("All checks passed");
@@ -101,5 +114,13 @@ pub fn run(args: &TestArgs) -> anyhow::Result<()> {
     }
     println!("  compose.yaml: {compose}");
     println!("  cargo test --workspace: passed ({})", pg.describe());
+    match fuzzed {
+        Some(summary) => {
+            for line in summary.lines() {
+                println!("  fuzzing, {line}");
+            }
+        }
+        None => println!("  fuzzing: SKIPPED (--no-fuzz)"),
+    }
     Ok(())
 }

@@ -53,7 +53,7 @@ pub struct UpArgs {
 
 /// The project's binaries that `up` runs.
 #[derive(Debug, Clone, Copy)]
-enum Binary {
+pub enum Binary {
     AuthWorker,
     UserWorker,
     Gateway,
@@ -61,7 +61,7 @@ enum Binary {
 
 impl Binary {
     /// The binary's name, which is also its NATS user in `nats.conf`.
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Binary::AuthWorker => "auth-worker",
             Binary::UserWorker => "user-worker",
@@ -81,20 +81,21 @@ impl Binary {
 
 /// Everything the children's environment is made of.
 #[derive(Debug)]
-struct Stack<'a> {
-    bin_dir: PathBuf,
-    passwords: &'a NatsPasswords,
-    nats_url: String,
-    database_url: String,
-    jwt_key: PathBuf,
-    http_addr: SocketAddr,
+pub struct Stack<'a> {
+    pub bin_dir: PathBuf,
+    pub passwords: &'a NatsPasswords,
+    pub nats_port: u16,
+    pub nats_url: String,
+    pub database_url: String,
+    pub jwt_key: PathBuf,
+    pub http_addr: SocketAddr,
 }
 
 impl Stack<'_> {
     /// A command running `binary` configured for this stack. The user's own
     /// `<PREFIX>_…` variables pass through, so `AUTH_WORKER_LOG__LEVEL=debug`
     /// works; the ones set here win.
-    fn command(&self, binary: Binary) -> anyhow::Result<Command> {
+    pub fn command(&self, binary: Binary) -> anyhow::Result<Command> {
         let mut cmd = Command::new(self.bin_dir.join(binary.name()));
         let p = binary.env_prefix();
         cmd.env(format!("{p}_NATS__URL"), &self.nats_url)
@@ -143,19 +144,14 @@ fn build_and_run(args: &UpArgs, nats_server: &Path, pg: &Postgres) -> anyhow::Re
     term::step(&format!("NATS passwords: {NATS_ENV}"));
 
     term::header("Build");
-    let mut build = util::cargo();
-    build.args(["build", "--workspace", "--bins"]);
-    if args.release {
-        build.arg("--release");
-    }
-    util::run(&mut build)?;
-    let bin_dir = util::target_dir().join(if args.release { "release" } else { "debug" });
+    let bin_dir = build(args.release)?;
     let jwt_key = secrets::ensure_jwt_key(&bin_dir.join(Binary::AuthWorker.name()))?;
     term::step(&format!("JWT signing key: {}", util::shown(&jwt_key)));
 
     let stack = Stack {
         bin_dir,
         passwords: &passwords,
+        nats_port,
         nats_url: format!("nats://127.0.0.1:{nats_port}"),
         database_url: pg.database_url(pg::APP_DATABASE),
         jwt_key,
@@ -163,18 +159,49 @@ fn build_and_run(args: &UpArgs, nats_server: &Path, pg: &Postgres) -> anyhow::Re
     };
 
     term::header("Start");
-    let workers = worker_names(args.workers);
-    let width = workers
+    let mut sup = Supervisor::new(Path::new(LOG_DIR), name_width(args.workers))?;
+    let readiness = start(&stack, nats_server, args.workers, &mut sup)?;
+
+    print_banner(&stack, pg, args.workers, &readiness);
+    supervise(&mut sup)
+}
+
+/// `cargo build --workspace --bins` (with `--release` if asked); returns
+/// the directory of the binaries.
+pub fn build(release: bool) -> anyhow::Result<PathBuf> {
+    let mut build = util::cargo();
+    build.args(["build", "--workspace", "--bins"]);
+    if release {
+        build.arg("--release");
+    }
+    util::run(&mut build)?;
+    Ok(util::target_dir().join(if release { "release" } else { "debug" }))
+}
+
+/// The width of the process-name column for `copies` of each worker.
+pub fn name_width(copies: u16) -> usize {
+    worker_names(copies)
         .iter()
         .map(|(_, n)| n.len())
         .chain(["nats-server".len()])
         .max()
-        .unwrap_or(0);
-    let mut sup = Supervisor::new(Path::new(LOG_DIR), width)?;
+        .unwrap_or(0)
+}
 
+/// Starts the stack under `sup`: nats-server with `nats.conf` on
+/// `stack.nats_port` (awaited), `auth-worker migrate`, `copies` of each
+/// worker and the gateway; waits for the gateway's `/healthz`, then (up to
+/// 20 s) for `/readyz`. Returns what `/readyz` said.
+pub fn start(
+    stack: &Stack<'_>,
+    nats_server: &Path,
+    copies: u16,
+    sup: &mut Supervisor,
+) -> anyhow::Result<String> {
+    let nats_port = stack.nats_port;
     let mut nats = Command::new(nats_server);
     nats.args(["-c", "nats.conf", "-p", &nats_port.to_string()])
-        .envs(passwords.env());
+        .envs(stack.passwords.env());
     sup.spawn("nats-server", Stage::Nats, nats)?;
     util::wait_until(
         "nats-server",
@@ -190,7 +217,7 @@ fn build_and_run(args: &UpArgs, nats_server: &Path, pg: &Postgres) -> anyhow::Re
          and may its role create databases?)",
     )?;
 
-    for (binary, name) in &workers {
+    for (binary, name) in &worker_names(copies) {
         sup.spawn(name, Stage::Worker, stack.command(*binary)?)?;
     }
     sup.spawn("gateway", Stage::Gateway, stack.command(Binary::Gateway)?)?;
@@ -207,10 +234,7 @@ fn build_and_run(args: &UpArgs, nats_server: &Path, pg: &Postgres) -> anyhow::Re
             )
         },
     )?;
-    let readiness = wait_ready(gateway, &mut sup)?;
-
-    print_banner(&stack, nats_port, pg, args.workers, &readiness);
-    supervise(&mut sup)
+    wait_ready(gateway, sup)
 }
 
 /// `(binary, process name)` for every worker copy: `auth-worker` alone, or
@@ -300,7 +324,8 @@ fn error_message(body: &str) -> String {
         .collect()
 }
 
-fn print_banner(stack: &Stack<'_>, nats_port: u16, pg: &Postgres, copies: u16, readiness: &str) {
+fn print_banner(stack: &Stack<'_>, pg: &Postgres, copies: u16, readiness: &str) {
+    let nats_port = stack.nats_port;
     let http = format!("http://{}", util::connectable(stack.http_addr));
     let nats = &stack.nats_url;
     let db = &stack.database_url;

@@ -1,18 +1,29 @@
-//! `/api/users`: profiles.
+//! `/api/users`: profiles, and user management for ADMINs.
+//!
+//! The gateway checks the token (and the ADMIN role where the route needs
+//! it); whether the caller may read, change or delete *this* user is decided
+//! by the user worker from the caller it is sent.
 
-use axum::extract::State;
-use shared::{User, user};
+use axum::{extract::State, http::StatusCode};
+use shared::{
+    User,
+    paging::Page,
+    user::{self, DeleteRequest, ListRequest, UpdateProfile, UpdateUser, UserId},
+};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     AppState,
     error::{ApiError, ErrorBody},
-    extract::{Authenticated, Ctx},
-    openapi::{AuthErrors, UpstreamErrors},
+    extract::{Admin, Authenticated, Ctx, Path, Query, Valid},
+    openapi::{AuthErrors, BodyErrors, UpstreamErrors},
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(me))
+    OpenApiRouter::new()
+        .routes(routes!(me, update_me))
+        .routes(routes!(list))
+        .routes(routes!(get_user, update_user, delete_user))
 }
 
 /// The caller's own user.
@@ -36,4 +47,142 @@ async fn me(
         .call::<user::Get>(&ctx.with_caller(caller), &request)
         .await?;
     Ok(axum::Json(user))
+}
+
+/// Change the caller's own names. Absent fields stay; `null` or blank clears.
+/// A `role` (or any unknown field) is refused with 400: no route lets a user
+/// raise its own role.
+#[utoipa::path(
+    patch, path = "/me", tag = "users",
+    security(("bearer" = [])),
+    request_body = UpdateProfile,
+    responses(
+        (status = 200, description = "The updated user", body = User),
+        (status = 404, description = "The caller's account no longer exists", body = ErrorBody),
+        BodyErrors, AuthErrors, UpstreamErrors,
+    )
+)]
+async fn update_me(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    ctx: Ctx,
+    Valid(body): Valid<UpdateProfile>,
+) -> Result<axum::Json<User>, ApiError> {
+    let request = body.for_user(caller.id);
+    let user = state
+        .rpc
+        .call::<user::Update>(&ctx.with_caller(caller), &request)
+        .await?;
+    Ok(axum::Json(user))
+}
+
+/// Every user, a page at a time in id order (ADMIN only).
+#[utoipa::path(
+    get, path = "/", tag = "users",
+    security(("bearer" = [])),
+    params(ListRequest),
+    responses(
+        (status = 200, description = "A page of users; `nextCursor` is null on the last page",
+            body = Page<User>),
+        (status = 400, description = "A `limit` below 1 or a cursor that does not decode",
+            body = ErrorBody),
+        (status = 403, description = "The caller is not an ADMIN", body = ErrorBody),
+        AuthErrors, UpstreamErrors,
+    )
+)]
+async fn list(
+    State(state): State<AppState>,
+    Admin(caller): Admin,
+    ctx: Ctx,
+    Query(request): Query<ListRequest>,
+) -> Result<axum::Json<Page<User>>, ApiError> {
+    let page = state
+        .rpc
+        .call::<user::List>(&ctx.with_caller(caller), &request)
+        .await?;
+    Ok(axum::Json(page))
+}
+
+/// One user: the caller itself, or anyone for an ADMIN.
+#[utoipa::path(
+    get, path = "/{id}", tag = "users",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "The user's id")),
+    responses(
+        (status = 200, description = "The user", body = User),
+        (status = 400, description = "The id is not a positive integer", body = ErrorBody),
+        (status = 403, description = "Another user, and the caller is not an ADMIN", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+        AuthErrors, UpstreamErrors,
+    )
+)]
+async fn get_user(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    ctx: Ctx,
+    Path(id): Path<UserId>,
+) -> Result<axum::Json<User>, ApiError> {
+    let user = state
+        .rpc
+        .call::<user::Get>(&ctx.with_caller(caller), &user::GetRequest { id })
+        .await?;
+    Ok(axum::Json(user))
+}
+
+/// Change a user's names or role (ADMIN only). Absent fields stay; `null`
+/// or blank clears a name. Demoting the last ADMIN is refused (409).
+#[utoipa::path(
+    patch, path = "/{id}", tag = "users",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "The user's id")),
+    request_body = UpdateUser,
+    responses(
+        (status = 200, description = "The updated user", body = User),
+        (status = 403, description = "The caller is not an ADMIN", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+        (status = 409, description = "The user is the last ADMIN and `role` is USER", body = ErrorBody),
+        BodyErrors, AuthErrors, UpstreamErrors,
+    )
+)]
+async fn update_user(
+    State(state): State<AppState>,
+    Admin(caller): Admin,
+    ctx: Ctx,
+    Path(id): Path<UserId>,
+    Valid(body): Valid<UpdateUser>,
+) -> Result<axum::Json<User>, ApiError> {
+    let user = state
+        .rpc
+        .call::<user::Update>(&ctx.with_caller(caller), &body.for_user(id))
+        .await?;
+    Ok(axum::Json(user))
+}
+
+/// Delete a user: the caller itself, or anyone for an ADMIN. Their sessions
+/// end; their posts stay, with `authorId` null. Deleting the last ADMIN is
+/// refused (409).
+#[utoipa::path(
+    delete, path = "/{id}", tag = "users",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "The user's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "The id is not a positive integer", body = ErrorBody),
+        (status = 403, description = "Another user, and the caller is not an ADMIN", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+        (status = 409, description = "The user is the last ADMIN", body = ErrorBody),
+        AuthErrors, UpstreamErrors,
+    )
+)]
+async fn delete_user(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    ctx: Ctx,
+    Path(id): Path<UserId>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .rpc
+        .call::<user::Delete>(&ctx.with_caller(caller), &DeleteRequest { id })
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -1,0 +1,92 @@
+//! `users`: read, page, update, delete. Creating users and credentials belong
+//! to the auth worker.
+
+use shared::{
+    Role, User,
+    user::{UpdateRequest, UserId},
+};
+use sqlx::{PgConnection, PgExecutor};
+
+use crate::Error;
+
+const USER_COLUMNS: &str = "id, email, firstname, lastname, role, created_at, updated_at";
+
+pub async fn user_by_id(db: impl PgExecutor<'_>, id: UserId) -> Result<Option<User>, Error> {
+    Ok(
+        sqlx::query_as(&format!("select {USER_COLUMNS} from users where id = $1"))
+            .bind(id)
+            .fetch_optional(db)
+            .await?,
+    )
+}
+
+/// Up to `limit` users with an id above `after`, in id order.
+pub async fn users_after(
+    db: impl PgExecutor<'_>,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<User>, Error> {
+    Ok(sqlx::query_as(&format!(
+        "select {USER_COLUMNS} from users where id > $1 order by id limit $2"
+    ))
+    .bind(after)
+    .bind(limit)
+    .fetch_all(db)
+    .await?)
+}
+
+/// Applies the fields present in `request` and sets `updated_at`; `None` if
+/// the user does not exist.
+pub async fn update_user(
+    db: impl PgExecutor<'_>,
+    request: &UpdateRequest,
+) -> Result<Option<User>, Error> {
+    // `case when <sent> then <value> else <column>`: a name sent as null
+    // clears the column, one not sent keeps it.
+    Ok(sqlx::query_as(&format!(
+        "update users set \
+             firstname = case when $2 then $3 else firstname end, \
+             lastname = case when $4 then $5 else lastname end, \
+             role = coalesce($6, role), \
+             updated_at = now() \
+         where id = $1 \
+         returning {USER_COLUMNS}"
+    ))
+    .bind(request.id)
+    .bind(request.firstname.is_some())
+    .bind(request.firstname.clone().flatten())
+    .bind(request.lastname.is_some())
+    .bind(request.lastname.clone().flatten())
+    .bind(request.role)
+    .fetch_optional(db)
+    .await?)
+}
+
+/// Deletes a user; their sessions go with them (`on delete cascade`) and
+/// their posts stay with no author (`on delete set null`). False if there
+/// was no such user.
+pub async fn delete_user(db: impl PgExecutor<'_>, id: UserId) -> Result<bool, Error> {
+    let result = sqlx::query("delete from users where id = $1")
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(result.rows_affected() > 0)
+}
+
+/// Refuses with [`Error::LastAdmin`] when `id` is the only ADMIN. Call it in
+/// the transaction that demotes or deletes `id`: it locks every ADMIN row
+/// (always in id order, so two such transactions cannot deadlock) until that
+/// transaction ends, so two ADMINs demoting each other at once cannot both
+/// succeed — the second sees the first's change once it gets the lock.
+pub async fn ensure_another_admin(db: &mut PgConnection, id: UserId) -> Result<(), Error> {
+    let admins: Vec<UserId> =
+        sqlx::query_scalar("select id from users where role = $1 order by id for update")
+            .bind(Role::Admin)
+            .fetch_all(db)
+            .await?;
+    if admins == [id] {
+        Err(Error::LastAdmin)
+    } else {
+        Ok(())
+    }
+}

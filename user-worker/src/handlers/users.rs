@@ -1,0 +1,90 @@
+//! `user.*`: profiles, the ADMIN's user list, role changes, deletion.
+
+use shared::{
+    RequestContext, Role, User,
+    paging::{Cursor, Page},
+    user::{DeleteRequest, Deleted, GetRequest, ListRequest, UpdateRequest},
+};
+
+use crate::{AppState, Error, db::users as db};
+
+/// `user.get`: the caller may read itself; an ADMIN may read anyone.
+pub async fn get(state: AppState, ctx: RequestContext, request: GetRequest) -> Result<User, Error> {
+    let caller = ctx.caller.ok_or(Error::NoCaller)?;
+    if !caller.is_self_or_admin(request.id) {
+        return Err(Error::Forbidden("not allowed"));
+    }
+    db::user_by_id(&state.db, request.id)
+        .await?
+        .ok_or(Error::UserNotFound)
+}
+
+/// `user.list`: ADMIN only; a page of users in id order.
+pub async fn list(
+    state: AppState,
+    ctx: RequestContext,
+    request: ListRequest,
+) -> Result<Page<User>, Error> {
+    let caller = ctx.caller.ok_or(Error::NoCaller)?;
+    if !caller.is_admin() {
+        return Err(Error::Forbidden("admin role required"));
+    }
+    let rows = db::users_after(
+        &state.db,
+        Cursor::start(request.cursor),
+        request.limit.fetch(),
+    )
+    .await?;
+    Ok(Page::from_rows(rows, request.limit, |u| u.id))
+}
+
+/// `user.update`: names for the user itself or an ADMIN; `role` only from an
+/// ADMIN. Demoting the last ADMIN is refused (409). An update that names no
+/// field changes nothing (not even `updatedAt`) and returns the user.
+pub async fn update(
+    state: AppState,
+    ctx: RequestContext,
+    request: UpdateRequest,
+) -> Result<User, Error> {
+    let caller = ctx.caller.ok_or(Error::NoCaller)?;
+    if !caller.is_self_or_admin(request.id) {
+        return Err(Error::Forbidden("not allowed"));
+    }
+    if request.role.is_some() && !caller.is_admin() {
+        return Err(Error::Forbidden("only an ADMIN may change a role"));
+    }
+    if request.is_empty() {
+        return db::user_by_id(&state.db, request.id)
+            .await?
+            .ok_or(Error::UserNotFound);
+    }
+    let mut tx = state.db.begin().await?;
+    if request.role == Some(Role::User) {
+        db::ensure_another_admin(&mut tx, request.id).await?;
+    }
+    let user = db::update_user(&mut *tx, &request)
+        .await?
+        .ok_or(Error::UserNotFound)?;
+    tx.commit().await?;
+    Ok(user)
+}
+
+/// `user.delete`: the user itself or an ADMIN. Deleting the last ADMIN is
+/// refused (409). Sessions end with the user; posts stay, without author.
+pub async fn delete(
+    state: AppState,
+    ctx: RequestContext,
+    request: DeleteRequest,
+) -> Result<Deleted, Error> {
+    let caller = ctx.caller.ok_or(Error::NoCaller)?;
+    if !caller.is_self_or_admin(request.id) {
+        return Err(Error::Forbidden("not allowed"));
+    }
+    let mut tx = state.db.begin().await?;
+    db::ensure_another_admin(&mut tx, request.id).await?;
+    if !db::delete_user(&mut *tx, request.id).await? {
+        return Err(Error::UserNotFound);
+    }
+    tx.commit().await?;
+    Ok(Deleted {})
+}
