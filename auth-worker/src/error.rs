@@ -42,10 +42,8 @@ impl From<Error> for ServiceError {
             Error::Throttled { retry_after_secs } => {
                 ServiceError::too_many_requests(retry_after_secs)
             }
-            Error::WrongCurrentPassword => ServiceError::validation(vec![shared::FieldError::new(
-                "currentPassword",
-                "is incorrect",
-            )]),
+            // Well-formed input, failed credential check: 403, not 400.
+            Error::WrongCurrentPassword => ServiceError::forbidden(e.to_string()),
             Error::Database(e) => e.into(),
             Error::Unexpected(e) => {
                 tracing::error!(error = format!("{e:#}"), "unexpected error");

@@ -14,7 +14,7 @@
 use axum::{
     extract::{
         FromRequest, FromRequestParts, Request,
-        rejection::{JsonRejection, PathRejection, QueryRejection},
+        rejection::{PathRejection, QueryRejection},
     },
     http::{header, request::Parts},
 };
@@ -30,15 +30,56 @@ pub struct Json<T>(pub T);
 
 impl<S, T> FromRequest<S> for Json<T>
 where
-    axum::Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    T: DeserializeOwned,
     S: Send + Sync,
 {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let axum::Json(value) = axum::Json::<T>::from_request(request, state).await?;
+        if !is_json(request.headers()) {
+            return Err(ApiError::Contract(ServiceError::new(
+                415,
+                "expected `Content-Type: application/json`",
+            )));
+        }
+        // The body limit applies here (413).
+        let bytes = axum::body::Bytes::from_request(request, state)
+            .await
+            .map_err(|e| {
+                ApiError::Contract(ServiceError::new(e.status().as_u16(), too_large_or(&e)))
+            })?;
+        // serde would read a struct from a JSON array too (`["a@b.co", …]`);
+        // every body of this API is an object, so nothing else gets that far.
+        shared::service::require_object(&bytes)?;
+        let axum::Json(value) = axum::Json::<T>::from_bytes(&bytes)?;
         Ok(Self(value))
     }
+}
+
+fn too_large_or(e: &axum::extract::rejection::BytesRejection) -> String {
+    if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        "request body is too large".to_owned()
+    } else {
+        "could not read the request body".to_owned()
+    }
+}
+
+/// `application/json` or any `application/*+json`, as axum's `Json` accepts.
+fn is_json(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .is_some_and(|essence| {
+            essence == "application/json"
+                || (essence.starts_with("application/") && essence.ends_with("+json"))
+        })
 }
 
 /// A JSON body that passed validation.
@@ -47,8 +88,7 @@ pub struct Valid<T>(pub T);
 
 impl<S, T> FromRequest<S> for Valid<T>
 where
-    Json<T>: FromRequest<S, Rejection = ApiError>,
-    T: validator::Validate,
+    T: DeserializeOwned + validator::Validate,
     S: Send + Sync,
 {
     type Rejection = ApiError;

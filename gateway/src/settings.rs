@@ -9,7 +9,8 @@ use shared::{nats::NatsSettings, telemetry::LogSettings};
 const DEFAULTS: &str = r#"
 [http]
 addr = "127.0.0.1:8080"
-max_body_bytes = 65536
+# Room for a post's 50 000 characters however the JSON escapes them.
+max_body_bytes = 1048576
 request_timeout_ms = 30000
 # Comma-separated origins allowed by CORS; empty means no CORS headers, "*" any.
 cors_origins = ""

@@ -24,11 +24,16 @@ pub const SERVICE: &str = "auth-worker";
 pub struct CreateUserRequest {
     #[serde(default, deserialize_with = "trimmed")]
     #[validate(custom(function = "email_address"))]
-    #[schema(example = "ada@example.com", max_length = 254)]
+    #[schema(
+        example = "ada@example.com",
+        required = true,
+        min_length = 1,
+        max_length = 254
+    )]
     pub email: String,
     #[serde(default)]
     #[validate(custom(function = "new_password"))]
-    #[schema(min_length = 8, max_length = 128)]
+    #[schema(value_type = String, format = Password, required = true, min_length = 8, max_length = 128)]
     pub password: Secret,
     #[serde(default, deserialize_with = "trimmed_optional")]
     #[validate(
@@ -88,10 +93,16 @@ impl Validate for GetUserRequest {
 pub struct LoginRequest {
     #[serde(default, deserialize_with = "trimmed")]
     #[validate(custom(function = "email_address"))]
-    #[schema(example = "ada@example.com")]
+    #[schema(
+        example = "ada@example.com",
+        required = true,
+        min_length = 1,
+        max_length = 254
+    )]
     pub email: String,
     #[serde(default)]
     #[validate(custom(function = "login_password"))]
+    #[schema(value_type = String, format = Password, required = true, min_length = 1, max_length = 128)]
     pub password: Secret,
     /// The HTTP client's address as the gateway saw it, for throttling. Set
     /// by the gateway; a client's value is ignored.
@@ -123,6 +134,7 @@ pub struct TokenReply {
 pub struct RefreshRequest {
     #[serde(default)]
     #[validate(custom(function = "refresh_token"))]
+    #[schema(value_type = String, format = Password, required = true, min_length = 1, max_length = 256)]
     pub refresh_token: Secret,
 }
 
@@ -132,6 +144,7 @@ pub struct RefreshRequest {
 pub struct LogoutRequest {
     #[serde(default)]
     #[validate(custom(function = "refresh_token"))]
+    #[schema(value_type = String, format = Password, required = true, min_length = 1, max_length = 256)]
     pub refresh_token: Secret,
 }
 
@@ -141,10 +154,11 @@ pub struct LogoutRequest {
 pub struct ChangePasswordRequest {
     #[serde(default)]
     #[validate(custom(function = "login_password"))]
+    #[schema(value_type = String, format = Password, required = true, min_length = 1, max_length = 128)]
     pub current_password: Secret,
     #[serde(default)]
     #[validate(custom(function = "new_password"))]
-    #[schema(min_length = 8, max_length = 128)]
+    #[schema(value_type = String, format = Password, required = true, min_length = 8, max_length = 128)]
     pub new_password: Secret,
 }
 

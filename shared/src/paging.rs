@@ -84,6 +84,11 @@ impl PartialSchema for Limit {
         ObjectBuilder::new()
             .schema_type(Type::Integer)
             .minimum(Some(1))
+            // What an i64 holds; anything from 101 up is capped at 100.
+            .maximum(Some(i64::MAX))
+            .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                utoipa::openapi::KnownFormat::Int64,
+            )))
             .default(Some(DEFAULT_LIMIT.into()))
             .description(Some(format!(
                 "Page size: {DEFAULT_LIMIT} by default; larger values are capped at {MAX_LIMIT}"
@@ -119,15 +124,23 @@ impl Cursor {
         URL_SAFE_NO_PAD.encode(self.0.to_be_bytes())
     }
 
-    /// Only what [`Cursor::encode`] makes: canonical base64url without
-    /// padding, of exactly 8 bytes, of a non-negative id.
+    /// Any string of the documented shape, `^[A-Za-z0-9_-]{11}$` (11
+    /// base64url characters carry 8 bytes and 2 spare bits, which are
+    /// ignored). An id below 0 means "from the start": ids are positive.
     pub fn decode(text: &str) -> Result<Self, CursorError> {
-        let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| CursorError)?;
-        let bytes: [u8; 8] = bytes.try_into().map_err(|_| CursorError)?;
-        match i64::from_be_bytes(bytes) {
-            id if id >= 0 => Ok(Self(id)),
-            _ => Err(CursorError),
+        use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+        const LENIENT: GeneralPurpose = GeneralPurpose::new(
+            &base64::alphabet::URL_SAFE,
+            GeneralPurposeConfig::new()
+                .with_decode_padding_mode(DecodePaddingMode::RequireNone)
+                .with_decode_allow_trailing_bits(true),
+        );
+        if text.len() != 11 {
+            return Err(CursorError);
         }
+        let bytes = LENIENT.decode(text).map_err(|_| CursorError)?;
+        let bytes: [u8; 8] = bytes.try_into().map_err(|_| CursorError)?;
+        Ok(Self(i64::from_be_bytes(bytes).max(0)))
     }
 
     /// The id the next page starts after, or 0 (before every id) for the
@@ -163,6 +176,7 @@ impl PartialSchema for Cursor {
             .description(Some(
                 "Opaque: pass a page's `nextCursor` back to get the page after it",
             ))
+            .pattern(Some("^[A-Za-z0-9_-]{11}$"))
             .examples([serde_json::json!("AAAAAAAAABQ")])
             .into()
     }
@@ -267,12 +281,24 @@ mod tests {
 
     #[test]
     fn a_cursor_that_does_not_decode_is_refused() {
-        let negative = URL_SAFE_NO_PAD.encode((-1i64).to_be_bytes());
         let short = URL_SAFE_NO_PAD.encode([0u8; 4]);
         let padded = format!("{}=", Cursor::after(5).encode());
-        for bad in ["", "!!!", "not a cursor", "42", &negative, &short, &padded] {
+        for bad in [
+            "",
+            "!!!",
+            "not a cursor",
+            "42",
+            &short,
+            &padded,
+            "AAAAAAAAAA!",
+        ] {
             assert_eq!(Cursor::decode(bad), Err(CursorError), "{bad:?}");
         }
+        // Every string of the documented shape is a cursor; a negative id
+        // means "from the start".
+        let negative = URL_SAFE_NO_PAD.encode((-1i64).to_be_bytes());
+        assert_eq!(Cursor::decode(&negative), Ok(Cursor::after(0)));
+        assert!(Cursor::decode("__________8").is_ok());
         assert!(serde_json::from_str::<Cursor>("\"@@\"").is_err());
         assert!(serde_json::from_str::<Cursor>("42").is_err());
     }

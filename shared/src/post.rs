@@ -64,6 +64,7 @@ pub struct CreateRequest {
     #[validate(custom(function = "post_title"))]
     #[schema(
         example = "Notes on the Analytical Engine",
+        required = true,
         min_length = 1,
         max_length = 200
     )]
@@ -108,6 +109,7 @@ pub struct ListRequest {
     /// Only this author's posts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[validate(range(min = 1, message = "must be a positive id"))]
+    #[param(value_type = Option<i64>, minimum = 1)]
     pub author_id: Option<UserId>,
 }
 

@@ -253,6 +253,18 @@ pub async fn shutdown_signal() {
     }
 }
 
+/// Refuses a body whose top-level JSON value is not an object: serde would
+/// read a struct from an array (`["a@b.co", "password"]`), and no request of
+/// this contract is one.
+pub fn require_object(body: &[u8]) -> Result<(), ServiceError> {
+    match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') | None => Ok(()),
+        Some(_) => Err(ServiceError::bad_request(
+            "request body must be a JSON object",
+        )),
+    }
+}
+
 /// Decodes and validates a request body (an empty body counts as `{}`), so a
 /// request published straight onto NATS is held to the gateway's rules.
 fn decode_request<T: serde::de::DeserializeOwned + validator::Validate>(
@@ -263,6 +275,7 @@ fn decode_request<T: serde::de::DeserializeOwned + validator::Validate>(
     } else {
         payload
     };
+    require_object(body)?;
     let request: T = serde_json::from_slice(body)
         .map_err(|e| ServiceError::bad_request(format!("invalid request body: {e}")))?;
     request.validate()?;
@@ -516,6 +529,13 @@ mod tests {
     fn an_empty_body_decodes_as_an_empty_object() {
         let _: JwksRequest = decode_request(b"").unwrap();
         let _: JwksRequest = decode_request(b"  \n").unwrap();
+    }
+
+    #[test]
+    fn a_json_array_is_not_read_as_a_struct() {
+        let err = decode_request::<GetRequest>(b" [1]").unwrap_err();
+        assert_eq!(err.status_code, 400);
+        assert_eq!(err.message, "request body must be a JSON object");
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     request_body = ChangePasswordRequest,
     responses(
         (status = 204, description = "Changed; other sessions revoked"),
+        (status = 403, description = "The current password is incorrect", body = ErrorBody),
         (status = 429, description = "Too many wrong current passwords; see Retry-After", body = ErrorBody),
         AuthErrors, BodyErrors, UpstreamErrors,
     )

@@ -76,7 +76,7 @@ async fn create(
 /// Published posts, plus the caller's own drafts when a bearer token is
 /// sent, a page at a time in id order; `authorId` keeps one author's.
 #[utoipa::path(
-    get, path = "/", tag = "posts",
+    get, path = "/", tag = "posts", operation_id = "list_posts",
     security((), ("bearer" = [])),
     params(ListRequest),
     responses(
@@ -105,7 +105,7 @@ async fn list(
 #[utoipa::path(
     get, path = "/{id}", tag = "posts",
     security((), ("bearer" = [])),
-    params(("id" = i64, Path, description = "The post's id")),
+    params(("id" = i64, Path, minimum = 1, description = "The post's id")),
     responses(
         (status = 200, description = "The post", body = Post),
         (status = 400, description = "The id is not a positive integer", body = ErrorBody),
@@ -134,7 +134,7 @@ async fn get_post(
 #[utoipa::path(
     patch, path = "/{id}", tag = "posts",
     security(("bearer" = [])),
-    params(("id" = i64, Path, description = "The post's id")),
+    params(("id" = i64, Path, minimum = 1, description = "The post's id")),
     request_body = UpdatePost,
     responses(
         (status = 200, description = "The updated post", body = Post),
@@ -161,7 +161,7 @@ async fn update_post(
 #[utoipa::path(
     delete, path = "/{id}", tag = "posts",
     security(("bearer" = [])),
-    params(("id" = i64, Path, description = "The post's id")),
+    params(("id" = i64, Path, minimum = 1, description = "The post's id")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 400, description = "The id is not a positive integer", body = ErrorBody),

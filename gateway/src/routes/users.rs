@@ -78,7 +78,7 @@ async fn update_me(
 
 /// Every user, a page at a time in id order (ADMIN only).
 #[utoipa::path(
-    get, path = "/", tag = "users",
+    get, path = "/", tag = "users", operation_id = "list_users",
     security(("bearer" = [])),
     params(ListRequest),
     responses(
@@ -107,7 +107,7 @@ async fn list(
 #[utoipa::path(
     get, path = "/{id}", tag = "users",
     security(("bearer" = [])),
-    params(("id" = i64, Path, description = "The user's id")),
+    params(("id" = i64, Path, minimum = 1, description = "The user's id")),
     responses(
         (status = 200, description = "The user", body = User),
         (status = 400, description = "The id is not a positive integer", body = ErrorBody),
@@ -134,7 +134,7 @@ async fn get_user(
 #[utoipa::path(
     patch, path = "/{id}", tag = "users",
     security(("bearer" = [])),
-    params(("id" = i64, Path, description = "The user's id")),
+    params(("id" = i64, Path, minimum = 1, description = "The user's id")),
     request_body = UpdateUser,
     responses(
         (status = 200, description = "The updated user", body = User),
@@ -164,7 +164,7 @@ async fn update_user(
 #[utoipa::path(
     delete, path = "/{id}", tag = "users",
     security(("bearer" = [])),
-    params(("id" = i64, Path, description = "The user's id")),
+    params(("id" = i64, Path, minimum = 1, description = "The user's id")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 400, description = "The id is not a positive integer", body = ErrorBody),

@@ -63,7 +63,7 @@ async fn malformed_json_a_wrong_content_type_and_a_wrong_field_type_are_client_e
 #[tokio::test]
 async fn a_body_over_the_limit_is_a_413() {
     let app = spawn_app().await;
-    let huge = json!({"email": "a@example.com", "password": "x".repeat(100_000)});
+    let huge = json!({"email": "a@example.com", "password": "x".repeat(2_000_000)});
     assert_error(
         app.post("/api/auth/signup", &huge).await,
         413,
@@ -97,4 +97,24 @@ async fn the_callers_request_id_is_echoed_and_a_missing_or_unsafe_one_is_made() 
         .unwrap();
     let body = assert_error(unsafe_id, 404, "/api/nope").await;
     assert_ne!(body["requestId"], "bad id\twith spaces");
+}
+
+#[tokio::test]
+async fn a_json_array_is_refused_where_an_object_is_expected_and_creates_nothing() {
+    let app = spawn_app().await;
+    let response = app
+        .http
+        .post(app.url("/api/auth/signup"))
+        .header("content-type", "application/json")
+        .body(r#"["arr@example.com","password123","Ada","Lovelace"]"#)
+        .send()
+        .await
+        .unwrap();
+    let body = assert_error(response, 400, "/api/auth/signup").await;
+    assert_eq!(body["message"], "request body must be a JSON object");
+    let count: i64 = sqlx::query_scalar("select count(*) from users")
+        .fetch_one(&app.db.pool().await)
+        .await
+        .unwrap();
+    assert_eq!(count, 0);
 }
