@@ -8,7 +8,8 @@
 //!   (a non-numeric id, a bad `limit`).
 //! * [`Authenticated`] is the bearer-token guard: it yields the verified
 //!   [`Caller`] or answers 401. [`Admin`] is the role guard on top: 403 for a
-//!   valid token without the ADMIN role.
+//!   valid token without the ADMIN role. [`OptionalCaller`] is for public
+//!   routes that show more to a caller: no token is fine, a bad one is 401.
 //! * [`Ctx`] is what travels to the worker in headers (request id, trace).
 
 use axum::{
@@ -194,6 +195,27 @@ impl FromRequestParts<AppState> for Admin {
                 "admin role required",
             )))
         }
+    }
+}
+
+/// The caller of a route where a bearer token is optional: none without an
+/// `Authorization` header, but a header that is there must hold a valid token
+/// (401 otherwise), so a bad or expired token is never silently anonymous.
+#[derive(Debug, Clone, Copy)]
+pub struct OptionalCaller(pub Option<Caller>);
+
+impl FromRequestParts<AppState> for OptionalCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if !parts.headers.contains_key(header::AUTHORIZATION) {
+            return Ok(Self(None));
+        }
+        let Authenticated(caller) = Authenticated::from_request_parts(parts, state).await?;
+        Ok(Self(Some(caller)))
     }
 }
 

@@ -1,15 +1,11 @@
 //! `/api/posts`: posts and drafts.
 //!
 //! Reading needs no token, but a reader who sends one sees their own drafts
-//! too ([`OptionalCaller`]). Who may see, change or delete a post is decided
+//! too ([`OptionalCaller`](crate::extract::OptionalCaller)). Who may see, change or delete a post is decided
 //! by the user worker from the caller it is sent.
 
-use axum::{
-    extract::{FromRequestParts, State},
-    http::{StatusCode, header, request::Parts},
-};
+use axum::{extract::State, http::StatusCode};
 use shared::{
-    Caller,
     paging::Page,
     post::{self, CreateRequest, DeleteRequest, GetRequest, ListRequest, Post, PostId, UpdatePost},
 };
@@ -18,7 +14,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::{
     AppState,
     error::{ApiError, ErrorBody},
-    extract::{Authenticated, Ctx, Path, Query, Valid},
+    extract::{Authenticated, Ctx, OptionalCaller, Path, Query, Valid},
     openapi::{AuthErrors, BodyErrors, UpstreamErrors},
 };
 
@@ -26,27 +22,6 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create, list))
         .routes(routes!(get_post, update_post, delete_post))
-}
-
-/// The caller of a route where a bearer token is optional: none without an
-/// `Authorization` header, but a header that is there must hold a valid token
-/// (401 otherwise), so a bad or expired token is never silently anonymous.
-#[derive(Debug, Clone, Copy)]
-pub struct OptionalCaller(pub Option<Caller>);
-
-impl FromRequestParts<AppState> for OptionalCaller {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        if !parts.headers.contains_key(header::AUTHORIZATION) {
-            return Ok(Self(None));
-        }
-        let Authenticated(caller) = Authenticated::from_request_parts(parts, state).await?;
-        Ok(Self(Some(caller)))
-    }
 }
 
 /// Write a post as the caller: a draft unless `published` is true.
