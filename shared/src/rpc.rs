@@ -25,9 +25,16 @@ pub trait Endpoint: Send + Sync + 'static {
     const NAME: &'static str;
     /// The worker service (and queue group) that serves the subject.
     const SERVICE: &'static str;
-    /// Validated by the gateway before sending and by the worker on receipt.
-    type Request: Serialize + DeserializeOwned + validator::Validate + Send + Sync + 'static;
-    type Reply: Serialize + DeserializeOwned + Send + Sync + 'static;
+    /// Validated by the gateway before sending and by the worker on receipt;
+    /// its JSON Schema is published in the endpoint's service metadata.
+    type Request: Serialize
+        + DeserializeOwned
+        + validator::Validate
+        + utoipa::ToSchema
+        + Send
+        + Sync
+        + 'static;
+    type Reply: Serialize + DeserializeOwned + utoipa::ToSchema + Send + Sync + 'static;
 }
 
 /// Declares a marker type and its [`Endpoint`] impl in one line.

@@ -43,7 +43,24 @@ type Handler<S> = Arc<dyn Fn(S, RequestContext, Bytes) -> HandlerFuture + Send +
 struct EndpointDef<S> {
     name: &'static str,
     subject: &'static str,
+    metadata: HashMap<String, String>,
     handler: Handler<S>,
+}
+
+/// A self-contained JSON Schema of `T`: the schema, plus the components it
+/// refers to (`#/components/schemas/…`), as one JSON text.
+pub fn json_schema<T: utoipa::ToSchema>() -> String {
+    let mut components = Vec::new();
+    T::schemas(&mut components);
+    let components: serde_json::Map<String, serde_json::Value> = components
+        .into_iter()
+        .filter_map(|(name, schema)| Some((name, serde_json::to_value(schema).ok()?)))
+        .collect();
+    serde_json::json!({
+        "schema": T::schema(),
+        "components": { "schemas": components },
+    })
+    .to_string()
 }
 
 /// Collects a worker's endpoints before it starts serving.
@@ -125,9 +142,15 @@ impl<S: Clone + Send + Sync + 'static> ServiceBuilder<S> {
                 })
             })
         });
+        // `nats micro info` shows each subject's contract.
+        let metadata = HashMap::from([
+            ("request_schema".to_owned(), json_schema::<E::Request>()),
+            ("response_schema".to_owned(), json_schema::<E::Reply>()),
+        ]);
         self.endpoints.push(EndpointDef {
             name: E::NAME,
             subject: E::SUBJECT,
+            metadata,
             handler: erased,
         });
         self
@@ -156,7 +179,7 @@ impl<S: Clone + Send + Sync + 'static> ServiceBuilder<S> {
                     name: e.name.into(),
                     subject: e.subject.into(),
                     queue_group: self.name.into(),
-                    metadata: HashMap::new(),
+                    metadata: e.metadata.clone(),
                 })
                 .collect(),
         };

@@ -137,3 +137,61 @@ async fn a_request_published_straight_onto_nats_is_held_to_the_same_rules() {
         .unwrap();
     assert_eq!(count, 0);
 }
+
+#[tokio::test]
+async fn every_endpoint_publishes_the_json_schema_of_its_request_and_reply() {
+    let app = spawn_app().await;
+    let (ops, _) = app.nats.connect_as("ops").await.unwrap();
+    for service in ["auth-worker", "user-worker"] {
+        let info = ask(&ops, &format!("$SRV.INFO.{service}")).await;
+        for endpoint in info["endpoints"].as_array().unwrap() {
+            for key in ["request_schema", "response_schema"] {
+                let text = endpoint["metadata"][key]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{} has no {key}", endpoint["subject"]));
+                let schema: Value = serde_json::from_str(text).unwrap();
+                assert!(schema["schema"].is_object(), "{text}");
+                assert!(schema["components"]["schemas"].is_object(), "{text}");
+            }
+        }
+    }
+    // Spot checks: the sign-up request and the login reply.
+    let info = ask(&ops, "$SRV.INFO.auth-worker").await;
+    let endpoint = |subject: &str| {
+        info["endpoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["subject"] == subject)
+            .cloned()
+            .unwrap()
+    };
+    let signup: Value = serde_json::from_str(
+        endpoint("auth.create_user")["metadata"]["request_schema"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    let required: Vec<&str> = signup["schema"]["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(required, ["email", "password"]);
+    assert_eq!(signup["schema"]["properties"]["password"]["minLength"], 8);
+    let login: Value = serde_json::from_str(
+        endpoint("auth.login")["metadata"]["response_schema"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        login["schema"]["properties"]["user"]["$ref"],
+        "#/components/schemas/User"
+    );
+    assert!(
+        login["components"]["schemas"]["User"].is_object(),
+        "{login}"
+    );
+}
