@@ -210,14 +210,13 @@ impl Stack {
     }
 }
 
-/// Known to fail now and then (1 request in ~9,500 seen): async-nats 0.51's
-/// `Subscriber::drain` forgets the subscription on the client's next poll
-/// after the UNSUB is written, not after the server's PONG, so a request the
-/// server routed just before it processed the UNSUB can arrive too late and
-/// is dropped. The fix (a drain that waits for the PONG) belongs in the NATS
-/// client; until it lands this runs with `cargo test -- --ignored`.
+/// This test found a request lost now and then (1 in ~9,500) with async-nats
+/// 0.51 as published: its `Subscriber::drain` forgot the subscription on the
+/// client's next poll after the UNSUB was written, not after the server's
+/// PONG, so a request routed just before the server processed the UNSUB was
+/// dropped. The workspace patches that (vendor/async-nats, `[patch]` in
+/// Cargo.toml).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "async-nats 0.51 drain can drop a request in flight; see the doc comment"]
 async fn restarting_every_worker_one_by_one_under_load_fails_no_request() {
     let stack = Stack::start().await;
     let mut workers = vec![
