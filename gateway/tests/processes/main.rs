@@ -84,6 +84,11 @@ impl Proc {
         Self { child }
     }
 
+    /// SIGKILL: no drain, no goodbye.
+    async fn kill_hard(&mut self) {
+        self.child.kill().await.expect("SIGKILL");
+    }
+
     /// SIGTERM, then the exit status.
     async fn terminate(&mut self) -> std::process::ExitStatus {
         let pid = self.child.id().expect("running").to_string();
@@ -113,24 +118,32 @@ struct Stack {
 
 impl Stack {
     async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// A stack whose gateway gets `gateway_env` too.
+    async fn start_with(gateway_env: &[(&str, &str)]) -> Self {
         let nats = NatsServer::start().await;
         let db = TestDb::create().await;
         let keys = TempDir::new();
         let key_file = keys.path.join("jwt.pem");
         auth_worker::tokens::generate_key_file(&key_file).unwrap();
         let port = free_port();
-        let gateway = Proc::start(
-            "gateway",
-            &[
-                ("GATEWAY_NATS__URL".into(), nats.url()),
-                (
-                    "GATEWAY_NATS__PASSWORD".into(),
-                    nats.passwords.gateway.clone(),
-                ),
-                ("GATEWAY_HTTP__ADDR".into(), format!("127.0.0.1:{port}")),
-                ("GATEWAY_LOG__LEVEL".into(), "warn".into()),
-            ],
+        let mut env = vec![
+            ("GATEWAY_NATS__URL".into(), nats.url()),
+            (
+                "GATEWAY_NATS__PASSWORD".into(),
+                nats.passwords.gateway.clone(),
+            ),
+            ("GATEWAY_HTTP__ADDR".into(), format!("127.0.0.1:{port}")),
+            ("GATEWAY_LOG__LEVEL".into(), "warn".into()),
+        ];
+        env.extend(
+            gateway_env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
         );
+        let gateway = Proc::start("gateway", &env);
         let stack = Self {
             nats,
             db,
@@ -311,4 +324,69 @@ async fn restarting_every_worker_one_by_one_under_load_fails_no_request() {
         gateway.terminate().await.success(),
         "the gateway exits cleanly on SIGTERM"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_request_gives_504_within_the_timeout_and_nothing_hangs() {
+    let stack = Stack::start_with(&[("GATEWAY_RPC__TIMEOUT_MS", "1500")]).await;
+    let mut worker = stack.worker("auth-worker");
+    stack.wait_for_copies("auth-worker", 1).await;
+    let credentials =
+        serde_json::json!({"email": "ada@example.com", "password": "correct horse battery"});
+    let signup = stack
+        .http
+        .post(format!("{}/api/auth/signup", stack.base))
+        .json(&credentials)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signup.status(), 201);
+
+    // Logins queue for the worker's argon2 slots; kill it while they do.
+    let mut logins = Vec::new();
+    for _ in 0..24 {
+        let (http, base, body) = (stack.http.clone(), stack.base.clone(), credentials.clone());
+        logins.push(tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            let status = http
+                .post(format!("{base}/api/auth/login"))
+                .json(&body)
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+                .unwrap_or(0);
+            (status, started.elapsed())
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    worker.kill_hard().await;
+
+    let mut results = Vec::new();
+    for login in logins {
+        results.push(login.await.unwrap());
+    }
+    let statuses: Vec<u16> = results.iter().map(|(s, _)| *s).collect();
+    assert!(
+        statuses.iter().all(|s| [200, 503, 504].contains(s)),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.contains(&504),
+        "nobody was in flight at the kill: {statuses:?}"
+    );
+    // Failing fast: nothing waits much past the 1.5 s NATS timeout.
+    let slowest = results.iter().map(|(_, d)| *d).max().unwrap();
+    assert!(
+        slowest < Duration::from_secs(5),
+        "a request hung for {slowest:?}"
+    );
+    // With no auth-worker left, a new call is a 503 at once.
+    let after = stack
+        .http
+        .post(format!("{}/api/auth/login", stack.base))
+        .json(&credentials)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), 503);
 }
