@@ -40,7 +40,11 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     let db = shared::db::pool(&settings.database)?;
-    let hasher = password::Hasher::new(&settings.argon2)?;
+    // Building the hasher runs argon2 once (the timing dummy): off the runtime.
+    let argon2 = settings.argon2.clone();
+    let hasher = tokio::task::spawn_blocking(move || password::Hasher::new(&argon2))
+        .await
+        .context("building the password hasher")??;
     let tokens = tokens::TokenIssuer::from_settings(&settings.jwt)?;
     let client = shared::nats::connect(&settings.nats, "auth-worker").await?;
     let state = AppState {

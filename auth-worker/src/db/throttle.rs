@@ -30,25 +30,20 @@ impl Key<'_> {
     }
 }
 
-/// Seconds until the longest lock among `keys` ends, if one is locked.
+/// Seconds until the longest lock among `keys` ends, if one is locked. One
+/// query, whatever the number of keys.
 pub async fn locked_for(db: &PgPool, keys: &[Key<'_>]) -> Result<Option<u64>, Error> {
-    let mut longest: Option<u64> = None;
-    for key in keys {
-        let (scope, key) = key.parts();
-        let secs: Option<f64> = sqlx::query_scalar(
-            "select extract(epoch from locked_until - now())::float8 from login_failures \
-             where scope = $1 and key = $2 and locked_until > now()",
-        )
-        .bind(scope)
-        .bind(key)
-        .fetch_optional(db)
-        .await?;
-        if let Some(secs) = secs {
-            let secs = secs.ceil().max(1.0) as u64;
-            longest = Some(longest.map_or(secs, |l| l.max(secs)));
-        }
-    }
-    Ok(longest)
+    let (scopes, keys): (Vec<&str>, Vec<String>) = keys.iter().map(|k| k.parts()).unzip();
+    let secs: Option<f64> = sqlx::query_scalar(
+        "select max(extract(epoch from locked_until - now()))::float8 from login_failures \
+         where (scope, key) in (select * from unnest($1::text[], $2::text[])) \
+           and locked_until > now()",
+    )
+    .bind(scopes)
+    .bind(keys)
+    .fetch_one(db)
+    .await?;
+    Ok(secs.map(|s| s.ceil().max(1.0) as u64))
 }
 
 /// Counts one failure against `key`; locks it when the count reaches the
