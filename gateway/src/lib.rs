@@ -60,6 +60,12 @@ impl AppState {
     pub fn new(client: async_nats::Client, settings: Settings) -> Self {
         let rpc =
             Rpc::new(client, settings.rpc.timeout()).with_timeouts(settings.rpc.per_subject());
+        Self::with_rpc(rpc, settings)
+    }
+
+    /// A state over any [`Rpc`]; the benchmark's floor passes
+    /// [`Rpc::local`] to serve the same API without NATS.
+    pub fn with_rpc(rpc: Rpc, settings: Settings) -> Self {
         Self {
             tokens: Arc::new(tokens::TokenVerifier::new(rpc.clone(), &settings.jwt)),
             rpc,

@@ -5,7 +5,7 @@
 //! `rpc.call::<auth::Login>(&ctx, &request)`; a worker registers the same
 //! `auth::Login` with its handler. No subject string exists anywhere else.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{collections::HashMap, fmt, future::Future, pin::Pin, sync::Arc, time::Duration};
 
 use async_nats::{Client, client::RequestErrorKind, connection::State};
 use bytes::Bytes;
@@ -82,15 +82,62 @@ pub enum CallError {
 /// errors.
 #[derive(Debug, Clone)]
 pub struct Rpc {
-    client: Client,
+    transport: Transport,
     default_timeout: Duration,
     timeouts: Arc<HashMap<String, Duration>>,
+}
+
+/// What a worker endpoint is, once its state is bound: the request body in,
+/// the reply body or the error out. [`crate::service::ServiceBuilder`] makes
+/// these; NATS or [`Rpc::local`] feeds them.
+pub type LocalHandler = Arc<
+    dyn Fn(
+            RequestContext,
+            Bytes,
+        ) -> Pin<Box<dyn Future<Output = Result<Bytes, ServiceError>> + Send>>
+        + Send
+        + Sync,
+>;
+
+#[derive(Clone)]
+enum Transport {
+    Nats(Client),
+    /// The worker handlers in this process, by subject: the benchmark's
+    /// "same work without the hop" floor. Bodies are still JSON both ways,
+    /// so only the broker (publish, routing, sockets, headers) is missing.
+    Local(Arc<HashMap<&'static str, LocalHandler>>),
+}
+
+impl fmt::Debug for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Nats(client) => f.debug_tuple("Nats").field(client).finish(),
+            Self::Local(handlers) => f
+                .debug_tuple("Local")
+                .field(&handlers.keys().collect::<Vec<_>>())
+                .finish(),
+        }
+    }
 }
 
 impl Rpc {
     pub fn new(client: Client, default_timeout: Duration) -> Self {
         Self {
-            client,
+            transport: Transport::Nats(client),
+            default_timeout,
+            timeouts: Arc::default(),
+        }
+    }
+
+    /// Calls the handlers in this process instead of sending over NATS (see
+    /// [`crate::service::ServiceBuilder::into_local`]). Used to measure what
+    /// the broker hop costs; production always goes through NATS.
+    pub fn local(
+        handlers: impl IntoIterator<Item = (&'static str, LocalHandler)>,
+        default_timeout: Duration,
+    ) -> Self {
+        Self {
+            transport: Transport::Local(Arc::new(handlers.into_iter().collect())),
             default_timeout,
             timeouts: Arc::default(),
         }
@@ -102,8 +149,12 @@ impl Rpc {
         self
     }
 
-    pub fn client(&self) -> &Client {
-        &self.client
+    /// The NATS connection; `None` for an in-process [`Rpc::local`].
+    pub fn client(&self) -> Option<&Client> {
+        match &self.transport {
+            Transport::Nats(client) => Some(client),
+            Transport::Local(_) => None,
+        }
     }
 
     pub fn timeout_for(&self, subject: &str) -> Duration {
@@ -141,30 +192,58 @@ impl Rpc {
         ctx: &RequestContext,
         request: &E::Request,
     ) -> Result<E::Reply, CallError> {
+        let client = match &self.transport {
+            Transport::Nats(client) => client,
+            Transport::Local(handlers) => {
+                return self.call_local::<E>(handlers, ctx, request).await;
+            }
+        };
         // While disconnected, async-nats would buffer the request and the
         // caller would wait for the whole timeout; fail fast instead.
-        if self.client.connection_state() != State::Connected {
+        if client.connection_state() != State::Connected {
             return Err(CallError::Disconnected);
         }
         let payload = serde_json::to_vec(request)
             .map_err(|e| CallError::Decode(E::SUBJECT, e.to_string()))?;
         let timeout = self.timeout_for(E::SUBJECT);
-        let message = self
-            .client
-            .send_request(
-                E::SUBJECT,
-                async_nats::Request::new()
-                    .headers(ctx.to_headers())
-                    .payload(Bytes::from(payload))
-                    .timeout(Some(timeout)),
-            )
-            .await
-            .map_err(|e| match e.kind() {
+        let request = client.send_request(
+            E::SUBJECT,
+            async_nats::Request::new()
+                .headers(ctx.to_headers())
+                .payload(Bytes::from(payload))
+                .timeout(Some(timeout)),
+        );
+        let message = tokio::select! {
+            biased;
+            reply = request => reply.map_err(|e| match e.kind() {
                 RequestErrorKind::NoResponders => CallError::NoResponders(E::SUBJECT),
                 RequestErrorKind::TimedOut => CallError::Timeout(E::SUBJECT, timeout),
                 _ => CallError::Transport(E::SUBJECT, e.to_string()),
-            })?;
+            })?,
+            // No reply comes back over a connection that is gone, yet
+            // async-nats would hold the request until its timeout (one sent
+            // before the client noticed a dead server, too): 503 now.
+            () = connection_lost(client) => return Err(CallError::Disconnected),
+        };
         decode_reply::<E>(&message)
+    }
+
+    async fn call_local<E: Endpoint>(
+        &self,
+        handlers: &HashMap<&'static str, LocalHandler>,
+        ctx: &RequestContext,
+        request: &E::Request,
+    ) -> Result<E::Reply, CallError> {
+        let handler = handlers
+            .get(E::SUBJECT)
+            .ok_or(CallError::NoResponders(E::SUBJECT))?;
+        let payload = serde_json::to_vec(request)
+            .map_err(|e| CallError::Decode(E::SUBJECT, e.to_string()))?;
+        let timeout = self.timeout_for(E::SUBJECT);
+        let body = tokio::time::timeout(timeout, handler(ctx.clone(), Bytes::from(payload)))
+            .await
+            .map_err(|_| CallError::Timeout(E::SUBJECT, timeout))??;
+        serde_json::from_slice(&body).map_err(|e| CallError::Decode(E::SUBJECT, e.to_string()))
     }
 }
 
@@ -191,4 +270,19 @@ pub fn decode_reply<E: Endpoint>(message: &async_nats::Message) -> Result<E::Rep
     }
     serde_json::from_slice(&message.payload)
         .map_err(|e| CallError::Decode(E::SUBJECT, e.to_string()))
+}
+
+/// How often a request in flight checks that its connection still stands.
+const CONNECTION_CHECK: Duration = Duration::from_millis(20);
+
+/// Resolves once `client` is no longer connected. async-nats reports state
+/// changes only to the event callback given at connect time, so this polls
+/// the state: one timer per request still waiting after a check interval.
+async fn connection_lost(client: &Client) {
+    loop {
+        tokio::time::sleep(CONNECTION_CHECK).await;
+        if client.connection_state() != State::Connected {
+            return;
+        }
+    }
 }

@@ -35,6 +35,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 use crate::{
     Endpoint, RequestContext, ServiceError,
     headers::{NATS_SERVICE_ERROR, NATS_SERVICE_ERROR_CODE},
+    rpc::LocalHandler,
 };
 
 type HandlerFuture = Pin<Box<dyn Future<Output = Result<Bytes, ServiceError>> + Send>>;
@@ -154,6 +155,22 @@ impl<S: Clone + Send + Sync + 'static> ServiceBuilder<S> {
             handler: erased,
         });
         self
+    }
+
+    /// Every endpoint as a [`LocalHandler`] bound to this service's state, by
+    /// subject, for [`crate::rpc::Rpc::local`]: the same decoding, validation,
+    /// handler and encoding as over NATS, without NATS.
+    pub fn into_local(self) -> Vec<(&'static str, LocalHandler)> {
+        let state = self.state;
+        self.endpoints
+            .into_iter()
+            .map(|def| {
+                let (handler, state) = (def.handler, state.clone());
+                let local: LocalHandler =
+                    Arc::new(move |ctx, payload| (handler)(state.clone(), ctx, payload));
+                (def.subject, local)
+            })
+            .collect()
     }
 
     /// Subscribes every endpoint and the service API verbs, serves until

@@ -626,7 +626,7 @@ fn promote(stack: &Stack<'_>, email: &str) -> anyhow::Result<()> {
 }
 
 /// Drops the fuzzing database (the stack is stopped by now).
-fn drop_database(pg: &Postgres, database: &str) -> anyhow::Result<()> {
+pub fn drop_database(pg: &Postgres, database: &str) -> anyhow::Result<()> {
     let Some(psql) = pg::find_psql() else {
         term::warn(&format!(
             "psql is not installed, so the database {database} is left behind; drop it by hand"

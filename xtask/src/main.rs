@@ -12,6 +12,9 @@
 //! * `cargo xtask fuzz` runs Schemathesis (installed into `.dev/tools/`)
 //!   against a private stack, from the OpenAPI document the gateway serves;
 //!   `test` runs it too, after `cargo test`.
+//! * `cargo xtask bench` builds the release binaries, starts a private stack
+//!   on a seeded database and measures every route, the no-hop floor and
+//!   argon2 (the `bench` crate's `natsauth-bench` does the measuring).
 //! * `cargo xtask compose-check` validates `compose.yaml` with a real Compose
 //!   implementation, installing one into `.dev/tools/` when none is found.
 //! * `cargo xtask secrets` writes the NATS passwords (`.dev/nats.env`, and a
@@ -21,6 +24,7 @@
 //! `secrets`), the services they share (`nats`, `pg`), the process supervisor
 //! (`supervise`) and small helpers (`signals`, `term`, `util`).
 
+mod bench;
 mod compose;
 mod fuzz;
 mod nats;
@@ -50,6 +54,8 @@ struct Cli {
 enum Command {
     /// Run the whole stack (nats-server, PostgreSQL, workers, gateway) until Ctrl-C.
     Up(up::UpArgs),
+    /// Benchmark the stack (release build, seeded database) and write target/bench/report.md.
+    Bench(bench::BenchArgs),
     /// Run every check: fmt, clippy, compose validation, cargo test, fuzzing.
     Test(test::TestArgs),
     /// Fuzz the HTTP API from its OpenAPI document with Schemathesis, against a private stack.
@@ -84,6 +90,7 @@ fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Up(args) => up::run(&args),
         Command::Test(args) => test::run(&args),
+        Command::Bench(args) => bench::run(&args),
         Command::Fuzz(args) => fuzz::run(&args),
         Command::ComposeCheck => compose::run(),
         Command::Secrets => secrets::run(),

@@ -127,6 +127,14 @@ impl Supervisor {
         Ok(())
     }
 
+    /// `(name, pid)` of every child.
+    pub fn pids(&self) -> Vec<(String, u32)> {
+        self.procs
+            .iter()
+            .map(|p| (p.name.clone(), p.child.id()))
+            .collect()
+    }
+
     /// Fails if any child has exited (during start-up, every exit is a
     /// failure), naming it and its log.
     pub fn check_alive(&mut self) -> anyhow::Result<()> {

@@ -56,7 +56,10 @@ async fn healthz() -> Json<Health> {
         (status = 503, description = "Not ready; the message names what is missing", body = ErrorBody),
     ))]
 async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
-    let client = state.rpc.client();
+    // In-process handlers (the benchmark's floor) have nothing to reach.
+    let Some(client) = state.rpc.client() else {
+        return Ok(Json(Health { status: "ok" }));
+    };
     let mut missing = Vec::new();
     if client.connection_state() != async_nats::connection::State::Connected {
         missing.push("nats".to_owned());

@@ -1,0 +1,181 @@
+//! `cargo xtask bench`: builds the release binaries, starts a private stack
+//! (nats-server from `nats.conf`, one copy of each worker, the gateway) on a
+//! fresh database, and runs `natsauth-bench run` against it: seeding, argon2
+//! costs, every scenario, the no-hop floor, the login flood. The report goes
+//! to `target/bench/report.md` and `report.json`.
+
+use std::{
+    fs,
+    net::{Ipv4Addr, SocketAddr},
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use anyhow::Context;
+
+use crate::{
+    fuzz, nats,
+    pg::{PgArgs, Postgres},
+    secrets::NatsPasswords,
+    signals,
+    supervise::Supervisor,
+    term,
+    up::{self, Binary, Stack},
+    util,
+};
+
+const LOG_DIR: &str = ".dev/logs";
+
+/// Options of `cargo xtask bench`.
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Concurrent connections of the load generator
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
+    /// Seconds measured per scenario
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Seconds of warm-up before each measurement
+    #[arg(long, default_value_t = 2.0)]
+    warmup: f64,
+    /// Users seeded (the deep page is near the last)
+    #[arg(long, default_value_t = 1_000_000)]
+    users: i64,
+    /// Posts seeded
+    #[arg(long, default_value_t = 1_000_000)]
+    posts: i64,
+    /// Only the scenarios whose name starts with one of these (comma-separated):
+    /// signup, login, me, me-floor, users-first, users-deep, posts-first,
+    /// posts-deep, mix, me-during-login-flood
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    #[command(flatten)]
+    pg: PgArgs,
+}
+
+/// `cargo xtask bench`.
+pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
+    signals::install()?;
+    term::header("nats-server and PostgreSQL");
+    let nats_server = nats::ensure_server()?;
+    let mut pg = Postgres::ensure(args.pg.private_pg)?;
+    let result = build_and_bench(args, &nats_server, &pg);
+    let pg_stopped = pg.stop();
+    result?;
+    pg_stopped
+}
+
+fn build_and_bench(args: &BenchArgs, nats_server: &Path, pg: &Postgres) -> anyhow::Result<()> {
+    term::header("Build (release)");
+    let mut build = util::cargo();
+    build.args([
+        "build",
+        "--release",
+        "--bins",
+        "-p",
+        "gateway",
+        "-p",
+        "auth-worker",
+        "-p",
+        "user-worker",
+        "-p",
+        "bench",
+    ]);
+    util::run(&mut build)?;
+    let bin_dir = util::target_dir().join("release");
+
+    // Everything of this run is its own: ports, passwords, database, key.
+    let tag = std::process::id();
+    let work_dir = util::workspace_root().join(format!(".dev/bench/{tag}"));
+    fs::create_dir_all(&work_dir).with_context(|| format!("creating {}", work_dir.display()))?;
+    let database = format!("natsauth_bench_{tag}");
+    let passwords = NatsPasswords::fresh();
+    let nats_port = util::free_port()?;
+    let http_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, util::free_port()?));
+    let floor_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, util::free_port()?));
+    let stack = Stack {
+        bin_dir: bin_dir.clone(),
+        passwords: &passwords,
+        nats_port,
+        nats_url: format!("nats://127.0.0.1:{nats_port}"),
+        database_url: pg.database_url(&database),
+        jwt_key: work_dir.join("jwt-ed25519.pem"),
+        http_addr,
+    };
+    let mut gen_key = Command::new(bin_dir.join(Binary::AuthWorker.name()));
+    gen_key.arg("gen-key").arg("--out").arg(&stack.jwt_key);
+    util::run(&mut gen_key).context("generating the JWT signing key")?;
+
+    term::header(&format!(
+        "A private stack: gateway on {http_addr}, NATS on {nats_port}, database {database}"
+    ));
+    term::step(&format!("the processes log to {LOG_DIR}/<name>.log"));
+    let mut sup = Supervisor::new(Path::new(LOG_DIR), up::name_width(1))?.quiet();
+    let result = up::start(&stack, nats_server, 1, &mut sup)
+        .and_then(|_| bench(args, &stack, floor_addr, &sup));
+
+    term::header("Stop the private stack");
+    let killed = sup.shutdown();
+    if killed.is_empty() {
+        term::step("everything stopped");
+    } else {
+        term::warn(&format!("had to kill: {}", killed.join(", ")));
+    }
+    let dropped = fuzz::drop_database(pg, &database);
+    let _ = fs::remove_dir_all(&work_dir);
+    result?;
+    dropped
+}
+
+fn bench(
+    args: &BenchArgs,
+    stack: &Stack<'_>,
+    floor: SocketAddr,
+    sup: &Supervisor,
+) -> anyhow::Result<()> {
+    let out = util::target_dir().join("bench");
+    let pids: Vec<String> = sup
+        .pids()
+        .into_iter()
+        .map(|(name, pid)| format!("{name}={pid}"))
+        .collect();
+    let mut run = Command::new(stack.bin_dir.join("natsauth-bench"));
+    run.arg("run")
+        .arg("--gateway")
+        .arg(util::connectable(stack.http_addr).to_string())
+        .arg("--floor")
+        .arg(floor.to_string())
+        .arg("--pids")
+        .arg(pids.join(","))
+        .args(["--connections", &args.connections.to_string()])
+        .args(["--duration", &args.duration.to_string()])
+        .args(["--warmup", &args.warmup.to_string()])
+        .args(["--users", &args.users.to_string()])
+        .args(["--posts", &args.posts.to_string()])
+        .arg("--out")
+        .arg(&out)
+        .args([
+            "--note",
+            "Default settings of every process (log level info, one copy of each worker).",
+        ]);
+    if !args.only.is_empty() {
+        run.args(["--only", &args.only.join(",")]);
+    }
+    // The floor and the seeder read the same configuration as the real
+    // processes: copy the three processes' environment.
+    for binary in [Binary::Gateway, Binary::AuthWorker, Binary::UserWorker] {
+        let cmd = stack.command(binary)?;
+        for (key, value) in cmd.get_envs() {
+            if let Some(value) = value {
+                run.env(key, value);
+            }
+        }
+    }
+    run.env("NATSAUTH_BENCH_LOG", Path::new(LOG_DIR).join("floor.log"));
+    util::run(&mut run).context("the benchmark failed; its output is above")?;
+    term::step(&format!(
+        "report: {} and report.json",
+        PathBuf::from(&out).join("report.md").display()
+    ));
+    Ok(())
+}
