@@ -575,6 +575,7 @@ fn markdown(report: &Value) -> String {
             r["errors"],
         );
     }
+    targets(&mut md, report);
     if let Some(seconds) = report["seed"]["seconds"].as_f64() {
         let _ = writeln!(
             md,
@@ -583,4 +584,109 @@ fn markdown(report: &Value) -> String {
         );
     }
     md
+}
+
+/// The targets, each with the figure that meets or misses it.
+fn targets(md: &mut String, report: &Value) {
+    let get = |label: &str, path: &[&str]| {
+        let mut v = find(report, label)?;
+        for key in path {
+            v = v.get(*key)?;
+        }
+        v.as_f64()
+    };
+    let a = &report["argon2"];
+    let hash_mib = a["params"]["memoryKib"].as_f64().unwrap_or(0.0) / 1024.0;
+    let slots = a["maxConcurrentHashes"].as_f64().unwrap_or(1.0);
+    let mut rows: Vec<(String, Option<bool>, String)> = Vec::new();
+    let mut check = |what: &str, value: Option<f64>, ok: &dyn Fn(f64) -> bool, unit: &str| {
+        rows.push((
+            what.to_owned(),
+            value.map(ok),
+            value.map_or("not measured".to_owned(), |v| format!("{v:.2}{unit}")),
+        ));
+    };
+    check(
+        "`/me` ≥ 3,000 req/s",
+        get("me", &["rps"]),
+        &|v| v >= 3000.0,
+        " req/s",
+    );
+    let ratio = get("me", &["rps"])
+        .zip(get("me-floor", &["rps"]))
+        .map(|(a, b)| a / b);
+    check("`/me` ≥ 0.6× the no-hop floor", ratio, &|v| v >= 0.6, "×");
+    let p99 = get("me", &["latencyMs", "p99"]).zip(get("me-floor", &["latencyMs", "p99"]));
+    check(
+        "`/me` p99 ≤ 2× the floor's",
+        p99.map(|(a, b)| a / b),
+        &|v| v <= 2.0,
+        "×",
+    );
+    check(
+        "sign-up ≥ 80/s",
+        get("signup", &["rps"]),
+        &|v| v >= 80.0,
+        "/s",
+    );
+    check("login ≥ 80/s", get("login", &["rps"]), &|v| v >= 80.0, "/s");
+    for (deep, first) in [("users-deep", "users-first"), ("posts-deep", "posts-first")] {
+        let r = get(deep, &["latencyMs", "p50"])
+            .zip(get(first, &["latencyMs", "p50"]))
+            .map(|(d, f)| d / f);
+        check(
+            &format!("{deep} p50 about the first page's (≤ 1.5×)"),
+            r,
+            &|v| v <= 1.5,
+            "×",
+        );
+    }
+    let peak = |process: &str| {
+        report["results"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r["peakRssMib"][process].as_f64())
+            .reduce(f64::max)
+    };
+    check(
+        "gateway peak RSS ≤ 30 MiB",
+        peak("gateway"),
+        &|v| v <= 30.0,
+        " MiB",
+    );
+    check(
+        "user-worker peak RSS ≤ 30 MiB",
+        peak("user-worker"),
+        &|v| v <= 30.0,
+        " MiB",
+    );
+    let auth_limit = 30.0 + hash_mib * slots;
+    check(
+        &format!(
+            "auth-worker peak RSS ≤ 30 MiB + {slots:.0} hashes × {hash_mib:.0} MiB = {auth_limit:.0} MiB"
+        ),
+        peak("auth-worker"),
+        &|v| v <= auth_limit,
+        " MiB",
+    );
+    check(
+        "`/me` errors during the login flood = 0",
+        get("me-during-login-flood", &["errors"]),
+        &|v| v == 0.0,
+        "",
+    );
+    let _ = writeln!(
+        md,
+        "\nTargets:\n\n| target | measured | met |\n|---|---:|:---:|"
+    );
+    for (what, ok, value) in rows {
+        let mark = match ok {
+            Some(true) => "yes",
+            Some(false) => "**no**",
+            None => "–",
+        };
+        let _ = writeln!(md, "| {what} | {value} | {mark} |");
+    }
+    let _ = writeln!(md);
 }
