@@ -128,19 +128,36 @@ impl From<sqlx::Error> for ServiceError {
     /// anything else unexpected is an opaque 500. Either way the cause is
     /// logged here, once, and never sent.
     fn from(e: sqlx::Error) -> Self {
-        match e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-                tracing::error!(error = %e, "database unavailable");
-                Self {
-                    retry_after: Some(1),
-                    ..Self::unavailable("database unavailable")
-                }
+        if database_unavailable(&e) {
+            tracing::error!(error = %e, "database unavailable");
+            Self {
+                retry_after: Some(1),
+                ..Self::unavailable("database unavailable")
             }
-            e => {
-                tracing::error!(error = %e, "database error");
-                Self::internal()
-            }
+        } else {
+            tracing::error!(error = %e, "database error");
+            Self::internal()
         }
+    }
+}
+
+/// Whether `e` says the database is out of reach rather than that the query
+/// went wrong: no connection in time, a broken socket, or the server ending
+/// or refusing sessions — SQLSTATE class 08 (connection exception), 57P01
+/// `admin_shutdown` (what a query in flight gets from `pg_ctl stop -m fast`),
+/// 57P02 `crash_shutdown`, 57P03 `cannot_connect_now` (starting up or
+/// shutting down), 53300 `too_many_connections`.
+#[cfg(feature = "sqlx")]
+fn database_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08") || ["57P01", "57P02", "57P03", "53300"].contains(&&*code)
+        }),
+        _ => false,
     }
 }
 
@@ -178,6 +195,62 @@ mod tests {
         assert_eq!(json["error"], "Bad Request");
         assert_eq!(json["details"][0]["field"], "email");
         assert!(json.get("retryAfter").is_none());
+    }
+
+    /// A PostgreSQL error with just a SQLSTATE.
+    #[cfg(feature = "sqlx")]
+    #[derive(Debug, thiserror::Error)]
+    #[error("sqlstate {0}")]
+    struct Sqlstate(&'static str);
+
+    #[cfg(feature = "sqlx")]
+    impl sqlx::error::DatabaseError for Sqlstate {
+        fn message(&self) -> &str {
+            self.0
+        }
+        fn code(&self) -> Option<std::borrow::Cow<'_, str>> {
+            Some(self.0.into())
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> sqlx::error::ErrorKind {
+            sqlx::error::ErrorKind::Other
+        }
+    }
+
+    #[cfg(feature = "sqlx")]
+    #[test]
+    fn a_database_out_of_reach_is_503_and_a_failed_query_is_500() {
+        let status = |e: sqlx::Error| ServiceError::from(e).status_code;
+        assert_eq!(status(sqlx::Error::PoolTimedOut), 503);
+        assert_eq!(status(sqlx::Error::PoolClosed), 503);
+        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        assert_eq!(status(sqlx::Error::Io(reset)), 503);
+        // Sessions ended by `pg_ctl stop`, a server starting up or shutting
+        // down, a lost connection, no connection slot left.
+        for code in ["57P01", "57P02", "57P03", "08006", "08001", "53300"] {
+            assert_eq!(
+                status(sqlx::Error::Database(Box::new(Sqlstate(code)))),
+                503,
+                "{code}"
+            );
+        }
+        // A query that is wrong stays an opaque 500.
+        for code in ["42P01", "23505", "57014"] {
+            assert_eq!(
+                status(sqlx::Error::Database(Box::new(Sqlstate(code)))),
+                500,
+                "{code}"
+            );
+        }
+        assert_eq!(status(sqlx::Error::RowNotFound), 500);
     }
 
     #[test]
