@@ -1,6 +1,19 @@
-//! Tests that run the real binaries as separate processes: restarts under
-//! load. (The in-process tests in `tests/api` cover behaviour; these cover
-//! what only a process boundary shows: signals, drain, exit.)
+//! Tests that run the real binaries as separate processes. (The in-process
+//! tests in `tests/api` cover behaviour; these cover what only a process
+//! boundary shows: signals, drain, exit, lost connections, several copies,
+//! several NATS servers.)
+//!
+//! * `scaling`: restarting every worker under load loses nothing; three
+//!   copies of a worker share the load and one can leave under load.
+//! * `faults`: a worker SIGKILLed mid-request (504), nats-server killed and
+//!   restarted (503 at once, then recovery), PostgreSQL stopped and
+//!   restarted (503, then recovery).
+//! * `cluster`: the three-node NATS cluster of `nats-cluster/`, one node
+//!   SIGKILLed under load.
+//!
+//! This file holds the harness: the built binaries, a [`Stack`] of real
+//! processes, and a [`Load`] of concurrent HTTP calls that records every
+//! reply's status and timing.
 
 // Shares the API tests' helpers; not all of them are used here.
 #![allow(dead_code, clippy::unwrap_used)]
@@ -8,21 +21,30 @@
 #[path = "../api/helpers.rs"]
 mod helpers;
 
+mod cluster;
+mod faults;
+mod scaling;
+mod servers;
+
 use std::{
-    collections::HashSet,
+    collections::{BTreeMap, HashSet},
     path::PathBuf,
     process::Stdio,
     sync::{
-        Arc, OnceLock,
+        Arc, Mutex, OnceLock,
         atomic::{AtomicBool, Ordering},
     },
-    time::Duration,
+    time::{Duration, Instant},
 };
 
+use async_nats::ServerAddr;
 use futures::StreamExt;
-use helpers::{NatsServer, TempDir, TestDb};
+use helpers::{NatsServer, Passwords, TempDir, TestDb};
 use serde_json::Value;
-use tokio::process::{Child, Command};
+use tokio::{
+    process::{Child, Command},
+    task::JoinHandle,
+};
 
 /// The workspace's binaries, built once per test run.
 fn bin(name: &str) -> PathBuf {
@@ -56,6 +78,29 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// Fresh passwords for the four NATS users (a letter first: nats-server reads
+/// a variable's value as a config token).
+fn random_passwords() -> Passwords {
+    let p = || format!("p{}", uuid::Uuid::new_v4().simple());
+    Passwords {
+        gateway: p(),
+        auth_worker: p(),
+        user_worker: p(),
+        ops: p(),
+    }
+}
+
+/// Connects as `user`, with that user's inbox prefix, to any of `urls`
+/// (comma-separated), as the processes do.
+async fn connect_as(urls: &str, passwords: &Passwords, user: &str) -> async_nats::Client {
+    let servers: Vec<ServerAddr> = urls.split(',').map(|u| u.parse().unwrap()).collect();
+    async_nats::ConnectOptions::with_user_and_password(user.into(), passwords.of(user).into())
+        .custom_inbox_prefix(format!("_INBOX_{user}"))
+        .connect(servers)
+        .await
+        .unwrap_or_else(|e| panic!("{user} connects to {urls}: {e}"))
 }
 
 /// One running copy of a binary.
@@ -103,12 +148,27 @@ impl Proc {
             .expect("exits within 30 s of SIGTERM")
             .unwrap()
     }
+
+    /// Whether it still runs (it was never restarted behind the test's back).
+    fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
 }
 
-/// A stack of real processes.
+/// Where a stack's processes find NATS (one URL, or several comma-separated)
+/// and PostgreSQL.
+struct Backends {
+    nats_url: String,
+    passwords: Passwords,
+    db_url: String,
+}
+
+/// A gateway process and the means to start workers beside it.
 struct Stack {
-    nats: NatsServer,
-    db: TestDb,
+    backends: Backends,
+    /// The nats-server and database of a stack that made its own.
+    _nats: Option<NatsServer>,
+    _db: Option<TestDb>,
     _keys: TempDir,
     key_file: PathBuf,
     base: String,
@@ -121,19 +181,33 @@ impl Stack {
         Self::start_with(&[]).await
     }
 
-    /// A stack whose gateway gets `gateway_env` too.
+    /// A stack with its own nats-server and database, whose gateway gets
+    /// `gateway_env` too.
     async fn start_with(gateway_env: &[(&str, &str)]) -> Self {
         let nats = NatsServer::start().await;
         let db = TestDb::create().await;
+        let backends = Backends {
+            nats_url: nats.url(),
+            passwords: nats.passwords.clone(),
+            db_url: db.url.clone(),
+        };
+        let mut stack = Self::on(backends, gateway_env).await;
+        stack._nats = Some(nats);
+        stack._db = Some(db);
+        stack
+    }
+
+    /// A stack on servers the test owns (and may break).
+    async fn on(backends: Backends, gateway_env: &[(&str, &str)]) -> Self {
         let keys = TempDir::new();
         let key_file = keys.path.join("jwt.pem");
         auth_worker::tokens::generate_key_file(&key_file).unwrap();
         let port = free_port();
         let mut env = vec![
-            ("GATEWAY_NATS__URL".into(), nats.url()),
+            ("GATEWAY_NATS__URL".into(), backends.nats_url.clone()),
             (
                 "GATEWAY_NATS__PASSWORD".into(),
-                nats.passwords.gateway.clone(),
+                backends.passwords.gateway.clone(),
             ),
             ("GATEWAY_HTTP__ADDR".into(), format!("127.0.0.1:{port}")),
             ("GATEWAY_LOG__LEVEL".into(), "warn".into()),
@@ -145,8 +219,9 @@ impl Stack {
         );
         let gateway = Proc::start("gateway", &env);
         let stack = Self {
-            nats,
-            db,
+            backends,
+            _nats: None,
+            _db: None,
             _keys: keys,
             key_file,
             base: format!("http://127.0.0.1:{port}"),
@@ -170,13 +245,19 @@ impl Stack {
 
     fn worker(&self, name: &str) -> Proc {
         let (prefix, password) = match name {
-            "auth-worker" => ("AUTH_WORKER", &self.nats.passwords.auth_worker),
-            _ => ("USER_WORKER", &self.nats.passwords.user_worker),
+            "auth-worker" => ("AUTH_WORKER", &self.backends.passwords.auth_worker),
+            _ => ("USER_WORKER", &self.backends.passwords.user_worker),
         };
         let mut env = vec![
-            (format!("{prefix}_NATS__URL"), self.nats.url()),
+            (
+                format!("{prefix}_NATS__URL"),
+                self.backends.nats_url.clone(),
+            ),
             (format!("{prefix}_NATS__PASSWORD"), password.clone()),
-            (format!("{prefix}_DATABASE__URL"), self.db.url.clone()),
+            (
+                format!("{prefix}_DATABASE__URL"),
+                self.backends.db_url.clone(),
+            ),
             (format!("{prefix}_LOG__LEVEL"), "warn".into()),
         ];
         if name == "auth-worker" {
@@ -188,24 +269,39 @@ impl Stack {
         Proc::start(name, &env)
     }
 
-    /// The ids of the copies of `service` that answer a ping.
-    async fn copies(&self, service: &str) -> HashSet<String> {
-        let (ops, _) = self.nats.connect_as("ops").await.unwrap();
+    /// An `ops` connection to the stack's NATS.
+    async fn ops(&self) -> async_nats::Client {
+        connect_as(&self.backends.nats_url, &self.backends.passwords, "ops").await
+    }
+
+    /// Every reply to one request on a service-API subject (`$SRV.PING.x`,
+    /// `$SRV.STATS.x`): one per copy, collected until 300 ms pass in silence.
+    async fn service_replies(&self, subject: &str) -> Vec<Value> {
+        let ops = self.ops().await;
         let inbox = ops.new_inbox();
         let mut replies = ops.subscribe(inbox.clone()).await.unwrap();
-        ops.publish_with_reply(format!("$SRV.PING.{service}"), inbox, "".into())
+        ops.publish_with_reply(subject.to_owned(), inbox, "".into())
             .await
             .unwrap();
-        let mut ids = HashSet::new();
+        let mut all = Vec::new();
         while let Ok(Some(reply)) =
             tokio::time::timeout(Duration::from_millis(300), replies.next()).await
         {
             // A status message ("no responders") has no body.
-            if let Ok(pong) = serde_json::from_slice::<Value>(&reply.payload) {
-                ids.insert(pong["id"].as_str().unwrap().to_owned());
+            if let Ok(body) = serde_json::from_slice::<Value>(&reply.payload) {
+                all.push(body);
             }
         }
-        ids
+        all
+    }
+
+    /// The ids of the copies of `service` that answer a ping.
+    async fn copies(&self, service: &str) -> HashSet<String> {
+        self.service_replies(&format!("$SRV.PING.{service}"))
+            .await
+            .iter()
+            .map(|pong| pong["id"].as_str().unwrap().to_owned())
+            .collect()
     }
 
     /// Waits until exactly `n` copies of `service` answer.
@@ -221,172 +317,267 @@ impl Stack {
         .await
         .unwrap_or_else(|_| panic!("{n} copies of {service} never answered"))
     }
-}
 
-/// This test found a request lost now and then (1 in ~9,500) with async-nats
-/// 0.51 as published: its `Subscriber::drain` forgot the subscription on the
-/// client's next poll after the UNSUB was written, not after the server's
-/// PONG, so a request routed just before the server processed the UNSUB was
-/// dropped. The workspace patches that (vendor/async-nats, `[patch]` in
-/// Cargo.toml).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn restarting_every_worker_one_by_one_under_load_fails_no_request() {
-    let stack = Stack::start().await;
-    let mut workers = vec![
-        ("auth-worker", stack.worker("auth-worker")),
-        ("auth-worker", stack.worker("auth-worker")),
-        ("user-worker", stack.worker("user-worker")),
-        ("user-worker", stack.worker("user-worker")),
-    ];
-    stack.wait_for_copies("auth-worker", 2).await;
-    stack.wait_for_copies("user-worker", 2).await;
+    /// Signs up `email` and logs in; the access token.
+    async fn user_token(&self, email: &str) -> String {
+        let credentials = serde_json::json!({"email": email, "password": "correct horse battery"});
+        let signup = self
+            .http
+            .post(format!("{}/api/auth/signup", self.base))
+            .json(&credentials)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(signup.status(), 201);
+        let login: Value = self
+            .http
+            .post(format!("{}/api/auth/login", self.base))
+            .json(&credentials)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        login["accessToken"].as_str().unwrap().to_owned()
+    }
 
-    let signup = stack
-        .http
-        .post(format!("{}/api/auth/signup", stack.base))
-        .json(&serde_json::json!({"email": "ada@example.com", "password": "correct horse battery"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(signup.status(), 201);
-    let login: Value = stack
-        .http
-        .post(format!("{}/api/auth/login", stack.base))
-        .json(&serde_json::json!({"email": "ada@example.com", "password": "correct horse battery"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["accessToken"].as_str().unwrap().to_owned();
+    /// `GET /readyz`: the status and the body.
+    async fn readyz(&self) -> (u16, Value) {
+        let response = self
+            .http
+            .get(format!("{}/readyz", self.base))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
 
-    // Steady load on both workers: /me (user-worker) and the JWKS (auth-worker).
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut load = Vec::new();
-    for i in 0..6 {
-        let (http, base, token, stop) = (
-            stack.http.clone(),
-            stack.base.clone(),
-            token.clone(),
-            Arc::clone(&stop),
-        );
-        load.push(tokio::spawn(async move {
-            let mut statuses = Vec::new();
-            while !stop.load(Ordering::Relaxed) {
-                let request = if i % 2 == 0 {
-                    http.get(format!("{base}/api/users/me")).bearer_auth(&token)
-                } else {
-                    http.get(format!("{base}/api/auth/jwks"))
-                };
-                statuses.push(
-                    request
-                        .send()
-                        .await
-                        .map(|r| r.status().as_u16())
-                        .unwrap_or(0),
-                );
+    /// Polls `/readyz` until it answers `status`; the body.
+    async fn await_readyz(&self, status: u16) -> Value {
+        tokio::time::timeout(Duration::from_secs(20), async {
+            loop {
+                let (got, body) = self.readyz().await;
+                if got == status {
+                    return body;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
             }
-            statuses
-        }));
+        })
+        .await
+        .unwrap_or_else(|_| panic!("/readyz never answered {status}"))
     }
-
-    for (service, process) in &mut workers {
-        let status = process.terminate().await;
-        assert!(
-            status.success(),
-            "{service} exited with {status} after SIGTERM"
-        );
-        *process = stack.worker(service);
-        stack.wait_for_copies(service, 2).await;
-    }
-
-    stop.store(true, Ordering::Relaxed);
-    let mut all = Vec::new();
-    for task in load {
-        all.extend(task.await.unwrap());
-    }
-    let failed: Vec<_> = all.iter().filter(|s| **s != 200).collect();
-    assert!(
-        all.len() > 100,
-        "too little load to mean anything: {}",
-        all.len()
-    );
-    assert!(
-        failed.is_empty(),
-        "{} of {} requests failed: {failed:?}",
-        failed.len(),
-        all.len()
-    );
-
-    let mut gateway = stack.gateway;
-    assert!(
-        gateway.terminate().await.success(),
-        "the gateway exits cleanly on SIGTERM"
-    );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_worker_killed_mid_request_gives_504_within_the_timeout_and_nothing_hangs() {
-    let stack = Stack::start_with(&[("GATEWAY_RPC__TIMEOUT_MS", "1500")]).await;
-    let mut worker = stack.worker("auth-worker");
-    stack.wait_for_copies("auth-worker", 1).await;
-    let credentials =
-        serde_json::json!({"email": "ada@example.com", "password": "correct horse battery"});
-    let signup = stack
-        .http
-        .post(format!("{}/api/auth/signup", stack.base))
-        .json(&credentials)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(signup.status(), 201);
+/// One kind of HTTP call a [`Load`] makes, and the status it gets when all
+/// is well.
+#[derive(Debug, Clone)]
+struct Call {
+    name: &'static str,
+    method: reqwest::Method,
+    path: &'static str,
+    body: Option<Value>,
+    expect: u16,
+}
 
-    // Logins queue for the worker's argon2 slots; kill it while they do.
-    let mut logins = Vec::new();
-    for _ in 0..24 {
-        let (http, base, body) = (stack.http.clone(), stack.base.clone(), credentials.clone());
-        logins.push(tokio::spawn(async move {
-            let started = std::time::Instant::now();
-            let status = http
-                .post(format!("{base}/api/auth/login"))
-                .json(&body)
-                .send()
-                .await
-                .map(|r| r.status().as_u16())
-                .unwrap_or(0);
-            (status, started.elapsed())
-        }));
+impl Call {
+    /// `GET /api/users/me`: user-worker, one `user.get` (a database read).
+    fn me() -> Self {
+        Self {
+            name: "me",
+            method: reqwest::Method::GET,
+            path: "/api/users/me",
+            body: None,
+            expect: 200,
+        }
     }
-    tokio::time::sleep(Duration::from_millis(150)).await;
-    worker.kill_hard().await;
 
-    let mut results = Vec::new();
-    for login in logins {
-        results.push(login.await.unwrap());
+    /// `GET /api/auth/jwks`: auth-worker, no database.
+    fn jwks() -> Self {
+        Self {
+            name: "jwks",
+            method: reqwest::Method::GET,
+            path: "/api/auth/jwks",
+            body: None,
+            expect: 200,
+        }
     }
-    let statuses: Vec<u16> = results.iter().map(|(s, _)| *s).collect();
+
+    /// `POST /api/auth/refresh` with a token nobody holds: auth-worker, a
+    /// database look-up that finds nothing (401) and changes nothing.
+    fn unknown_refresh() -> Self {
+        Self {
+            name: "refresh",
+            method: reqwest::Method::POST,
+            path: "/api/auth/refresh",
+            body: Some(
+                serde_json::json!({"refreshToken": "nobody-holds-this-token-00000000000000000"}),
+            ),
+            expect: 401,
+        }
+    }
+}
+
+/// The outcome of one call; status 0 is a transport error (or no reply
+/// within 20 s).
+#[derive(Debug, Clone)]
+struct Sample {
+    call: &'static str,
+    ok: bool,
+    status: u16,
+    started: Instant,
+    ended: Instant,
+}
+
+impl Sample {
+    fn elapsed(&self) -> Duration {
+        self.ended - self.started
+    }
+}
+
+/// Concurrent HTTP calls through the gateway, in a loop per task, until
+/// stopped; every reply is recorded as it comes.
+struct Load {
+    /// The kinds of call made.
+    calls: Vec<&'static str>,
+    samples: Arc<Mutex<Vec<Sample>>>,
+    stop: Arc<AtomicBool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Load {
+    /// `tasks` loops, the i-th making `calls[i % calls.len()]` with `token`.
+    fn start(stack: &Stack, token: &str, calls: &[Call], tasks: usize) -> Self {
+        let samples = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let tasks = (0..tasks)
+            .map(|i| {
+                let call = calls[i % calls.len()].clone();
+                let (http, base, token) =
+                    (stack.http.clone(), stack.base.clone(), token.to_owned());
+                let (samples, stop) = (Arc::clone(&samples), Arc::clone(&stop));
+                tokio::spawn(async move {
+                    while !stop.load(Ordering::Relaxed) {
+                        let mut request = http
+                            .request(call.method.clone(), format!("{base}{}", call.path))
+                            .bearer_auth(&token)
+                            .timeout(Duration::from_secs(20));
+                        if let Some(body) = &call.body {
+                            request = request.json(body);
+                        }
+                        let started = Instant::now();
+                        let status = request
+                            .send()
+                            .await
+                            .map(|r| r.status().as_u16())
+                            .unwrap_or(0);
+                        let sample = Sample {
+                            call: call.name,
+                            ok: status == call.expect,
+                            status,
+                            started,
+                            ended: Instant::now(),
+                        };
+                        samples.lock().unwrap().push(sample);
+                    }
+                })
+            })
+            .collect();
+        Self {
+            calls: calls.iter().map(|c| c.name).collect(),
+            samples,
+            stop,
+            tasks,
+        }
+    }
+
+    fn samples(&self) -> Vec<Sample> {
+        self.samples.lock().unwrap().clone()
+    }
+
+    /// Polls the samples until `done` holds (20 s at most).
+    async fn wait_until(&self, what: &str, done: impl Fn(&[Sample]) -> bool) {
+        let finished = tokio::time::timeout(Duration::from_secs(20), async {
+            loop {
+                if done(&self.samples.lock().unwrap()) {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+        assert!(
+            finished.is_ok(),
+            "never saw {what}; replies so far: {}",
+            summary(&self.samples())
+        );
+    }
+
+    /// Waits for `n` successful replies of every kind of call among the calls
+    /// started from now on.
+    async fn wait_for_successes(&self, n: usize) {
+        let now = Instant::now();
+        self.wait_until(&format!("{n} successes of each call"), |samples| {
+            self.calls.iter().all(|call| {
+                samples
+                    .iter()
+                    .filter(|s| s.call == *call && s.ok && s.started >= now)
+                    .count()
+                    >= n
+            })
+        })
+        .await;
+    }
+
+    /// Stops every loop; every sample.
+    async fn stop(self) -> Vec<Sample> {
+        self.stop.store(true, Ordering::Relaxed);
+        for task in self.tasks {
+            task.await.unwrap();
+        }
+        Arc::try_unwrap(self.samples).unwrap().into_inner().unwrap()
+    }
+}
+
+/// Counts by call and status, for failure messages.
+fn summary(samples: &[Sample]) -> String {
+    let mut counts: BTreeMap<(&str, u16), usize> = BTreeMap::new();
+    for s in samples {
+        *counts.entry((s.call, s.status)).or_default() += 1;
+    }
+    counts
+        .iter()
+        .map(|((call, status), n)| format!("{call} {status}: {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Fails with the offending samples unless `holds` is true of every sample
+/// that `which` selects.
+fn assert_every(
+    samples: &[Sample],
+    which: impl Fn(&Sample) -> bool,
+    holds: impl Fn(&Sample) -> bool,
+    rule: &str,
+) {
+    let selected: Vec<&Sample> = samples.iter().filter(|s| which(s)).collect();
+    let broken: Vec<String> = selected
+        .iter()
+        .filter(|s| !holds(s))
+        .map(|s| format!("{} {} in {:?}", s.call, s.status, s.elapsed()))
+        .collect();
     assert!(
-        statuses.iter().all(|s| [200, 503, 504].contains(s)),
-        "{statuses:?}"
+        broken.is_empty(),
+        "{rule}: {} of {} broke it: {}{}",
+        broken.len(),
+        selected.len(),
+        broken
+            .iter()
+            .take(20)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", "),
+        if broken.len() > 20 { ", …" } else { "" }
     );
-    assert!(
-        statuses.contains(&504),
-        "nobody was in flight at the kill: {statuses:?}"
-    );
-    // Failing fast: nothing waits much past the 1.5 s NATS timeout.
-    let slowest = results.iter().map(|(_, d)| *d).max().unwrap();
-    assert!(
-        slowest < Duration::from_secs(5),
-        "a request hung for {slowest:?}"
-    );
-    // With no auth-worker left, a new call is a 503 at once.
-    let after = stack
-        .http
-        .post(format!("{}/api/auth/login", stack.base))
-        .json(&credentials)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(after.status(), 503);
 }

@@ -1,0 +1,232 @@
+//! What callers see when a process or a server dies, and that the rest heals
+//! by itself when it returns.
+
+use std::time::{Duration, Instant};
+
+use crate::{
+    Backends, Call, Load, Stack, assert_every, free_port,
+    helpers::{NATS_CONF, NatsServer, TestDb, db_settings},
+    random_passwords,
+    servers::{NatsProcess, PrivatePostgres},
+};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_request_gives_504_within_the_timeout_and_nothing_hangs() {
+    let stack = Stack::start_with(&[("GATEWAY_RPC__TIMEOUT_MS", "1500")]).await;
+    let mut worker = stack.worker("auth-worker");
+    stack.wait_for_copies("auth-worker", 1).await;
+    let credentials =
+        serde_json::json!({"email": "ada@example.com", "password": "correct horse battery"});
+    let signup = stack
+        .http
+        .post(format!("{}/api/auth/signup", stack.base))
+        .json(&credentials)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signup.status(), 201);
+
+    // Logins queue for the worker's argon2 slots; kill it while they do.
+    let mut logins = Vec::new();
+    for _ in 0..24 {
+        let (http, base, body) = (stack.http.clone(), stack.base.clone(), credentials.clone());
+        logins.push(tokio::spawn(async move {
+            let started = Instant::now();
+            let status = http
+                .post(format!("{base}/api/auth/login"))
+                .json(&body)
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+                .unwrap_or(0);
+            (status, started.elapsed())
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    worker.kill_hard().await;
+
+    let mut results = Vec::new();
+    for login in logins {
+        results.push(login.await.unwrap());
+    }
+    let statuses: Vec<u16> = results.iter().map(|(s, _)| *s).collect();
+    assert!(
+        statuses.iter().all(|s| [200, 503, 504].contains(s)),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.contains(&504),
+        "nobody was in flight at the kill: {statuses:?}"
+    );
+    // Failing fast: nothing waits much past the 1.5 s NATS timeout.
+    let slowest = results.iter().map(|(_, d)| *d).max().unwrap();
+    assert!(
+        slowest < Duration::from_secs(5),
+        "a request hung for {slowest:?}"
+    );
+    // With no auth-worker left, a new call is a 503 at once.
+    let after = stack
+        .http
+        .post(format!("{}/api/auth/login", stack.base))
+        .json(&credentials)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), 503);
+}
+
+/// The gateway's NATS request timeout in the tests below (the default).
+const RPC_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_killed_under_load_gives_503_at_once_and_everything_reconnects_when_it_returns() {
+    // The project's nats.conf on a port of our own, so it can come back there.
+    let passwords = random_passwords();
+    let args: Vec<String> = ["-c", NATS_CONF, "-a", "127.0.0.1", "-p"]
+        .iter()
+        .map(|a| (*a).to_owned())
+        .chain([free_port().to_string()])
+        .collect();
+    let mut nats = NatsProcess::start("nats", &args, &passwords, &[]).await;
+    let db = TestDb::create().await;
+    let backends = Backends {
+        nats_url: nats.url(),
+        passwords: passwords.clone(),
+        db_url: db.url.clone(),
+    };
+    let stack = Stack::on(backends, &[]).await;
+    let mut workers = [stack.worker("auth-worker"), stack.worker("user-worker")];
+    stack.wait_for_copies("auth-worker", 1).await;
+    stack.wait_for_copies("user-worker", 1).await;
+    let token = stack.user_token("ada@example.com").await;
+    stack.await_readyz(200).await;
+
+    let load = Load::start(&stack, &token, &[Call::me(), Call::jwks()], 6);
+    load.wait_for_successes(20).await;
+
+    let killed = Instant::now();
+    nats.kill().await;
+    load.wait_until("60 failures after the kill", |samples| {
+        samples
+            .iter()
+            .filter(|s| s.started > killed && !s.ok)
+            .count()
+            >= 60
+    })
+    .await;
+    let not_ready = stack.await_readyz(503).await;
+    assert_eq!(
+        not_ready["message"], "not ready: nats unavailable",
+        "{not_ready}"
+    );
+
+    // Back on the same port with the same passwords; nobody is restarted.
+    let _nats = NatsProcess::start("nats", &args, &passwords, &[]).await;
+    load.wait_for_successes(1).await;
+    stack.await_readyz(200).await;
+    let recovered = Instant::now();
+    load.wait_for_successes(50).await;
+    let all = load.stop().await;
+
+    assert_every(
+        &all,
+        |_| true,
+        |s| s.ok || s.status == 503,
+        "every call succeeds or fails with 503",
+    );
+    assert_every(
+        &all,
+        |_| true,
+        |s| s.elapsed() < RPC_TIMEOUT / 2,
+        "no call waits anywhere near the NATS timeout",
+    );
+    assert_every(
+        &all,
+        |s| s.ended < killed,
+        |s| s.ok,
+        "every call before the kill succeeds",
+    );
+    assert_every(
+        &all,
+        |s| s.started > recovered,
+        |s| s.ok,
+        "every call after recovery succeeds",
+    );
+    for worker in &mut workers {
+        assert!(worker.is_running(), "a worker died with the NATS server");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_stopped_under_load_gives_503_and_the_workers_recover_when_it_returns() {
+    let mut pg = PrivatePostgres::start().await;
+    let db_url = pg.url("natsauth");
+    auth_worker::migrate(&db_settings(&db_url))
+        .await
+        .expect("migrate the private cluster's database");
+    let nats = NatsServer::start().await;
+    let backends = Backends {
+        nats_url: nats.url(),
+        passwords: nats.passwords.clone(),
+        db_url,
+    };
+    // Default timeouts on both sides: a worker gives up on the pool
+    // (database.acquire_timeout_ms, 3 s) before the gateway gives up on the
+    // worker (rpc.timeout_ms, 5 s), so callers see the worker's 503.
+    let stack = Stack::on(backends, &[]).await;
+    let mut workers = [stack.worker("auth-worker"), stack.worker("user-worker")];
+    stack.wait_for_copies("auth-worker", 1).await;
+    stack.wait_for_copies("user-worker", 1).await;
+    let token = stack.user_token("ada@example.com").await;
+
+    // Both workers read the database on every call.
+    let load = Load::start(&stack, &token, &[Call::me(), Call::unknown_refresh()], 6);
+    load.wait_for_successes(20).await;
+
+    let stopped = Instant::now();
+    pg.stop().await;
+    load.wait_until("three 503s of each call after the stop", |samples| {
+        ["me", "refresh"].iter().all(|call| {
+            samples
+                .iter()
+                .filter(|s| s.call == *call && s.started > stopped && s.status == 503)
+                .count()
+                >= 3
+        })
+    })
+    .await;
+
+    pg.start_again().await;
+    load.wait_for_successes(1).await;
+    let recovered = Instant::now();
+    load.wait_for_successes(20).await;
+    let all = load.stop().await;
+
+    assert_every(
+        &all,
+        |_| true,
+        |s| s.ok || s.status == 503,
+        "every call succeeds or gets the worker's 503 (never 500 or 504)",
+    );
+    assert_every(
+        &all,
+        |_| true,
+        |s| s.elapsed() < RPC_TIMEOUT,
+        "every call is answered before the gateway's NATS timeout",
+    );
+    assert_every(
+        &all,
+        |s| s.ended < stopped,
+        |s| s.ok,
+        "every call before the stop succeeds",
+    );
+    assert_every(
+        &all,
+        |s| s.started > recovered,
+        |s| s.ok,
+        "every call after recovery succeeds",
+    );
+    for worker in &mut workers {
+        assert!(worker.is_running(), "a worker died with the database");
+    }
+}

@@ -1,0 +1,288 @@
+//! The servers a test can break on purpose: a `nats-server` it may kill and
+//! start again (on the same port, with the same passwords), and a private
+//! PostgreSQL cluster it may stop and start. The shared PostgreSQL on 5432 is
+//! never touched.
+
+use std::{
+    path::PathBuf,
+    process::Stdio,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::{Child, Command},
+};
+
+use crate::helpers::{Passwords, nats_server_bin};
+
+/// A `nats-server` process started with the given arguments; killed on drop.
+/// Its log is kept (and shown with `TEST_LOG`).
+pub struct NatsProcess {
+    child: Child,
+    name: String,
+    /// The client port it listens on.
+    pub port: u16,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl NatsProcess {
+    /// Starts `nats-server <args>` with the users' passwords (and `env`) in
+    /// its environment, and returns once it accepts clients.
+    pub async fn start(
+        name: &str,
+        args: &[String],
+        passwords: &Passwords,
+        env: &[(&str, String)],
+    ) -> Self {
+        let mut child = Command::new(nats_server_bin())
+            .args(args)
+            .env("NATS_GATEWAY_PASSWORD", &passwords.gateway)
+            .env("NATS_AUTH_WORKER_PASSWORD", &passwords.auth_worker)
+            .env("NATS_USER_WORKER_PASSWORD", &passwords.user_worker)
+            .env("NATS_OPS_PASSWORD", &passwords.ops)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start nats-server");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (port_tx, port_rx) = tokio::sync::oneshot::channel();
+        let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+        let (keep, tag) = (Arc::clone(&log), name.to_owned());
+        tokio::spawn(async move {
+            let verbose = std::env::var_os("TEST_LOG").is_some();
+            let mut port_tx = Some(port_tx);
+            while let Ok(Some(line)) = lines.next_line().await {
+                if verbose {
+                    eprintln!("[{tag}] {line}");
+                }
+                if let Some(rest) = line.split("Listening for client connections on ").nth(1) {
+                    let port = rest.rsplit(':').next().and_then(|p| p.trim().parse().ok());
+                    if let (Some(tx), Some(port)) = (port_tx.take(), port) {
+                        let _ = tx.send(port);
+                    }
+                }
+                keep.lock().unwrap().push(line);
+            }
+        });
+        let port: u16 = tokio::time::timeout(Duration::from_secs(10), port_rx)
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_else(|| {
+                panic!(
+                    "nats-server {name} did not start:\n{}",
+                    log.lock().unwrap().join("\n")
+                )
+            });
+        Self {
+            child,
+            name: name.to_owned(),
+            port,
+            log,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// SIGKILL, and wait until it is gone (its ports are free again).
+    pub async fn kill(&mut self) {
+        self.child.kill().await.expect("SIGKILL nats-server");
+    }
+
+    /// Waits until a line of its log contains `needle`.
+    pub async fn wait_for_log(&self, needle: &str) {
+        tokio::time::timeout(Duration::from_secs(15), async {
+            loop {
+                if self.log.lock().unwrap().iter().any(|l| l.contains(needle)) {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "nats-server {} never logged {needle:?}:\n{}",
+                self.name,
+                self.log.lock().unwrap().join("\n")
+            )
+        });
+    }
+}
+
+/// A throwaway PostgreSQL cluster of this test's own (initdb in a temporary
+/// directory, trust auth, loopback only, a free port), so the test can stop
+/// and restart it. As root, the cluster belongs to the `postgres` system
+/// user and every command runs through `runuser`, as `cargo xtask`'s private
+/// cluster does (initdb refuses root).
+pub struct PrivatePostgres {
+    bin_dir: PathBuf,
+    dir: PathBuf,
+    pub port: u16,
+    run_as: Option<&'static str>,
+    running: bool,
+}
+
+impl PrivatePostgres {
+    pub async fn start() -> Self {
+        let bin_dir = postgres_bin_dir();
+        let run_as = is_root().then_some("postgres");
+        let dir =
+            std::env::temp_dir().join(format!("natsauth-pg-{}", uuid::Uuid::new_v4().simple()));
+        let mut pg = Self {
+            bin_dir,
+            dir: dir.clone(),
+            port: crate::free_port(),
+            run_as,
+            running: false,
+        };
+        // Made by the cluster's owner, so initdb may write there.
+        let mut mkdir = std::process::Command::new("mkdir");
+        mkdir.arg(&dir);
+        pg.run(mkdir).await;
+        let data = pg.data();
+        let mut initdb = pg.pg_command("initdb");
+        initdb.arg("-D").arg(&data).args([
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--no-locale",
+            "--no-sync",
+        ]);
+        pg.run(initdb).await;
+        let conf = data.join("postgresql.conf");
+        let mut text = std::fs::read_to_string(&conf).expect("read postgresql.conf");
+        text.push_str(
+            "\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = ''\n\
+             fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n",
+        );
+        std::fs::write(&conf, text).expect("write postgresql.conf");
+        pg.start_again().await;
+        pg
+    }
+
+    /// The URL of `database` as the superuser `postgres`.
+    pub fn url(&self, database: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
+    }
+
+    /// `pg_ctl stop -m fast`: sessions are ended (57P01), the server exits.
+    pub async fn stop(&mut self) {
+        let mut stop = self.pg_command("pg_ctl");
+        stop.arg("-D")
+            .arg(self.data())
+            .args(["-m", "fast", "-w", "-t", "30", "stop"]);
+        self.run(stop).await;
+        self.running = false;
+    }
+
+    /// Starts it (again) on the same port; returns once it accepts
+    /// connections.
+    pub async fn start_again(&mut self) {
+        let mut start = self.pg_command("pg_ctl");
+        start
+            .arg("-D")
+            .arg(self.data())
+            .arg("-l")
+            .arg(self.dir.join("postgres.log"))
+            .args(["-w", "-t", "30", "-o"])
+            .arg(format!("-p {}", self.port))
+            .arg("start");
+        self.run(start).await;
+        self.running = true;
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    fn pg_command(&self, program: &str) -> std::process::Command {
+        std::process::Command::new(self.bin_dir.join(program))
+    }
+
+    /// `cmd` as the cluster's owner, from a directory that user may enter.
+    fn as_owner(&self, cmd: std::process::Command) -> std::process::Command {
+        let mut cmd = match self.run_as {
+            Some(user) => {
+                let mut wrapped = std::process::Command::new("runuser");
+                wrapped
+                    .args(["-u", user, "--"])
+                    .arg(cmd.get_program())
+                    .args(cmd.get_args());
+                wrapped
+            }
+            None => cmd,
+        };
+        cmd.current_dir("/").stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs `cmd` as the cluster's owner; fails the test if it fails.
+    async fn run(&self, cmd: std::process::Command) {
+        let mut cmd = Command::from(self.as_owner(cmd));
+        let out = cmd.output().await.expect("run a PostgreSQL command");
+        assert!(
+            out.status.success(),
+            "{cmd:?} failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        if self.running {
+            let mut stop = self.pg_command("pg_ctl");
+            stop.arg("-D")
+                .arg(self.data())
+                .args(["-m", "immediate", "-w", "stop"]);
+            let _ = self
+                .as_owner(stop)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The newest `/usr/lib/postgresql/<N>/bin` (Debian's layout), else the
+/// directory of `initdb` on `PATH`.
+fn postgres_bin_dir() -> PathBuf {
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let version = entry.file_name().to_str()?.parse().ok()?;
+            let bin = entry.path().join("bin");
+            bin.join("initdb").is_file().then_some((version, bin))
+        })
+        .collect();
+    versions.sort();
+    if let Some((_, bin)) = versions.pop() {
+        return bin;
+    }
+    std::env::var_os("PATH")
+        .and_then(|paths| {
+            std::env::split_paths(&paths)
+                .find(|d| d.join("initdb").is_file() && d.join("pg_ctl").is_file())
+        })
+        .expect("PostgreSQL's initdb and pg_ctl are needed (apt-get install postgresql)")
+}
+
+/// Whether this process runs as root (the owner of `/proc/self`).
+fn is_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
