@@ -5,9 +5,16 @@
 //! `rpc.call::<auth::Login>(&ctx, &request)`; a worker registers the same
 //! `auth::Login` with its handler. No subject string exists anywhere else.
 
-use std::{collections::HashMap, fmt, future::Future, pin::Pin, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    fmt,
+    future::Future,
+    pin::Pin,
+    sync::{Arc, atomic::Ordering},
+    time::Duration,
+};
 
-use async_nats::{Client, client::RequestErrorKind, connection::State};
+use async_nats::{Client, Statistics, client::RequestErrorKind, connection::State};
 use bytes::Bytes;
 use serde::{Serialize, de::DeserializeOwned};
 
@@ -206,6 +213,8 @@ impl Rpc {
         let payload = serde_json::to_vec(request)
             .map_err(|e| CallError::Decode(E::SUBJECT, e.to_string()))?;
         let timeout = self.timeout_for(E::SUBJECT);
+        let stats = client.statistics();
+        let connects = stats.connects.load(Ordering::Relaxed);
         let request = client.send_request(
             E::SUBJECT,
             async_nats::Request::new()
@@ -223,7 +232,7 @@ impl Rpc {
             // No reply comes back over a connection that is gone, yet
             // async-nats would hold the request until its timeout (one sent
             // before the client noticed a dead server, too): 503 now.
-            () = connection_lost(client) => return Err(CallError::Disconnected),
+            () = connection_lost(client, &stats, connects) => return Err(CallError::Disconnected),
         };
         decode_reply::<E>(&message)
     }
@@ -275,13 +284,18 @@ pub fn decode_reply<E: Endpoint>(message: &async_nats::Message) -> Result<E::Rep
 /// How often a request in flight checks that its connection still stands.
 const CONNECTION_CHECK: Duration = Duration::from_millis(20);
 
-/// Resolves once `client` is no longer connected. async-nats reports state
-/// changes only to the event callback given at connect time, so this polls
-/// the state: one timer per request still waiting after a check interval.
-async fn connection_lost(client: &Client) {
+/// Resolves once the connection a request went out on is gone: `client` is
+/// disconnected, or has connected again since it had made `connects`
+/// connections (to another node of a cluster, which can take less than one
+/// check). async-nats reports state changes only to the event callback given
+/// at connect time, so this polls: one timer per request still waiting after
+/// a check interval.
+async fn connection_lost(client: &Client, stats: &Statistics, connects: u64) {
     loop {
         tokio::time::sleep(CONNECTION_CHECK).await;
-        if client.connection_state() != State::Connected {
+        if client.connection_state() != State::Connected
+            || stats.connects.load(Ordering::Relaxed) != connects
+        {
             return;
         }
     }

@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::{
     Backends, Call, Load, Stack, assert_every, free_port,
     helpers::{Passwords, TestDb, nats_server_bin},
-    random_passwords,
+    random_passwords, report,
     servers::NatsProcess,
 };
 
@@ -259,18 +259,21 @@ async fn killing_the_node_every_process_uses_fails_over_to_the_others_without_lo
     let recovered = Instant::now();
     load.wait_for_successes(50).await;
     let all = load.stop().await;
+    report("node a killed", &all);
 
+    // A call in flight when the gateway's connection died fails at once
+    // (its reply cannot come back): 503, not a 504 after the timeout.
     assert_every(
         &all,
         |_| true,
-        |s| s.ok || [503, 504].contains(&s.status),
-        "every call succeeds, or fails with 503 or 504",
+        |s| s.ok || s.status == 503,
+        "every call succeeds or fails with 503",
     );
     assert_every(
         &all,
         |_| true,
-        |s| s.elapsed() < RPC_TIMEOUT + Duration::from_secs(1),
-        "no call hangs past the NATS timeout",
+        |s| s.elapsed() < RPC_TIMEOUT / 2,
+        "no call waits anywhere near the NATS timeout",
     );
     assert_every(
         &all,

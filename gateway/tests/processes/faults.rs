@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use crate::{
     Backends, Call, Load, Stack, assert_every, free_port,
     helpers::{NATS_CONF, NatsServer, TestDb, db_settings},
-    random_passwords,
+    random_passwords, report,
     servers::{NatsProcess, PrivatePostgres},
 };
 
@@ -127,6 +127,7 @@ async fn nats_killed_under_load_gives_503_at_once_and_everything_reconnects_when
     let recovered = Instant::now();
     load.wait_for_successes(50).await;
     let all = load.stop().await;
+    report("nats-server killed", &all);
 
     assert_every(
         &all,
@@ -201,6 +202,7 @@ async fn postgres_stopped_under_load_gives_503_and_the_workers_recover_when_it_r
     let recovered = Instant::now();
     load.wait_for_successes(20).await;
     let all = load.stop().await;
+    report("PostgreSQL stopped", &all);
 
     assert_every(
         &all,

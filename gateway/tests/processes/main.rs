@@ -553,6 +553,13 @@ fn summary(samples: &[Sample]) -> String {
         .join(", ")
 }
 
+/// Prints what the calls got (seen with `--nocapture`): counts by call and
+/// status, and the slowest failure.
+fn report(what: &str, samples: &[Sample]) {
+    let slowest = samples.iter().filter(|s| !s.ok).map(Sample::elapsed).max();
+    eprintln!("{what}: {}; slowest failure: {slowest:?}", summary(samples));
+}
+
 /// Fails with the offending samples unless `holds` is true of every sample
 /// that `which` selects.
 fn assert_every(
