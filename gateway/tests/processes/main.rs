@@ -426,6 +426,8 @@ struct Sample {
     call: &'static str,
     ok: bool,
     status: u16,
+    /// The error body's message, when the call failed.
+    message: Option<String>,
     started: Instant,
     ended: Instant,
 }
@@ -467,15 +469,25 @@ impl Load {
                             request = request.json(body);
                         }
                         let started = Instant::now();
-                        let status = request
-                            .send()
-                            .await
-                            .map(|r| r.status().as_u16())
-                            .unwrap_or(0);
+                        let (status, message) = match request.send().await {
+                            Ok(response) => {
+                                let status = response.status().as_u16();
+                                let message = if status == call.expect {
+                                    None
+                                } else {
+                                    // The contract's error body says who failed.
+                                    let body: Value = response.json().await.unwrap_or_default();
+                                    body["message"].as_str().map(str::to_owned)
+                                };
+                                (status, message)
+                            }
+                            Err(_) => (0, None),
+                        };
                         let sample = Sample {
                             call: call.name,
                             ok: status == call.expect,
                             status,
+                            message,
                             started,
                             ended: Instant::now(),
                         };
@@ -572,7 +584,10 @@ fn assert_every(
     let broken: Vec<String> = selected
         .iter()
         .filter(|s| !holds(s))
-        .map(|s| format!("{} {} in {:?}", s.call, s.status, s.elapsed()))
+        .map(|s| {
+            let message = s.message.as_deref().unwrap_or("");
+            format!("{} {} {message:?} in {:?}", s.call, s.status, s.elapsed())
+        })
         .collect();
     assert!(
         broken.is_empty(),
