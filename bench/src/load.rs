@@ -288,6 +288,12 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
         deep_posts: Cursor::after(post_max - 30).encode(),
     });
 
+    // Set up (tokens): the caller may start other load now.
+    {
+        let mut stdout = std::io::stdout();
+        writeln!(stdout, "@ready")?;
+        stdout.flush()?;
+    }
     let started = Instant::now();
     let measure_from = started + Duration::from_secs_f64(args.warmup);
     let measure_to = measure_from + Duration::from_secs_f64(args.duration);

@@ -209,15 +209,19 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             .stdout(Stdio::piped());
             cmd.spawn().context("starting the load generator")
         };
-        let flood = if case.flood {
-            // Longer, so that it covers the other's token set-up and window.
-            let child = load("login", args.warmup + 5.0)?;
-            procs.push(("flood-loadgen".to_owned(), child.id()));
-            Some(child)
-        } else {
-            None
-        };
-        let measured = measure(load(case.scenario, 0.0)?, &procs)?;
+        // The flood starts once the measured load has its tokens (logging
+        // in behind a flood would take longer than the flood), and lasts a
+        // second longer than the other's warm-up and window.
+        let mut flood = None;
+        let measured = measure(load(case.scenario, 0.0)?, &mut procs, || {
+            if !case.flood {
+                return Ok(None);
+            }
+            let child = load("login", 1.0)?;
+            let pid = child.id();
+            flood = Some(child);
+            Ok(Some(("flood-loadgen".to_owned(), pid)))
+        })?;
         let flood = match flood {
             Some(mut child) => {
                 let mut out = String::new();
@@ -275,7 +279,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
 
 /// Runs one load generator to its end, sampling `procs` over its measured
 /// window; returns its result with `cpuPercent` and `peakRssMib` added.
-fn measure(mut child: Child, procs: &[(String, u32)]) -> anyhow::Result<Value> {
+/// `on_ready` runs when the generator is set up, before its warm-up, and may
+/// start another process to sample too.
+fn measure(
+    mut child: Child,
+    procs: &mut Vec<(String, u32)>,
+    mut on_ready: impl FnMut() -> anyhow::Result<Option<(String, u32)>>,
+) -> anyhow::Result<Value> {
     let stdout = child.stdout.take().context("no stdout")?;
     let mut before = BTreeMap::new();
     let mut window_start = Instant::now();
@@ -285,9 +295,14 @@ fn measure(mut child: Child, procs: &[(String, u32)]) -> anyhow::Result<Value> {
     for line in BufReader::new(stdout).lines() {
         let line = line?;
         match line.as_str() {
+            "@ready" => {
+                if let Some(proc) = on_ready()? {
+                    procs.push(proc);
+                }
+            }
             "@start" => {
                 window_start = Instant::now();
-                for (name, pid) in procs {
+                for (name, pid) in procs.iter() {
                     before.insert(name.clone(), ticks(&[*pid]));
                     reset_peak(*pid);
                 }
@@ -295,7 +310,7 @@ fn measure(mut child: Child, procs: &[(String, u32)]) -> anyhow::Result<Value> {
             }
             "@end" => {
                 let seconds = window_start.elapsed().as_secs_f64();
-                for (name, pid) in procs {
+                for (name, pid) in procs.iter() {
                     let spent = ticks(&[*pid]).saturating_sub(before[name]);
                     cpu.insert(name.clone(), percent(spent, seconds));
                     if let Some(kib) = peak_kib(*pid) {

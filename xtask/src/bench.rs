@@ -110,7 +110,9 @@ fn build_and_bench(args: &BenchArgs, nats_server: &Path, pg: &Postgres) -> anyho
         "A private stack: gateway on {http_addr}, NATS on {nats_port}, database {database}"
     ));
     term::step(&format!("the processes log to {LOG_DIR}/<name>.log"));
-    let mut sup = Supervisor::new(Path::new(LOG_DIR), up::name_width(1))?.quiet();
+    // Straight into the files: a copying thread here would take CPU from
+    // the processes measured (the floor, too, writes straight to its file).
+    let mut sup = Supervisor::new(Path::new(LOG_DIR), up::name_width(1))?.direct_to_files();
     let result = up::start(&stack, nats_server, 1, &mut sup)
         .and_then(|_| bench(args, &stack, floor_addr, &sup));
 
