@@ -356,7 +356,10 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
     }
 
     // Progress once a second on stderr; the markers on stdout.
-    let name = format!("{:?}", args.scenario).to_lowercase();
+    let name = clap::ValueEnum::to_possible_value(&args.scenario).map_or_else(
+        || format!("{:?}", args.scenario),
+        |v| v.get_name().to_owned(),
+    );
     let total = args.warmup + args.duration;
     let mut marked_start = false;
     let mut cpu_start = 0.0;
