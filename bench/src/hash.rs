@@ -1,7 +1,7 @@
 //! argon2id's cost on this machine, with the auth-worker's settings
 //! (`AUTH_WORKER_ARGON2__*`, default m=19456 KiB, t=2, p=1):
 //! * one core, for the crate the auth-worker uses (`argon2` 0.5) and the next
-//!   major version (0.6, which adds AVX2 at run time), same inputs, same
+//!   major version (0.6; both pick AVX2 code at run time), same inputs, same
 //!   output checked, working memory reused as the auth-worker does;
 //! * the auth-worker's own `Hasher` (bounded to the cores, on the blocking
 //!   pool) kept busy by more callers than cores: the ceiling for sign-ups
