@@ -153,7 +153,7 @@ pub fn fuzz(nats_server: &Path, pg: &Postgres, options: &FuzzOptions) -> anyhow:
     let schemathesis = ensure_schemathesis()?;
 
     term::header("Build");
-    let bin_dir = up::build(false)?;
+    let bin_dir = up::build_for_tests()?;
 
     // Everything of this run is its own: ports, passwords, database, key.
     let tag = std::process::id();

@@ -178,6 +178,18 @@ pub fn build(release: bool) -> anyhow::Result<PathBuf> {
     Ok(util::target_dir().join(if release { "release" } else { "debug" }))
 }
 
+/// `cargo build --workspace --bins --tests` (debug): the binaries with the
+/// same dependency features as `cargo test --workspace` resolves, so a build
+/// after (or before) the tests compiles only the binaries themselves, not
+/// every dependency again with other features. The fuzz step and the process
+/// tests build this way.
+pub fn build_for_tests() -> anyhow::Result<PathBuf> {
+    let mut build = util::cargo();
+    build.args(["build", "--workspace", "--bins", "--tests"]);
+    util::run(&mut build)?;
+    Ok(util::target_dir().join("debug"))
+}
+
 /// The width of the process-name column for `copies` of each worker.
 pub fn name_width(copies: u16) -> usize {
     worker_names(copies)
