@@ -31,36 +31,28 @@ pub async fn run(args: HashArgs) -> anyhow::Result<()> {
     let budget = Duration::from_secs_f64(args.seconds);
     let (password, salt) = (b"correct horse battery staple", b"benchmark-salt-16");
 
-    let current = tokio::task::spawn_blocking(move || -> anyhow::Result<(f64, Vec<u8>)> {
-        use argon2::{Algorithm, Argon2, Block, Params, Version};
-        let params = Params::new(m, t, p, Some(32)).map_err(|e| anyhow::anyhow!("{e}"))?;
-        // Working memory reused, as the auth-worker's hasher does.
-        let mut memory = vec![Block::default(); params.block_count()];
-        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
-        let mut out = vec![0; 32];
-        let ms = per_call(budget, || {
-            argon2
-                .hash_password_into_with_memory(password, salt, &mut out, &mut memory)
-                .map_err(|e| anyhow::anyhow!("{e}"))
-        })?;
-        Ok((ms, out))
-    })
-    .await??;
-    let next = tokio::task::spawn_blocking(move || -> anyhow::Result<(f64, Vec<u8>)> {
-        use argon2_next::{Algorithm, Argon2, Block, Params, Version};
-        let params = Params::new(m, t, p, Some(32)).map_err(|e| anyhow::anyhow!("{e}"))?;
-        // Working memory reused, as the auth-worker's hasher does.
-        let mut memory = vec![Block::default(); params.block_count()];
-        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
-        let mut out = vec![0; 32];
-        let ms = per_call(budget, || {
-            argon2
-                .hash_password_into_with_memory(password, salt, &mut out, &mut memory)
-                .map_err(|e| anyhow::anyhow!("{e}"))
-        })?;
-        Ok((ms, out))
-    })
-    .await??;
+    // The same measurement for each crate version (their types differ).
+    macro_rules! ms_per_hash {
+        ($krate:ident) => {
+            tokio::task::spawn_blocking(move || -> anyhow::Result<(f64, Vec<u8>)> {
+                use $krate::{Algorithm, Argon2, Block, Params, Version};
+                let params = Params::new(m, t, p, Some(32)).map_err(|e| anyhow::anyhow!("{e}"))?;
+                // Working memory reused, as the auth-worker's hasher does.
+                let mut memory = vec![Block::default(); params.block_count()];
+                let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+                let mut out = vec![0; 32];
+                let ms = per_call(budget, || {
+                    argon2
+                        .hash_password_into_with_memory(password, salt, &mut out, &mut memory)
+                        .map_err(|e| anyhow::anyhow!("{e}"))
+                })?;
+                Ok((ms, out))
+            })
+            .await??
+        };
+    }
+    let current = ms_per_hash!(argon2);
+    let next = ms_per_hash!(argon2_next);
     anyhow::ensure!(current.1 == next.1, "the two versions disagree");
 
     // The auth-worker's hasher, saturated.

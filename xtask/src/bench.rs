@@ -5,7 +5,6 @@
 //! to `target/bench/report.md` and `report.json`.
 
 use std::{
-    fs,
     net::{Ipv4Addr, SocketAddr},
     path::{Path, PathBuf},
     process::Command,
@@ -14,9 +13,8 @@ use std::{
 use anyhow::Context;
 
 use crate::{
-    fuzz, nats,
+    nats,
     pg::{PgArgs, Postgres},
-    secrets::NatsPasswords,
     signals,
     supervise::Supervisor,
     term,
@@ -84,49 +82,18 @@ fn build_and_bench(args: &BenchArgs, nats_server: &Path, pg: &Postgres) -> anyho
     util::run(&mut build)?;
     let bin_dir = util::target_dir().join("release");
 
-    // Everything of this run is its own: ports, passwords, database, key.
-    let tag = std::process::id();
-    let work_dir = util::workspace_root().join(format!(".dev/bench/{tag}"));
-    fs::create_dir_all(&work_dir).with_context(|| format!("creating {}", work_dir.display()))?;
-    let database = format!("natsauth_bench_{tag}");
-    let passwords = NatsPasswords::fresh();
-    let nats_port = util::free_port()?;
-    let http_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, util::free_port()?));
     let floor_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, util::free_port()?));
-    let stack = Stack {
-        bin_dir: bin_dir.clone(),
-        passwords: &passwords,
-        nats_port,
-        nats_url: format!("nats://127.0.0.1:{nats_port}"),
-        database_url: pg.database_url(&database),
-        jwt_key: work_dir.join("jwt-ed25519.pem"),
-        http_addr,
-    };
-    let mut gen_key = Command::new(bin_dir.join(Binary::AuthWorker.name()));
-    gen_key.arg("gen-key").arg("--out").arg(&stack.jwt_key);
-    util::run(&mut gen_key).context("generating the JWT signing key")?;
-
-    term::header(&format!(
-        "A private stack: gateway on {http_addr}, NATS on {nats_port}, database {database}"
-    ));
-    term::step(&format!("the processes log to {LOG_DIR}/<name>.log"));
-    // Straight into the files: a copying thread here would take CPU from
-    // the processes measured (the floor, too, writes straight to its file).
-    let mut sup = Supervisor::new(Path::new(LOG_DIR), up::name_width(1))?.direct_to_files();
-    let result = up::start(&stack, nats_server, 1, &mut sup)
-        .and_then(|_| bench(args, &stack, floor_addr, &sup));
-
-    term::header("Stop the private stack");
-    let killed = sup.shutdown();
-    if killed.is_empty() {
-        term::step("everything stopped");
-    } else {
-        term::warn(&format!("had to kill: {}", killed.join(", ")));
-    }
-    let dropped = fuzz::drop_database(pg, &database);
-    let _ = fs::remove_dir_all(&work_dir);
-    result?;
-    dropped
+    // Logs straight into the files: a copying thread here would take CPU
+    // from the processes measured (the floor, too, writes straight to its
+    // file).
+    up::private_stack(
+        "bench",
+        bin_dir,
+        nats_server,
+        pg,
+        Supervisor::new(Path::new(LOG_DIR), up::name_width(1))?.direct_to_files(),
+        |stack, sup| bench(args, stack, floor_addr, sup),
+    )
 }
 
 fn bench(

@@ -25,7 +25,7 @@
 use std::{
     fs,
     io::{BufRead, BufReader, Write},
-    net::{Ipv4Addr, SocketAddr},
+    net::SocketAddr,
     path::{Path, PathBuf},
     process::{Command, Stdio},
     time::{Duration, Instant},
@@ -36,11 +36,10 @@ use anyhow::{Context, bail};
 use crate::{
     nats,
     pg::{self, PgArgs, Postgres},
-    secrets::NatsPasswords,
     signals,
     supervise::Supervisor,
     term,
-    up::{self, Binary, Stack},
+    up::{self, Stack},
     util,
 };
 
@@ -155,62 +154,26 @@ pub fn fuzz(nats_server: &Path, pg: &Postgres, options: &FuzzOptions) -> anyhow:
     term::header("Build");
     let bin_dir = up::build_for_tests()?;
 
-    // Everything of this run is its own: ports, passwords, database, key.
-    let tag = std::process::id();
-    let work_dir = PathBuf::from(format!(".dev/fuzz/{tag}"));
-    fs::create_dir_all(&work_dir).with_context(|| format!("creating {}", work_dir.display()))?;
-    let database = format!("natsauth_fuzz_{tag}");
-    let passwords = NatsPasswords::fresh();
-    let nats_port = util::free_port()?;
-    let http_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, util::free_port()?));
-    let stack = Stack {
+    let passes = up::private_stack(
+        "fuzz",
         bin_dir,
-        passwords: &passwords,
-        nats_port,
-        nats_url: format!("nats://127.0.0.1:{nats_port}"),
-        database_url: pg.database_url(&database),
-        jwt_key: util::workspace_root()
-            .join(&work_dir)
-            .join("jwt-ed25519.pem"),
-        http_addr,
-    };
-
-    term::header(&format!(
-        "A private stack: gateway on {http_addr}, NATS on {nats_port}, database {database}"
-    ));
-    term::step(&format!("the processes log to {LOG_DIR}/<name>.log"));
-    let mut sup = Supervisor::new(Path::new(LOG_DIR), up::name_width(1))?.quiet();
-    let result = start_and_fuzz(&stack, nats_server, &schemathesis, options, &mut sup);
-
-    term::header("Stop the private stack");
-    let killed = sup.shutdown();
-    if killed.is_empty() {
-        term::step("everything stopped");
-    } else {
-        term::warn(&format!("had to kill: {}", killed.join(", ")));
-    }
-    let dropped = drop_database(pg, &database);
-    let _ = fs::remove_dir_all(&work_dir);
-    let passes = result?;
-    dropped?;
+        nats_server,
+        pg,
+        Supervisor::new(Path::new(LOG_DIR), up::name_width(1))?.quiet(),
+        |stack, sup| fuzz_stack(stack, &schemathesis, options, sup),
+    )?;
     Ok(Summary {
         passes,
         elapsed: started.elapsed(),
     })
 }
 
-fn start_and_fuzz(
+fn fuzz_stack(
     stack: &Stack<'_>,
-    nats_server: &Path,
     schemathesis: &Path,
     options: &FuzzOptions,
     sup: &mut Supervisor,
 ) -> anyhow::Result<Vec<PassReport>> {
-    let mut gen_key = Command::new(stack.bin_dir.join(Binary::AuthWorker.name()));
-    gen_key.arg("gen-key").arg("--out").arg(&stack.jwt_key);
-    util::run(&mut gen_key).context("generating the JWT signing key")?;
-
-    up::start(stack, nats_server, 1, sup)?;
     let gateway = util::connectable(stack.http_addr);
     // Without every worker, routes answer 503 and the fuzzer would report
     // the stack, not the API.
@@ -622,31 +585,6 @@ fn promote(stack: &Stack<'_>, email: &str) -> anyhow::Result<()> {
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
-    Ok(())
-}
-
-/// Drops the fuzzing database (the stack is stopped by now).
-pub fn drop_database(pg: &Postgres, database: &str) -> anyhow::Result<()> {
-    let Some(psql) = pg::find_psql() else {
-        term::warn(&format!(
-            "psql is not installed, so the database {database} is left behind; drop it by hand"
-        ));
-        return Ok(());
-    };
-    let mut drop = Command::new(psql);
-    drop.args(["-X", "-w", "-q", "-v", "ON_ERROR_STOP=1", "-c"])
-        .arg(format!(
-            r#"drop database if exists "{database}" with (force)"#
-        ))
-        .args(["-d", pg.admin_url()]);
-    let out = util::capture(&mut drop)?;
-    if !out.status.success() {
-        bail!(
-            "dropping the database {database}: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    term::step(&format!("dropped the database {database}"));
     Ok(())
 }
 

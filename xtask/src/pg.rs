@@ -484,6 +484,31 @@ fn path_tag(path: &Path) -> String {
     format!("{hash:016x}")
 }
 
+/// Drops a run's own database (its stack is stopped by now).
+pub fn drop_database(pg: &Postgres, database: &str) -> anyhow::Result<()> {
+    let Some(psql) = find_psql() else {
+        term::warn(&format!(
+            "psql is not installed, so the database {database} is left behind; drop it by hand"
+        ));
+        return Ok(());
+    };
+    let mut drop = Command::new(psql);
+    drop.args(["-X", "-w", "-q", "-v", "ON_ERROR_STOP=1", "-c"])
+        .arg(format!(
+            r#"drop database if exists "{database}" with (force)"#
+        ))
+        .args(["-d", pg.admin_url()]);
+    let out = util::capture(&mut drop)?;
+    if !out.status.success() {
+        bail!(
+            "dropping the database {database}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    term::step(&format!("dropped the database {database}"));
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -190,6 +190,61 @@ pub fn build_for_tests() -> anyhow::Result<PathBuf> {
     Ok(util::target_dir().join("debug"))
 }
 
+/// Runs `body` against a stack of this run's own, started under `sup`: free
+/// ports, fresh NATS passwords, the database `natsauth_<kind>_<pid>`, a JWT
+/// key in `.dev/<kind>/<pid>/`. Afterwards everything is stopped, the
+/// database dropped and the directory removed, whatever `body` returned.
+pub fn private_stack<T>(
+    kind: &str,
+    bin_dir: PathBuf,
+    nats_server: &Path,
+    pg: &Postgres,
+    mut sup: Supervisor,
+    body: impl FnOnce(&Stack<'_>, &mut Supervisor) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let tag = std::process::id();
+    let work_dir = util::workspace_root().join(format!(".dev/{kind}/{tag}"));
+    std::fs::create_dir_all(&work_dir)
+        .with_context(|| format!("creating {}", work_dir.display()))?;
+    let database = format!("natsauth_{kind}_{tag}");
+    let passwords = NatsPasswords::fresh();
+    let nats_port = util::free_port()?;
+    let http_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, util::free_port()?));
+    let stack = Stack {
+        bin_dir,
+        passwords: &passwords,
+        nats_port,
+        nats_url: format!("nats://127.0.0.1:{nats_port}"),
+        database_url: pg.database_url(&database),
+        jwt_key: work_dir.join("jwt-ed25519.pem"),
+        http_addr,
+    };
+    term::header(&format!(
+        "A private stack: gateway on {http_addr}, NATS on {nats_port}, database {database}"
+    ));
+    term::step(&format!("the processes log to {LOG_DIR}/<name>.log"));
+    let result = (|| {
+        let mut gen_key = Command::new(stack.bin_dir.join(Binary::AuthWorker.name()));
+        gen_key.arg("gen-key").arg("--out").arg(&stack.jwt_key);
+        util::run(&mut gen_key).context("generating the JWT signing key")?;
+        start(&stack, nats_server, 1, &mut sup)?;
+        body(&stack, &mut sup)
+    })();
+
+    term::header("Stop the private stack");
+    let killed = sup.shutdown();
+    if killed.is_empty() {
+        term::step("everything stopped");
+    } else {
+        term::warn(&format!("had to kill: {}", killed.join(", ")));
+    }
+    let dropped = pg::drop_database(pg, &database);
+    let _ = std::fs::remove_dir_all(&work_dir);
+    let value = result?;
+    dropped?;
+    Ok(value)
+}
+
 /// The width of the process-name column for `copies` of each worker.
 pub fn name_width(copies: u16) -> usize {
     worker_names(copies)

@@ -561,6 +561,9 @@ fn summary(samples: &[Sample]) -> String {
 
 /// Prints what the calls got (seen with `--nocapture`): counts by call and
 /// status, and the slowest failure.
+/// The gateway's NATS request timeout in the fault tests (the default).
+const RPC_TIMEOUT: Duration = Duration::from_secs(5);
+
 fn report(what: &str, samples: &[Sample]) {
     let slowest = samples.iter().filter(|s| !s.ok).map(Sample::elapsed).max();
     eprintln!("{what}: {}; slowest failure: {slowest:?}", summary(samples));
@@ -568,6 +571,40 @@ fn report(what: &str, samples: &[Sample]) {
 
 /// Fails with the offending samples unless `holds` is true of every sample
 /// that `which` selects.
+/// Every call that ended before the outage began, and every call that
+/// started after the recovery, succeeded.
+fn assert_ok_outside(samples: &[Sample], outage: Instant, recovered: Instant, what: &str) {
+    assert_every(
+        samples,
+        |s| s.ended < outage,
+        |s| s.ok,
+        &format!("every call before the {what} succeeds"),
+    );
+    assert_every(
+        samples,
+        |s| s.started > recovered,
+        |s| s.ok,
+        &format!("every call after the {what} is over succeeds"),
+    );
+}
+
+/// Every call succeeded or got the gateway's own 503, and none waited near
+/// the NATS timeout.
+fn assert_fast_gateway_503s(samples: &[Sample]) {
+    assert_every(
+        samples,
+        |_| true,
+        |s| s.ok || (s.status == 503 && s.message.as_deref() == Some("service unavailable")),
+        "every call succeeds or fails with the gateway's 503",
+    );
+    assert_every(
+        samples,
+        |_| true,
+        |s| s.elapsed() < RPC_TIMEOUT / 2,
+        "no call waits anywhere near the NATS timeout",
+    );
+}
+
 fn assert_every(
     samples: &[Sample],
     which: impl Fn(&Sample) -> bool,
