@@ -54,7 +54,7 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let settings = auth_worker::Settings::load(cli.config.as_deref())?;
-    shared::telemetry::init(&settings.log);
+    let _telemetry = shared::telemetry::init(&settings.log, "auth-worker")?;
     match cli.command {
         Some(Command::Migrate) => auth_worker::migrate(&settings.database).await,
         Some(Command::SetRole { email, role }) => {

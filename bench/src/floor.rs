@@ -14,7 +14,7 @@ pub async fn run() -> anyhow::Result<()> {
     let gateway = gateway::Settings::load(None)?;
     let auth = auth_worker::Settings::load(None)?;
     let users = user_worker::Settings::load(None)?;
-    shared::telemetry::init(&gateway.log);
+    let _telemetry = shared::telemetry::init(&gateway.log, "natsauth-bench-floor")?;
 
     let argon2 = auth.argon2.clone();
     let hasher = tokio::task::spawn_blocking(move || auth_worker::password::Hasher::new(&argon2))

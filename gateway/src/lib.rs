@@ -31,7 +31,7 @@ use axum::{
     middleware::{self, Next},
     response::{IntoResponse, Response},
 };
-use shared::{headers::TraceParent, rpc::Rpc};
+use shared::{headers::TRACEPARENT, rpc::Rpc, telemetry};
 use tower::ServiceBuilder;
 use tower_http::{
     catch_panic::CatchPanicLayer,
@@ -41,7 +41,7 @@ use tower_http::{
     timeout::TimeoutLayer,
     trace::{DefaultOnResponse, TraceLayer},
 };
-use tracing::Level;
+use tracing::{Instrument, Level};
 
 pub use settings::Settings;
 
@@ -91,12 +91,13 @@ pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
     let http = &state.settings.http;
     let layers = ServiceBuilder::new()
         .layer(middleware::from_fn(drop_bad_request_id))
-        .layer(middleware::from_fn(trace_context))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(middleware::from_fn(trace_context))
         .layer(
             TraceLayer::new_for_http()
-                .make_span_with(request_span)
+                // The span `trace_context` made and entered.
+                .make_span_with(|_: &Request| tracing::Span::current())
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
         .layer(middleware::from_fn(metrics::track))
@@ -144,8 +145,9 @@ pub async fn run_with(
 }
 
 /// One span per request: method, route (the matched pattern, not the raw
-/// path, so ids do not explode cardinality), request id; the response event
-/// adds status and latency.
+/// path, so ids do not explode cardinality), request id, and the trace id
+/// that [`trace_context`] records; the response event of the `TraceLayer`
+/// inside it adds status and latency.
 fn request_span(request: &Request) -> tracing::Span {
     let id = request
         .headers()
@@ -156,30 +158,51 @@ fn request_span(request: &Request) -> tracing::Span {
         .extensions()
         .get::<MatchedPath>()
         .map_or("unmatched", MatchedPath::as_str);
-    let trace_id = request
-        .extensions()
-        .get::<TraceParent>()
-        .map(TraceParent::trace_id_hex)
-        .unwrap_or_default();
     tracing::info_span!(
         "http",
         method = %request.method(),
         route,
         request_id = id,
-        trace_id,
+        trace_id = tracing::field::Empty,
+        otel.name = tracing::field::Empty,
+        otel.kind = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
     )
 }
 
-/// Continues the client's W3C trace (or starts one): the gateway is a new
-/// hop of the same trace, and the worker continues it from the NATS header.
+/// Makes the request's span and continues the client's W3C trace (or starts
+/// one) in it: the gateway is a new hop of the same trace, and the worker
+/// continues it from the NATS header. With OTLP export on, the span is
+/// exported as `METHOD /route` with its status. (The trace must be joined
+/// before the span is first entered, when the exporter starts it.)
 async fn trace_context(mut request: Request, next: Next) -> Response {
-    let incoming = request
-        .headers()
-        .get(shared::headers::TRACEPARENT)
-        .and_then(|v| v.to_str().ok());
-    let trace = TraceParent::child_of(incoming);
+    let span = request_span(&request);
+    let trace = {
+        let incoming = request
+            .headers()
+            .get(TRACEPARENT)
+            .and_then(|v| v.to_str().ok());
+        let name = || {
+            let route = request
+                .extensions()
+                .get::<MatchedPath>()
+                .map_or("unmatched", MatchedPath::as_str);
+            format!("{} {route}", request.method())
+        };
+        telemetry::continue_trace(&span, incoming, name)
+    };
     request.extensions_mut().insert(trace);
-    next.run(request).await
+    let response = next.run(request).instrument(span.clone()).await;
+    let status = response.status();
+    telemetry::set_exported_attribute(
+        &span,
+        "http.response.status_code",
+        i64::from(status.as_u16()),
+    );
+    if status.is_server_error() {
+        telemetry::mark_failed(&span);
+    }
+    response
 }
 
 /// CORS for the configured origins; none configured means no CORS headers.

@@ -17,7 +17,7 @@ struct Cli {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let settings = gateway::Settings::load(cli.config.as_deref())?;
-    shared::telemetry::init(&settings.log);
+    let _telemetry = shared::telemetry::init(&settings.log, "gateway")?;
     let listener = tokio::net::TcpListener::bind(&settings.http.addr)
         .await
         .with_context(|| format!("cannot listen on {}", settings.http.addr))?;

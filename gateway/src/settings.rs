@@ -39,6 +39,11 @@ jwks_refresh_min_interval_ms = 1000
 [log]
 level = "info"
 format = "text"
+# OTLP/HTTP base URL for span export, e.g. "http://127.0.0.1:4318"; empty: off
+# (unless OTEL_EXPORTER_OTLP_ENDPOINT is set).
+otlp_endpoint = ""
+# Share of the traces started here that are exported (0 to 1).
+otlp_sample_ratio = 1.0
 "#;
 
 #[derive(Debug, Clone, Deserialize)]

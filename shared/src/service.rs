@@ -36,6 +36,7 @@ use crate::{
     Endpoint, RequestContext, ServiceError,
     headers::{NATS_SERVICE_ERROR, NATS_SERVICE_ERROR_CODE},
     rpc::LocalHandler,
+    telemetry,
 };
 
 type HandlerFuture = Pin<Box<dyn Future<Output = Result<Bytes, ServiceError>> + Send>>;
@@ -410,18 +411,17 @@ impl<S: Clone> Job<S> {
     async fn run(self, message: Message) {
         let started = Instant::now();
         let ctx = RequestContext::from_headers(message.headers.as_ref());
-        let trace_id = ctx
-            .traceparent
-            .as_deref()
-            .and_then(crate::headers::TraceParent::parse)
-            .map(|t| t.trace_id_hex());
         let span = info_span!(
             "rpc",
             subject = self.subject,
             request_id = ctx.request_id.as_deref().unwrap_or(""),
-            trace_id = trace_id.as_deref().unwrap_or(""),
+            trace_id = tracing::field::Empty,
             caller = ctx.caller.map(|c| c.id),
+            otel.name = tracing::field::Empty,
+            otel.kind = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
         );
+        telemetry::continue_trace(&span, ctx.traceparent.as_deref(), || self.subject.into());
         let result = (self.handler)(self.state.clone(), ctx, message.payload)
             .instrument(span.clone())
             .await;
@@ -429,11 +429,17 @@ impl<S: Clone> Job<S> {
         let _enter = span.enter();
         match &result {
             Ok(_) => debug!(elapsed_us = elapsed.as_micros() as u64, "ok"),
-            Err(e) => debug!(
-                elapsed_us = elapsed.as_micros() as u64,
-                status = e.status_code,
-                "error reply"
-            ),
+            Err(e) => {
+                debug!(
+                    elapsed_us = elapsed.as_micros() as u64,
+                    status = e.status_code,
+                    "error reply"
+                );
+                telemetry::set_exported_attribute(&span, "status_code", i64::from(e.status_code));
+                if e.status_code >= 500 {
+                    telemetry::mark_failed(&span);
+                }
+            }
         }
         self.record(&result, elapsed);
         self.reply(message.reply, result).await;

@@ -16,6 +16,6 @@ struct Cli {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let settings = user_worker::Settings::load(cli.config.as_deref())?;
-    shared::telemetry::init(&settings.log);
+    let _telemetry = shared::telemetry::init(&settings.log, "user-worker")?;
     user_worker::run(settings, shared::service::shutdown_signal()).await
 }

@@ -10,6 +10,8 @@
 //!   restarted (503, then recovery).
 //! * `cluster`: the three-node NATS cluster of `nats-cluster/`, one node
 //!   SIGKILLed under load.
+//! * `otlp`: spans exported to a collector of the test's own, one trace
+//!   across the hop, sent on SIGTERM.
 //!
 //! This file holds the harness: the built binaries, a [`Stack`] of real
 //! processes, and a [`Load`] of concurrent HTTP calls that records every
@@ -23,6 +25,7 @@ mod helpers;
 
 mod cluster;
 mod faults;
+mod otlp;
 mod scaling;
 mod servers;
 
@@ -238,6 +241,11 @@ impl Stack {
     }
 
     fn worker(&self, name: &str) -> Proc {
+        self.worker_with(name, &[])
+    }
+
+    /// A worker with `extra` environment besides the stack's.
+    fn worker_with(&self, name: &str, extra: &[(&str, &str)]) -> Proc {
         let (prefix, password) = match name {
             "auth-worker" => ("AUTH_WORKER", &self.backends.passwords.auth_worker),
             _ => ("USER_WORKER", &self.backends.passwords.user_worker),
@@ -260,6 +268,11 @@ impl Stack {
                 self.key_file.display().to_string(),
             ));
         }
+        env.extend(
+            extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
         Proc::start(name, &env)
     }
 
