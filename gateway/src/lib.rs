@@ -148,16 +148,12 @@ pub async fn run_with(
 /// path, so ids do not explode cardinality), request id, and the trace id
 /// that [`trace_context`] records; the response event of the `TraceLayer`
 /// inside it adds status and latency.
-fn request_span(request: &Request) -> tracing::Span {
+fn request_span(request: &Request, route: &str) -> tracing::Span {
     let id = request
         .headers()
         .get(REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", MatchedPath::as_str);
     tracing::info_span!(
         "http",
         method = %request.method(),
@@ -176,20 +172,19 @@ fn request_span(request: &Request) -> tracing::Span {
 /// exported as `METHOD /route` with its status. (The trace must be joined
 /// before the span is first entered, when the exporter starts it.)
 async fn trace_context(mut request: Request, next: Next) -> Response {
-    let span = request_span(&request);
-    let trace = {
+    let (span, trace) = {
+        let route = request
+            .extensions()
+            .get::<MatchedPath>()
+            .map_or("unmatched", MatchedPath::as_str);
+        let span = request_span(&request, route);
         let incoming = request
             .headers()
             .get(TRACEPARENT)
             .and_then(|v| v.to_str().ok());
-        let name = || {
-            let route = request
-                .extensions()
-                .get::<MatchedPath>()
-                .map_or("unmatched", MatchedPath::as_str);
-            format!("{} {route}", request.method())
-        };
-        telemetry::continue_trace(&span, incoming, name)
+        let trace =
+            telemetry::continue_trace(&span, incoming, || format!("{} {route}", request.method()));
+        (span, trace)
     };
     request.extensions_mut().insert(trace);
     let response = next.run(request).instrument(span.clone()).await;
