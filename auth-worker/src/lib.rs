@@ -39,21 +39,48 @@ pub async fn run(
     settings: Settings,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
-    let db = shared::db::pool(&settings.database)?;
-    // Building the hasher runs argon2 once (the timing dummy): off the runtime.
-    let argon2 = settings.argon2.clone();
-    let hasher = tokio::task::spawn_blocking(move || password::Hasher::new(&argon2))
-        .await
-        .context("building the password hasher")??;
-    let tokens = tokens::TokenIssuer::from_settings(&settings.jwt)?;
-    let client = shared::nats::connect(&settings.nats, "auth-worker").await?;
-    let state = AppState {
-        db,
-        hasher: Arc::new(hasher),
-        tokens: Arc::new(tokens),
-        settings: Arc::new(settings),
-    };
-    service::builder(state).serve(client, shutdown).await
+    Worker::connect(settings).await?.serve(shutdown).await
+}
+
+/// A connected auth worker, before it serves.
+#[derive(Debug)]
+pub struct Worker {
+    state: AppState,
+    client: async_nats::Client,
+}
+
+impl Worker {
+    /// Builds the hasher and the token issuer, and connects to NATS (the
+    /// database pool connects lazily).
+    pub async fn connect(settings: Settings) -> anyhow::Result<Self> {
+        let db = shared::db::pool(&settings.database)?;
+        // Building the hasher runs argon2 once (the timing dummy): off the runtime.
+        let argon2 = settings.argon2.clone();
+        let hasher = tokio::task::spawn_blocking(move || password::Hasher::new(&argon2))
+            .await
+            .context("building the password hasher")??;
+        let tokens = tokens::TokenIssuer::from_settings(&settings.jwt)?;
+        let client = shared::nats::connect(&settings.nats, "auth-worker").await?;
+        let state = AppState {
+            db,
+            hasher: Arc::new(hasher),
+            tokens: Arc::new(tokens),
+            settings: Arc::new(settings),
+        };
+        Ok(Self { state, client })
+    }
+
+    /// The password hasher (tests count its verifications).
+    pub fn hasher(&self) -> &Arc<password::Hasher> {
+        &self.state.hasher
+    }
+
+    /// Serves until `shutdown` resolves, then drains and returns.
+    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+        service::builder(self.state)
+            .serve(self.client, shutdown)
+            .await
+    }
 }
 
 /// Creates the database if it does not exist, then applies `migrations/`.

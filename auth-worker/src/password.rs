@@ -11,7 +11,10 @@
 //! So the hasher keeps one buffer per slot and reuses it: the process holds
 //! at most `max_concurrent_hashes` × `memory_kib`, allocated on first use.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{
+    Arc, Mutex,
+    atomic::{AtomicU64, Ordering},
+};
 
 use anyhow::Context;
 use argon2::{
@@ -33,6 +36,8 @@ pub struct Hasher {
     /// A hash of a random password, verified against when the email is
     /// unknown, so that case costs the same time as a wrong password.
     dummy_hash: String,
+    /// Password verifications started (what the login throttle bounds).
+    verifications: AtomicU64,
 }
 
 impl Hasher {
@@ -59,6 +64,7 @@ impl Hasher {
             slots: Arc::new(Semaphore::new(slots)),
             buffers: Arc::new(Mutex::new(vec![memory])),
             dummy_hash,
+            verifications: AtomicU64::new(0),
         })
     }
 
@@ -73,6 +79,7 @@ impl Hasher {
     /// Whether `password` matches `phc`; `None` for `phc` checks the dummy hash
     /// and always answers `false`, in the same time.
     pub async fn verify(&self, password: &str, phc: Option<String>) -> anyhow::Result<bool> {
+        self.verifications.fetch_add(1, Ordering::Relaxed);
         let known = phc.is_some();
         let phc = phc.unwrap_or_else(|| self.dummy_hash.clone());
         let password = password.to_owned();
@@ -80,6 +87,11 @@ impl Hasher {
             .blocking(move |memory| verify_with(&password, &phc, memory))
             .await??;
         Ok(known && matched)
+    }
+
+    /// How many verifications this hasher has started.
+    pub fn verifications(&self) -> u64 {
+        self.verifications.load(Ordering::Relaxed)
     }
 
     /// Runs `work` on the blocking pool once a slot is free, lending it a

@@ -265,6 +265,8 @@ pub struct TestApp {
     stop: CancellationToken,
     tasks: Vec<JoinHandle<anyhow::Result<()>>>,
     tweak_auth: fn(&mut auth_worker::Settings),
+    /// The password hasher of every auth-worker started.
+    hashers: std::sync::Arc<std::sync::Mutex<Vec<std::sync::Arc<auth_worker::password::Hasher>>>>,
     _keys: TempDir,
 }
 
@@ -292,6 +294,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         stop,
         tasks: Vec::new(),
         tweak_auth: options.auth,
+        hashers: Default::default(),
         _keys: keys,
     };
     if options.workers {
@@ -342,10 +345,25 @@ impl TestApp {
     pub fn start_auth_worker(&mut self) {
         let settings = self.auth_worker_settings();
         let stop = self.stop.clone();
-        self.tasks
-            .push(tokio::spawn(auth_worker::run(settings, async move {
-                stop.cancelled().await
-            })));
+        let hashers = std::sync::Arc::clone(&self.hashers);
+        self.tasks.push(tokio::spawn(async move {
+            let worker = auth_worker::Worker::connect(settings).await?;
+            hashers
+                .lock()
+                .unwrap()
+                .push(std::sync::Arc::clone(worker.hasher()));
+            worker.serve(async move { stop.cancelled().await }).await
+        }));
+    }
+
+    /// Password verifications run by every auth-worker of this stack.
+    pub fn password_verifications(&self) -> u64 {
+        self.hashers
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|h| h.verifications())
+            .sum()
     }
 
     pub fn start_user_worker(&mut self) {

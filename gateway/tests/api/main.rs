@@ -9,6 +9,7 @@ mod helpers;
 
 mod auth;
 mod errors;
+mod hardening;
 mod lifecycle;
 mod nats_permissions;
 mod openapi;

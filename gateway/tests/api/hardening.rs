@@ -1,0 +1,635 @@
+//! Adversarial tests of the hardening issue: a revoked session or a changed
+//! role stops working at once, throttles cannot be raced or turned against
+//! an account's owner, retries of a refresh keep the session, purges run, and
+//! error bodies leak nothing.
+
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use reqwest::Method;
+use serde_json::{Value, json};
+use shared::{Caller, Role};
+
+use crate::{
+    helpers::{Options, TestApp, assert_error, spawn_app, spawn_app_with},
+    users::{PASSWORD, account, admin_account, send, send_ok},
+};
+
+/// The claims of an access token, read without checking (the test made it).
+fn claims(token: &str) -> Value {
+    let payload = token.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+fn session_of(token: &str) -> uuid::Uuid {
+    claims(token)["sid"].as_str().unwrap().parse().unwrap()
+}
+
+/// A request published straight onto NATS as the gateway's NATS user, with
+/// the caller header the gateway would send. Returns the error status (None
+/// for a success) and the body.
+async fn as_gateway(
+    app: &TestApp,
+    subject: &'static str,
+    caller: Caller,
+    body: &Value,
+) -> (Option<u16>, Value) {
+    let (client, _) = app.nats.connect_as("gateway").await.unwrap();
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(
+        shared::headers::CALLER,
+        serde_json::to_string(&caller).unwrap().as_str(),
+    );
+    let reply = client
+        .request_with_headers(subject, headers, body.to_string().into())
+        .await
+        .unwrap();
+    let status = reply
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(shared::headers::NATS_SERVICE_ERROR_CODE))
+        .map(|v| v.as_str().parse().unwrap());
+    (status, serde_json::from_slice(&reply.payload).unwrap())
+}
+
+/// Every route that takes a bearer token, called with `token`: the statuses.
+/// `own` is the token's user, `post` a post id to aim at.
+async fn every_route_with(app: &TestApp, token: &str, own: i64, post: i64) -> Vec<(String, u16)> {
+    let user = format!("/api/users/{own}");
+    let post_path = format!("/api/posts/{post}");
+    let calls: Vec<(Method, String, Option<Value>)> = vec![
+        (Method::GET, "/api/users/me".into(), None),
+        (
+            Method::PATCH,
+            "/api/users/me".into(),
+            Some(json!({"firstname": "X"})),
+        ),
+        (
+            Method::PUT,
+            "/api/users/me/password".into(),
+            Some(json!({"currentPassword": PASSWORD, "newPassword": "another good one"})),
+        ),
+        (Method::GET, "/api/users".into(), None),
+        (Method::GET, user.clone(), None),
+        (Method::PATCH, user.clone(), Some(json!({"role": "ADMIN"}))),
+        (
+            Method::POST,
+            "/api/posts".into(),
+            Some(json!({"title": "t"})),
+        ),
+        (Method::GET, "/api/posts".into(), None),
+        (Method::GET, post_path.clone(), None),
+        (
+            Method::PATCH,
+            post_path.clone(),
+            Some(json!({"title": "u"})),
+        ),
+        (Method::DELETE, post_path, None),
+        (
+            Method::POST,
+            "/api/auth/logout".into(),
+            Some(json!({"refreshToken": "x".repeat(43)})),
+        ),
+        (Method::DELETE, user, None),
+    ];
+    let mut statuses = Vec::new();
+    for (method, path, body) in calls {
+        let response = send(app, method.clone(), &path, Some(token), body.as_ref()).await;
+        statuses.push((format!("{method} {path}"), response.status().as_u16()));
+    }
+    statuses
+}
+
+fn assert_all_401(statuses: &[(String, u16)]) {
+    let wrong: Vec<_> = statuses.iter().filter(|(_, s)| *s != 401).collect();
+    assert!(wrong.is_empty(), "not 401: {wrong:?}");
+}
+
+async fn role_of(app: &TestApp, id: i64) -> String {
+    sqlx::query_scalar("select role::text from users where id = $1")
+        .bind(id)
+        .fetch_one(&app.db.pool().await)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_demoted_admin_cannot_promote_itself_back_or_demote_its_demoter() {
+    let app = spawn_app().await;
+    let root = admin_account(&app, "root@example.com").await;
+    let mallory = admin_account(&app, "mallory@example.com").await;
+    let stale_session = session_of(&mallory.token);
+
+    let path = format!("/api/users/{}", mallory.id);
+    send_ok(
+        &app,
+        Method::PATCH,
+        &path,
+        Some(&root.token),
+        Some(&json!({"role": "USER"})),
+    )
+    .await;
+
+    // At once, with the token that still says ADMIN: the demotion ended the
+    // session it belongs to.
+    let again = send(
+        &app,
+        Method::PATCH,
+        &path,
+        Some(&mallory.token),
+        Some(&json!({"role": "ADMIN"})),
+    )
+    .await;
+    assert_error(again, 401, &path).await;
+    let root_path = format!("/api/users/{}", root.id);
+    let revenge = send(
+        &app,
+        Method::PATCH,
+        &root_path,
+        Some(&mallory.token),
+        Some(&json!({"role": "USER"})),
+    )
+    .await;
+    assert_error(revenge, 401, &root_path).await;
+
+    // Logged in again, the token says USER: refused by the route's role.
+    let fresh = crate::users::login(&app, "mallory@example.com").await;
+    let promote = send(
+        &app,
+        Method::PATCH,
+        &path,
+        Some(&fresh),
+        Some(&json!({"role": "ADMIN"})),
+    )
+    .await;
+    assert_error(promote, 403, &path).await;
+
+    // Straight onto NATS with a live session but a stale ADMIN claim: the
+    // worker reads the role from the database, not from the claim.
+    let live = Caller {
+        id: mallory.id,
+        role: Role::Admin,
+        session: Some(session_of(&fresh)),
+    };
+    let (status, body) = as_gateway(
+        &app,
+        "user.update",
+        live,
+        &json!({"id": mallory.id, "role": "ADMIN"}),
+    )
+    .await;
+    assert_eq!(status, Some(403), "{body}");
+    let (status, body) = as_gateway(
+        &app,
+        "user.update",
+        live,
+        &json!({"id": root.id, "role": "USER"}),
+    )
+    .await;
+    assert_eq!(status, Some(403), "{body}");
+    // The revoked session is refused outright, whatever its claim.
+    let dead = Caller {
+        session: Some(stale_session),
+        ..live
+    };
+    let (status, body) = as_gateway(&app, "user.list", dead, &json!({})).await;
+    assert_eq!(status, Some(401), "{body}");
+
+    assert_eq!(role_of(&app, mallory.id).await, "USER");
+    assert_eq!(role_of(&app, root.id).await, "ADMIN");
+}
+
+#[tokio::test]
+async fn a_deleted_users_token_gets_401_on_every_route() {
+    let app = spawn_app().await;
+    let root = admin_account(&app, "root@example.com").await;
+    let gone = admin_account(&app, "gone@example.com").await;
+    let post = send_ok(
+        &app,
+        Method::POST,
+        "/api/posts",
+        Some(&root.token),
+        Some(&json!({"title": "p", "published": true})),
+    )
+    .await;
+    let path = format!("/api/users/{}", gone.id);
+    assert_eq!(
+        send(&app, Method::DELETE, &path, Some(&root.token), None)
+            .await
+            .status(),
+        204
+    );
+
+    let statuses = every_route_with(&app, &gone.token, gone.id, post["id"].as_i64().unwrap()).await;
+    assert_all_401(&statuses);
+    // Nothing was changed by the dead token.
+    let read = send_ok(
+        &app,
+        Method::GET,
+        &format!("/api/posts/{}", post["id"]),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(read["title"], "p");
+    assert_eq!(role_of(&app, root.id).await, "ADMIN");
+}
+
+#[tokio::test]
+async fn after_logout_the_access_token_gets_401_everywhere() {
+    let app = spawn_app().await;
+    app.signup("ada@example.com", PASSWORD).await;
+    let body: Value = app
+        .login("ada@example.com", PASSWORD)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let access = body["accessToken"].as_str().unwrap();
+    let id = body["user"]["id"].as_i64().unwrap();
+    let post = send_ok(
+        &app,
+        Method::POST,
+        "/api/posts",
+        Some(access),
+        Some(&json!({"title": "mine"})),
+    )
+    .await;
+    let response = send(
+        &app,
+        Method::POST,
+        "/api/auth/logout",
+        Some(access),
+        Some(&json!({"refreshToken": body["refreshToken"]})),
+    )
+    .await;
+    assert_eq!(response.status(), 204);
+
+    let statuses = every_route_with(&app, access, id, post["id"].as_i64().unwrap()).await;
+    assert_all_401(&statuses);
+}
+
+#[tokio::test]
+async fn after_a_password_change_another_sessions_access_token_gets_401_everywhere() {
+    let app = spawn_app().await;
+    let here = account(&app, "ada@example.com").await;
+    let stolen = crate::users::login(&app, "ada@example.com").await;
+    let post = send_ok(
+        &app,
+        Method::POST,
+        "/api/posts",
+        Some(&here.token),
+        Some(&json!({"title": "mine"})),
+    )
+    .await;
+    let response = send(
+        &app,
+        Method::PUT,
+        "/api/users/me/password",
+        Some(&here.token),
+        Some(&json!({"currentPassword": PASSWORD, "newPassword": "a brand new secret"})),
+    )
+    .await;
+    assert_eq!(response.status(), 204);
+
+    let statuses = every_route_with(&app, &stolen, here.id, post["id"].as_i64().unwrap()).await;
+    assert_all_401(&statuses);
+    // The session that changed the password goes on.
+    assert_eq!(
+        app.get_with_token("/api/users/me", &here.token)
+            .await
+            .status(),
+        200
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_concurrent_wrong_passwords_for_one_email_verify_at_most_the_limit() {
+    let app = spawn_app().await;
+    app.signup("ada@example.com", PASSWORD).await;
+    let before = app.password_verifications();
+    let attempts = (0..50).map(|_| {
+        let app = &app;
+        async move {
+            app.login("ada@example.com", "wrong password")
+                .await
+                .status()
+                .as_u16()
+        }
+    });
+    let statuses = futures::future::join_all(attempts).await;
+    let verified = app.password_verifications() - before;
+    // The default limit for one email from one address is 5.
+    assert!(
+        verified <= 5,
+        "{verified} passwords were checked: {statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 401 || *s == 429),
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 401).count() as u64,
+        verified
+    );
+}
+
+async fn login_from(
+    app: &TestApp,
+    email: &str,
+    password: &str,
+    address: &str,
+) -> reqwest::Response {
+    app.http
+        .post(app.url("/api/auth/login"))
+        .header("x-forwarded-for", address)
+        .json(&json!({ "email": email, "password": password }))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_attacker_cannot_lock_the_owner_out_from_another_address() {
+    let app = spawn_app_with(Options {
+        trust_forwarded_for: true,
+        ..Options::default()
+    })
+    .await;
+    app.signup("ada@example.com", PASSWORD).await;
+    for _ in 0..5 {
+        assert_eq!(
+            login_from(&app, "ada@example.com", "guess", "203.0.113.7")
+                .await
+                .status(),
+            401
+        );
+    }
+    // The attacker's address is locked for this email, even with the right password…
+    let locked = login_from(&app, "ada@example.com", PASSWORD, "203.0.113.7").await;
+    assert!(locked.headers().contains_key("retry-after"));
+    assert_error(locked, 429, "/api/auth/login").await;
+    // …but the owner, from anywhere else, logs in.
+    assert_eq!(
+        login_from(&app, "ada@example.com", PASSWORD, "198.51.100.2")
+            .await
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn ipv6_clients_are_throttled_per_64_prefix() {
+    let app = spawn_app_with(Options {
+        trust_forwarded_for: true,
+        ..Options::default()
+    })
+    .await;
+    app.signup("ada@example.com", PASSWORD).await;
+    // Five addresses of one /64 (one subscriber's network).
+    for host in 1..=5 {
+        let address = format!("2001:db8:aa:1::{host}");
+        assert_eq!(
+            login_from(&app, "ada@example.com", "guess", &address)
+                .await
+                .status(),
+            401
+        );
+    }
+    let sixth = login_from(&app, "ada@example.com", PASSWORD, "2001:db8:aa:1:ffff::9").await;
+    assert_error(sixth, 429, "/api/auth/login").await;
+    // The next /64 is someone else.
+    assert_eq!(
+        login_from(&app, "ada@example.com", PASSWORD, "2001:db8:aa:2::1")
+            .await
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn failures_for_one_email_from_many_addresses_slow_it_down_but_never_lock_the_owner_out() {
+    let app = spawn_app_with(Options {
+        trust_forwarded_for: true,
+        ..Options::default()
+    })
+    .await;
+    app.signup("ada@example.com", PASSWORD).await;
+    // 30 guesses from 10 addresses (3 each, under the per-address limit).
+    for i in 0..30 {
+        let address = format!("192.0.2.{}", i % 10 + 1);
+        assert_eq!(
+            login_from(&app, "ada@example.com", "guess", &address)
+                .await
+                .status(),
+            401
+        );
+    }
+    let started = Instant::now();
+    let owner = login_from(&app, "ada@example.com", PASSWORD, "198.51.100.77").await;
+    assert_eq!(owner.status(), 200);
+    // The default slowdown holds every attempt for that email a second.
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn sign_ups_from_one_address_are_throttled() {
+    let app = spawn_app_with(Options {
+        trust_forwarded_for: true,
+        ..Options::default()
+    })
+    .await;
+    let signup_from = |i: usize, address: &'static str| {
+        let app = &app;
+        async move {
+            app.http
+                .post(app.url("/api/auth/signup"))
+                .header("x-forwarded-for", address)
+                .json(&json!({ "email": format!("u{i}@example.com"), "password": PASSWORD }))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // The default allows 10 sign-ups an hour from one address.
+    for i in 0..10 {
+        assert_eq!(signup_from(i, "203.0.113.9").await.status(), 201);
+    }
+    let refused = signup_from(10, "203.0.113.9").await;
+    let retry: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry > 0 && retry <= 3600, "{retry}");
+    assert_error(refused, 429, "/api/auth/signup").await;
+    let count: i64 = sqlx::query_scalar("select count(*) from users")
+        .fetch_one(&app.db.pool().await)
+        .await
+        .unwrap();
+    assert_eq!(count, 10);
+    assert_eq!(signup_from(11, "198.51.100.3").await.status(), 201);
+}
+
+#[tokio::test]
+async fn expired_sessions_spent_tokens_and_old_throttle_rows_are_purged() {
+    let mut app = spawn_app().await;
+    let ada = account(&app, "ada@example.com").await;
+    let pool = app.db.pool().await;
+    // A session that ended a day ago with its tokens, a token that expired in
+    // a live session, and a throttle window long gone.
+    sqlx::query(
+        "insert into sessions (id, user_id, expires_at) values \
+           ('00000000-0000-7000-8000-000000000001', $1, now() - interval '1 day')",
+    )
+    .bind(ada.id)
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "insert into refresh_tokens (token_hash, session_id, expires_at) values \
+           ('\\x01', '00000000-0000-7000-8000-000000000001', now() - interval '1 day'), \
+           ('\\x02', $1, now() - interval '1 hour')",
+    )
+    .bind(session_of(&ada.token))
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "insert into login_failures (scope, key, window_start, failures) \
+         values ('email', 'old@example.com', now() - interval '2 days', 3)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    // A new copy purges when it starts, then on its schedule.
+    app.start_auth_worker();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let left: i64 = sqlx::query_scalar(
+            "select (select count(*) from sessions where id = '00000000-0000-7000-8000-000000000001') \
+                  + (select count(*) from refresh_tokens where token_hash in ('\\x01', '\\x02')) \
+                  + (select count(*) from login_failures where key = 'old@example.com')",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        if left == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{left} expired rows were never purged"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The live session is untouched.
+    assert_eq!(
+        app.get_with_token("/api/users/me", &ada.token)
+            .await
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn a_retried_refresh_inside_the_grace_window_gets_the_current_token_pair() {
+    let app = spawn_app().await;
+    app.signup("ada@example.com", PASSWORD).await;
+    let first: Value = app
+        .login("ada@example.com", PASSWORD)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let old = first["refreshToken"].clone();
+    let refresh = |token: Value| {
+        let app = &app;
+        async move {
+            app.post("/api/auth/refresh", &json!({ "refreshToken": token }))
+                .await
+        }
+    };
+    let rotated: Value = refresh(old.clone()).await.json().await.unwrap();
+    // The reply was lost; the client retries with the token it had.
+    let retried = refresh(old.clone()).await;
+    assert_eq!(retried.status(), 200);
+    let retried: Value = retried.json().await.unwrap();
+    assert_eq!(retried["refreshToken"], rotated["refreshToken"]);
+    assert_eq!(retried["user"]["email"], "ada@example.com");
+    assert_eq!(
+        app.get_with_token("/api/users/me", retried["accessToken"].as_str().unwrap())
+            .await
+            .status(),
+        200
+    );
+    // The current token goes on working.
+    let next = refresh(rotated["refreshToken"].clone()).await;
+    assert_eq!(next.status(), 200);
+
+    // After the grace window, the same retry is a theft: the family dies.
+    sqlx::query("update refresh_tokens set spent_at = spent_at - interval '1 hour' where spent_at is not null")
+        .execute(&app.db.pool().await)
+        .await
+        .unwrap();
+    assert_error(refresh(old).await, 401, "/api/auth/refresh").await;
+    let next: Value = next.json().await.unwrap();
+    assert_error(
+        refresh(next["refreshToken"].clone()).await,
+        401,
+        "/api/auth/refresh",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_password_sent_as_a_number_never_appears_in_the_error() {
+    let app = spawn_app().await;
+    for path in ["/api/auth/login", "/api/auth/signup"] {
+        let response = app
+            .post(
+                path,
+                &json!({"email": "ada@example.com", "password": 987654321}),
+            )
+            .await;
+        let body = assert_error(response, 400, path).await;
+        assert!(!body.to_string().contains("987654321"), "{body}");
+    }
+    // Straight onto NATS too.
+    let (client, _) = app.nats.connect_as("gateway").await.unwrap();
+    let reply = client
+        .request(
+            "auth.login",
+            r#"{"email":"ada@example.com","password":987654321}"#.into(),
+        )
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&reply.payload).into_owned();
+    assert!(
+        text.contains("400") && !text.contains("987654321"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_database_outage_answers_503_without_naming_the_database() {
+    let app = spawn_app_with(Options {
+        // Nothing listens on port 1.
+        auth: |s| {
+            s.database.url = "postgres://postgres@127.0.0.1:1/natsauth".to_owned().into();
+            s.database.acquire_timeout_ms = 300;
+        },
+        ..Options::default()
+    })
+    .await;
+    let response = app.signup("ada@example.com", PASSWORD).await;
+    let body = assert_error(response, 503, "/api/auth/signup").await;
+    assert_eq!(body["message"], "service unavailable");
+}
