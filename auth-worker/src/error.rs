@@ -16,12 +16,10 @@ pub enum Error {
     /// Unknown, expired, revoked or spent; or not the caller's.
     #[error("invalid refresh token")]
     InvalidRefreshToken,
-    /// Too many failed attempts for this email or client address.
-    #[error("too many failed attempts")]
+    /// Too many attempts for this email and client address, from this
+    /// address, or sign-ups from this address.
+    #[error("too many attempts")]
     Throttled { retry_after_secs: u64 },
-    /// No caller header: the request did not pass the gateway's token check.
-    #[error("missing caller")]
-    NoCaller,
     #[error("current password is incorrect")]
     WrongCurrentPassword,
     #[error(transparent)]
@@ -36,9 +34,7 @@ impl From<Error> for ServiceError {
             Error::EmailTaken => ServiceError::conflict(e.to_string()),
             Error::InvalidCredentials => ServiceError::unauthorized(e.to_string()),
             Error::UserNotFound => ServiceError::not_found(e.to_string()),
-            Error::InvalidRefreshToken | Error::NoCaller => {
-                ServiceError::unauthorized(e.to_string())
-            }
+            Error::InvalidRefreshToken => ServiceError::unauthorized(e.to_string()),
             Error::Throttled { retry_after_secs } => {
                 ServiceError::too_many_requests(retry_after_secs)
             }

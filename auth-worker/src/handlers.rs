@@ -1,12 +1,15 @@
-//! One plain async function per subject: `(state, ctx, request) -> reply`.
-//! Requests arrive decoded and validated (see `shared::service`).
+//! One plain async function per subject: `(state, call, request) -> reply`.
+//! Requests arrive decoded and validated, and `call.caller` checked against
+//! the database where the subject takes a caller (see `shared::service`).
 
 use shared::{
-    RequestContext, User,
+    Caller, User,
     auth::{
         ChangePasswordRequest, CreateUserRequest, Done, GetUserRequest, JwkSet, JwksRequest,
         LoginRequest, LogoutRequest, RefreshRequest, TokenReply,
     },
+    headers::Anonymous,
+    service::Call,
 };
 use time::{Duration, OffsetDateTime};
 use tracing::{info, warn};
@@ -21,13 +24,31 @@ use crate::{
     tokens,
 };
 
-/// `auth.create_user`: sign-up. The email check before hashing saves an
-/// argon2 run on the common duplicate; the unique index still decides races.
+/// `auth.create_user`: sign-up. Sign-ups are counted per client address
+/// (429 over the limit) before anything else. The email check before hashing
+/// saves an argon2 run on the common duplicate; the unique index still
+/// decides races.
 pub async fn create_user(
     state: AppState,
-    _ctx: RequestContext,
+    Call { client, .. }: Call<Anonymous>,
     request: CreateUserRequest,
 ) -> Result<User, Error> {
+    if let Some(address) = client {
+        let limits = &state.settings.throttle;
+        let [count] = throttle::reserve(
+            &state.db,
+            &[Key::Signup(address)],
+            limits.signup_window_secs,
+        )
+        .await?[..] else {
+            unreachable!("one key, one count")
+        };
+        if count.attempts > limits.signup_max_per_address {
+            return Err(Error::Throttled {
+                retry_after_secs: count.retry_after_secs,
+            });
+        }
+    }
     if users::email_taken(&state.db, &request.email).await? {
         return Err(Error::EmailTaken);
     }
@@ -47,7 +68,7 @@ pub async fn create_user(
 /// `auth.get_user`: by id or by email.
 pub async fn get_user(
     state: AppState,
-    _ctx: RequestContext,
+    _: Call<Anonymous>,
     request: GetUserRequest,
 ) -> Result<User, Error> {
     let user = match request {
@@ -57,22 +78,49 @@ pub async fn get_user(
     user.ok_or(Error::UserNotFound)
 }
 
+/// Reserves a password check for `email` from `client` (see
+/// `db::throttle`): 429 when the pair or the address is over its limit; past
+/// the email's own threshold, waits before answering instead of refusing, so
+/// guessing from many addresses is slowed and the owner is never locked out.
+/// On success the keys to give back if the password is right.
+async fn reserve_check<'a>(
+    state: &AppState,
+    email: &'a str,
+    client: Option<shared::headers::ClientAddress>,
+) -> Result<Vec<Key<'a>>, Error> {
+    let limits = &state.settings.throttle;
+    let mut keys = vec![Key::Pair(email, client), Key::Email(email)];
+    keys.extend(client.map(Key::Address));
+    let counts = throttle::reserve(&state.db, &keys, limits.window_secs).await?;
+    for (key, count) in keys.iter().zip(&counts) {
+        let limit = match key {
+            Key::Pair(..) => limits.pair_max_attempts,
+            Key::Address(_) => limits.address_max_failures,
+            Key::Email(_) | Key::Signup(_) => continue,
+        };
+        if count.attempts > limit {
+            return Err(Error::Throttled {
+                retry_after_secs: count.retry_after_secs,
+            });
+        }
+    }
+    if counts[1].attempts > limits.email_slowdown_after {
+        tokio::time::sleep(std::time::Duration::from_millis(limits.email_slowdown_ms)).await;
+    }
+    Ok(keys)
+}
+
 /// `auth.login`: an unknown email costs one argon2 verification too, so the
-/// answer and its timing are the same as for a wrong password. Failures are
-/// counted per email and per client address; a locked key answers 429 before
-/// any password is checked, so a right password does not open a lock.
+/// answer and its timing are the same as for a wrong password. Each attempt
+/// is counted before the password is checked (see [`reserve_check`]); a
+/// refused attempt answers 429 without checking, so a right password does not
+/// open a lock.
 pub async fn login(
     state: AppState,
-    _ctx: RequestContext,
+    Call { client, .. }: Call<Anonymous>,
     request: LoginRequest,
 ) -> Result<TokenReply, Error> {
-    let mut keys = vec![Key::Email(&request.email)];
-    if let Some(ip) = request.client_ip.as_deref() {
-        keys.push(Key::Ip(ip));
-    }
-    if let Some(retry_after_secs) = throttle::locked_for(&state.db, &keys).await? {
-        return Err(Error::Throttled { retry_after_secs });
-    }
+    let keys = reserve_check(&state, &request.email, client).await?;
     let found = users::credentials_by_email(&state.db, &request.email).await?;
     let (user, hash) = match found {
         Some((user, hash)) => (Some(user), Some(hash)),
@@ -81,14 +129,9 @@ pub async fn login(
     let matched = state.hasher.verify(request.password.expose(), hash).await?;
     let user = match user {
         Some(user) if matched => user,
-        _ => {
-            for key in keys {
-                throttle::record_failure(&state.db, key, &state.settings.throttle).await?;
-            }
-            return Err(Error::InvalidCredentials);
-        }
+        _ => return Err(Error::InvalidCredentials),
     };
-    throttle::clear_email(&state.db, &request.email).await?;
+    throttle::release(&state.db, &keys).await?;
     let (refresh_token, refresh_hash) = tokens::new_refresh_token();
     let ttl = i64::try_from(state.settings.jwt.refresh_ttl_secs).unwrap_or(i64::MAX / 2);
     let expires_at = OffsetDateTime::now_utc() + Duration::seconds(ttl);
@@ -99,17 +142,26 @@ pub async fn login(
     token_reply(&state, user, session, refresh_token)
 }
 
+/// How many rotations a retry inside the grace window may follow to reach
+/// the session's current token (two tabs refreshing at once make two).
+const MAX_SUCCESSORS: usize = 4;
+
 /// `auth.refresh`: exchanges a refresh token for new tokens in one
 /// transaction. The token row is locked, so concurrent refreshes of one token
-/// take turns: the first rotates it, the others find it spent. A token spent
-/// within `refresh.reuse_grace_secs` is refused without consequence (a retry,
-/// two tabs); one spent earlier has leaked, and its whole session is revoked.
+/// take turns: the first rotates it, the others find it spent.
+///
+/// A token spent within `refresh.reuse_grace_secs` is a retry (the reply was
+/// lost, two tabs): the answer is the session's current refresh token, opened
+/// from the successor sealed with the spent token, and a new access token;
+/// nothing is rotated. One spent earlier has leaked, and its whole session is
+/// revoked.
 pub async fn refresh(
     state: AppState,
-    _ctx: RequestContext,
+    _: Call<Anonymous>,
     request: RefreshRequest,
 ) -> Result<TokenReply, Error> {
-    let hash = tokens::refresh_token_hash(request.refresh_token.expose());
+    let presented = request.refresh_token.expose();
+    let hash = tokens::refresh_token_hash(presented);
     let mut tx = state.db.begin().await?;
     let row = sessions::lock_token(&mut tx, &hash)
         .await?
@@ -125,20 +177,23 @@ pub async fn refresh(
             sessions::revoke(&mut *tx, row.session_id).await?;
             tx.commit().await?;
             warn!(session = %row.session_id, user_id = row.user_id, "spent refresh token presented: session revoked");
+            return Err(Error::InvalidRefreshToken);
         }
-        return Err(Error::InvalidRefreshToken);
+        let current = current_successor(&mut tx, row.session_id, presented, row.successor)
+            .await?
+            .ok_or(Error::InvalidRefreshToken)?;
+        let user = user_in(&mut tx, row.user_id).await?;
+        info!(user_id = user.id, session = %row.session_id, "refresh retried: current pair sent again");
+        return token_reply(&state, user, row.session_id, current);
     }
-    // Inside the transaction: taking a second pooled connection while holding
-    // the row lock would starve the pool when many refreshes wait on it.
-    let user = users::user_by_id(&mut *tx, row.user_id)
-        .await?
-        .ok_or(Error::InvalidRefreshToken)?;
+    let user = user_in(&mut tx, row.user_id).await?;
     let (refresh_token, new_hash) = tokens::new_refresh_token();
+    let sealed = tokens::seal_successor(presented, row.session_id, &refresh_token)?;
     sessions::rotate(
         &mut tx,
         row.session_id,
         &hash,
-        &new_hash,
+        (&new_hash, &sealed),
         row.session_expires_at,
     )
     .await?;
@@ -146,14 +201,48 @@ pub async fn refresh(
     token_reply(&state, user, row.session_id, refresh_token)
 }
 
+/// The session's user, read inside the refresh's transaction: taking a
+/// second pooled connection while holding the row lock would starve the pool
+/// when many refreshes wait on it.
+async fn user_in(conn: &mut sqlx::PgConnection, id: shared::user::UserId) -> Result<User, Error> {
+    users::user_by_id(conn, id)
+        .await?
+        .ok_or(Error::InvalidRefreshToken)
+}
+
+/// Follows the sealed successors from `spent` to the session's current
+/// (unspent) refresh token; `None` when the chain breaks or is too long.
+async fn current_successor(
+    conn: &mut sqlx::PgConnection,
+    session: uuid::Uuid,
+    spent: &str,
+    mut sealed: Option<Vec<u8>>,
+) -> Result<Option<String>, Error> {
+    let mut token = spent.to_owned();
+    for _ in 0..MAX_SUCCESSORS {
+        let Some(next) = sealed
+            .as_deref()
+            .and_then(|s| tokens::open_successor(&token, session, s))
+        else {
+            return Ok(None);
+        };
+        let hash = tokens::refresh_token_hash(&next);
+        match sessions::token_in_session(conn, session, &hash).await? {
+            Some((None, _)) => return Ok(Some(next)),
+            Some((Some(_), successor)) => (token, sealed) = (next, successor),
+            None => return Ok(None),
+        }
+    }
+    Ok(None)
+}
+
 /// `auth.logout`: revokes the session of the caller's refresh token.
-/// Repeating it is harmless; another user's token is refused.
+/// Another user's token is refused.
 pub async fn logout(
     state: AppState,
-    ctx: RequestContext,
+    Call { caller, .. }: Call<Caller>,
     request: LogoutRequest,
 ) -> Result<Done, Error> {
-    let caller = ctx.caller.ok_or(Error::NoCaller)?;
     let hash = tokens::refresh_token_hash(request.refresh_token.expose());
     match sessions::owner_of_token(&state.db, &hash).await? {
         Some((session, owner)) if owner == caller.id => {
@@ -165,30 +254,26 @@ pub async fn logout(
     }
 }
 
-/// `auth.change_password`: checks the current password (failures count
-/// towards the email's login throttle), stores the new hash and revokes every
+/// `auth.change_password`: checks the current password (counted like a
+/// login from the caller's address), stores the new hash and revokes every
 /// other session of the caller, in one transaction.
 pub async fn change_password(
     state: AppState,
-    ctx: RequestContext,
+    Call { caller, client }: Call<Caller>,
     request: ChangePasswordRequest,
 ) -> Result<Done, Error> {
-    let caller = ctx.caller.ok_or(Error::NoCaller)?;
     let (user, hash) = users::credentials_by_id(&state.db, caller.id)
         .await?
         .ok_or(Error::UserNotFound)?;
-    let key = Key::Email(&user.email);
-    if let Some(retry_after_secs) = throttle::locked_for(&state.db, &[key]).await? {
-        return Err(Error::Throttled { retry_after_secs });
-    }
+    let keys = reserve_check(&state, &user.email, client).await?;
     if !state
         .hasher
         .verify(request.current_password.expose(), Some(hash))
         .await?
     {
-        throttle::record_failure(&state.db, key, &state.settings.throttle).await?;
         return Err(Error::WrongCurrentPassword);
     }
+    throttle::release(&state.db, &keys).await?;
     let new_hash = state.hasher.hash(request.new_password.expose()).await?;
     let mut tx = state.db.begin().await?;
     users::set_password_hash(&mut *tx, user.id, &new_hash).await?;
@@ -216,7 +301,7 @@ fn token_reply(
 /// `auth.jwks`: the public keys that verify access tokens.
 pub async fn jwks(
     state: AppState,
-    _ctx: RequestContext,
+    _: Call<Anonymous>,
     _request: JwksRequest,
 ) -> Result<JwkSet, Error> {
     Ok(state.tokens.jwks().clone())

@@ -34,6 +34,15 @@ pub struct AppState {
     pub settings: Arc<Settings>,
 }
 
+impl shared::service::ResolveCaller for AppState {
+    async fn resolve_caller(
+        &self,
+        claimed: shared::Caller,
+    ) -> Result<shared::Caller, shared::ServiceError> {
+        shared::db::resolve_caller(&self.db, claimed).await
+    }
+}
+
 /// Serves until `shutdown` resolves, then drains and returns.
 pub async fn run(
     settings: Settings,
@@ -75,11 +84,37 @@ impl Worker {
         &self.state.hasher
     }
 
-    /// Serves until `shutdown` resolves, then drains and returns.
+    /// Serves until `shutdown` resolves, then drains and returns. Purges
+    /// expired rows at start and on its schedule meanwhile.
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
-        service::builder(self.state)
+        let purge = tokio::spawn(purge_loop(self.state.clone()));
+        let served = service::builder(self.state)
             .serve(self.client, shutdown)
-            .await
+            .await;
+        purge.abort();
+        served
+    }
+}
+
+/// Purges now, then every `purge.interval_secs`. Many copies are safe: one
+/// purges while the others skip (see `db::purge`). A failure is logged and
+/// retried next time.
+async fn purge_loop(state: AppState) {
+    let every = std::time::Duration::from_secs(state.settings.purge.interval_secs.max(1));
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match db::purge::run(&state.db, &state.settings).await {
+            Ok(Some(p)) => tracing::info!(
+                sessions = p.sessions,
+                refresh_tokens = p.refresh_tokens,
+                throttle_rows = p.throttle_rows,
+                "purged expired rows"
+            ),
+            Ok(None) => tracing::debug!("another copy is purging"),
+            Err(e) => tracing::warn!(error = %e, "purge failed; retrying next time"),
+        }
     }
 }
 

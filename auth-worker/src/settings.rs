@@ -26,18 +26,37 @@ access_ttl_secs = 900
 refresh_ttl_secs = 2592000
 
 [refresh]
-# A refresh token presented again within this many seconds of its rotation is
-# refused without revoking the session (a client that retried, two tabs);
-# later, a reuse revokes the whole session.
+# A refresh token presented again within this many seconds of its rotation
+# (a client that retried after losing the reply, two tabs) gets the session's
+# current token pair back; later, a reuse revokes the whole session.
 reuse_grace_secs = 5
 
 [throttle]
-# Failed logins per email and per client address within window_secs before
-# logins for that key answer 429 for lockout_secs.
-email_max_failures = 5
-ip_max_failures = 20
+# Login attempts are counted before the password is checked (one statement
+# reserves them), and given back when the password was right.
 window_secs = 900
-lockout_secs = 900
+# One email from one client address (an IPv6 client: its /64): over this many
+# attempts in the window, 429 until the window ends, even for the right
+# password. Nobody else is locked out by it.
+pair_max_attempts = 5
+# One client address, over every email: failed attempts in the window.
+address_max_failures = 20
+# One email from every address: past this many failed attempts in the window,
+# each attempt for it waits email_slowdown_ms before the password is checked.
+# Never refused, so an attacker cannot lock the owner out.
+email_slowdown_after = 10
+email_slowdown_ms = 1000
+# Sign-ups from one client address per signup_window_secs.
+signup_max_per_address = 10
+signup_window_secs = 3600
+
+[purge]
+# How often a copy deletes expired sessions and tokens and finished throttle
+# windows (one copy at a time, whatever the number of copies; also at start).
+interval_secs = 600
+# Spent refresh tokens are kept this long to catch a stolen one being
+# replayed (which revokes its session); after that they are deleted.
+spent_token_retention_secs = 86400
 
 [argon2]
 memory_kib = 19456
@@ -66,6 +85,7 @@ pub struct Settings {
     pub jwt: JwtSettings,
     pub refresh: RefreshSettings,
     pub throttle: ThrottleSettings,
+    pub purge: PurgeSettings,
     pub argon2: Argon2Settings,
     pub service: ServiceSettings,
     pub log: LogSettings,
@@ -92,10 +112,19 @@ pub struct RefreshSettings {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct ThrottleSettings {
-    pub email_max_failures: i32,
-    pub ip_max_failures: i32,
     pub window_secs: u64,
-    pub lockout_secs: u64,
+    pub pair_max_attempts: i32,
+    pub address_max_failures: i32,
+    pub email_slowdown_after: i32,
+    pub email_slowdown_ms: u64,
+    pub signup_max_per_address: i32,
+    pub signup_window_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PurgeSettings {
+    pub interval_secs: u64,
+    pub spent_token_retention_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

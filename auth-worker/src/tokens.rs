@@ -124,6 +124,48 @@ pub fn refresh_token_hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
+/// Seals `successor` (the refresh token that replaces `spent`) so that only a
+/// holder of `spent` can open it: AES-256-GCM under SHA-256 of a label and
+/// `spent`, bound to the session. Stored with the spent token, it lets a
+/// client that retries a refresh get the current token back, while the
+/// database alone yields no usable token (it holds only `spent`'s hash).
+pub fn seal_successor(spent: &str, session: Uuid, successor: &str) -> anyhow::Result<Vec<u8>> {
+    use ring::aead::{Aad, LessSafeKey, NONCE_LEN, Nonce};
+    let key = LessSafeKey::new(successor_key(spent)?);
+    let mut nonce = [0u8; NONCE_LEN];
+    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    let mut sealed = successor.as_bytes().to_vec();
+    key.seal_in_place_append_tag(
+        Nonce::assume_unique_for_key(nonce),
+        Aad::from(session.as_bytes()),
+        &mut sealed,
+    )
+    .map_err(|_| anyhow::anyhow!("sealing a refresh token failed"))?;
+    Ok([nonce.as_slice(), &sealed].concat())
+}
+
+/// Opens what [`seal_successor`] made; `None` if `spent` or `session` is not
+/// the one it was sealed for, or the bytes were changed.
+pub fn open_successor(spent: &str, session: Uuid, sealed: &[u8]) -> Option<String> {
+    use ring::aead::{Aad, LessSafeKey, NONCE_LEN, Nonce};
+    let key = LessSafeKey::new(successor_key(spent).ok()?);
+    let (nonce, ciphertext) = sealed.split_at_checked(NONCE_LEN)?;
+    let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
+    let mut buffer = ciphertext.to_vec();
+    let plain = key
+        .open_in_place(nonce, Aad::from(session.as_bytes()), &mut buffer)
+        .ok()?;
+    String::from_utf8(plain.to_vec()).ok()
+}
+
+fn successor_key(spent: &str) -> anyhow::Result<ring::aead::UnboundKey> {
+    let mut hasher = Sha256::new();
+    hasher.update(b"natsauth refresh successor v1\0");
+    hasher.update(spent.as_bytes());
+    ring::aead::UnboundKey::new(&ring::aead::AES_256_GCM, &hasher.finalize())
+        .map_err(|_| anyhow::anyhow!("AES-256-GCM key"))
+}
+
 fn jwk(public_key: &[u8]) -> Jwk {
     let x = URL_SAFE_NO_PAD.encode(public_key);
     // RFC 7638: the required members, in lexicographic order, no spaces.
@@ -171,6 +213,26 @@ pub fn generate_key_file(path: &Path) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sealed_successor_opens_only_with_the_spent_token_and_its_session() {
+        let (spent, _) = new_refresh_token();
+        let (next, _) = new_refresh_token();
+        let session = Uuid::now_v7();
+        let sealed = seal_successor(&spent, session, &next).unwrap();
+        assert!(!sealed.windows(next.len()).any(|w| w == next.as_bytes()));
+        assert_eq!(
+            open_successor(&spent, session, &sealed).as_deref(),
+            Some(next.as_str())
+        );
+        let (other, _) = new_refresh_token();
+        assert_eq!(open_successor(&other, session, &sealed), None);
+        assert_eq!(open_successor(&spent, Uuid::now_v7(), &sealed), None);
+        let mut tampered = sealed.clone();
+        *tampered.last_mut().unwrap() ^= 1;
+        assert_eq!(open_successor(&spent, session, &tampered), None);
+        assert_eq!(open_successor(&spent, session, &sealed[..5]), None);
+    }
 
     #[test]
     fn the_kid_is_the_rfc_7638_thumbprint() {

@@ -66,10 +66,11 @@ impl From<JsonRejection> for ApiError {
             JsonRejection::JsonSyntaxError(_) => "request body is not valid JSON".to_owned(),
             JsonRejection::JsonDataError(e) => {
                 // serde's text ("missing field `x` at line 1 column 2") is
-                // about the client's own input, so it is safe and useful.
+                // useful, but it quotes wrong values: a password sent as a
+                // number would be echoed and logged. The values go.
                 format!(
                     "request body does not match the expected shape: {}",
-                    e.body_text()
+                    shared::error::redact_values(&e.body_text())
                 )
             }
             JsonRejection::MissingJsonContentType(_) => {

@@ -8,20 +8,23 @@
 //!   (a non-numeric id, a bad `limit`).
 //! * [`Authenticated`] is the bearer-token guard: it yields the verified
 //!   [`Caller`] or answers 401. [`Admin`] is the role guard on top: 403 for a
-//!   valid token without the ADMIN role. [`OptionalCaller`] is for public
+//!   caller who is not an ADMIN now (not only by the token's word). [`OptionalCaller`] is for public
 //!   routes that show more to a caller: no token is fine, a bad one is 401.
-//! * [`Ctx`] is what travels to the worker in headers (request id, trace).
+//! * [`Ctx`] is what travels to the worker in headers (request id, trace,
+//!   the client's address).
+
+use std::net::{IpAddr, SocketAddr};
 
 use axum::{
     extract::{
-        FromRequest, FromRequestParts, Request,
+        ConnectInfo, FromRequest, FromRequestParts, Request,
         rejection::{PathRejection, QueryRejection},
     },
-    http::{header, request::Parts},
+    http::{HeaderMap, header, request::Parts},
 };
 use serde::de::DeserializeOwned;
 use shared::ServiceError;
-use shared::{Caller, RequestContext};
+use shared::{Caller, RequestContext, headers::ClientAddress};
 
 use crate::{AppState, error::ApiError};
 
@@ -66,7 +69,7 @@ fn too_large_or(e: &axum::extract::rejection::BytesRejection) -> String {
 }
 
 /// `application/json` or any `application/*+json`, as axum's `Json` accepts.
-fn is_json(headers: &axum::http::HeaderMap) -> bool {
+fn is_json(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -176,7 +179,15 @@ impl FromRequestParts<AppState> for Authenticated {
 }
 
 /// The caller of an ADMIN-only route: 401 without a valid token, 403 with
-/// one that lacks the role.
+/// one whose user is not an ADMIN now.
+///
+/// A token's role is what it was at login. A token that says ADMIN goes on
+/// (the worker checks the current role and the session on every request). A
+/// token that says USER is not refused on its word alone: its user may have
+/// been promoted since, or its session may have ended (then the answer must
+/// be 401, not 403). One `user.get` of the caller, which the worker answers
+/// from the database, settles both; it costs a round trip only on this
+/// uncommon path.
 #[derive(Debug, Clone, Copy)]
 pub struct Admin(pub Caller);
 
@@ -189,7 +200,21 @@ impl FromRequestParts<AppState> for Admin {
     ) -> Result<Self, Self::Rejection> {
         let Authenticated(caller) = Authenticated::from_request_parts(parts, state).await?;
         if caller.is_admin() {
-            Ok(Self(caller))
+            return Ok(Self(caller));
+        }
+        let Ok(ctx) = Ctx::from_request_parts(parts, state).await;
+        let now = state
+            .rpc
+            .call::<shared::user::Get>(
+                &ctx.with_caller(caller),
+                &shared::user::GetRequest { id: caller.id },
+            )
+            .await?;
+        if now.role == shared::Role::Admin {
+            Ok(Self(Caller {
+                role: now.role,
+                ..caller
+            }))
         } else {
             Err(ApiError::Contract(ServiceError::forbidden(
                 "admin role required",
@@ -219,8 +244,8 @@ impl FromRequestParts<AppState> for OptionalCaller {
     }
 }
 
-/// The request's context for the NATS hop: request id and trace parent. The
-/// caller is added by routes that have one.
+/// The request's context for the NATS hop: request id, trace parent and the
+/// client's address. The caller is added by routes that have one.
 #[derive(Debug, Clone, Default)]
 pub struct Ctx(pub RequestContext);
 
@@ -231,10 +256,13 @@ impl Ctx {
     }
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for Ctx {
+impl FromRequestParts<AppState> for Ctx {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let text = |name: &str| {
             parts
                 .headers
@@ -242,6 +270,16 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned)
         };
+        let client = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(peer)| {
+                ClientAddress(client_ip(
+                    *peer,
+                    &parts.headers,
+                    state.settings.http.trust_forwarded_for,
+                ))
+            });
         Ok(Self(RequestContext {
             caller: None,
             request_id: text(crate::REQUEST_ID),
@@ -250,6 +288,46 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
                 .extensions
                 .get::<shared::headers::TraceParent>()
                 .map(ToString::to_string),
+            client,
         }))
+    }
+}
+
+/// The client's address: the peer, or, behind a trusted proxy that appends
+/// it, the last `X-Forwarded-For` entry. Anything unparsable falls back to
+/// the peer.
+fn client_ip(peer: SocketAddr, headers: &HeaderMap, trust_forwarded_for: bool) -> IpAddr {
+    if trust_forwarded_for {
+        let last = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .last()
+            .and_then(|ip| ip.trim().parse().ok());
+        if let Some(ip) = last {
+            return ip;
+        }
+    }
+    peer.ip()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn forwarded(value: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", value.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn forwarded_for_is_ignored_unless_trusted() {
+        let peer: SocketAddr = "10.0.0.1:5000".parse().unwrap();
+        let h = forwarded("1.2.3.4, 5.6.7.8");
+        assert_eq!(client_ip(peer, &h, false), peer.ip());
+        assert_eq!(client_ip(peer, &h, true).to_string(), "5.6.7.8");
+        assert_eq!(client_ip(peer, &forwarded("garbage"), true), peer.ip());
     }
 }

@@ -5,6 +5,8 @@ use utoipa::ToSchema;
 use validator::{Validate, ValidationError, ValidationErrors};
 
 use crate::{
+    Caller,
+    headers::Anonymous,
     rpc::endpoint,
     types::{
         NAME_MAX_CHARS, Secret, email_address, login_password, new_password, printable,
@@ -104,11 +106,6 @@ pub struct LoginRequest {
     #[validate(custom(function = "login_password"))]
     #[schema(value_type = String, format = Password, required = true, min_length = 1, max_length = 128)]
     pub password: Secret,
-    /// The HTTP client's address as the gateway saw it, for throttling. Set
-    /// by the gateway; a client's value is ignored.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(ignore)]
-    pub client_ip: Option<String>,
 }
 
 /// A successful login (and, later, refresh).
@@ -215,32 +212,32 @@ pub struct Jwk {
 
 endpoint!(
     /// `auth.create_user`: registers a USER and returns it.
-    CreateUser, "auth.create_user", "create_user", SERVICE, CreateUserRequest => User
+    CreateUser, "auth.create_user", "create_user", SERVICE, Anonymous, CreateUserRequest => User
 );
 endpoint!(
     /// `auth.get_user`: a user by id or email (internal; gateway and ops only).
-    GetUser, "auth.get_user", "get_user", SERVICE, GetUserRequest => User
+    GetUser, "auth.get_user", "get_user", SERVICE, Anonymous, GetUserRequest => User
 );
 endpoint!(
     /// `auth.login`: checks credentials and issues an access and a refresh token.
-    Login, "auth.login", "login", SERVICE, LoginRequest => TokenReply
+    Login, "auth.login", "login", SERVICE, Anonymous, LoginRequest => TokenReply
 );
 endpoint!(
     /// `auth.jwks`: the public keys that verify access tokens.
-    Jwks, "auth.jwks", "jwks", SERVICE, JwksRequest => JwkSet
+    Jwks, "auth.jwks", "jwks", SERVICE, Anonymous, JwksRequest => JwkSet
 );
 endpoint!(
     /// `auth.refresh`: rotates a refresh token; a spent one revokes its session.
-    Refresh, "auth.refresh", "refresh", SERVICE, RefreshRequest => TokenReply
+    Refresh, "auth.refresh", "refresh", SERVICE, Anonymous, RefreshRequest => TokenReply
 );
 endpoint!(
     /// `auth.logout`: revokes the caller's session of this refresh token.
-    Logout, "auth.logout", "logout", SERVICE, LogoutRequest => Done
+    Logout, "auth.logout", "logout", SERVICE, Caller, LogoutRequest => Done
 );
 endpoint!(
     /// `auth.change_password`: checks the current password, stores the new
     /// one and revokes every other session of the caller.
-    ChangePassword, "auth.change_password", "change_password", SERVICE, ChangePasswordRequest => Done
+    ChangePassword, "auth.change_password", "change_password", SERVICE, Caller, ChangePasswordRequest => Done
 );
 
 /// Every subject the auth worker serves, for readiness checks and tests.

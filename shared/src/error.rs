@@ -129,10 +129,12 @@ impl From<sqlx::Error> for ServiceError {
     /// logged here, once, and never sent.
     fn from(e: sqlx::Error) -> Self {
         if database_unavailable(&e) {
+            // The body says only what the caller can act on; which
+            // dependency failed is for the log.
             tracing::error!(error = %e, "database unavailable");
             Self {
                 retry_after: Some(1),
-                ..Self::unavailable("database unavailable")
+                ..Self::unavailable("service unavailable")
             }
         } else {
             tracing::error!(error = %e, "database error");
@@ -159,6 +161,41 @@ fn database_unavailable(e: &sqlx::Error) -> bool {
         }),
         _ => false,
     }
+}
+
+/// serde's description of a body that did not decode, without the values the
+/// client sent. serde quotes the offending value (``invalid type: integer
+/// `12345678`, expected a string``), so a password sent as a JSON number
+/// would reach the reply and the log line; only its kind is kept.
+pub fn describe_json_error(e: &serde_json::Error) -> String {
+    redact_values(&e.to_string())
+}
+
+/// Removes the value from serde's `invalid type: …` and `invalid value: …`
+/// messages; field names and what was expected stay. (An `unknown variant`
+/// names a value of an enum field, such as a role, never a secret: it stays.)
+pub fn redact_values(message: &str) -> String {
+    for marker in ["invalid type: ", "invalid value: "] {
+        let Some(start) = message.find(marker) else {
+            continue;
+        };
+        let after = start + marker.len();
+        // What was expected comes from our types, after the value; the last
+        // ", expected " is it even if the value holds those words.
+        let end = message[after..]
+            .rfind(", expected ")
+            .map_or(message.len(), |i| after + i);
+        // `integer `5``, `string "x"`: keep the kind before the quoted value.
+        let kind = message[after..end]
+            .split(['`', '"', '\''])
+            .next()
+            .unwrap_or_default()
+            .trim();
+        let head = message[..after].trim_end();
+        let sep = if kind.is_empty() { "" } else { " " };
+        return format!("{head}{sep}{kind}{}", &message[end..]);
+    }
+    message.to_owned()
 }
 
 /// The standard reason phrase of the statuses this system uses.
@@ -251,6 +288,52 @@ mod tests {
             );
         }
         assert_eq!(status(sqlx::Error::RowNotFound), 500);
+    }
+
+    #[test]
+    fn a_decoding_error_names_the_kind_of_value_but_never_the_value() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Login {
+            password: String,
+            role: Option<crate::Role>,
+        }
+        for (body, kept) in [
+            (
+                r#"{"password": 987654321}"#,
+                "invalid type: integer, expected a string",
+            ),
+            (
+                r#"{"password": 98.5}"#,
+                "invalid type: floating point, expected a string",
+            ),
+            (
+                r#"{"password": true}"#,
+                "invalid type: boolean, expected a string",
+            ),
+            (
+                r#"{"password": ["s3cret"]}"#,
+                "invalid type: sequence, expected a string",
+            ),
+        ] {
+            let e = serde_json::from_str::<Login>(body).unwrap_err();
+            let text = describe_json_error(&e);
+            assert!(text.starts_with(kept), "{text}");
+            for secret in ["987654321", "98.5", "true", "s3cret"] {
+                assert!(!text.contains(secret), "{text}");
+            }
+        }
+        // Field names and positions stay: they are what the client needs.
+        assert_eq!(
+            redact_values(
+                "password: invalid type: string \"abc\", expected i64 at line 1 column 9"
+            ),
+            "password: invalid type: string, expected i64 at line 1 column 9"
+        );
+        assert_eq!(
+            redact_values("missing field `email`"),
+            "missing field `email`"
+        );
     }
 
     #[test]

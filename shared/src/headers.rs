@@ -16,9 +16,13 @@ pub const CALLER: &str = "X-Caller";
 pub const REQUEST_ID: &str = "X-Request-Id";
 /// W3C trace context.
 pub const TRACEPARENT: &str = "traceparent";
+/// The HTTP client's address as the gateway saw it (throttling).
+pub const CLIENT_ADDRESS: &str = "X-Client-Address";
 pub use async_nats::service::{NATS_SERVICE_ERROR, NATS_SERVICE_ERROR_CODE};
 
-/// Who is asking: taken from a verified access token.
+/// Who is asking: taken from a verified access token by the gateway, and
+/// checked again by the worker against the database (the session is live,
+/// the role is the current one) before any handler sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Caller {
     pub id: UserId,
@@ -36,6 +40,72 @@ impl Caller {
     /// True when the caller is `user` or an ADMIN.
     pub fn is_self_or_admin(&self, user: UserId) -> bool {
         self.id == user || self.is_admin()
+    }
+}
+
+/// What an endpoint needs to know about its caller; chosen once per subject
+/// in its [`Endpoint`](crate::Endpoint) impl, and enforced by the worker's
+/// service loop before the handler runs.
+///
+/// * [`Caller`]: a caller is required, its session must be live (401
+///   otherwise), and its role is the current one.
+/// * `Option<Caller>`: anyone; a caller that is sent must be live (401
+///   otherwise, never silently anonymous).
+/// * [`Anonymous`]: the caller header is not read.
+pub trait Access: Sized + Send + 'static {
+    /// Whether a caller header is checked against the database.
+    const RESOLVE: bool;
+    /// This endpoint's view of the checked caller (`None`: none was sent).
+    fn from_resolved(caller: Option<Caller>) -> Result<Self, crate::ServiceError>;
+}
+
+impl Access for Caller {
+    const RESOLVE: bool = true;
+    fn from_resolved(caller: Option<Caller>) -> Result<Self, crate::ServiceError> {
+        caller.ok_or_else(|| crate::ServiceError::unauthorized("missing caller"))
+    }
+}
+
+impl Access for Option<Caller> {
+    const RESOLVE: bool = true;
+    fn from_resolved(caller: Option<Caller>) -> Result<Self, crate::ServiceError> {
+        Ok(caller)
+    }
+}
+
+/// The caller of an endpoint that anyone may call (sign-up, login, the key
+/// set): whatever caller header comes along is ignored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Anonymous;
+
+impl Access for Anonymous {
+    const RESOLVE: bool = false;
+    fn from_resolved(_: Option<Caller>) -> Result<Self, crate::ServiceError> {
+        Ok(Self)
+    }
+}
+
+/// The HTTP client's address, as the gateway saw it. Throttles count per
+/// [`ClientAddress::throttle_key`]: one IPv6 subscriber gets a whole /64, so
+/// its addresses are one key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddress(pub std::net::IpAddr);
+
+impl ClientAddress {
+    /// IPv4 (also when mapped into IPv6) as is; IPv6 masked to its /64.
+    pub fn throttle_key(&self) -> String {
+        use std::net::IpAddr;
+        match self.0 {
+            IpAddr::V4(v4) => v4.to_string(),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => v4.to_string(),
+                None => {
+                    let s = v6.segments();
+                    let prefix = std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
+                    format!("{prefix}/64")
+                }
+            },
+        }
     }
 }
 
@@ -131,9 +201,12 @@ fn to_hex(bytes: &[u8]) -> String {
 /// What a worker knows about a request besides its body.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RequestContext {
+    /// As claimed by the gateway; workers check it before use.
     pub caller: Option<Caller>,
     pub request_id: Option<String>,
     pub traceparent: Option<String>,
+    /// Set by the gateway from the HTTP connection.
+    pub client: Option<ClientAddress>,
 }
 
 impl RequestContext {
@@ -150,6 +223,10 @@ impl RequestContext {
                 .and_then(|v| serde_json::from_str(v.as_str()).ok()),
             request_id: text(REQUEST_ID),
             traceparent: text(TRACEPARENT),
+            client: headers
+                .get(CLIENT_ADDRESS)
+                .and_then(|v| v.as_str().parse().ok())
+                .map(ClientAddress),
         }
     }
 
@@ -168,13 +245,10 @@ impl RequestContext {
         if let Some(tp) = &self.traceparent {
             headers.insert(TRACEPARENT, tp.as_str());
         }
+        if let Some(client) = &self.client {
+            headers.insert(CLIENT_ADDRESS, client.0.to_string().as_str());
+        }
         headers
-    }
-
-    /// The caller, or the 401 a worker answers without one.
-    pub fn require_caller(&self) -> Result<Caller, crate::ServiceError> {
-        self.caller
-            .ok_or_else(|| crate::ServiceError::unauthorized("missing caller"))
     }
 }
 
@@ -192,6 +266,7 @@ mod tests {
             }),
             request_id: Some("abc".into()),
             traceparent: Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into()),
+            client: Some(ClientAddress("2001:db8::7".parse().unwrap())),
         };
         let back = RequestContext::from_headers(Some(&ctx.to_headers()));
         assert_eq!(back, ctx);
@@ -223,6 +298,16 @@ mod tests {
         headers.insert(CALLER, "{\"id\":\"x\"}");
         let ctx = RequestContext::from_headers(Some(&headers));
         assert_eq!(ctx.caller, None);
-        assert!(ctx.require_caller().is_err());
+        assert!(Caller::from_resolved(ctx.caller).is_err());
+    }
+
+    #[test]
+    fn ipv6_clients_are_keyed_by_their_64_and_ipv4_as_is() {
+        let key = |s: &str| ClientAddress(s.parse().unwrap()).throttle_key();
+        assert_eq!(key("203.0.113.7"), "203.0.113.7");
+        assert_eq!(key("::ffff:203.0.113.7"), "203.0.113.7");
+        assert_eq!(key("2001:db8:aa:1::1"), "2001:db8:aa:1::/64");
+        assert_eq!(key("2001:db8:aa:1:ffff:1:2:3"), "2001:db8:aa:1::/64");
+        assert_ne!(key("2001:db8:aa:2::1"), key("2001:db8:aa:1::1"));
     }
 }

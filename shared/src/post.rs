@@ -11,6 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 use validator::{Validate, ValidationError};
 
 use crate::{
+    Caller,
     paging::{Cursor, Limit, Page},
     rpc::endpoint,
     types::{printable, trimmed},
@@ -206,23 +207,23 @@ pub struct DeleteRequest {
 
 endpoint!(
     /// `post.create`: a post by the caller.
-    Create, "post.create", "post_create", SERVICE, CreateRequest => Post
+    Create, "post.create", "post_create", SERVICE, Caller, CreateRequest => Post
 );
 endpoint!(
     /// `post.get`: a post the caller may see.
-    Get, "post.get", "post_get", SERVICE, GetRequest => Post
+    Get, "post.get", "post_get", SERVICE, Option<Caller>, GetRequest => Post
 );
 endpoint!(
     /// `post.list`: a page of published posts plus the caller's drafts.
-    List, "post.list", "post_list", SERVICE, ListRequest => Page<Post>
+    List, "post.list", "post_list", SERVICE, Option<Caller>, ListRequest => Page<Post>
 );
 endpoint!(
     /// `post.update`: title, content, published (author or ADMIN).
-    Update, "post.update", "post_update", SERVICE, UpdateRequest => Post
+    Update, "post.update", "post_update", SERVICE, Caller, UpdateRequest => Post
 );
 endpoint!(
     /// `post.delete`: author or ADMIN.
-    Delete, "post.delete", "post_delete", SERVICE, DeleteRequest => Deleted
+    Delete, "post.delete", "post_delete", SERVICE, Caller, DeleteRequest => Deleted
 );
 
 /// A title: present, at most 200 characters, no control characters.

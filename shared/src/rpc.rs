@@ -20,7 +20,7 @@ use serde::{Serialize, de::DeserializeOwned};
 
 use crate::{
     RequestContext, ServiceError,
-    headers::{NATS_SERVICE_ERROR, NATS_SERVICE_ERROR_CODE},
+    headers::{Access, NATS_SERVICE_ERROR, NATS_SERVICE_ERROR_CODE},
 };
 
 /// A NATS request/reply endpoint: its subject, its name in the service API,
@@ -32,6 +32,10 @@ pub trait Endpoint: Send + Sync + 'static {
     const NAME: &'static str;
     /// The worker service (and queue group) that serves the subject.
     const SERVICE: &'static str;
+    /// Who may call: [`Caller`](crate::Caller) (a live session),
+    /// `Option<Caller>` or [`Anonymous`](crate::headers::Anonymous). The
+    /// worker checks it before the handler runs (see [`Access`]).
+    type Caller: Access;
     /// Validated by the gateway before sending and by the worker on receipt;
     /// its JSON Schema is published in the endpoint's service metadata.
     type Request: Serialize
@@ -46,7 +50,7 @@ pub trait Endpoint: Send + Sync + 'static {
 
 /// Declares a marker type and its [`Endpoint`] impl in one line.
 macro_rules! endpoint {
-    ($(#[$doc:meta])* $marker:ident, $subject:literal, $name:literal, $service:expr, $req:ty => $reply:ty) => {
+    ($(#[$doc:meta])* $marker:ident, $subject:literal, $name:literal, $service:expr, $caller:ty, $req:ty => $reply:ty) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy)]
         pub struct $marker;
@@ -55,6 +59,7 @@ macro_rules! endpoint {
             const SUBJECT: &'static str = $subject;
             const NAME: &'static str = $name;
             const SERVICE: &'static str = $service;
+            type Caller = $caller;
             type Request = $req;
             type Reply = $reply;
         }

@@ -33,11 +33,34 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::{
-    Endpoint, RequestContext, ServiceError,
-    headers::{NATS_SERVICE_ERROR, NATS_SERVICE_ERROR_CODE},
+    Caller, Endpoint, RequestContext, ServiceError,
+    headers::{Access, ClientAddress, NATS_SERVICE_ERROR, NATS_SERVICE_ERROR_CODE},
     rpc::LocalHandler,
     telemetry,
 };
+
+/// What a handler learns about its request besides the body.
+#[derive(Debug, Clone, Copy)]
+pub struct Call<C> {
+    /// The caller as the endpoint's [`Access`] wants it, already checked
+    /// against the database: a live session and the current role.
+    pub caller: C,
+    /// The HTTP client's address, when the gateway sent one.
+    pub client: Option<ClientAddress>,
+}
+
+/// Checks a claimed caller against the current state: the user exists, the
+/// session in the token is live (not revoked, not expired), and the role is
+/// the user's current one. A worker's state implements it; the service loop
+/// calls it once per request, before decoding, for every endpoint whose
+/// [`Access`] asks for it.
+pub trait ResolveCaller: Send + Sync {
+    /// The caller with its current role, or 401 when its session has ended.
+    fn resolve_caller(
+        &self,
+        claimed: Caller,
+    ) -> impl Future<Output = Result<Caller, ServiceError>> + Send;
+}
 
 type HandlerFuture = Pin<Box<dyn Future<Output = Result<Bytes, ServiceError>> + Send>>;
 type Handler<S> = Arc<dyn Fn(S, RequestContext, Bytes) -> HandlerFuture + Send + Sync>;
@@ -89,7 +112,7 @@ impl<S> std::fmt::Debug for ServiceBuilder<S> {
     }
 }
 
-impl<S: Clone + Send + Sync + 'static> ServiceBuilder<S> {
+impl<S: ResolveCaller + Clone + Send + Sync + 'static> ServiceBuilder<S> {
     /// `name` is also the queue group; `state` is handed to every handler.
     pub fn new(name: &'static str, version: impl Into<String>, state: S) -> Self {
         Self {
@@ -115,13 +138,14 @@ impl<S: Clone + Send + Sync + 'static> ServiceBuilder<S> {
         self
     }
 
-    /// Serves `E::SUBJECT` with `handler`. The request body is decoded (an
-    /// empty body counts as `{}`), the reply encoded, and an error becomes an
-    /// error reply.
+    /// Serves `E::SUBJECT` with `handler`. The caller is checked as
+    /// `E::Caller` says (401 before anything else when it does not pass), the
+    /// request body is decoded and validated (an empty body counts as `{}`),
+    /// the reply encoded, and an error becomes an error reply.
     pub fn endpoint<E, F, Fut, Err>(mut self, handler: F) -> Self
     where
         E: Endpoint,
-        F: Fn(S, RequestContext, E::Request) -> Fut + Send + Sync + 'static,
+        F: Fn(S, Call<E::Caller>, E::Request) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<E::Reply, Err>> + Send + 'static,
         Err: Into<ServiceError>,
     {
@@ -136,8 +160,18 @@ impl<S: Clone + Send + Sync + 'static> ServiceBuilder<S> {
         let erased: Handler<S> = Arc::new(move |state, ctx, payload| {
             let handler = Arc::clone(&handler);
             Box::pin(async move {
+                let claimed = match ctx.caller {
+                    Some(claimed) if <E::Caller as Access>::RESOLVE => {
+                        Some(state.resolve_caller(claimed).await?)
+                    }
+                    _ => None,
+                };
+                let call = Call {
+                    caller: E::Caller::from_resolved(claimed)?,
+                    client: ctx.client,
+                };
                 let request = decode_request::<E::Request>(&payload)?;
-                let reply = handler(state, ctx, request).await.map_err(Into::into)?;
+                let reply = handler(state, call, request).await.map_err(Into::into)?;
                 serde_json::to_vec(&reply).map(Bytes::from).map_err(|e| {
                     tracing::error!(subject = E::SUBJECT, error = %e, "reply does not serialize");
                     ServiceError::internal()
@@ -317,8 +351,12 @@ fn decode_request<T: serde::de::DeserializeOwned + validator::Validate>(
         payload
     };
     require_object(body)?;
-    let request: T = serde_json::from_slice(body)
-        .map_err(|e| ServiceError::bad_request(format!("invalid request body: {e}")))?;
+    let request: T = serde_json::from_slice(body).map_err(|e| {
+        ServiceError::bad_request(format!(
+            "invalid request body: {}",
+            crate::error::describe_json_error(&e)
+        ))
+    })?;
     request.validate()?;
     Ok(request)
 }

@@ -7,6 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
 use crate::{
+    Caller,
     paging::{Cursor, Limit, Page},
     post,
     rpc::endpoint,
@@ -254,19 +255,19 @@ pub fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 
 endpoint!(
     /// `user.get`: a user by id; the caller must be that user or an ADMIN.
-    Get, "user.get", "user_get", SERVICE, GetRequest => User
+    Get, "user.get", "user_get", SERVICE, Caller, GetRequest => User
 );
 endpoint!(
     /// `user.list`: a page of users in id order; ADMIN only.
-    List, "user.list", "user_list", SERVICE, ListRequest => Page<User>
+    List, "user.list", "user_list", SERVICE, Caller, ListRequest => Page<User>
 );
 endpoint!(
     /// `user.update`: names (self or ADMIN) and role (ADMIN only).
-    Update, "user.update", "user_update", SERVICE, UpdateRequest => User
+    Update, "user.update", "user_update", SERVICE, Caller, UpdateRequest => User
 );
 endpoint!(
     /// `user.delete`: self or ADMIN; sessions end, posts stay without author.
-    Delete, "user.delete", "user_delete", SERVICE, DeleteRequest => Deleted
+    Delete, "user.delete", "user_delete", SERVICE, Caller, DeleteRequest => Deleted
 );
 
 /// Every subject the user worker serves (`user.*` and `post.*`), for

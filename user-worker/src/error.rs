@@ -11,10 +11,6 @@ pub enum Error {
     /// not revealed.
     #[error("post not found")]
     PostNotFound,
-    /// No caller header, or one that does not parse: the request did not come
-    /// through the gateway's token check.
-    #[error("missing caller")]
-    NoCaller,
     /// A valid caller without the ownership or role the request needs.
     #[error("{0}")]
     Forbidden(&'static str),
@@ -30,7 +26,6 @@ impl From<Error> for ServiceError {
     fn from(e: Error) -> Self {
         match e {
             Error::UserNotFound | Error::PostNotFound => ServiceError::not_found(e.to_string()),
-            Error::NoCaller => ServiceError::unauthorized(e.to_string()),
             Error::Forbidden(message) => ServiceError::forbidden(message),
             Error::LastAdmin => ServiceError::conflict(e.to_string()),
             Error::Database(e) => e.into(),

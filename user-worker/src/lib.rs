@@ -3,8 +3,10 @@
 //! * [`service`] registers every `user.*` and `post.*` endpoint (queue group
 //!   `user-worker`).
 //! * `handlers` (`users`, `posts`) decide ownership themselves from the
-//!   caller header: a request published straight onto NATS without a caller,
-//!   or for another user's data, is refused before anything changes.
+//!   caller, which the service loop has checked against the database (live
+//!   session, current role) before a handler runs: a request published
+//!   straight onto NATS without a live caller, or for another user's data, is
+//!   refused before anything changes.
 //! * `db` (`users`, `posts`) holds the SQL; lists are keyset pages.
 //! * [`run`] takes settings and a shutdown future, like the auth worker.
 
@@ -26,6 +28,15 @@ pub use settings::Settings;
 pub struct AppState {
     pub db: PgPool,
     pub settings: Arc<Settings>,
+}
+
+impl shared::service::ResolveCaller for AppState {
+    async fn resolve_caller(
+        &self,
+        claimed: shared::Caller,
+    ) -> Result<shared::Caller, shared::ServiceError> {
+        shared::db::resolve_caller(&self.db, claimed).await
+    }
 }
 
 /// Serves until `shutdown` resolves, then drains and returns.

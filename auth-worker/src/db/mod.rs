@@ -2,6 +2,7 @@
 //! lowercase; emails are matched with `lower(email)`, which the unique index
 //! `users_email_key` serves.
 
+pub mod purge;
 pub mod sessions;
 pub mod throttle;
 pub mod users;

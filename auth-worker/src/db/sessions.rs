@@ -52,6 +52,9 @@ pub struct TokenRow {
     pub expires_at: OffsetDateTime,
     pub revoked_at: Option<OffsetDateTime>,
     pub session_expires_at: OffsetDateTime,
+    /// The token that replaced this one, sealed (see
+    /// `tokens::seal_successor`); set when spent.
+    pub successor: Option<Vec<u8>>,
 }
 
 /// Finds a refresh token and locks it and its session until the transaction
@@ -62,7 +65,7 @@ pub async fn lock_token(
 ) -> Result<Option<TokenRow>, Error> {
     Ok(sqlx::query_as(
         "select rt.session_id, s.user_id, rt.spent_at, rt.expires_at, s.revoked_at, \
-                s.expires_at as session_expires_at \
+                s.expires_at as session_expires_at, rt.successor \
          from refresh_tokens rt join sessions s on s.id = rt.session_id \
          where rt.token_hash = $1 \
          for update of rt, s",
@@ -72,16 +75,34 @@ pub async fn lock_token(
     .await?)
 }
 
-/// Spends `old` and adds `new` to the same session.
+/// A refresh token of `session_id`, without locking it: the caller holds the
+/// session's lock, which every rotation of the session takes.
+pub async fn token_in_session(
+    conn: &mut PgConnection,
+    session_id: Uuid,
+    token_hash: &[u8],
+) -> Result<Option<(Option<OffsetDateTime>, Option<Vec<u8>>)>, Error> {
+    Ok(sqlx::query_as(
+        "select spent_at, successor from refresh_tokens where token_hash = $1 and session_id = $2",
+    )
+    .bind(token_hash)
+    .bind(session_id)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// Spends `old`, keeping `successor` (the new token, sealed) with it, and adds
+/// `new` to the same session.
 pub async fn rotate(
     conn: &mut PgConnection,
     session_id: Uuid,
     old: &[u8],
-    new: &[u8],
+    (new, successor): (&[u8], &[u8]),
     expires_at: OffsetDateTime,
 ) -> Result<(), Error> {
-    sqlx::query("update refresh_tokens set spent_at = now() where token_hash = $1")
+    sqlx::query("update refresh_tokens set spent_at = now(), successor = $2 where token_hash = $1")
         .bind(old)
+        .bind(successor)
         .execute(&mut *conn)
         .await?;
     add_token(conn, session_id, new, expires_at).await

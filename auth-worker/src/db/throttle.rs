@@ -1,91 +1,118 @@
-//! Login throttling: failures counted per key (an email or a client address)
-//! in a window; at the threshold the key is locked for a while.
+//! Throttles: attempts counted per key in a window, in PostgreSQL so every
+//! copy of every process sees the same counts.
+//!
+//! An attempt is *reserved* before the password is checked: one upsert adds
+//! it to every key at once and returns the counts, so any number of parallel
+//! guesses are counted before any of them is verified. A right password gives
+//! its reservation back ([`release`]), so the counts are failures (and
+//! attempts still in progress).
+//!
+//! What each key does with its count is the caller's choice (see
+//! `handlers::login`): a hard limit per email and client address pair and per
+//! client address, only a slowdown per email alone, a hard limit on sign-ups
+//! per client address.
 
+use shared::headers::ClientAddress;
 use sqlx::PgPool;
 
-use crate::{Error, settings::ThrottleSettings};
+use crate::Error;
 
-/// What a failure is counted against.
+/// What an attempt is counted against.
 #[derive(Debug, Clone, Copy)]
 pub enum Key<'a> {
-    /// The lower-cased email.
+    /// An email (any case) from one client address.
+    Pair(&'a str, Option<ClientAddress>),
+    /// A client address, over every email.
+    Address(ClientAddress),
+    /// An email, from every address.
     Email(&'a str),
-    /// The client address as the gateway saw it.
-    Ip(&'a str),
+    /// Sign-ups from a client address.
+    Signup(ClientAddress),
 }
 
 impl Key<'_> {
     fn parts(self) -> (&'static str, String) {
+        // An unknown address (a request that did not come through the
+        // gateway) is one address of its own.
+        let address =
+            |a: Option<ClientAddress>| a.map_or_else(|| "-".to_owned(), |a| a.throttle_key());
         match self {
-            Key::Email(e) => ("email", e.to_lowercase()),
-            Key::Ip(ip) => ("ip", ip.to_owned()),
-        }
-    }
-
-    fn max_failures(self, settings: &ThrottleSettings) -> i32 {
-        match self {
-            Key::Email(_) => settings.email_max_failures,
-            Key::Ip(_) => settings.ip_max_failures,
+            Key::Pair(email, a) => ("pair", format!("{} {}", email.to_lowercase(), address(a))),
+            Key::Address(a) => ("ip", a.throttle_key()),
+            Key::Email(email) => ("email", email.to_lowercase()),
+            Key::Signup(a) => ("signup", a.throttle_key()),
         }
     }
 }
 
-/// Seconds until the longest lock among `keys` ends, if one is locked. One
-/// query, whatever the number of keys.
-pub async fn locked_for(db: &PgPool, keys: &[Key<'_>]) -> Result<Option<u64>, Error> {
-    let (scopes, keys): (Vec<&str>, Vec<String>) = keys.iter().map(|k| k.parts()).unzip();
-    let secs: Option<f64> = sqlx::query_scalar(
-        "select max(extract(epoch from locked_until - now()))::float8 from login_failures \
-         where (scope, key) in (select * from unnest($1::text[], $2::text[])) \
-           and locked_until > now()",
-    )
-    .bind(scopes)
-    .bind(keys)
-    .fetch_one(db)
-    .await?;
-    Ok(secs.map(|s| s.ceil().max(1.0) as u64))
+/// A key's count after a reservation.
+#[derive(Debug, Clone, Copy)]
+pub struct Count {
+    /// Attempts in the current window, this one included.
+    pub attempts: i32,
+    /// Seconds until the window ends (at least 1).
+    pub retry_after_secs: u64,
 }
 
-/// Counts one failure against `key`; locks it when the count reaches the
-/// threshold within the window.
-pub async fn record_failure(
-    db: &PgPool,
-    key: Key<'_>,
-    settings: &ThrottleSettings,
-) -> Result<(), Error> {
-    let max = key.max_failures(settings);
-    let (scope, key) = key.parts();
-    // `fresh` says whether the stored window has expired (then counting
-    // restarts at 1).
-    sqlx::query(
-        "insert into login_failures as f (scope, key, window_start, failures, locked_until) \
-         values ($1, $2, now(), 1, case when 1 >= $3 then now() + make_interval(secs => $5) end) \
+/// Counts one attempt against each of `keys` in a window of `window_secs`
+/// (a window that has ended starts again at 1), and returns each key's count,
+/// in the order of `keys`. One statement, whatever the number of keys; rows
+/// are locked in a fixed order so concurrent reservations cannot deadlock.
+pub async fn reserve(db: &PgPool, keys: &[Key<'_>], window_secs: u64) -> Result<Vec<Count>, Error> {
+    let (scopes, names): (Vec<&str>, Vec<String>) = keys.iter().map(|k| k.parts()).unzip();
+    let rows: Vec<(String, String, i32, f64)> = sqlx::query_as(
+        "insert into login_failures as f (scope, key, window_start, failures) \
+         select scope, key, now(), 1 from unnest($1::text[], $2::text[]) as k (scope, key) \
+         order by scope, key \
          on conflict (scope, key) do update set \
-           window_start = case when f.window_start < now() - make_interval(secs => $4) \
+           window_start = case when f.window_start <= now() - make_interval(secs => $3) \
                                then now() else f.window_start end, \
-           failures = case when f.window_start < now() - make_interval(secs => $4) \
-                           then 1 else f.failures + 1 end, \
-           locked_until = case when (case when f.window_start < now() - make_interval(secs => $4) \
-                                          then 1 else f.failures + 1 end) >= $3 \
-                               then now() + make_interval(secs => $5) else f.locked_until end",
+           failures = case when f.window_start <= now() - make_interval(secs => $3) \
+                           then 1 else f.failures + 1 end \
+         returning scope, key, failures, \
+           extract(epoch from window_start + make_interval(secs => $3) - now())::float8",
     )
-    .bind(scope)
-    .bind(key)
-    .bind(max)
-    .bind(settings.window_secs as f64)
-    .bind(settings.lockout_secs as f64)
+    .bind(&scopes)
+    .bind(&names)
+    .bind(window_secs as f64)
+    .fetch_all(db)
+    .await?;
+    Ok(scopes
+        .iter()
+        .zip(&names)
+        .map(|(scope, name)| {
+            rows.iter()
+                .find(|(s, k, ..)| s == scope && k == name)
+                .map_or(
+                    Count {
+                        attempts: 1,
+                        retry_after_secs: 1,
+                    },
+                    |(.., attempts, left)| Count {
+                        attempts: *attempts,
+                        retry_after_secs: left.ceil().max(1.0) as u64,
+                    },
+                )
+        })
+        .collect())
+}
+
+/// Gives back the reservation of an attempt that succeeded: the pair starts
+/// over; the address and email counts lose this one attempt. (An address is
+/// not forgiven its failures: one good account must not reset the count of
+/// an address that is guessing others.)
+pub async fn release(db: &PgPool, keys: &[Key<'_>]) -> Result<(), Error> {
+    let (scopes, names): (Vec<&str>, Vec<String>) = keys.iter().map(|k| k.parts()).unzip();
+    sqlx::query(
+        "with k (scope, key) as (select * from unnest($1::text[], $2::text[])), \
+         cleared as (delete from login_failures f using k \
+                     where f.scope = k.scope and f.key = k.key and f.scope = 'pair') \
+         update login_failures f set failures = greatest(f.failures - 1, 0) from k \
+         where f.scope = k.scope and f.key = k.key and f.scope <> 'pair'",
+    )
+    .bind(&scopes)
+    .bind(&names)
     .execute(db)
     .await?;
-    Ok(())
-}
-
-/// Forgets the failures of an email after a successful login. (A client
-/// address is not forgiven: one good account must not reset the count of an
-/// address that is guessing others.)
-pub async fn clear_email(db: &PgPool, email: &str) -> Result<(), Error> {
-    sqlx::query("delete from login_failures where scope = 'email' and key = $1")
-        .bind(email.to_lowercase())
-        .execute(db)
-        .await?;
     Ok(())
 }

@@ -108,18 +108,25 @@ pub async fn set_password_hash(
     Ok(())
 }
 
-/// Sets a user's role by email (the admin command line).
+/// Sets a user's role by email (the admin command line). Demoting revokes
+/// the user's sessions in the same transaction, as `user.update` does.
 pub async fn set_role_by_email(
     db: &PgPool,
     email: &str,
     role: shared::Role,
 ) -> Result<Option<User>, Error> {
-    Ok(sqlx::query_as(&format!(
+    let mut tx = db.begin().await?;
+    let user: Option<User> = sqlx::query_as(&format!(
         "update users set role = $2, updated_at = now() where lower(email) = lower($1) \
          returning {USER_COLUMNS}"
     ))
     .bind(email)
     .bind(role)
-    .fetch_optional(db)
-    .await?)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let (Some(user), shared::Role::User) = (&user, role) {
+        crate::db::sessions::revoke_all_but(&mut *tx, user.id, None).await?;
+    }
+    tx.commit().await?;
+    Ok(user)
 }

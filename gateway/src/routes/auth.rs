@@ -1,11 +1,6 @@
 //! `/api/auth`: sign-up, login, the token keys.
 
-use std::net::{IpAddr, SocketAddr};
-
-use axum::{
-    extract::{ConnectInfo, State},
-    http::{HeaderMap, StatusCode},
-};
+use axum::{extract::State, http::StatusCode};
 use shared::{
     User,
     auth::{
@@ -38,6 +33,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     responses(
         (status = 201, description = "The new user", body = User),
         (status = 409, description = "Email already registered", body = ErrorBody),
+        (status = 429, description = "Too many sign-ups from this client address; see Retry-After", body = ErrorBody),
         BodyErrors, UpstreamErrors,
     )
 )]
@@ -63,14 +59,10 @@ async fn signup(
 )]
 async fn login(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
     Ctx(ctx): Ctx,
-    Valid(mut request): Valid<LoginRequest>,
+    Valid(request): Valid<LoginRequest>,
 ) -> Result<axum::Json<TokenReply>, ApiError> {
-    // Only the gateway knows the client's address; the worker throttles on it.
-    let ip = client_ip(peer, &headers, state.settings.http.trust_forwarded_for);
-    request.client_ip = Some(ip.to_string());
+    // The client's address travels in the context; the worker throttles on it.
     let reply = state.rpc.call::<Login>(&ctx, &request).await?;
     Ok(axum::Json(reply))
 }
@@ -132,43 +124,4 @@ async fn logout(
         .call::<Logout>(&ctx.with_caller(caller), &request)
         .await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// The client's address: the peer, or, behind a trusted proxy that appends
-/// it, the last `X-Forwarded-For` entry. Anything unparsable falls back to
-/// the peer.
-fn client_ip(peer: SocketAddr, headers: &HeaderMap, trust_forwarded_for: bool) -> IpAddr {
-    if trust_forwarded_for {
-        let last = headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .last()
-            .and_then(|ip| ip.trim().parse().ok());
-        if let Some(ip) = last {
-            return ip;
-        }
-    }
-    peer.ip()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn forwarded(value: &str) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        h.insert("x-forwarded-for", value.parse().unwrap());
-        h
-    }
-
-    #[test]
-    fn forwarded_for_is_ignored_unless_trusted() {
-        let peer: SocketAddr = "10.0.0.1:5000".parse().unwrap();
-        let h = forwarded("1.2.3.4, 5.6.7.8");
-        assert_eq!(client_ip(peer, &h, false), peer.ip());
-        assert_eq!(client_ip(peer, &h, true).to_string(), "5.6.7.8");
-        assert_eq!(client_ip(peer, &forwarded("garbage"), true), peer.ip());
-    }
 }

@@ -203,6 +203,27 @@ async fn a_demoted_admin_cannot_promote_itself_back_or_demote_its_demoter() {
 }
 
 #[tokio::test]
+async fn a_promotion_applies_to_the_users_current_token_at_once() {
+    let app = spawn_app().await;
+    let root = admin_account(&app, "root@example.com").await;
+    let ada = account(&app, "ada@example.com").await;
+    let before = send(&app, Method::GET, "/api/users", Some(&ada.token), None).await;
+    assert_error(before, 403, "/api/users").await;
+    let path = format!("/api/users/{}", ada.id);
+    send_ok(
+        &app,
+        Method::PATCH,
+        &path,
+        Some(&root.token),
+        Some(&json!({"role": "ADMIN"})),
+    )
+    .await;
+    // The token still says USER; the next request goes by the current role.
+    let page = send_ok(&app, Method::GET, "/api/users", Some(&ada.token), None).await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
 async fn a_deleted_users_token_gets_401_on_every_route() {
     let app = spawn_app().await;
     let root = admin_account(&app, "root@example.com").await;

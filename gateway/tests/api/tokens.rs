@@ -12,10 +12,12 @@ fn now() -> i64 {
 }
 
 /// Claims like the auth worker's, for user `sub`.
-fn claims(sub: &str) -> Value {
+/// Good claims for the user and session of a real token (`real`): only the
+/// signature, the header or what a test changes can make them fail.
+fn claims(real: &Value) -> Value {
     json!({
-        "sub": sub, "role": "USER", "iat": now(), "exp": now() + 600,
-        "iss": "natsauth", "aud": "natsauth-api", "jti": "t",
+        "sub": real["sub"], "sid": real["sid"], "role": "USER", "iat": now(),
+        "exp": now() + 600, "iss": "natsauth", "aud": "natsauth-api", "jti": "t",
     })
 }
 
@@ -25,11 +27,16 @@ fn header(kid: &str) -> Header {
     h
 }
 
-/// The user's id and the signing key's kid, read from a real login.
-async fn login_facts(app: &crate::helpers::TestApp, token: &str) -> (String, String) {
+/// The claims of a real login's token (after checking it works) and the
+/// signing key's kid.
+async fn login_facts(app: &crate::helpers::TestApp, token: &str) -> (Value, String) {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
     let kid = jsonwebtoken::decode_header(token).unwrap().kid.unwrap();
-    let me: Value = app.get_with_token(ME, token).await.json().await.unwrap();
-    (me["id"].to_string(), kid)
+    assert_eq!(app.get_with_token(ME, token).await.status(), 200);
+    let payload = URL_SAFE_NO_PAD
+        .decode(token.split('.').nth(1).unwrap())
+        .unwrap();
+    (serde_json::from_slice(&payload).unwrap(), kid)
 }
 
 #[tokio::test]
@@ -66,14 +73,14 @@ async fn no_token_or_a_malformed_header_is_a_401() {
 async fn a_token_signed_by_another_key_under_the_real_kid_is_a_401() {
     let app = spawn_app().await;
     let token = app.user_token("ada@example.com").await;
-    let (sub, kid) = login_facts(&app, &token).await;
+    let (real, kid) = login_facts(&app, &token).await;
     let other = TempDir::new();
     let other_key = other.path.join("other.pem");
     auth_worker::tokens::generate_key_file(&other_key).unwrap();
-    let forged = sign(&other_key, header(&kid), &claims(&sub));
+    let forged = sign(&other_key, header(&kid), &claims(&real));
     assert_error(app.get_with_token(ME, &forged).await, 401, ME).await;
     // A token under an unknown kid fails too (after one JWKS refetch).
-    let unknown = sign(&other_key, header("no-such-kid"), &claims(&sub));
+    let unknown = sign(&other_key, header("no-such-kid"), &claims(&real));
     assert_error(app.get_with_token(ME, &unknown).await, 401, ME).await;
 }
 
@@ -81,8 +88,8 @@ async fn a_token_signed_by_another_key_under_the_real_kid_is_a_401() {
 async fn an_expired_token_is_a_401_that_says_so() {
     let app = spawn_app().await;
     let token = app.user_token("ada@example.com").await;
-    let (sub, kid) = login_facts(&app, &token).await;
-    let mut expired = claims(&sub);
+    let (real, kid) = login_facts(&app, &token).await;
+    let mut expired = claims(&real);
     expired["iat"] = json!(now() - 3600);
     expired["exp"] = json!(now() - 600);
     let body = assert_error(
@@ -100,13 +107,13 @@ async fn an_alg_none_token_is_a_401() {
     use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
     let app = spawn_app().await;
     let token = app.user_token("ada@example.com").await;
-    let (sub, kid) = login_facts(&app, &token).await;
+    let (real, kid) = login_facts(&app, &token).await;
     let b64 = |v: &Value| URL_SAFE_NO_PAD.encode(v.to_string());
     for alg in ["none", "None", "NONE"] {
         let unsigned = format!(
             "{}.{}.",
             b64(&json!({"alg": alg, "typ": "JWT", "kid": kid})),
-            b64(&claims(&sub))
+            b64(&claims(&real))
         );
         assert_error(app.get_with_token(ME, &unsigned).await, 401, ME).await;
     }
@@ -116,25 +123,25 @@ async fn an_alg_none_token_is_a_401() {
 async fn a_token_for_another_audience_or_issuer_or_without_them_is_a_401() {
     let app = spawn_app().await;
     let token = app.user_token("ada@example.com").await;
-    let (sub, kid) = login_facts(&app, &token).await;
+    let (real, kid) = login_facts(&app, &token).await;
     let variants: Vec<(&str, Value)> = vec![
         ("aud", json!("someone-else")),
         ("iss", json!("someone-else")),
     ];
     for (claim, value) in variants {
-        let mut c = claims(&sub);
+        let mut c = claims(&real);
         c[claim] = value;
         let t = sign(&app.key_file, header(&kid), &c);
         assert_error(app.get_with_token(ME, &t).await, 401, ME).await;
     }
     for missing in ["aud", "iss", "sub", "exp"] {
-        let mut c = claims(&sub);
+        let mut c = claims(&real);
         c.as_object_mut().unwrap().remove(missing);
         let t = sign(&app.key_file, header(&kid), &c);
         assert_error(app.get_with_token(ME, &t).await, 401, ME).await;
     }
     // The control: the same construction with nothing changed is accepted,
     // so the failures above are about the claims.
-    let ok = sign(&app.key_file, header(&kid), &claims(&sub));
+    let ok = sign(&app.key_file, header(&kid), &claims(&real));
     assert_eq!(app.get_with_token(ME, &ok).await.status(), 200);
 }

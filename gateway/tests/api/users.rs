@@ -85,8 +85,9 @@ pub async fn send_ok(
 }
 
 /// A request published straight onto NATS as the `gateway` NATS user (which
-/// skips every HTTP check), with an `X-Caller` header or none. Returns the
-/// error status (None for a success) and the body.
+/// skips every HTTP check), with an `X-Caller` header or none. The caller
+/// names the user's newest live session, as a token of theirs would. Returns
+/// the error status (None for a success) and the body.
 pub async fn nats_request(
     app: &TestApp,
     subject: &'static str,
@@ -96,11 +97,15 @@ pub async fn nats_request(
     let (client, _) = app.nats.connect_as("gateway").await.unwrap();
     let mut headers = async_nats::HeaderMap::new();
     if let Some((id, role)) = caller {
-        let caller = Caller {
-            id,
-            role,
-            session: None,
-        };
+        let session = sqlx::query_scalar(
+            "select id from sessions where user_id = $1 and revoked_at is null \
+             order by created_at desc limit 1",
+        )
+        .bind(id)
+        .fetch_optional(&app.db.pool().await)
+        .await
+        .unwrap();
+        let caller = Caller { id, role, session };
         headers.insert(
             shared::headers::CALLER,
             serde_json::to_string(&caller).unwrap().as_str(),
@@ -673,10 +678,11 @@ async fn deleting_a_user_ends_their_sessions_and_keeps_their_posts_without_an_au
     .await;
     assert_eq!(read["authorId"], Value::Null);
     assert_eq!(read["title"], "Notes");
-    // The old access token still verifies, but names nobody.
+    // The old access token still verifies, but its session is gone with
+    // the user: 401 at once.
     assert_error(
         app.get_with_token("/api/users/me", &ada.token).await,
-        404,
+        401,
         "/api/users/me",
     )
     .await;
@@ -689,13 +695,13 @@ async fn deleting_a_user_ends_their_sessions_and_keeps_their_posts_without_an_au
             Some(&json!({"title": "Ghost"})),
         )
         .await,
-        404,
+        401,
         "/api/posts",
     )
     .await;
     assert_error(
         send(&app, Method::DELETE, &path, Some(&ada.token), None).await,
-        404,
+        401,
         &path,
     )
     .await;

@@ -183,9 +183,31 @@ async fn postgres_stopped_under_load_gives_503_and_the_workers_recover_when_it_r
     assert_every(
         &all,
         |_| true,
-        |s| s.ok || (s.status == 503 && s.message.as_deref() == Some("database unavailable")),
-        "every call succeeds or gets the worker's 503 (never 500 or 504)",
+        |s| s.ok || (s.status == 503 && s.message.as_deref() == Some("service unavailable")),
+        "every call succeeds or gets a 503 (never 500 or 504)",
     );
+    // The 503 body names no dependency; the gateway's metrics say who sent
+    // them: the workers' error replies, never the gateway's own 503s (no
+    // responders, NATS down).
+    let metrics = stack
+        .http
+        .get(format!("{}/metrics", stack.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let outcomes = |outcome: &str| -> f64 {
+        metrics
+            .lines()
+            .filter(|l| l.starts_with("nats_requests_total{") && l.contains(outcome))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    assert!(outcomes("outcome=\"error_503\"") >= 6.0, "{metrics}");
+    assert_eq!(outcomes("outcome=\"no_responders\""), 0.0, "{metrics}");
+    assert_eq!(outcomes("outcome=\"disconnected\""), 0.0, "{metrics}");
     assert_every(
         &all,
         |_| true,

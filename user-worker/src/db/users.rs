@@ -62,6 +62,18 @@ pub async fn update_user(
     .await?)
 }
 
+/// Ends every live session of `id` (its access tokens stop at once: workers
+/// check the session on every request).
+pub async fn revoke_sessions(db: impl PgExecutor<'_>, id: UserId) -> Result<u64, Error> {
+    Ok(sqlx::query(
+        "update sessions set revoked_at = now() where user_id = $1 and revoked_at is null",
+    )
+    .bind(id)
+    .execute(db)
+    .await?
+    .rows_affected())
+}
+
 /// Deletes a user; their sessions go with them (`on delete cascade`) and
 /// their posts stay with no author (`on delete set null`). False if there
 /// was no such user.
@@ -73,12 +85,13 @@ pub async fn delete_user(db: impl PgExecutor<'_>, id: UserId) -> Result<bool, Er
     Ok(result.rows_affected() > 0)
 }
 
-/// Refuses with [`Error::LastAdmin`] when `id` is the only ADMIN. Call it in
-/// the transaction that demotes or deletes `id`: it locks every ADMIN row
-/// (always in id order, so two such transactions cannot deadlock) until that
-/// transaction ends, so two ADMINs demoting each other at once cannot both
-/// succeed — the second sees the first's change once it gets the lock.
-pub async fn ensure_another_admin(db: &mut PgConnection, id: UserId) -> Result<(), Error> {
+/// Refuses with [`Error::LastAdmin`] when `id` is the only ADMIN, and says
+/// whether `id` is an ADMIN. Call it in the transaction that demotes or
+/// deletes `id`: it locks every ADMIN row (always in id order, so two such
+/// transactions cannot deadlock) until that transaction ends, so two ADMINs
+/// demoting each other at once cannot both succeed — the second sees the
+/// first's change once it gets the lock.
+pub async fn ensure_another_admin(db: &mut PgConnection, id: UserId) -> Result<bool, Error> {
     let admins: Vec<UserId> =
         sqlx::query_scalar("select id from users where role = $1 order by id for update")
             .bind(Role::Admin)
@@ -87,6 +100,6 @@ pub async fn ensure_another_admin(db: &mut PgConnection, id: UserId) -> Result<(
     if admins == [id] {
         Err(Error::LastAdmin)
     } else {
-        Ok(())
+        Ok(admins.contains(&id))
     }
 }

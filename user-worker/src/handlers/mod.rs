@@ -1,9 +1,10 @@
-//! One plain async function per subject: `(state, ctx, request) -> reply`.
+//! One plain async function per subject: `(state, call, request) -> reply`.
 //!
-//! Every handler decides authorization itself from `ctx.caller` (the verified
-//! caller the gateway put in the `X-Caller` header): a request published
-//! straight onto NATS without one is 401 and, for another user's data, 403 —
-//! in both cases before anything is read or changed.
+//! `call.caller` is the caller the gateway vouched for, already checked by
+//! the service loop against the database: its session is live and its role
+//! is the current one (see `shared::service::ResolveCaller`). A request
+//! published straight onto NATS without a live caller never gets here; the
+//! handlers decide ownership, before anything is read or changed.
 
 pub mod posts;
 pub mod users;

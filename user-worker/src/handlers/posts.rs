@@ -6,9 +6,10 @@
 //! post they can see and 404 for a draft they cannot.
 
 use shared::{
-    Caller, RequestContext,
+    Caller,
     paging::{Cursor, Page},
     post::{CreateRequest, DeleteRequest, GetRequest, ListRequest, Post, UpdateRequest},
+    service::Call,
     user::Deleted,
 };
 
@@ -41,19 +42,22 @@ async fn changeable(state: &AppState, caller: &Caller, id: i64) -> Result<Post, 
 /// `post.create`: a post by the caller.
 pub async fn create(
     state: AppState,
-    ctx: RequestContext,
+    Call { caller, .. }: Call<Caller>,
     request: CreateRequest,
 ) -> Result<Post, Error> {
-    let caller = ctx.caller.ok_or(Error::NoCaller)?;
     db::insert_post(&state.db, caller.id, &request).await
 }
 
 /// `post.get`: anyone may read a published post; a draft only its author or
 /// an ADMIN.
-pub async fn get(state: AppState, ctx: RequestContext, request: GetRequest) -> Result<Post, Error> {
+pub async fn get(
+    state: AppState,
+    Call { caller, .. }: Call<Option<Caller>>,
+    request: GetRequest,
+) -> Result<Post, Error> {
     db::post_by_id(&state.db, request.id)
         .await?
-        .filter(|post| can_see(ctx.caller.as_ref(), post))
+        .filter(|post| can_see(caller.as_ref(), post))
         .ok_or(Error::PostNotFound)
 }
 
@@ -61,12 +65,10 @@ pub async fn get(state: AppState, ctx: RequestContext, request: GetRequest) -> R
 /// one author, a page at a time in id order.
 pub async fn list(
     state: AppState,
-    ctx: RequestContext,
+    Call { caller, .. }: Call<Option<Caller>>,
     request: ListRequest,
 ) -> Result<Page<Post>, Error> {
-    let visible = ctx
-        .caller
-        .map_or(Visible::Published, |c| Visible::PublishedAndDraftsOf(c.id));
+    let visible = caller.map_or(Visible::Published, |c| Visible::PublishedAndDraftsOf(c.id));
     let rows = db::posts_after(
         &state.db,
         visible,
@@ -82,10 +84,9 @@ pub async fn list(
 /// nothing (not even `updatedAt`) and returns the post.
 pub async fn update(
     state: AppState,
-    ctx: RequestContext,
+    Call { caller, .. }: Call<Caller>,
     request: UpdateRequest,
 ) -> Result<Post, Error> {
-    let caller = ctx.caller.ok_or(Error::NoCaller)?;
     let post = changeable(&state, &caller, request.id).await?;
     if request.is_empty() {
         return Ok(post);
@@ -98,10 +99,9 @@ pub async fn update(
 /// `post.delete`: author or ADMIN.
 pub async fn delete(
     state: AppState,
-    ctx: RequestContext,
+    Call { caller, .. }: Call<Caller>,
     request: DeleteRequest,
 ) -> Result<Deleted, Error> {
-    let caller = ctx.caller.ok_or(Error::NoCaller)?;
     changeable(&state, &caller, request.id).await?;
     if db::delete_post(&state.db, request.id).await? {
         Ok(Deleted {})

@@ -1,16 +1,20 @@
 //! `user.*`: profiles, the ADMIN's user list, role changes, deletion.
 
 use shared::{
-    RequestContext, Role, User,
+    Caller, Role, User,
     paging::{Cursor, Page},
+    service::Call,
     user::{DeleteRequest, Deleted, GetRequest, ListRequest, UpdateRequest},
 };
 
 use crate::{AppState, Error, db::users as db};
 
 /// `user.get`: the caller may read itself; an ADMIN may read anyone.
-pub async fn get(state: AppState, ctx: RequestContext, request: GetRequest) -> Result<User, Error> {
-    let caller = ctx.caller.ok_or(Error::NoCaller)?;
+pub async fn get(
+    state: AppState,
+    Call { caller, .. }: Call<Caller>,
+    request: GetRequest,
+) -> Result<User, Error> {
     if !caller.is_self_or_admin(request.id) {
         return Err(Error::Forbidden("not allowed"));
     }
@@ -22,10 +26,9 @@ pub async fn get(state: AppState, ctx: RequestContext, request: GetRequest) -> R
 /// `user.list`: ADMIN only; a page of users in id order.
 pub async fn list(
     state: AppState,
-    ctx: RequestContext,
+    Call { caller, .. }: Call<Caller>,
     request: ListRequest,
 ) -> Result<Page<User>, Error> {
-    let caller = ctx.caller.ok_or(Error::NoCaller)?;
     if !caller.is_admin() {
         return Err(Error::Forbidden("admin role required"));
     }
@@ -39,14 +42,14 @@ pub async fn list(
 }
 
 /// `user.update`: names for the user itself or an ADMIN; `role` only from an
-/// ADMIN. Demoting the last ADMIN is refused (409). An update that names no
+/// ADMIN (the caller's current role). Demoting the last ADMIN is refused
+/// (409); demoting an ADMIN revokes all of its sessions. An update that names no
 /// field changes nothing (not even `updatedAt`) and returns the user.
 pub async fn update(
     state: AppState,
-    ctx: RequestContext,
+    Call { caller, .. }: Call<Caller>,
     request: UpdateRequest,
 ) -> Result<User, Error> {
-    let caller = ctx.caller.ok_or(Error::NoCaller)?;
     if !caller.is_self_or_admin(request.id) {
         return Err(Error::Forbidden("not allowed"));
     }
@@ -59,13 +62,24 @@ pub async fn update(
             .ok_or(Error::UserNotFound);
     }
     let mut tx = state.db.begin().await?;
-    if request.role == Some(Role::User) {
-        db::ensure_another_admin(&mut tx, request.id).await?;
+    let demoted =
+        request.role == Some(Role::User) && db::ensure_another_admin(&mut tx, request.id).await?;
+    if demoted {
+        // Every session ends with the role it was opened under, in the same
+        // transaction: the demoted user's tokens stop working at once.
+        db::revoke_sessions(&mut *tx, request.id).await?;
     }
     let user = db::update_user(&mut *tx, &request)
         .await?
         .ok_or(Error::UserNotFound)?;
     tx.commit().await?;
+    if demoted {
+        tracing::info!(
+            user_id = request.id,
+            by = caller.id,
+            "ADMIN demoted: sessions revoked"
+        );
+    }
     Ok(user)
 }
 
@@ -73,10 +87,9 @@ pub async fn update(
 /// refused (409). Sessions end with the user; posts stay, without author.
 pub async fn delete(
     state: AppState,
-    ctx: RequestContext,
+    Call { caller, .. }: Call<Caller>,
     request: DeleteRequest,
 ) -> Result<Deleted, Error> {
-    let caller = ctx.caller.ok_or(Error::NoCaller)?;
     if !caller.is_self_or_admin(request.id) {
         return Err(Error::Forbidden("not allowed"));
     }

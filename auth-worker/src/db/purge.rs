@@ -1,0 +1,101 @@
+//! Deleting what no request can use any more: sessions that ended, refresh
+//! tokens that expired (or were spent long ago), throttle windows that closed.
+
+use sqlx::PgPool;
+
+use crate::{Error, settings::Settings};
+
+/// Rows deleted per statement, so a large backlog never holds long locks.
+const BATCH: i64 = 5_000;
+
+/// What one purge deleted.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Purged {
+    pub sessions: u64,
+    pub refresh_tokens: u64,
+    pub throttle_rows: u64,
+}
+
+/// Runs one purge unless another copy is running one: a session-level
+/// advisory lock on one connection, so copies take turns and a copy that dies
+/// releases it with its connection. Each batch commits on its own.
+/// `None`: another copy held the lock.
+pub async fn run(db: &PgPool, settings: &Settings) -> Result<Option<Purged>, Error> {
+    let mut conn = db.acquire().await?;
+    let got: bool = sqlx::query_scalar("select pg_try_advisory_lock(hashtext('natsauth.purge'))")
+        .fetch_one(&mut *conn)
+        .await?;
+    if !got {
+        return Ok(None);
+    }
+    let purged = purge(&mut conn, settings).await;
+    let unlocked = sqlx::query("select pg_advisory_unlock(hashtext('natsauth.purge'))")
+        .execute(&mut *conn)
+        .await;
+    if purged.is_err() || unlocked.is_err() {
+        // Never hand a connection that may still hold the lock back to the
+        // pool: closing it releases the lock.
+        conn.close().await.ok();
+    }
+    purged.map(Some)
+}
+
+async fn purge(conn: &mut sqlx::PgConnection, settings: &Settings) -> Result<Purged, Error> {
+    let retention = settings.purge.spent_token_retention_secs as f64;
+    // A session that expired, or was revoked more than the retention ago,
+    // takes its tokens with it (on delete cascade).
+    let sessions = batched(
+        conn,
+        "delete from sessions where id in (select id from sessions \
+           where expires_at < now() or revoked_at < now() - make_interval(secs => $1) limit $2)",
+        retention,
+    )
+    .await?;
+    // In a live session: tokens past their expiry (refused anyway), and spent
+    // ones kept long enough to catch a replay.
+    let refresh_tokens = batched(
+        conn,
+        "delete from refresh_tokens where token_hash in (select token_hash from refresh_tokens \
+           where expires_at < now() or spent_at < now() - make_interval(secs => $1) limit $2)",
+        retention,
+    )
+    .await?;
+    // A window that ended counts nothing: the next attempt starts a new one.
+    let longest_window = settings
+        .throttle
+        .window_secs
+        .max(settings.throttle.signup_window_secs) as f64;
+    let throttle_rows = batched(
+        conn,
+        "delete from login_failures where (scope, key) in (select scope, key from login_failures \
+           where window_start < now() - make_interval(secs => $1) limit $2)",
+        longest_window,
+    )
+    .await?;
+    Ok(Purged {
+        sessions,
+        refresh_tokens,
+        throttle_rows,
+    })
+}
+
+/// Runs a `delete … limit $2` with `$1` until it deletes less than a batch.
+async fn batched(
+    conn: &mut sqlx::PgConnection,
+    sql: &'static str,
+    secs: f64,
+) -> Result<u64, Error> {
+    let mut total = 0;
+    loop {
+        let deleted = sqlx::query(sql)
+            .bind(secs)
+            .bind(BATCH)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+        total += deleted;
+        if deleted < BATCH as u64 {
+            return Ok(total);
+        }
+    }
+}
