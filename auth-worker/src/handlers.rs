@@ -259,7 +259,7 @@ pub async fn logout(
 /// other session of the caller, in one transaction.
 pub async fn change_password(
     state: AppState,
-    Call { caller, client }: Call<Caller>,
+    Call { caller, client, .. }: Call<Caller>,
     request: ChangePasswordRequest,
 ) -> Result<Done, Error> {
     let (user, hash) = users::credentials_by_id(&state.db, caller.id)

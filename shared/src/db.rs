@@ -1,6 +1,6 @@
 //! PostgreSQL settings and pool, the same for both workers.
 
-use crate::{Caller, Role, ServiceError};
+use crate::{Caller, ServiceError, User};
 use anyhow::Context;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -28,22 +28,23 @@ impl DatabaseSettings {
     }
 }
 
-/// The claimed caller as it stands now: its session is live (not revoked,
-/// not expired, and the user's own) and its role is the user's current one.
-/// One query over two primary keys; a deleted user has no sessions left.
-pub async fn resolve_caller(db: &PgPool, claimed: Caller) -> Result<Caller, ServiceError> {
+/// The claimed caller's user as it stands now, if the caller's session is
+/// live (not revoked, not expired, and the user's own): its role is the one
+/// that counts. One query over two primary keys; a deleted user has no
+/// sessions left.
+pub async fn resolve_caller(db: &PgPool, claimed: Caller) -> Result<User, ServiceError> {
     let ended = || ServiceError::unauthorized("session expired or revoked");
     let session = claimed.session.ok_or_else(ended)?;
-    let role: Option<Role> = sqlx::query_scalar(
-        "select u.role from sessions s join users u on u.id = s.user_id \
+    let user: Option<User> = sqlx::query_as(
+        "select u.id, u.email, u.firstname, u.lastname, u.role, u.created_at, u.updated_at \
+         from sessions s join users u on u.id = s.user_id \
          where s.id = $1 and s.user_id = $2 and s.revoked_at is null and s.expires_at > now()",
     )
     .bind(session)
     .bind(claimed.id)
     .fetch_optional(db)
     .await?;
-    role.map(|role| Caller { role, ..claimed })
-        .ok_or_else(ended)
+    user.ok_or_else(ended)
 }
 
 /// A lazily connecting pool: the worker starts (and answers 503) while the

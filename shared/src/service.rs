@@ -33,18 +33,22 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::{
-    Caller, Endpoint, RequestContext, ServiceError,
+    Caller, Endpoint, RequestContext, ServiceError, User,
     headers::{Access, ClientAddress, NATS_SERVICE_ERROR, NATS_SERVICE_ERROR_CODE},
     rpc::LocalHandler,
     telemetry,
 };
 
 /// What a handler learns about its request besides the body.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Call<C> {
     /// The caller as the endpoint's [`Access`] wants it, already checked
     /// against the database: a live session and the current role.
     pub caller: C,
+    /// The caller's own user row, as read when the caller was checked (none
+    /// when no caller was checked): `user.get` of oneself, the hottest
+    /// route, needs no second query.
+    pub user: Option<User>,
     /// The HTTP client's address, when the gateway sent one.
     pub client: Option<ClientAddress>,
 }
@@ -55,11 +59,12 @@ pub struct Call<C> {
 /// calls it once per request, before decoding, for every endpoint whose
 /// [`Access`] asks for it.
 pub trait ResolveCaller: Send + Sync {
-    /// The caller with its current role, or 401 when its session has ended.
+    /// The caller's user as it is now (its role is the one that counts), or
+    /// 401 when the caller's session has ended.
     fn resolve_caller(
         &self,
         claimed: Caller,
-    ) -> impl Future<Output = Result<Caller, ServiceError>> + Send;
+    ) -> impl Future<Output = Result<User, ServiceError>> + Send;
 }
 
 type HandlerFuture = Pin<Box<dyn Future<Output = Result<Bytes, ServiceError>> + Send>>;
@@ -160,14 +165,20 @@ impl<S: ResolveCaller + Clone + Send + Sync + 'static> ServiceBuilder<S> {
         let erased: Handler<S> = Arc::new(move |state, ctx, payload| {
             let handler = Arc::clone(&handler);
             Box::pin(async move {
-                let claimed = match ctx.caller {
+                let (caller, user) = match ctx.caller {
                     Some(claimed) if <E::Caller as Access>::RESOLVE => {
-                        Some(state.resolve_caller(claimed).await?)
+                        let user = state.resolve_caller(claimed).await?;
+                        let caller = Caller {
+                            role: user.role,
+                            ..claimed
+                        };
+                        (Some(caller), Some(user))
                     }
-                    _ => None,
+                    _ => (None, None),
                 };
                 let call = Call {
-                    caller: E::Caller::from_resolved(claimed)?,
+                    caller: E::Caller::from_resolved(caller)?,
+                    user,
                     client: ctx.client,
                 };
                 let request = decode_request::<E::Request>(&payload)?;

@@ -34,7 +34,7 @@ impl shared::service::ResolveCaller for AppState {
     async fn resolve_caller(
         &self,
         claimed: shared::Caller,
-    ) -> Result<shared::Caller, shared::ServiceError> {
+    ) -> Result<shared::User, shared::ServiceError> {
         shared::db::resolve_caller(&self.db, claimed).await
     }
 }
