@@ -7,11 +7,14 @@
 //!   [`tokens`] signs EdDSA access tokens and publishes the JWK Set.
 //! * [`run`] takes its settings and a shutdown future, so tests run the real
 //!   worker in-process against their own NATS server and database.
+//! * [`provision`] makes the PostgreSQL roles and the database (as a
+//!   superuser); [`migrate`] and [`set_role`] connect as the migrator role.
 
 mod db;
 mod error;
 mod handlers;
 pub mod password;
+pub mod provision;
 pub mod service;
 pub mod settings;
 pub mod tokens;
@@ -19,7 +22,7 @@ pub mod tokens;
 use std::{future::Future, sync::Arc};
 
 use anyhow::Context;
-use sqlx::{PgPool, migrate::MigrateDatabase, postgres::PgPoolOptions};
+use sqlx::{PgPool, postgres::PgPoolOptions};
 
 pub use error::Error;
 pub use settings::Settings;
@@ -118,21 +121,21 @@ async fn purge_loop(state: AppState) {
     }
 }
 
-/// Creates the database if it does not exist, then applies `migrations/`.
+/// Applies `migrations/`, connected with `settings` (the migrator's: the
+/// owner of the schema). The database and the roles come first, from
+/// [`provision`].
 pub async fn migrate(settings: &DatabaseSettings) -> anyhow::Result<()> {
-    use secrecy::ExposeSecret;
-    let url = settings.url.expose_secret();
-    if !sqlx::Postgres::database_exists(url)
-        .await
-        .context("cannot reach PostgreSQL (is it running? `cargo xtask up` starts one)")?
-    {
-        sqlx::Postgres::create_database(url).await?;
-        tracing::info!("created the database");
-    }
     let pool = PgPoolOptions::new()
         .max_connections(1)
         .connect_with(settings.connect_options()?)
-        .await?;
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(d) if d.code().as_deref() == Some("3D000") => anyhow::anyhow!(
+                "{e}: run `auth-worker provision` (as a PostgreSQL superuser) first"
+            ),
+            _ => anyhow::Error::new(e)
+                .context("cannot reach PostgreSQL (is it running? `cargo xtask up` starts one)"),
+        })?;
     MIGRATOR.run(&pool).await.context("applying migrations")?;
     tracing::info!(
         applied = MIGRATOR.iter().count(),

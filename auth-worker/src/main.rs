@@ -1,5 +1,6 @@
 use std::path::PathBuf;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use shared::Role;
 
@@ -19,7 +20,23 @@ struct Cli {
 enum Command {
     /// Serve the auth subjects until SIGTERM or Ctrl-C (the default).
     Serve,
-    /// Create the database if missing and apply the migrations.
+    /// As a PostgreSQL superuser, once and after any change of password
+    /// (idempotent): create the roles natsauth_migrator,
+    /// natsauth_auth_worker and natsauth_user_worker, set their passwords,
+    /// and create the database (migrator.url's) owned by natsauth_migrator.
+    Provision {
+        /// A superuser's URL, on any database of the cluster.
+        #[arg(long, env = "NATSAUTH_PG_ADMIN_URL")]
+        admin_url: String,
+        /// A file holding the superuser's password (first line).
+        #[arg(long, env = "NATSAUTH_PG_ADMIN_PASSWORD_FILE")]
+        admin_password_file: Option<PathBuf>,
+        /// A directory holding pg-migrator-password, pg-auth-worker-password
+        /// and pg-user-worker-password; without it passwords are unchanged.
+        #[arg(long)]
+        passwords_dir: Option<PathBuf>,
+    },
+    /// Apply the migrations, as the migrator (migrator.url).
     Migrate,
     /// Write a new Ed25519 signing key (PKCS#8 PEM, mode 0600).
     GenKey {
@@ -27,7 +44,8 @@ enum Command {
         out: PathBuf,
     },
     /// Set a user's role, e.g. make the first ADMIN:
-    /// `auth-worker set-role --email a@example.com --role ADMIN`.
+    /// `auth-worker set-role --email a@example.com --role ADMIN`
+    /// (as the migrator: migrator.url).
     SetRole {
         #[arg(long)]
         email: String,
@@ -56,9 +74,41 @@ async fn main() -> anyhow::Result<()> {
     let settings = auth_worker::Settings::load(cli.config.as_deref())?;
     let _telemetry = shared::telemetry::init(&settings.log, "auth-worker")?;
     match cli.command {
-        Some(Command::Migrate) => auth_worker::migrate(&settings.database).await,
+        Some(Command::Provision {
+            admin_url,
+            admin_password_file,
+            passwords_dir,
+        }) => {
+            let admin = shared::db::DatabaseSettings {
+                url: admin_url.into(),
+                password_file: admin_password_file,
+                max_connections: 1,
+                acquire_timeout_ms: 10_000,
+            }
+            .connect_options()
+            .context("--admin-url")?;
+            let migrator = settings.migrator.connect_options()?;
+            let database = migrator
+                .get_database()
+                .context("migrator.url names no database")?;
+            let passwords = passwords_dir
+                .as_deref()
+                .map(auth_worker::provision::RolePasswords::from_dir)
+                .transpose()?;
+            auth_worker::provision::provision(&admin, database, passwords.as_ref()).await?;
+            println!(
+                "provisioned the database {database} and its roles{}",
+                if passwords.is_some() {
+                    " (passwords set)"
+                } else {
+                    ""
+                }
+            );
+            Ok(())
+        }
+        Some(Command::Migrate) => auth_worker::migrate(&settings.migrator).await,
         Some(Command::SetRole { email, role }) => {
-            let user = auth_worker::set_role(&settings.database, &email, role).await?;
+            let user = auth_worker::set_role(&settings.migrator, &email, role).await?;
             println!(
                 "{} (id {}) is now {}",
                 user.email,

@@ -13,9 +13,18 @@ user = "auth-worker"
 inbox_prefix = "_INBOX_auth-worker"
 
 [database]
-url = "postgres://postgres@127.0.0.1:5432/natsauth"
+# The worker's own role, with only the privileges it needs (see
+# migrations/0005_worker_roles.sql); its password in password_file.
+url = "postgres://natsauth_auth_worker@127.0.0.1:5432/natsauth"
 max_connections = 8
 acquire_timeout_ms = 3000
+
+[migrator]
+# `auth-worker migrate` and `set-role` connect as the owner of the schema,
+# not as the worker. Its database is the one `auth-worker provision` creates.
+url = "postgres://natsauth_migrator@127.0.0.1:5432/natsauth"
+max_connections = 1
+acquire_timeout_ms = 10000
 
 [jwt]
 private_key_file = ".dev/keys/jwt-ed25519.pem"
@@ -82,6 +91,8 @@ otlp_sample_ratio = 1.0
 pub struct Settings {
     pub nats: NatsSettings,
     pub database: DatabaseSettings,
+    /// The schema owner's connection, for `migrate` and `set-role` only.
+    pub migrator: DatabaseSettings,
     pub jwt: JwtSettings,
     pub refresh: RefreshSettings,
     pub throttle: ThrottleSettings,

@@ -11,8 +11,11 @@ use sqlx::{Connection, PgConnection};
 
 #[derive(Debug, clap::Args)]
 pub struct SeedArgs {
-    #[arg(long, env = "AUTH_WORKER_DATABASE__URL")]
-    database_url: String,
+    /// The database to seed [default: the auth-worker's `migrator.url` and
+    /// `migrator.password_file`, as `AUTH_WORKER_MIGRATOR__…` set them: the
+    /// schema's owner, who may write every table, unlike either worker]
+    #[arg(long)]
+    database_url: Option<String>,
     #[arg(long, default_value_t = 1_000_000)]
     users: i64,
     #[arg(long, default_value_t = 1_000_000)]
@@ -29,9 +32,11 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
     let hasher = auth_worker::password::Hasher::new(&settings.argon2)?;
     let phc = hasher.hash(&args.password).await?;
 
-    let mut db = PgConnection::connect(&args.database_url)
-        .await
-        .context("connecting to the benchmark database")?;
+    let mut db = match &args.database_url {
+        Some(url) => PgConnection::connect(url).await,
+        None => PgConnection::connect_with(&settings.migrator.connect_options()?).await,
+    }
+    .context("connecting to the benchmark database")?;
     sqlx::query("set synchronous_commit = off")
         .execute(&mut db)
         .await?;

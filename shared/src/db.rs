@@ -1,7 +1,8 @@
 //! PostgreSQL settings and pool, the same for both workers.
 
-use crate::{Caller, ServiceError, User};
-use anyhow::Context;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use sqlx::{
@@ -9,11 +10,19 @@ use sqlx::{
     postgres::{PgConnectOptions, PgPoolOptions},
 };
 
-/// `[database]` in a worker's settings.
+use crate::{Caller, ServiceError, User};
+
+/// `[database]` in a worker's settings (and `[migrator]` in the
+/// auth-worker's).
 #[derive(Debug, Clone, Deserialize)]
 pub struct DatabaseSettings {
-    /// A `postgres://` URL; may hold a password, so it is a secret.
+    /// A `postgres://` URL; may hold a password, so it is a secret. Better
+    /// without one, and the password in `password_file`.
     pub url: SecretString,
+    /// A file whose first line is the password (it wins over one in `url`).
+    /// Read at start-up; an empty file is an error.
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
     pub max_connections: u32,
     /// How long a request waits for a connection before answering 503.
     pub acquire_timeout_ms: u64,
@@ -21,10 +30,15 @@ pub struct DatabaseSettings {
 
 impl DatabaseSettings {
     pub fn connect_options(&self) -> anyhow::Result<PgConnectOptions> {
-        self.url
+        let options: PgConnectOptions = self
+            .url
             .expose_secret()
             .parse()
-            .context("database.url is not a PostgreSQL URL")
+            .context("database.url is not a PostgreSQL URL")?;
+        Ok(match &self.password_file {
+            Some(path) => options.password(password_from_file(path)?.expose_secret()),
+            None => options,
+        })
     }
 }
 
@@ -47,6 +61,21 @@ pub async fn resolve_caller(db: &PgPool, claimed: Caller) -> Result<User, Servic
     user.ok_or_else(ended)
 }
 
+/// The first line of `path`, trimmed: a password. A missing or empty file is
+/// an error naming the file (never the password).
+pub fn password_from_file(path: &Path) -> anyhow::Result<SecretString> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the password file {}", path.display()))?;
+    let line = text.lines().next().unwrap_or_default().trim();
+    if line.is_empty() {
+        bail!(
+            "the password file {} is empty: write the password on its first line",
+            path.display()
+        );
+    }
+    Ok(SecretString::from(line.to_owned()))
+}
+
 /// A lazily connecting pool: the worker starts (and answers 503) while the
 /// database is down, and recovers by itself when it returns.
 pub fn pool(settings: &DatabaseSettings) -> anyhow::Result<PgPool> {
@@ -56,4 +85,63 @@ pub fn pool(settings: &DatabaseSettings) -> anyhow::Result<PgPool> {
             settings.acquire_timeout_ms,
         ))
         .connect_lazy_with(settings.connect_options()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(url: &str, password_file: Option<PathBuf>) -> DatabaseSettings {
+        DatabaseSettings {
+            url: SecretString::from(url.to_owned()),
+            password_file,
+            max_connections: 1,
+            acquire_timeout_ms: 1,
+        }
+    }
+
+    fn temp_file(name: &str, content: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("db-settings-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, content).unwrap();
+        path
+    }
+
+    #[test]
+    fn the_password_comes_from_the_first_line_of_the_file() {
+        let file = temp_file("good", "s3cret\nignored\n");
+        let options = settings("postgres://app@db/natsauth", Some(file))
+            .connect_options()
+            .unwrap();
+        assert_eq!(options.get_username(), "app");
+        // PgConnectOptions has no password getter; its Debug shows it.
+        assert!(format!("{options:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn an_empty_password_file_is_refused_with_its_name() {
+        let file = temp_file("empty", "\n");
+        let err = settings("postgres://app@db/natsauth", Some(file.clone()))
+            .connect_options()
+            .unwrap_err();
+        assert!(
+            err.to_string().contains(&file.display().to_string()),
+            "{err}"
+        );
+        assert!(err.to_string().contains("empty"), "{err}");
+        let missing = settings("postgres://app@db/x", Some("/nonexistent/pw".into()))
+            .connect_options()
+            .unwrap_err();
+        assert!(
+            format!("{missing:#}").contains("/nonexistent/pw"),
+            "{missing:#}"
+        );
+    }
+
+    #[test]
+    fn settings_print_no_password() {
+        let shown = format!("{:?}", settings("postgres://app:s3cret@db/natsauth", None));
+        assert!(!shown.contains("s3cret"), "{shown}");
+    }
 }

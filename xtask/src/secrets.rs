@@ -5,6 +5,10 @@
 //!   source of truth.
 //! * `.dev/secrets/nats-<user>-password`: each process's own password, copied
 //!   from `nats.env`, for compose secrets and `<PREFIX>_NATS__PASSWORD_FILE`.
+//! * `.dev/secrets/pg-<who>-password`: PostgreSQL passwords, each file its
+//!   own source of truth (made once, kept): `superuser` (compose's
+//!   PostgreSQL), `migrator`, `auth-worker`, `user-worker` (the roles of
+//!   `auth-worker provision`, which sets them on the cluster in use).
 //! * `.dev/keys/jwt-ed25519.pem`: the token-signing key, made by
 //!   `auth-worker gen-key`.
 
@@ -29,6 +33,21 @@ pub const SECRETS_DIR: &str = ".dev/secrets";
 /// The JWT signing key `auth-worker` reads by default.
 pub const JWT_KEY: &str = ".dev/keys/jwt-ed25519.pem";
 
+/// The PostgreSQL password files in [`SECRETS_DIR`]: the superuser's and
+/// those `auth-worker provision --passwords-dir` reads.
+pub const PG_PASSWORD_FILES: [&str; 4] = [
+    "pg-superuser-password",
+    "pg-migrator-password",
+    "pg-auth-worker-password",
+    "pg-user-worker-password",
+];
+
+/// The PostgreSQL roles (made by `auth-worker provision`) and their password
+/// files.
+pub const PG_MIGRATOR: (&str, &str) = ("natsauth_migrator", "pg-migrator-password");
+pub const PG_AUTH_WORKER: (&str, &str) = ("natsauth_auth_worker", "pg-auth-worker-password");
+pub const PG_USER_WORKER: (&str, &str) = ("natsauth_user_worker", "pg-user-worker-password");
+
 /// The NATS users of `nats.conf` and the variable holding each password.
 pub const NATS_USERS: [(&str, &str); 4] = [
     ("gateway", "NATS_GATEWAY_PASSWORD"),
@@ -41,9 +60,12 @@ pub const NATS_USERS: [(&str, &str); 4] = [
 pub fn run() -> anyhow::Result<()> {
     let passwords = NatsPasswords::ensure()?;
     passwords.write_process_files()?;
+    ensure_pg_passwords()?;
     println!(
         "NATS passwords: {NATS_ENV} (nats-server's environment; delete it to make new ones)\n\
          per process:    {SECRETS_DIR}/nats-<user>-password (mounted by compose.yaml)\n\
+         PostgreSQL:     {SECRETS_DIR}/pg-<superuser|migrator|auth-worker|user-worker>-password \
+         (delete one to make a new one)\n\
          JWT key:        {JWT_KEY} is made by `cargo xtask up`; compose keeps its own \
          in the `jwt-key` volume"
     );
@@ -139,6 +161,39 @@ impl NatsPasswords {
         }
         Ok(())
     }
+}
+
+/// Writes each of [`PG_PASSWORD_FILES`] that is missing or empty, with a new
+/// password, and keeps the others. Returns the directory, absolute.
+///
+/// Modes as for the NATS password files: the directory 0700, the files 0644
+/// (compose bind-mounts them for another uid).
+pub fn ensure_pg_passwords() -> anyhow::Result<PathBuf> {
+    let dir = util::workspace_root().join(SECRETS_DIR);
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .with_context(|| format!("creating {SECRETS_DIR}"))?;
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))?;
+    let mut made = Vec::new();
+    for name in PG_PASSWORD_FILES {
+        let path = dir.join(name);
+        let present = fs::read_to_string(&path).is_ok_and(|t| !t.trim().is_empty());
+        if !present {
+            fs::write(&path, format!("{}\n", new_password()))
+                .with_context(|| format!("writing {}", path.display()))?;
+            made.push(name);
+        }
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644))?;
+    }
+    if !made.is_empty() {
+        term::step(&format!(
+            "generated the PostgreSQL passwords {} in {SECRETS_DIR}",
+            made.join(", ")
+        ));
+    }
+    Ok(dir)
 }
 
 /// `KEY=value` lines; blank lines and `#` comments skipped.

@@ -2,7 +2,9 @@
 //!
 //! Order: nats-server and PostgreSQL found or provided, secrets generated,
 //! binaries built, JWT key made; then nats-server started and awaited,
-//! `auth-worker migrate` run, the workers and the gateway started, and the
+//! `auth-worker provision` (the PostgreSQL roles, their passwords from
+//! `.dev/secrets`, the database) and `auth-worker migrate` (as the migrator)
+//! run, the workers (each as its own role) and the gateway started, and the
 //! gateway's `/healthz` awaited. Ctrl-C or SIGTERM stops the gateway, the
 //! workers, nats-server (each awaited) and a private PostgreSQL, and exits 0;
 //! a child that dies on its own stops the rest and exits non-zero.
@@ -19,7 +21,7 @@ use anyhow::{Context, bail};
 use crate::{
     nats,
     pg::{self, PgArgs, Postgres},
-    secrets::{self, NATS_ENV, NatsPasswords},
+    secrets::{self, NATS_ENV, NatsPasswords, PG_AUTH_WORKER, PG_MIGRATOR, PG_USER_WORKER},
     signals,
     supervise::{Stage, Supervisor},
     term, util,
@@ -86,7 +88,13 @@ pub struct Stack<'a> {
     pub passwords: &'a NatsPasswords,
     pub nats_port: u16,
     pub nats_url: String,
+    /// A superuser's URL (PostgreSQL's admin role), for provisioning.
+    pub pg_admin_url: String,
+    /// The stack's database, as the admin role (for psql); the processes
+    /// get the same URL with their own role.
     pub database_url: String,
+    /// The PostgreSQL password files (`pg-<who>-password`).
+    pub pg_secrets: PathBuf,
     pub jwt_key: PathBuf,
     pub http_addr: SocketAddr,
 }
@@ -107,17 +115,31 @@ impl Stack<'_> {
             .env("NO_COLOR", "1");
         match binary {
             Binary::AuthWorker => {
-                cmd.env(format!("{p}_DATABASE__URL"), &self.database_url)
-                    .env(format!("{p}_JWT__PRIVATE_KEY_FILE"), &self.jwt_key);
+                self.database_env(&mut cmd, &format!("{p}_DATABASE"), PG_AUTH_WORKER);
+                self.database_env(&mut cmd, &format!("{p}_MIGRATOR"), PG_MIGRATOR);
+                cmd.env(format!("{p}_JWT__PRIVATE_KEY_FILE"), &self.jwt_key);
             }
             Binary::UserWorker => {
-                cmd.env(format!("{p}_DATABASE__URL"), &self.database_url);
+                self.database_env(&mut cmd, &format!("{p}_DATABASE"), PG_USER_WORKER);
             }
             Binary::Gateway => {
                 cmd.env(format!("{p}_HTTP__ADDR"), self.http_addr.to_string());
             }
         }
         Ok(cmd)
+    }
+
+    /// `<section>__URL` (the database as `role`, no password in it) and
+    /// `<section>__PASSWORD_FILE`.
+    fn database_env(&self, cmd: &mut Command, section: &str, (role, file): (&str, &str)) {
+        cmd.env(
+            format!("{section}__URL"),
+            util::with_user(&self.database_url, role),
+        )
+        .env(
+            format!("{section}__PASSWORD_FILE"),
+            self.pg_secrets.join(file),
+        );
     }
 }
 
@@ -142,6 +164,11 @@ fn build_and_run(args: &UpArgs, nats_server: &Path, pg: &Postgres) -> anyhow::Re
     let passwords = NatsPasswords::ensure()?;
     passwords.write_process_files()?;
     term::step(&format!("NATS passwords: {NATS_ENV}"));
+    let pg_secrets = secrets::ensure_pg_passwords()?;
+    term::step(&format!(
+        "PostgreSQL passwords: {}/pg-<role>-password",
+        secrets::SECRETS_DIR
+    ));
 
     term::header("Build");
     let bin_dir = build(args.release)?;
@@ -153,7 +180,9 @@ fn build_and_run(args: &UpArgs, nats_server: &Path, pg: &Postgres) -> anyhow::Re
         passwords: &passwords,
         nats_port,
         nats_url: format!("nats://127.0.0.1:{nats_port}"),
+        pg_admin_url: pg.admin_url().to_owned(),
         database_url: pg.database_url(pg::APP_DATABASE),
+        pg_secrets,
         jwt_key,
         http_addr,
     };
@@ -192,7 +221,9 @@ pub fn build_for_tests() -> anyhow::Result<PathBuf> {
 
 /// Runs `body` against a stack of this run's own, started under `sup`: free
 /// ports, fresh NATS passwords, the database `natsauth_<kind>_<pid>`, a JWT
-/// key in `.dev/<kind>/<pid>/`. Afterwards everything is stopped, the
+/// key in `.dev/<kind>/<pid>/`. The PostgreSQL roles are the cluster's, so
+/// their passwords are `.dev/secrets`' (a fresh one would lock out a
+/// `cargo xtask up` running on the same cluster). Afterwards everything is stopped, the
 /// database dropped and the directory removed, whatever `body` returned.
 pub fn private_stack<T>(
     kind: &str,
@@ -208,6 +239,7 @@ pub fn private_stack<T>(
         .with_context(|| format!("creating {}", work_dir.display()))?;
     let database = format!("natsauth_{kind}_{tag}");
     let passwords = NatsPasswords::fresh();
+    let pg_secrets = secrets::ensure_pg_passwords()?;
     let nats_port = util::free_port()?;
     let http_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, util::free_port()?));
     let stack = Stack {
@@ -215,7 +247,9 @@ pub fn private_stack<T>(
         passwords: &passwords,
         nats_port,
         nats_url: format!("nats://127.0.0.1:{nats_port}"),
+        pg_admin_url: pg.admin_url().to_owned(),
         database_url: pg.database_url(&database),
+        pg_secrets,
         jwt_key: work_dir.join("jwt-ed25519.pem"),
         http_addr,
     };
@@ -256,7 +290,8 @@ pub fn name_width(copies: u16) -> usize {
 }
 
 /// Starts the stack under `sup`: nats-server with `nats.conf` on
-/// `stack.nats_port` (awaited), `auth-worker migrate`, `copies` of each
+/// `stack.nats_port` (awaited), `auth-worker provision` and `migrate`,
+/// `copies` of each
 /// worker and the gateway; waits for the gateway's `/healthz`, then (up to
 /// 20 s) for `/readyz`. Returns what `/readyz` said.
 pub fn start(
@@ -277,12 +312,22 @@ pub fn start(
         || util::accepts(("127.0.0.1", nats_port), Duration::from_millis(200)),
     )?;
 
+    // The admin URL goes in the environment: it may hold a password, and
+    // commands are shown.
+    let mut provision = stack.command(Binary::AuthWorker)?;
+    provision
+        .arg("provision")
+        .arg("--passwords-dir")
+        .arg(&stack.pg_secrets)
+        .env("NATSAUTH_PG_ADMIN_URL", &stack.pg_admin_url);
+    util::run(&mut provision).context(
+        "provisioning PostgreSQL (roles, passwords, database); its output is above \
+         (is PostgreSQL reachable, and is its admin role a superuser?)",
+    )?;
     let mut migrate = stack.command(Binary::AuthWorker)?;
     migrate.arg("migrate");
-    util::run(&mut migrate).context(
-        "migrating the database; its output is above (is the PostgreSQL reachable, \
-         and may its role create databases?)",
-    )?;
+    util::run(&mut migrate)
+        .context("migrating the database as natsauth_migrator; its output is above")?;
 
     for (binary, name) in &worker_names(copies) {
         sup.spawn(name, Stage::Worker, stack.command(*binary)?)?;
@@ -395,8 +440,9 @@ fn print_banner(stack: &Stack<'_>, pg: &Postgres, copies: u16, readiness: &str) 
     let nats_port = stack.nats_port;
     let http = format!("http://{}", util::connectable(stack.http_addr));
     let nats = &stack.nats_url;
-    let db = &stack.database_url;
+    let db = util::with_user(&stack.database_url, "<role>");
     let pg_from = pg.describe();
+    let secrets_dir = secrets::SECRETS_DIR;
     let json = "-H 'content-type: application/json'";
     let creds = r#"'{"email":"a@example.com","password":"correct horse battery"}'"#;
     let banner = format!(
@@ -406,6 +452,8 @@ natsauth is up: {readiness}
   gateway      {http}   (GET /healthz, /readyz, /api/openapi.json)
   NATS         {nats}   (users and permissions in nats.conf)
   PostgreSQL   {db}   ({pg_from})
+               roles natsauth_migrator, natsauth_auth_worker, natsauth_user_worker;
+               passwords in {secrets_dir}/pg-<migrator|auth-worker|user-worker>-password
   workers      {copies} x auth-worker, {copies} x user-worker (NATS queue groups share the load)
   passwords    {NATS_ENV} (NATS, mode 0600; delete it to make new ones)
   logs         here, prefixed with the process name, and in {LOG_DIR}/<name>.log (new each run)

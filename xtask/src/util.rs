@@ -264,6 +264,21 @@ pub fn with_database(url: &str, database: &str) -> String {
     out
 }
 
+/// `url` (`postgres://[user[:password]@]host…`) as `user`, without a
+/// password (it comes from a password file).
+pub fn with_user(url: &str, user: &str) -> String {
+    let Some(authority_start) = url.find("://").map(|i| i + 3) else {
+        return url.to_owned();
+    };
+    let rest = &url[authority_start..];
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let host_on = match rest[..authority_end].rfind('@') {
+        Some(at) => &rest[at + 1..],
+        None => rest,
+    };
+    format!("{}{user}@{host_on}", &url[..authority_start])
+}
+
 /// `path` relative to the workspace root when it is inside it (for messages).
 pub fn shown(path: &Path) -> String {
     path.strip_prefix(workspace_root())
@@ -318,5 +333,20 @@ mod tests {
         assert!(!port_is_free(port));
         let other = preferred_or_free_port(port).expect("free port");
         assert_ne!(other, port);
+    }
+
+    #[test]
+    fn a_url_changes_user_and_loses_its_password() {
+        assert_eq!(
+            with_user(
+                "postgres://postgres:pw@127.0.0.1:5432/natsauth?x=1",
+                "natsauth_migrator"
+            ),
+            "postgres://natsauth_migrator@127.0.0.1:5432/natsauth?x=1"
+        );
+        assert_eq!(
+            with_user("postgres://127.0.0.1/postgres", "r"),
+            "postgres://r@127.0.0.1/postgres"
+        );
     }
 }

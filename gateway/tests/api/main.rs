@@ -8,6 +8,7 @@
 mod helpers;
 
 mod auth;
+mod db_roles;
 mod errors;
 mod hardening;
 mod lifecycle;

@@ -354,7 +354,8 @@ async fn behind_a_trusted_proxy_each_forwarded_address_is_counted_on_its_own() {
 async fn the_first_admin_is_made_from_the_command_line() {
     let app = spawn_app().await;
     app.signup("ada@example.com", PASSWORD).await;
-    let settings = crate::helpers::db_settings(&app.db.url);
+    // As the command line does: the migrator's connection, not a worker's.
+    let settings = app.auth_worker_settings().migrator;
     let user = auth_worker::set_role(&settings, " ADA@example.com", shared::Role::Admin)
         .await
         .unwrap();

@@ -219,6 +219,7 @@ async fn killing_the_node_every_process_uses_fails_over_to_the_others_without_lo
         nats_url: cluster.urls(),
         passwords: cluster.passwords.clone(),
         db_url: db.url.clone(),
+        db_passwords: None,
     };
     let stack = Stack::on(backends, &[]).await;
     let mut workers = [

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use crate::{
     Backends, Call, Load, RPC_TIMEOUT, Stack, assert_every, assert_fast_gateway_503s,
     assert_ok_outside, free_port,
-    helpers::{NATS_CONF, NatsServer, TestDb, db_settings},
+    helpers::{NATS_CONF, NatsServer, TempDir, TestDb, db_settings, provision_and_migrate, url_as},
     random_passwords, report,
     servers::{NatsProcess, PrivatePostgres},
 };
@@ -96,6 +96,7 @@ async fn nats_killed_under_load_gives_503_at_once_and_everything_reconnects_when
         nats_url: nats.url(),
         passwords: passwords.clone(),
         db_url: db.url.clone(),
+        db_passwords: None,
     };
     let stack = Stack::on(backends, &[]).await;
     let mut workers = [stack.worker("auth-worker"), stack.worker("user-worker")];
@@ -141,16 +142,27 @@ async fn nats_killed_under_load_gives_503_at_once_and_everything_reconnects_when
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_stopped_under_load_gives_503_and_the_workers_recover_when_it_returns() {
+    // A cluster that asks every role for its password (SCRAM): the roles
+    // get theirs from files at provisioning, and the workers read the same
+    // files at start, and log in with them again after the restart.
     let mut pg = PrivatePostgres::start().await;
-    let db_url = pg.url("natsauth");
-    auth_worker::migrate(&db_settings(&db_url))
-        .await
-        .expect("migrate the private cluster's database");
+    let role_passwords = TempDir::new();
+    for (_, file) in auth_worker::provision::ROLES {
+        let password = format!("p{}", uuid::Uuid::new_v4().simple());
+        std::fs::write(role_passwords.path.join(file), format!("{password}\n")).unwrap();
+    }
+    let db_url =
+        provision_and_migrate(&pg.url("postgres"), "natsauth", Some(&role_passwords.path)).await;
+    // It does ask: without its password file a role is refused.
+    let without = db_settings(&url_as(&db_url, auth_worker::provision::USER_WORKER_ROLE));
+    let refused = sqlx::PgPool::connect_with(without.connect_options().unwrap()).await;
+    assert!(refused.is_err(), "a role got in without its password");
     let nats = NatsServer::start().await;
     let backends = Backends {
         nats_url: nats.url(),
         passwords: nats.passwords.clone(),
         db_url,
+        db_passwords: Some(role_passwords.path.clone()),
     };
     // Default timeouts on both sides: a worker gives up on the pool
     // (database.acquire_timeout_ms, 3 s) before the gateway gives up on the

@@ -157,7 +157,12 @@ impl Proc {
 struct Backends {
     nats_url: String,
     passwords: Passwords,
+    /// The database as a superuser; each worker connects to it as its own
+    /// role (`auth_worker::provision`).
     db_url: String,
+    /// The roles' password files (`pg-<role>-password`), for a cluster that
+    /// asks for passwords; `None` where loopback is trusted.
+    db_passwords: Option<PathBuf>,
 }
 
 /// A gateway process and the means to start workers beside it.
@@ -187,6 +192,7 @@ impl Stack {
             nats_url: nats.url(),
             passwords: nats.passwords.clone(),
             db_url: db.url.clone(),
+            db_passwords: None,
         };
         let mut stack = Self::on(backends, gateway_env).await;
         stack._nats = Some(nats);
@@ -246,9 +252,17 @@ impl Stack {
 
     /// A worker with `extra` environment besides the stack's.
     fn worker_with(&self, name: &str, extra: &[(&str, &str)]) -> Proc {
-        let (prefix, password) = match name {
-            "auth-worker" => ("AUTH_WORKER", &self.backends.passwords.auth_worker),
-            _ => ("USER_WORKER", &self.backends.passwords.user_worker),
+        let (prefix, password, (role, password_file)) = match name {
+            "auth-worker" => (
+                "AUTH_WORKER",
+                &self.backends.passwords.auth_worker,
+                auth_worker::provision::ROLES[1],
+            ),
+            _ => (
+                "USER_WORKER",
+                &self.backends.passwords.user_worker,
+                auth_worker::provision::ROLES[2],
+            ),
         };
         let mut env = vec![
             (
@@ -258,10 +272,16 @@ impl Stack {
             (format!("{prefix}_NATS__PASSWORD"), password.clone()),
             (
                 format!("{prefix}_DATABASE__URL"),
-                self.backends.db_url.clone(),
+                helpers::url_as(&self.backends.db_url, role),
             ),
             (format!("{prefix}_LOG__LEVEL"), "warn".into()),
         ];
+        if let Some(dir) = &self.backends.db_passwords {
+            env.push((
+                format!("{prefix}_DATABASE__PASSWORD_FILE"),
+                dir.join(password_file).display().to_string(),
+            ));
+        }
         if name == "auth-worker" {
             env.push((
                 "AUTH_WORKER_JWT__PRIVATE_KEY_FILE".into(),

@@ -117,7 +117,8 @@ impl NatsProcess {
 }
 
 /// A throwaway PostgreSQL cluster of this test's own (initdb in a temporary
-/// directory, trust auth, loopback only, a free port), so the test can stop
+/// directory, SCRAM passwords for everyone, the superuser's included,
+/// loopback only, a free port), so the test can stop
 /// and restart it. As root, the cluster belongs to the `postgres` system
 /// user and every command runs through `runuser`, as `cargo xtask`'s private
 /// cluster does (initdb refuses root).
@@ -125,6 +126,8 @@ pub struct PrivatePostgres {
     bin_dir: PathBuf,
     dir: PathBuf,
     pub port: u16,
+    /// The superuser `postgres`'s password.
+    password: String,
     run_as: Option<&'static str>,
     running: bool,
 }
@@ -139,6 +142,7 @@ impl PrivatePostgres {
             bin_dir,
             dir: dir.clone(),
             port: crate::free_port(),
+            password: format!("p{}", uuid::Uuid::new_v4().simple()),
             run_as,
             running: false,
         };
@@ -147,17 +151,25 @@ impl PrivatePostgres {
         mkdir.arg(&dir);
         pg.run(mkdir).await;
         let data = pg.data();
+        // Readable by the cluster's owner, like the directory.
+        let pwfile = dir.join("superuser-password");
+        std::fs::write(&pwfile, format!("{}\n", pg.password)).expect("write the password file");
         let mut initdb = pg.pg_command("initdb");
-        initdb.arg("-D").arg(&data).args([
-            "-U",
-            "postgres",
-            "-A",
-            "trust",
-            "-E",
-            "UTF8",
-            "--no-locale",
-            "--no-sync",
-        ]);
+        initdb
+            .arg("-D")
+            .arg(&data)
+            .arg("--pwfile")
+            .arg(&pwfile)
+            .args([
+                "-U",
+                "postgres",
+                "-A",
+                "scram-sha-256",
+                "-E",
+                "UTF8",
+                "--no-locale",
+                "--no-sync",
+            ]);
         pg.run(initdb).await;
         let conf = data.join("postgresql.conf");
         let mut text = std::fs::read_to_string(&conf).expect("read postgresql.conf");
@@ -170,9 +182,12 @@ impl PrivatePostgres {
         pg
     }
 
-    /// The URL of `database` as the superuser `postgres`.
+    /// The URL of `database` as the superuser `postgres`, password included.
     pub fn url(&self, database: &str) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
+        format!(
+            "postgres://postgres:{}@127.0.0.1:{}/{database}",
+            self.password, self.port
+        )
     }
 
     /// `pg_ctl stop -m fast`: sessions are ended (57P01), the server exits.
