@@ -125,7 +125,8 @@ fn bench(
         .arg(&out)
         .args([
             "--note",
-            "Default settings of every process (log level info, one copy of each worker).",
+            "Default settings of every process (log level info, one copy of each worker), but \
+             for the sign-up limit per client address: all the load comes from one address.",
         ]);
     if !args.only.is_empty() {
         run.args(["--only", &args.only.join(",")]);
