@@ -15,10 +15,13 @@ use crate::{
 async fn a_worker_killed_mid_request_gives_504_within_the_timeout_and_nothing_hangs() {
     let stack = Stack::start_with(&[("GATEWAY_RPC__TIMEOUT_MS", "1500")]).await;
     // 24 logins of one account from one address at once: over the login
-    // throttle's pair limit, which counts attempts in flight.
+    // throttle's pair and address limits, which count attempts in flight.
     let mut worker = stack.worker_with(
         "auth-worker",
-        &[("AUTH_WORKER_THROTTLE__PAIR_MAX_ATTEMPTS", "100")],
+        &[
+            ("AUTH_WORKER_THROTTLE__PAIR_MAX_ATTEMPTS", "100"),
+            ("AUTH_WORKER_THROTTLE__ADDRESS_MAX_FAILURES", "100"),
+        ],
     );
     stack.wait_for_copies("auth-worker", 1).await;
     let credentials =
