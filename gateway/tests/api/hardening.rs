@@ -12,7 +12,7 @@ use shared::{Caller, Role};
 
 use crate::{
     helpers::{Options, TestApp, assert_error, spawn_app, spawn_app_with},
-    users::{PASSWORD, account, admin_account, send, send_ok},
+    users::{PASSWORD, account, admin_account, nats_request_as, send, send_ok},
 };
 
 /// The claims of an access token, read without checking (the test made it).
@@ -28,31 +28,14 @@ fn session_of(token: &str) -> uuid::Uuid {
     claims(token)["sid"].as_str().unwrap().parse().unwrap()
 }
 
-/// A request published straight onto NATS as the gateway's NATS user, with
-/// the caller header the gateway would send. Returns the error status (None
-/// for a success) and the body.
+/// A request published straight onto NATS as the gateway would send it.
 async fn as_gateway(
     app: &TestApp,
     subject: &'static str,
     caller: Caller,
     body: &Value,
 ) -> (Option<u16>, Value) {
-    let (client, _) = app.nats.connect_as("gateway").await.unwrap();
-    let mut headers = async_nats::HeaderMap::new();
-    headers.insert(
-        shared::headers::CALLER,
-        serde_json::to_string(&caller).unwrap().as_str(),
-    );
-    let reply = client
-        .request_with_headers(subject, headers, body.to_string().into())
-        .await
-        .unwrap();
-    let status = reply
-        .headers
-        .as_ref()
-        .and_then(|h| h.get(shared::headers::NATS_SERVICE_ERROR_CODE))
-        .map(|v| v.as_str().parse().unwrap());
-    (status, serde_json::from_slice(&reply.payload).unwrap())
+    nats_request_as(app, subject, Some(caller), body).await
 }
 
 /// Every route that takes a bearer token, called with `token`: the statuses.

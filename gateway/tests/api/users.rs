@@ -94,8 +94,7 @@ pub async fn nats_request(
     caller: Option<(i64, Role)>,
     body: &Value,
 ) -> (Option<u16>, Value) {
-    let (client, _) = app.nats.connect_as("gateway").await.unwrap();
-    let mut headers = async_nats::HeaderMap::new();
+    let mut claimed = None;
     if let Some((id, role)) = caller {
         let session = sqlx::query_scalar(
             "select id from sessions where user_id = $1 and revoked_at is null \
@@ -105,7 +104,21 @@ pub async fn nats_request(
         .fetch_optional(&app.db.pool().await)
         .await
         .unwrap();
-        let caller = Caller { id, role, session };
+        claimed = Some(Caller { id, role, session });
+    }
+    nats_request_as(app, subject, claimed, body).await
+}
+
+/// [`nats_request`] with exactly this caller header (or none).
+pub async fn nats_request_as(
+    app: &TestApp,
+    subject: &'static str,
+    caller: Option<Caller>,
+    body: &Value,
+) -> (Option<u16>, Value) {
+    let (client, _) = app.nats.connect_as("gateway").await.unwrap();
+    let mut headers = async_nats::HeaderMap::new();
+    if let Some(caller) = caller {
         headers.insert(
             shared::headers::CALLER,
             serde_json::to_string(&caller).unwrap().as_str(),
