@@ -66,21 +66,56 @@ impl NatsSettings {
 /// user's inbox prefix. Reconnects forever once connected; connection events
 /// are logged.
 pub async fn connect(settings: &NatsSettings, name: &str) -> anyhow::Result<Client> {
+    connect_with_inbox(settings, name, &settings.inbox_prefix).await
+}
+
+/// The connection of a caller of several services (the gateway) to one of
+/// them: named `<name>/<service>`, its replies under
+/// `<inbox_prefix>.<service>`, the only part of the caller's inbox that
+/// `nats.conf` lets that service publish to. So one service cannot answer
+/// the requests meant for another.
+pub async fn connect_for_service(
+    settings: &NatsSettings,
+    name: &str,
+    service: &str,
+) -> anyhow::Result<Client> {
+    connect_with_inbox(
+        settings,
+        &format!("{name}/{service}"),
+        &service_inbox_prefix(&settings.inbox_prefix, service),
+    )
+    .await
+}
+
+/// The inbox prefix of a caller's connection to `service`.
+pub fn service_inbox_prefix(inbox_prefix: &str, service: &str) -> String {
+    format!("{inbox_prefix}.{service}")
+}
+
+async fn connect_with_inbox(
+    settings: &NatsSettings,
+    name: &str,
+    inbox_prefix: &str,
+) -> anyhow::Result<Client> {
     let password = settings.password()?;
     let servers = settings.servers()?;
+    let connection = name.to_owned();
     let options = ConnectOptions::with_user_and_password(
         settings.user.clone(),
         password.expose_secret().to_owned(),
     )
     .name(name)
-    .custom_inbox_prefix(&settings.inbox_prefix)
+    .custom_inbox_prefix(inbox_prefix)
     .connection_timeout(Duration::from_millis(settings.connect_timeout_ms))
     .max_reconnects(None)
-    .event_callback(|event| async move {
-        match event {
-            Event::Connected => info!("nats connected"),
-            Event::Disconnected => warn!("nats disconnected"),
-            other => info!(event = %other, "nats event"),
+    .event_callback(move |event| {
+        let connection = connection.clone();
+        async move {
+            match event {
+                Event::Connected => info!(connection, "nats connected"),
+                Event::Disconnected => warn!(connection, "nats disconnected"),
+                other => info!(connection, event = %other, "nats event"),
+            }
         }
     });
     options.connect(servers).await.with_context(|| {

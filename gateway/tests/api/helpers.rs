@@ -136,10 +136,29 @@ impl NatsServer {
         &self,
         user: &str,
     ) -> anyhow::Result<(Client, mpsc::UnboundedReceiver<String>)> {
+        self.connect_with_inbox(user, &format!("_INBOX_{user}"))
+            .await
+    }
+
+    /// Connects as the gateway does to call `service`: replies arrive under
+    /// `_INBOX_gateway.<service>`, where only that service may publish.
+    pub async fn connect_as_gateway_to(
+        &self,
+        service: &str,
+    ) -> anyhow::Result<(Client, mpsc::UnboundedReceiver<String>)> {
+        self.connect_with_inbox("gateway", &format!("_INBOX_gateway.{service}"))
+            .await
+    }
+
+    async fn connect_with_inbox(
+        &self,
+        user: &str,
+        inbox_prefix: &str,
+    ) -> anyhow::Result<(Client, mpsc::UnboundedReceiver<String>)> {
         let (tx, rx) = mpsc::unbounded_channel();
         let client =
             ConnectOptions::with_user_and_password(user.into(), self.passwords.of(user).into())
-                .custom_inbox_prefix(format!("_INBOX_{user}"))
+                .custom_inbox_prefix(inbox_prefix)
                 .event_callback(move |event| {
                     let tx = tx.clone();
                     async move {
