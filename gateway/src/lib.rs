@@ -24,6 +24,8 @@ pub mod tokens;
 
 use std::{future::Future, net::SocketAddr, sync::Arc};
 
+use anyhow::Context;
+
 use axum::{
     Router,
     extract::{DefaultBodyLimit, MatchedPath, Request},
@@ -139,14 +141,36 @@ pub async fn run_with(
 ) -> anyhow::Result<()> {
     let clients = connect(&settings.nats).await?;
     let state = AppState::new(clients, settings);
+    let refresher = keep_keys_fresh(&state).await?;
     tracing::info!(addr = %listener.local_addr()?, "gateway listening");
-    axum::serve(
+    let served = axum::serve(
         listener,
         app_with(state, extra).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
-    .await?;
-    Ok(())
+    .await;
+    refresher.abort();
+    Ok(served?)
+}
+
+/// Fetches the token keys again periodically and on the auth-worker's
+/// notice ([`shared::auth::KEYS_CHANGED`], received on the connection to it).
+async fn keep_keys_fresh(state: &AppState) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    use futures::StreamExt;
+    let client = state
+        .rpc
+        .client(shared::auth::SERVICE)
+        .context("no NATS connection to the auth-worker")?;
+    let notices = client
+        .subscribe(shared::auth::KEYS_CHANGED)
+        .await
+        .context("subscribing to the auth-worker's key notices")?
+        .map(drop);
+    let tokens = Arc::clone(&state.tokens);
+    let interval = state.settings.jwt.jwks_refresh_interval();
+    Ok(tokio::spawn(async move {
+        tokens.keep_fresh(notices, interval).await;
+    }))
 }
 
 /// One NATS connection per worker service, named `gateway/<service>`, whose

@@ -283,8 +283,10 @@ pub struct TestApp {
     pub key_file: PathBuf,
     stop: CancellationToken,
     tasks: Vec<JoinHandle<anyhow::Result<()>>>,
+    /// Each auth-worker's own stop (a child of `stop`) and task.
+    auth_workers: Vec<(CancellationToken, JoinHandle<anyhow::Result<()>>)>,
     tweak_auth: fn(&mut auth_worker::Settings),
-    _keys: TempDir,
+    keys: TempDir,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -310,8 +312,9 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         key_file,
         stop,
         tasks: Vec::new(),
+        auth_workers: Vec::new(),
         tweak_auth: options.auth,
-        _keys: keys,
+        keys,
     };
     if options.workers {
         app.start_auth_worker();
@@ -360,11 +363,31 @@ impl TestApp {
 
     pub fn start_auth_worker(&mut self) {
         let settings = self.auth_worker_settings();
-        let stop = self.stop.clone();
-        self.tasks
-            .push(tokio::spawn(auth_worker::run(settings, async move {
-                stop.cancelled().await
-            })));
+        let stop = self.stop.child_token();
+        let task = tokio::spawn(auth_worker::run(settings, stop.clone().cancelled_owned()));
+        self.auth_workers.push((stop, task));
+    }
+
+    /// Stops every auth-worker (SIGTERM's drain) and waits until they exit.
+    pub async fn stop_auth_workers(&mut self) {
+        for (stop, task) in self.auth_workers.drain(..) {
+            stop.cancel();
+            task.await
+                .expect("the auth-worker task")
+                .expect("the auth-worker stops cleanly");
+        }
+    }
+
+    /// A new signing key for the auth-workers started from now on; the old
+    /// one is no longer in their key set. Returns its file.
+    pub fn new_signing_key(&mut self) -> PathBuf {
+        let file = self
+            .keys
+            .path
+            .join(format!("jwt-{}.pem", uuid::Uuid::new_v4().simple()));
+        auth_worker::tokens::generate_key_file(&file).expect("generate a signing key");
+        self.key_file = file.clone();
+        file
     }
 
     pub fn start_user_worker(&mut self) {

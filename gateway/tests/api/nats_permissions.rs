@@ -199,3 +199,42 @@ async fn a_worker_may_not_answer_requests_meant_for_another_service() {
     auth.flush().await.unwrap();
     expect_violation(&mut auth_errors, "_INBOX_gateway.user-worker.test.1").await;
 }
+
+/// `auth.keys_changed` makes every gateway fetch the key set again: only
+/// the auth-worker may publish it, and the gateway may listen.
+#[tokio::test]
+async fn only_the_auth_worker_may_announce_that_its_keys_changed() {
+    use futures::StreamExt;
+
+    let app = spawn_app_with(Options {
+        workers: false,
+        ..Options::default()
+    })
+    .await;
+    let subject = shared::auth::KEYS_CHANGED;
+    let (gateway, mut gateway_errors) = app.nats.connect_as("gateway").await.unwrap();
+    let mut notices = gateway.subscribe(subject).await.unwrap();
+    gateway.flush().await.unwrap();
+
+    for user in ["user-worker", "ops"] {
+        let (client, mut errors) = app.nats.connect_as(user).await.unwrap();
+        client.publish(subject, "".into()).await.unwrap();
+        client.flush().await.unwrap();
+        expect_violation(&mut errors, subject).await;
+    }
+    gateway.publish(subject, "".into()).await.unwrap();
+    gateway.flush().await.unwrap();
+    expect_violation(&mut gateway_errors, subject).await;
+
+    // The auth-worker's notice arrives, and it is the first.
+    let (auth, _) = app.nats.connect_as("auth-worker").await.unwrap();
+    auth.publish(subject, "from auth-worker".into())
+        .await
+        .unwrap();
+    auth.flush().await.unwrap();
+    let first = tokio::time::timeout(Duration::from_secs(5), notices.next())
+        .await
+        .expect("the auth-worker's notice arrives")
+        .unwrap();
+    assert_eq!(&first.payload[..], b"from auth-worker");
+}
