@@ -76,13 +76,16 @@ impl std::fmt::Debug for TokenVerifier {
     }
 }
 
-/// EdDSA only; `exp`, `iss`, `aud` and `sub` must be present and right.
+/// EdDSA only; `exp`, `iss`, `aud` and `sub` must be present and right, and
+/// an `nbf`, if any, past.
 fn validation(settings: &JwtSettings) -> Validation {
     let mut validation = Validation::new(Algorithm::EdDSA);
     validation.set_issuer(&[&settings.issuer]);
     validation.set_audience(&[&settings.audience]);
     // Without this, jsonwebtoken accepts a token that simply omits iss/aud.
     validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+    // Our tokens carry no `nbf`; one that does is not valid before it.
+    validation.validate_nbf = true;
     validation.leeway = settings.leeway_secs;
     validation
 }
@@ -541,6 +544,25 @@ mod tests {
             "a token of the removed key still passed after 5 s"
         );
         fresh.abort();
+    }
+
+    /// CVE-2026-25537: jsonwebtoken before 10.3 took a time claim of the
+    /// wrong JSON type for an absent one, skipping its check.
+    #[test]
+    fn a_time_claim_of_the_wrong_type_or_a_future_nbf_fails() {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let mut future = full();
+        future["nbf"] = json!(now + 3600);
+        assert_eq!(check(&future), Err(ErrorKind::ImmatureSignature));
+        for (claim, value) in [
+            ("nbf", json!((now + 3600).to_string())),
+            ("nbf", json!(true)),
+            ("exp", json!((now + 60).to_string())),
+        ] {
+            let mut claims = full();
+            claims[claim] = value.clone();
+            assert!(check(&claims).is_err(), "{claim}: {value} passed");
+        }
     }
 
     #[test]
