@@ -126,7 +126,8 @@ impl Cluster {
     }
 
     /// The names of the processes connected to the given nodes (each names
-    /// its connection after itself), sorted.
+    /// its connection after itself; the gateway's are
+    /// `gateway/<service>`), sorted.
     async fn clients_on(&self, nodes: &[usize]) -> Vec<String> {
         let mut names = Vec::new();
         for &i in nodes {
