@@ -10,6 +10,8 @@ pub fn builder(state: AppState) -> ServiceBuilder<AppState> {
     ServiceBuilder::new(auth::SERVICE, env!("CARGO_PKG_VERSION"), state)
         .description("Accounts, credentials and access tokens")
         .max_in_flight(max_in_flight)
+        // Its key set may have changed: token verifiers fetch it again.
+        .announce(auth::KEYS_CHANGED)
         .endpoint::<auth::CreateUser, _, _, _>(handlers::create_user)
         .endpoint::<auth::GetUser, _, _, _>(handlers::get_user)
         .endpoint::<auth::Login, _, _, _>(handlers::login)

@@ -24,6 +24,8 @@ pub mod tokens;
 
 use std::{future::Future, net::SocketAddr, sync::Arc};
 
+use anyhow::Context;
+
 use axum::{
     Router,
     extract::{DefaultBodyLimit, MatchedPath, Request},
@@ -56,10 +58,15 @@ pub struct AppState {
     pub settings: Arc<Settings>,
 }
 
+/// The worker services the gateway calls, each over its own connection.
+pub const SERVICES: [&str; 2] = [shared::auth::SERVICE, shared::user::SERVICE];
+
 impl AppState {
-    pub fn new(client: async_nats::Client, settings: Settings) -> Self {
+    /// `clients`: one NATS connection per service of [`SERVICES`] (see
+    /// [`connect`]).
+    pub fn new(clients: Vec<(&'static str, async_nats::Client)>, settings: Settings) -> Self {
         let rpc =
-            Rpc::new(client, settings.rpc.timeout()).with_timeouts(settings.rpc.per_subject());
+            Rpc::new(clients, settings.rpc.timeout()).with_timeouts(settings.rpc.per_subject());
         Self::with_rpc(rpc, settings)
     }
 
@@ -132,16 +139,53 @@ pub async fn run_with(
     extra: Router<AppState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let client = shared::nats::connect(&settings.nats, "gateway").await?;
-    let state = AppState::new(client, settings);
+    let clients = connect(&settings.nats).await?;
+    let state = AppState::new(clients, settings);
+    let refresher = keep_keys_fresh(&state).await?;
     tracing::info!(addr = %listener.local_addr()?, "gateway listening");
-    axum::serve(
+    let served = axum::serve(
         listener,
         app_with(state, extra).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
-    .await?;
-    Ok(())
+    .await;
+    refresher.abort();
+    Ok(served?)
+}
+
+/// Fetches the token keys again periodically and on the auth-worker's
+/// notice ([`shared::auth::KEYS_CHANGED`], received on the connection to it).
+async fn keep_keys_fresh(state: &AppState) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    use futures::StreamExt;
+    let client = state
+        .rpc
+        .client(shared::auth::SERVICE)
+        .context("no NATS connection to the auth-worker")?;
+    let notices = client
+        .subscribe(shared::auth::KEYS_CHANGED)
+        .await
+        .context("subscribing to the auth-worker's key notices")?
+        .map(drop);
+    let tokens = Arc::clone(&state.tokens);
+    let interval = state.settings.jwt.jwks_refresh_interval();
+    Ok(tokio::spawn(async move {
+        tokens.keep_fresh(notices, interval).await;
+    }))
+}
+
+/// One NATS connection per worker service, named `gateway/<service>`, whose
+/// replies arrive under `<nats.inbox_prefix>.<service>`: `nats.conf` lets
+/// each service publish only there, so a worker cannot answer the requests
+/// meant for another (a user-worker cannot hand the gateway a key set).
+pub async fn connect(
+    settings: &shared::nats::NatsSettings,
+) -> anyhow::Result<Vec<(&'static str, async_nats::Client)>> {
+    let mut clients = Vec::with_capacity(SERVICES.len());
+    for service in SERVICES {
+        let client = shared::nats::connect_for_service(settings, "gateway", service).await?;
+        clients.push((service, client));
+    }
+    Ok(clients)
 }
 
 /// One span per request: method, route (the matched pattern, not the raw

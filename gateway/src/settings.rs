@@ -35,6 +35,9 @@ issuer = "natsauth"
 audience = "natsauth-api"
 leeway_secs = 5
 jwks_refresh_min_interval_ms = 1000
+# The key set is fetched again this often (and whenever the auth-worker
+# announces a change), so a key removed from it stops verifying.
+jwks_refresh_interval_secs = 300
 
 [log]
 level = "info"
@@ -117,6 +120,14 @@ pub struct JwtSettings {
     pub leeway_secs: u64,
     /// A token with an unknown `kid` refetches `auth.jwks` at most this often.
     pub jwks_refresh_min_interval_ms: u64,
+    /// `auth.jwks` is fetched again this often (at least every second).
+    pub jwks_refresh_interval_secs: u64,
+}
+
+impl JwtSettings {
+    pub fn jwks_refresh_interval(&self) -> Duration {
+        Duration::from_secs(self.jwks_refresh_interval_secs.max(1))
+    }
 }
 
 impl Settings {

@@ -18,6 +18,15 @@ use crate::{
 /// The queue group and service name of the auth worker.
 pub const SERVICE: &str = "auth-worker";
 
+/// A notice, with an empty body, that an auth-worker publishes when it
+/// starts serving (which is when its key set can change): whoever verifies
+/// tokens fetches `auth.jwks` again, so a key removed from the set stops
+/// verifying at once. Nobody answers it, so it is no [`Endpoint`]; only the
+/// auth-worker may publish it (`nats.conf`).
+///
+/// [`Endpoint`]: crate::Endpoint
+pub const KEYS_CHANGED: &str = "auth.keys_changed";
+
 /// `auth.create_user` (HTTP sign-up).
 ///
 /// Missing fields decode as empty, so validation lists every missing field

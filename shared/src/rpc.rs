@@ -91,7 +91,8 @@ pub enum CallError {
 }
 
 /// The typed NATS client: per-subject timeouts, context headers, contract
-/// errors.
+/// errors. Over NATS it holds one connection per worker service and sends
+/// each call on the connection of its endpoint's service.
 #[derive(Debug, Clone)]
 pub struct Rpc {
     transport: Transport,
@@ -113,7 +114,10 @@ pub type LocalHandler = Arc<
 
 #[derive(Clone)]
 enum Transport {
-    Nats(Client),
+    /// A connection per worker service, by [`Endpoint::SERVICE`]. Each takes
+    /// its replies under its own inbox prefix, which `nats.conf` lets only
+    /// that service publish to: one worker cannot answer another's requests.
+    Nats(Arc<HashMap<&'static str, Client>>),
     /// The worker handlers in this process, by subject: the benchmark's
     /// "same work without the hop" floor. Bodies are still JSON both ways,
     /// so only the broker (publish, routing, sockets, headers) is missing.
@@ -123,7 +127,7 @@ enum Transport {
 impl fmt::Debug for Transport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Nats(client) => f.debug_tuple("Nats").field(client).finish(),
+            Self::Nats(clients) => f.debug_tuple("Nats").field(clients).finish(),
             Self::Local(handlers) => f
                 .debug_tuple("Local")
                 .field(&handlers.keys().collect::<Vec<_>>())
@@ -133,9 +137,14 @@ impl fmt::Debug for Transport {
 }
 
 impl Rpc {
-    pub fn new(client: Client, default_timeout: Duration) -> Self {
+    /// Calls over NATS: `clients` holds the connection for each worker
+    /// service (`E::SERVICE`) this caller may call.
+    pub fn new(
+        clients: impl IntoIterator<Item = (&'static str, Client)>,
+        default_timeout: Duration,
+    ) -> Self {
         Self {
-            transport: Transport::Nats(client),
+            transport: Transport::Nats(Arc::new(clients.into_iter().collect())),
             default_timeout,
             timeouts: Arc::default(),
         }
@@ -161,12 +170,24 @@ impl Rpc {
         self
     }
 
-    /// The NATS connection; `None` for an in-process [`Rpc::local`].
-    pub fn client(&self) -> Option<&Client> {
+    /// The NATS connection that carries calls to `service`; `None` for an
+    /// in-process [`Rpc::local`] or a service without one.
+    pub fn client(&self, service: &str) -> Option<&Client> {
         match &self.transport {
-            Transport::Nats(client) => Some(client),
+            Transport::Nats(clients) => clients.get(service),
             Transport::Local(_) => None,
         }
+    }
+
+    /// Every NATS connection with its service, by service name; empty for
+    /// an in-process [`Rpc::local`].
+    pub fn clients(&self) -> Vec<(&'static str, &Client)> {
+        let mut clients: Vec<_> = match &self.transport {
+            Transport::Nats(clients) => clients.iter().map(|(s, c)| (*s, c)).collect(),
+            Transport::Local(_) => Vec::new(),
+        };
+        clients.sort_by_key(|(service, _)| *service);
+        clients
     }
 
     pub fn timeout_for(&self, subject: &str) -> Duration {
@@ -205,7 +226,9 @@ impl Rpc {
         request: &E::Request,
     ) -> Result<E::Reply, CallError> {
         let client = match &self.transport {
-            Transport::Nats(client) => client,
+            Transport::Nats(clients) => clients.get(E::SERVICE).ok_or_else(|| {
+                CallError::Transport(E::SUBJECT, format!("no connection for {}", E::SERVICE))
+            })?,
             Transport::Local(handlers) => {
                 return self.call_local::<E>(handlers, ctx, request).await;
             }

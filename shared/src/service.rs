@@ -101,6 +101,7 @@ pub struct ServiceBuilder<S> {
     max_in_flight: usize,
     state: S,
     endpoints: Vec<EndpointDef<S>>,
+    announce: Option<&'static str>,
 }
 
 impl<S> std::fmt::Debug for ServiceBuilder<S> {
@@ -127,7 +128,16 @@ impl<S: ResolveCaller + Clone + Send + Sync + 'static> ServiceBuilder<S> {
             max_in_flight: 64,
             state,
             endpoints: Vec::new(),
+            announce: None,
         }
+    }
+
+    /// Publishes an empty message on `subject` once serving: after every
+    /// subscription, so whoever reacts by calling this service reaches it
+    /// (the server takes one connection's messages in order).
+    pub fn announce(mut self, subject: &'static str) -> Self {
+        self.announce = Some(subject);
+        self
     }
 
     pub fn description(mut self, description: impl Into<String>) -> Self {
@@ -277,6 +287,10 @@ impl<S: ResolveCaller + Clone + Send + Sync + 'static> ServiceBuilder<S> {
             max_in_flight = self.max_in_flight,
             "serving"
         );
+        if let Some(subject) = self.announce {
+            client.publish(subject, Bytes::new()).await?;
+            client.flush().await?;
+        }
 
         let stop = CancellationToken::new();
         let tracker = TaskTracker::new();

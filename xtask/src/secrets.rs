@@ -104,7 +104,9 @@ impl NatsPasswords {
                 missing.join(", ")
             ));
         }
-        Ok(Self { by_var })
+        let passwords = Self { by_var };
+        passwords.check()?;
+        Ok(passwords)
     }
 
     /// New passwords for every user, kept in memory only (for a throwaway
@@ -128,6 +130,36 @@ impl NatsPasswords {
             .get(var)
             .map(String::as_str)
             .with_context(|| format!("{var} missing from {NATS_ENV}"))
+    }
+
+    /// Refuses, naming the variable, a password that nats-server would not
+    /// hold as one. It reads `password: $VAR` with `VAR` empty (or `""`) as
+    /// a user without a password, whom anyone may log in as; a value that
+    /// is not a plain token (a digit first, other characters) it misreads or
+    /// refuses.
+    pub fn check(&self) -> anyhow::Result<()> {
+        for (user, var) in NATS_USERS {
+            let value = self
+                .by_var
+                .get(var)
+                .with_context(|| format!("{var} is missing (see {NATS_ENV})"))?;
+            if value.trim_matches(['"', '\'', ' ']).is_empty() {
+                bail!(
+                    "{var} is empty (see {NATS_ENV}): nats-server would let anyone log in as \
+                     NATS user {user:?} without a password. Delete the line and run `cargo \
+                     xtask secrets` to make a new one"
+                );
+            }
+            if !value.starts_with(|c: char| c.is_ascii_alphabetic())
+                || !value.chars().all(|c| c.is_ascii_alphanumeric())
+            {
+                bail!(
+                    "{var} (see {NATS_ENV}) must start with a letter and hold only letters \
+                     and digits: nats-server reads it as a config token"
+                );
+            }
+        }
+        Ok(())
     }
 
     /// `(variable, password)` pairs: nats-server's environment.
@@ -281,6 +313,44 @@ mod tests {
             assert!(p.starts_with(|c: char| c.is_ascii_alphabetic()));
         }
         assert_ne!(new_password(), new_password());
+    }
+
+    fn with(var: &str, value: &str) -> NatsPasswords {
+        let mut passwords = NatsPasswords::fresh();
+        passwords.by_var.insert(var.to_owned(), value.to_owned());
+        passwords
+    }
+
+    #[test]
+    fn an_empty_nats_password_is_refused_naming_its_variable() {
+        assert!(NatsPasswords::fresh().check().is_ok());
+        // `""` is how a hand-edited env file spells empty; nats-server reads
+        // the value as a config token, so it would be an empty password too.
+        for empty in ["", "\"\"", "''"] {
+            let err = with("NATS_USER_WORKER_PASSWORD", empty)
+                .check()
+                .expect_err("an empty password was accepted")
+                .to_string();
+            assert!(err.contains("NATS_USER_WORKER_PASSWORD"), "{err}");
+            assert!(err.contains(NATS_ENV), "{err}");
+        }
+        let mut missing = NatsPasswords::fresh();
+        missing.by_var.remove("NATS_OPS_PASSWORD");
+        let err = missing
+            .check()
+            .expect_err("a missing password was accepted");
+        assert!(err.to_string().contains("NATS_OPS_PASSWORD"), "{err}");
+    }
+
+    #[test]
+    fn a_nats_password_that_is_not_a_plain_token_is_refused() {
+        for bad in ["12345abc", "pass word", "pa$$word"] {
+            let err = with("NATS_GATEWAY_PASSWORD", bad)
+                .check()
+                .expect_err("a password nats-server misreads was accepted")
+                .to_string();
+            assert!(err.contains("NATS_GATEWAY_PASSWORD"), "{err}");
+        }
     }
 
     #[test]

@@ -310,6 +310,8 @@ pub fn start(
     copies: u16,
     sup: &mut Supervisor,
 ) -> anyhow::Result<String> {
+    // An empty password variable would be a NATS user without a password.
+    stack.passwords.check()?;
     let nats_port = stack.nats_port;
     let mut nats = Command::new(nats_server);
     nats.args(["-c", "nats.conf", "-p", &nats_port.to_string()])

@@ -56,15 +56,20 @@ async fn healthz() -> Json<Health> {
         (status = 503, description = "Not ready; the message names what is missing", body = ErrorBody),
     ))]
 async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
+    let clients = state.rpc.clients();
     // In-process handlers (the benchmark's floor) have nothing to reach.
-    let Some(client) = state.rpc.client() else {
+    if clients.is_empty() {
         return Ok(Json(Health { status: "ok" }));
-    };
+    }
     let mut missing = Vec::new();
-    if client.connection_state() != async_nats::connection::State::Connected {
+    if clients
+        .iter()
+        .any(|(_, c)| c.connection_state() != async_nats::connection::State::Connected)
+    {
         missing.push("nats".to_owned());
     } else {
-        for service in [shared::auth::SERVICE, shared::user::SERVICE] {
+        // Each service on its own connection: its reply may reach only that.
+        for (service, client) in clients {
             let ping = client.request(format!("$SRV.PING.{service}"), "".into());
             if !matches!(
                 tokio::time::timeout(Duration::from_secs(1), ping).await,

@@ -607,7 +607,11 @@ async fn a_password_sent_as_a_number_never_appears_in_the_error() {
         assert!(!body.to_string().contains("987654321"), "{body}");
     }
     // Straight onto NATS too.
-    let (client, _) = app.nats.connect_as("gateway").await.unwrap();
+    let (client, _) = app
+        .nats
+        .connect_as_gateway_to(shared::auth::SERVICE)
+        .await
+        .unwrap();
     let reply = client
         .request(
             "auth.login",

@@ -136,10 +136,29 @@ impl NatsServer {
         &self,
         user: &str,
     ) -> anyhow::Result<(Client, mpsc::UnboundedReceiver<String>)> {
+        self.connect_with_inbox(user, &format!("_INBOX_{user}"))
+            .await
+    }
+
+    /// Connects as the gateway does to call `service`: replies arrive under
+    /// `_INBOX_gateway.<service>`, where only that service may publish.
+    pub async fn connect_as_gateway_to(
+        &self,
+        service: &str,
+    ) -> anyhow::Result<(Client, mpsc::UnboundedReceiver<String>)> {
+        self.connect_with_inbox("gateway", &format!("_INBOX_gateway.{service}"))
+            .await
+    }
+
+    async fn connect_with_inbox(
+        &self,
+        user: &str,
+        inbox_prefix: &str,
+    ) -> anyhow::Result<(Client, mpsc::UnboundedReceiver<String>)> {
         let (tx, rx) = mpsc::unbounded_channel();
         let client =
             ConnectOptions::with_user_and_password(user.into(), self.passwords.of(user).into())
-                .custom_inbox_prefix(format!("_INBOX_{user}"))
+                .custom_inbox_prefix(inbox_prefix)
                 .event_callback(move |event| {
                     let tx = tx.clone();
                     async move {
@@ -314,10 +333,12 @@ pub struct TestApp {
     pub key_file: PathBuf,
     stop: CancellationToken,
     tasks: Vec<JoinHandle<anyhow::Result<()>>>,
+    /// Each auth-worker's own stop (a child of `stop`) and task.
+    auth_workers: Vec<(CancellationToken, JoinHandle<anyhow::Result<()>>)>,
     tweak_auth: fn(&mut auth_worker::Settings),
     /// The password hasher of every auth-worker started.
     hashers: std::sync::Arc<std::sync::Mutex<Vec<std::sync::Arc<auth_worker::password::Hasher>>>>,
-    _keys: TempDir,
+    keys: TempDir,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -343,9 +364,10 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         key_file,
         stop,
         tasks: Vec::new(),
+        auth_workers: Vec::new(),
         tweak_auth: options.auth,
         hashers: Default::default(),
-        _keys: keys,
+        keys,
     };
     if options.workers {
         app.start_auth_worker();
@@ -395,16 +417,40 @@ impl TestApp {
 
     pub fn start_auth_worker(&mut self) {
         let settings = self.auth_worker_settings();
-        let stop = self.stop.clone();
+        let stop = self.stop.child_token();
         let hashers = std::sync::Arc::clone(&self.hashers);
-        self.tasks.push(tokio::spawn(async move {
+        let shutdown = stop.clone().cancelled_owned();
+        let task = tokio::spawn(async move {
             let worker = auth_worker::Worker::connect(settings).await?;
             hashers
                 .lock()
                 .unwrap()
                 .push(std::sync::Arc::clone(worker.hasher()));
-            worker.serve(async move { stop.cancelled().await }).await
-        }));
+            worker.serve(shutdown).await
+        });
+        self.auth_workers.push((stop, task));
+    }
+
+    /// Stops every auth-worker (SIGTERM's drain) and waits until they exit.
+    pub async fn stop_auth_workers(&mut self) {
+        for (stop, task) in self.auth_workers.drain(..) {
+            stop.cancel();
+            task.await
+                .expect("the auth-worker task")
+                .expect("the auth-worker stops cleanly");
+        }
+    }
+
+    /// A new signing key for the auth-workers started from now on; the old
+    /// one is no longer in their key set. Returns its file.
+    pub fn new_signing_key(&mut self) -> PathBuf {
+        let file = self
+            .keys
+            .path
+            .join(format!("jwt-{}.pem", uuid::Uuid::new_v4().simple()));
+        auth_worker::tokens::generate_key_file(&file).expect("generate a signing key");
+        self.key_file = file.clone();
+        file
     }
 
     /// Password verifications run by every auth-worker of this stack.

@@ -152,3 +152,89 @@ async fn ops_reads_a_user_with_get_user_and_pings_services_but_cannot_write() {
     ops.flush().await.unwrap();
     expect_violation(&mut errors, "auth.create_user").await;
 }
+
+/// The gateway takes each service's replies under its own inbox prefix
+/// (`_INBOX_gateway.<service>.`), and a worker may publish only under its
+/// own: a compromised user-worker cannot answer `auth.*` requests (and hand
+/// the gateway its own token key as the answer to `auth.jwks`).
+#[tokio::test]
+async fn a_worker_may_not_answer_requests_meant_for_another_service() {
+    use futures::StreamExt;
+
+    let app = spawn_app_with(Options {
+        workers: false,
+        ..Options::default()
+    })
+    .await;
+    // A reply inbox as the gateway's connection to the auth-worker makes them.
+    let (gateway, _) = app.nats.connect_as("gateway").await.unwrap();
+    let inbox = "_INBOX_gateway.auth-worker.test.1";
+    let mut replies = gateway.subscribe(inbox).await.unwrap();
+    gateway.flush().await.unwrap();
+
+    let (user, mut user_errors) = app.nats.connect_as("user-worker").await.unwrap();
+    user.publish(inbox, r#"{"keys":[]}"#.into()).await.unwrap();
+    user.flush().await.unwrap();
+    expect_violation(&mut user_errors, inbox).await;
+
+    // The auth-worker may answer there; the user-worker's message never
+    // arrived (it would be first: one subscriber sees messages in order).
+    let (auth, _) = app.nats.connect_as("auth-worker").await.unwrap();
+    auth.publish(inbox, "from auth-worker".into())
+        .await
+        .unwrap();
+    auth.flush().await.unwrap();
+    let first = tokio::time::timeout(Duration::from_secs(5), replies.next())
+        .await
+        .expect("the auth-worker's reply arrives")
+        .unwrap();
+    assert_eq!(&first.payload[..], b"from auth-worker");
+
+    // And the other way round: the auth-worker cannot answer the gateway's
+    // `user.*` requests.
+    let (auth, mut auth_errors) = app.nats.connect_as("auth-worker").await.unwrap();
+    auth.publish("_INBOX_gateway.user-worker.test.1", "{}".into())
+        .await
+        .unwrap();
+    auth.flush().await.unwrap();
+    expect_violation(&mut auth_errors, "_INBOX_gateway.user-worker.test.1").await;
+}
+
+/// `auth.keys_changed` makes every gateway fetch the key set again: only
+/// the auth-worker may publish it, and the gateway may listen.
+#[tokio::test]
+async fn only_the_auth_worker_may_announce_that_its_keys_changed() {
+    use futures::StreamExt;
+
+    let app = spawn_app_with(Options {
+        workers: false,
+        ..Options::default()
+    })
+    .await;
+    let subject = shared::auth::KEYS_CHANGED;
+    let (gateway, mut gateway_errors) = app.nats.connect_as("gateway").await.unwrap();
+    let mut notices = gateway.subscribe(subject).await.unwrap();
+    gateway.flush().await.unwrap();
+
+    for user in ["user-worker", "ops"] {
+        let (client, mut errors) = app.nats.connect_as(user).await.unwrap();
+        client.publish(subject, "".into()).await.unwrap();
+        client.flush().await.unwrap();
+        expect_violation(&mut errors, subject).await;
+    }
+    gateway.publish(subject, "".into()).await.unwrap();
+    gateway.flush().await.unwrap();
+    expect_violation(&mut gateway_errors, subject).await;
+
+    // The auth-worker's notice arrives, and it is the first.
+    let (auth, _) = app.nats.connect_as("auth-worker").await.unwrap();
+    auth.publish(subject, "from auth-worker".into())
+        .await
+        .unwrap();
+    auth.flush().await.unwrap();
+    let first = tokio::time::timeout(Duration::from_secs(5), notices.next())
+        .await
+        .expect("the auth-worker's notice arrives")
+        .unwrap();
+    assert_eq!(&first.payload[..], b"from auth-worker");
+}

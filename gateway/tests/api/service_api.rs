@@ -110,7 +110,7 @@ async fn stats_count_requests_and_error_replies_per_endpoint() {
 async fn a_request_published_straight_onto_nats_is_held_to_the_same_rules() {
     let app = spawn_app().await;
     // The gateway's NATS user may publish here, but skips the HTTP checks.
-    let (direct, _) = app.nats.connect_as("gateway").await.unwrap();
+    let (direct, _) = app.nats.connect_as_gateway_to("auth-worker").await.unwrap();
     let reply = direct
         .request(
             "auth.create_user",

@@ -371,7 +371,7 @@ async fn session_subjects_published_straight_onto_nats_without_a_caller_change_n
     let app = spawn_app().await;
     app.signup("ada@example.com", PASSWORD).await;
     let body = login_body(&app, "ada@example.com", PASSWORD).await;
-    let (direct, _) = app.nats.connect_as("gateway").await.unwrap();
+    let (direct, _) = app.nats.connect_as_gateway_to("auth-worker").await.unwrap();
     for (subject, payload) in [
         (
             "auth.logout",

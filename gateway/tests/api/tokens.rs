@@ -1,5 +1,7 @@
 //! `/api/users/me` with good and bad access tokens.
 
+use std::time::Duration;
+
 use jsonwebtoken::{Algorithm, Header};
 use serde_json::{Value, json};
 
@@ -144,4 +146,46 @@ async fn a_token_for_another_audience_or_issuer_or_without_them_is_a_401() {
     // so the failures above are about the claims.
     let ok = sign(&app.key_file, header(&kid), &claims(&real));
     assert_eq!(app.get_with_token(ME, &ok).await.status(), 200);
+}
+
+/// A key removed from the auth-worker's key set stops verifying at once,
+/// although the gateway had fetched it and remembers tokens it verified:
+/// the auth-worker announces its keys when it starts serving, and the
+/// gateway fetches the set again (the periodic refetch is minutes away).
+#[tokio::test]
+async fn a_token_of_a_key_removed_from_the_set_is_refused_without_restarting_the_gateway() {
+    let mut app = spawn_app().await;
+    let old = app.user_token("ada@example.com").await;
+    assert_eq!(app.get_with_token(ME, &old).await.status(), 200);
+
+    // The auth-worker restarts with only a new key.
+    app.stop_auth_workers().await;
+    app.new_signing_key();
+    app.start_auth_worker();
+    app.wait_for_service("auth-worker").await;
+
+    let refused = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if app.get_with_token(ME, &old).await.status() == 401 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(
+        refused.is_ok(),
+        "a token of the removed key still passes after 10 s"
+    );
+    assert_error(app.get_with_token(ME, &old).await, 401, ME).await;
+
+    // The new key's tokens pass.
+    let body: Value = app
+        .login("ada@example.com", "correct horse battery")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let new = body["accessToken"].as_str().unwrap();
+    assert_eq!(app.get_with_token(ME, new).await.status(), 200);
 }

@@ -116,7 +116,12 @@ pub async fn nats_request_as(
     caller: Option<Caller>,
     body: &Value,
 ) -> (Option<u16>, Value) {
-    let (client, _) = app.nats.connect_as("gateway").await.unwrap();
+    let service = if subject.starts_with("auth.") {
+        shared::auth::SERVICE
+    } else {
+        shared::user::SERVICE
+    };
+    let (client, _) = app.nats.connect_as_gateway_to(service).await.unwrap();
     let mut headers = async_nats::HeaderMap::new();
     if let Some(caller) = caller {
         headers.insert(

@@ -126,7 +126,8 @@ impl Cluster {
     }
 
     /// The names of the processes connected to the given nodes (each names
-    /// its connection after itself), sorted.
+    /// its connection after itself; the gateway's are
+    /// `gateway/<service>`), sorted.
     async fn clients_on(&self, nodes: &[usize]) -> Vec<String> {
         let mut names = Vec::new();
         for &i in nodes {
@@ -227,7 +228,14 @@ async fn killing_the_node_every_process_uses_fails_over_to_the_others_without_lo
         stack.worker("user-worker"),
         stack.worker("user-worker"),
     ];
-    let everyone = ["auth-worker", "gateway", "user-worker", "user-worker"];
+    // The gateway has a connection per worker service.
+    let everyone = [
+        "auth-worker",
+        "gateway/auth-worker",
+        "gateway/user-worker",
+        "user-worker",
+        "user-worker",
+    ];
     cluster.await_clients_on(&[0], &everyone).await;
 
     // Then b and c join: a three-node cluster, every route up.
