@@ -24,6 +24,11 @@ pub struct NatsSettings {
     /// Give up connecting at start-up after this long.
     #[serde(default = "default_connect_timeout_ms")]
     pub connect_timeout_ms: u64,
+    /// A PEM file of CA certificates to trust for the servers' TLS
+    /// certificates (beside the system's); setting it also requires TLS, so
+    /// a server without it is refused. For NATS off loopback.
+    #[serde(default)]
+    pub tls_ca_file: Option<PathBuf>,
 }
 
 fn default_connect_timeout_ms() -> u64 {
@@ -137,7 +142,11 @@ async fn connect_with_inbox(
     .name(name)
     .custom_inbox_prefix(inbox_prefix)
     .connection_timeout(Duration::from_millis(settings.connect_timeout_ms))
-    .max_reconnects(None)
+    .max_reconnects(None);
+    let options = match &settings.tls_ca_file {
+        Some(ca) => options.add_root_certificates(ca.clone()).require_tls(true),
+        None => options,
+    }
     .event_callback(move |event| {
         let connection = connection.clone();
         async move {
@@ -169,6 +178,7 @@ mod tests {
             password_file,
             inbox_prefix: "_INBOX_gateway".into(),
             connect_timeout_ms: 1000,
+            tls_ca_file: None,
         }
     }
 

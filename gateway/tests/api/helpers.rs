@@ -89,9 +89,17 @@ pub struct NatsServer {
 
 impl NatsServer {
     pub async fn start() -> Self {
+        Self::start_with_config(Path::new(NATS_CONF)).await
+    }
+
+    /// A server from another configuration file (one that includes
+    /// `nats.conf`, say).
+    pub async fn start_with_config(config: &Path) -> Self {
         let passwords = Passwords::random();
         let mut child = Command::new(nats_server_bin())
-            .args(["-c", NATS_CONF, "-a", "127.0.0.1", "-p", "-1"])
+            .arg("-c")
+            .arg(config)
+            .args(["-a", "127.0.0.1", "-p", "-1"])
             .env("NATS_GATEWAY_PASSWORD", &passwords.gateway)
             .env("NATS_AUTH_WORKER_PASSWORD", &passwords.auth_worker)
             .env("NATS_USER_WORKER_PASSWORD", &passwords.user_worker)

@@ -13,6 +13,7 @@ mod errors;
 mod hardening;
 mod lifecycle;
 mod nats_permissions;
+mod nats_tls;
 mod openapi;
 mod posts;
 mod service_api;
