@@ -126,7 +126,8 @@ fn bench(
         .args([
             "--note",
             "Default settings of every process (log level info, one copy of each worker), but \
-             for the sign-up limit per client address: all the load comes from one address.",
+             for the sign-up and login limits per client address: all the load comes from \
+             one address.",
         ]);
     if !args.only.is_empty() {
         run.args(["--only", &args.only.join(",")]);

@@ -102,9 +102,13 @@ pub struct Stack<'a> {
 }
 
 /// A private stack's load (benchmark, fuzzer) all comes from one client
-/// address, which the sign-up limit per address would soon refuse.
-const PRIVATE_STACK_ENV: &[(&str, &str)] =
-    &[("AUTH_WORKER_THROTTLE__SIGNUP_MAX_PER_ADDRESS", "1000000000")];
+/// address, which the sign-up limit per address would soon refuse, as would
+/// the address's login limit (it counts attempts in flight: 32 connections
+/// logging in at once are 32).
+const PRIVATE_STACK_ENV: &[(&str, &str)] = &[
+    ("AUTH_WORKER_THROTTLE__SIGNUP_MAX_PER_ADDRESS", "1000000000"),
+    ("AUTH_WORKER_THROTTLE__ADDRESS_MAX_FAILURES", "1000000000"),
+];
 
 impl Stack<'_> {
     /// A command running `binary` configured for this stack. The user's own
