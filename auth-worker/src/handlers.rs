@@ -92,19 +92,24 @@ async fn reserve_check<'a>(
     let mut keys = vec![Key::Pair(email, client), Key::Email(email)];
     keys.extend(client.map(Key::Address));
     let counts = throttle::reserve(&state.db, &keys, limits.window_secs).await?;
+    let mut slow_down = false;
     for (key, count) in keys.iter().zip(&counts) {
-        let limit = match key {
-            Key::Pair(..) => limits.pair_max_attempts,
-            Key::Address(_) => limits.address_max_failures,
-            Key::Email(_) | Key::Signup(_) => continue,
+        let refused = match key {
+            Key::Pair(..) => count.attempts > limits.pair_max_attempts,
+            Key::Address(_) => count.attempts > limits.address_max_failures,
+            Key::Email(_) => {
+                slow_down |= count.attempts > limits.email_slowdown_after;
+                false
+            }
+            Key::Signup(_) => false,
         };
-        if count.attempts > limit {
+        if refused {
             return Err(Error::Throttled {
                 retry_after_secs: count.retry_after_secs,
             });
         }
     }
-    if counts[1].attempts > limits.email_slowdown_after {
+    if slow_down {
         tokio::time::sleep(std::time::Duration::from_millis(limits.email_slowdown_ms)).await;
     }
     Ok(keys)

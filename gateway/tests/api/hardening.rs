@@ -12,7 +12,7 @@ use shared::{Caller, Role};
 
 use crate::{
     helpers::{Options, TestApp, assert_error, spawn_app, spawn_app_with},
-    users::{PASSWORD, account, admin_account, nats_request_as, send, send_ok},
+    users::{PASSWORD, account, admin_account, nats_request_as, role_of, send, send_ok},
 };
 
 /// The claims of an access token, read without checking (the test made it).
@@ -89,14 +89,6 @@ async fn every_route_with(app: &TestApp, token: &str, own: i64, post: i64) -> Ve
 fn assert_all_401(statuses: &[(String, u16)]) {
     let wrong: Vec<_> = statuses.iter().filter(|(_, s)| *s != 401).collect();
     assert!(wrong.is_empty(), "not 401: {wrong:?}");
-}
-
-async fn role_of(app: &TestApp, id: i64) -> String {
-    sqlx::query_scalar("select role::text from users where id = $1")
-        .bind(id)
-        .fetch_one(&app.db.pool().await)
-        .await
-        .unwrap()
 }
 
 #[tokio::test]
@@ -640,4 +632,23 @@ async fn a_database_outage_answers_503_without_naming_the_database() {
     let response = app.signup("ada@example.com", PASSWORD).await;
     let body = assert_error(response, 503, "/api/auth/signup").await;
     assert_eq!(body["message"], "service unavailable");
+}
+
+#[tokio::test]
+async fn a_right_password_gives_its_attempt_back_so_the_owner_is_never_counted_out() {
+    let app = spawn_app().await;
+    app.signup("ada@example.com", PASSWORD).await;
+    // Four typos and a success, three times over: 15 attempts from one
+    // address, 12 of them wrong, yet never more than 4 failures in a row.
+    for round in 0..3 {
+        for _ in 0..4 {
+            let typo = app.login("ada@example.com", "not my password").await;
+            assert_eq!(typo.status(), 401, "round {round}");
+        }
+        assert_eq!(
+            app.login("ada@example.com", PASSWORD).await.status(),
+            200,
+            "round {round}"
+        );
+    }
 }

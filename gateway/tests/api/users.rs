@@ -164,7 +164,8 @@ async fn user_ids(app: &TestApp) -> BTreeSet<i64> {
         .collect()
 }
 
-async fn role_of(app: &TestApp, id: i64) -> String {
+/// A user's role as the database holds it.
+pub async fn role_of(app: &TestApp, id: i64) -> String {
     sqlx::query_scalar("select role::text from users where id = $1")
         .bind(id)
         .fetch_one(&app.db.pool().await)
