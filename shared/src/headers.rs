@@ -1,9 +1,11 @@
 //! Headers that travel with every NATS request.
 //!
 //! The gateway verifies the access token and passes the caller on in
-//! [`CALLER`]; workers decide ownership with it. Only the gateway and the `ops`
-//! user may publish on the service subjects (see `nats.conf`), so the header
-//! cannot be forged by an HTTP client.
+//! [`CALLER`], and the client's address in [`CLIENT_ADDRESS`]. Only the
+//! gateway and the `ops` user may publish on the service subjects (see
+//! `nats.conf`), so an HTTP client cannot forge either; and a worker trusts
+//! a caller only after checking its session and reading its current role
+//! (what each subject needs is its [`Access`] in the contract).
 
 use async_nats::HeaderMap;
 use serde::{Deserialize, Serialize};

@@ -11,7 +11,9 @@
 //! * [`paging`]: keyset paging (`Limit`, `Cursor`, `Page`).
 //! * [`error`]: the error that travels in a reply ([`ServiceError`]) with its
 //!   field details.
-//! * [`headers`]: the caller, request id and trace context headers.
+//! * [`headers`]: the caller, client address, request id and trace context
+//!   headers, and `Access`: what a subject needs of its
+//!   caller.
 //! * [`types`]: the input rules (with `validator`), applied by the gateway
 //!   and again by the worker that receives a request.
 //! * [`service`]: the worker side of the NATS service API (ADR-32): queue
