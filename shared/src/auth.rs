@@ -221,32 +221,32 @@ pub struct Jwk {
 
 endpoint!(
     /// `auth.create_user`: registers a USER and returns it.
-    CreateUser, "auth.create_user", "create_user", SERVICE, Anonymous, CreateUserRequest => User
+    CreateUser, "auth.create_user", "auth_create_user", SERVICE, Anonymous, CreateUserRequest => User
 );
 endpoint!(
     /// `auth.get_user`: a user by id or email (internal; gateway and ops only).
-    GetUser, "auth.get_user", "get_user", SERVICE, Anonymous, GetUserRequest => User
+    GetUser, "auth.get_user", "auth_get_user", SERVICE, Anonymous, GetUserRequest => User
 );
 endpoint!(
     /// `auth.login`: checks credentials and issues an access and a refresh token.
-    Login, "auth.login", "login", SERVICE, Anonymous, LoginRequest => TokenReply
+    Login, "auth.login", "auth_login", SERVICE, Anonymous, LoginRequest => TokenReply
 );
 endpoint!(
     /// `auth.jwks`: the public keys that verify access tokens.
-    Jwks, "auth.jwks", "jwks", SERVICE, Anonymous, JwksRequest => JwkSet
+    Jwks, "auth.jwks", "auth_jwks", SERVICE, Anonymous, JwksRequest => JwkSet
 );
 endpoint!(
     /// `auth.refresh`: rotates a refresh token; a spent one revokes its session.
-    Refresh, "auth.refresh", "refresh", SERVICE, Anonymous, RefreshRequest => TokenReply
+    Refresh, "auth.refresh", "auth_refresh", SERVICE, Anonymous, RefreshRequest => TokenReply
 );
 endpoint!(
     /// `auth.logout`: revokes the caller's session of this refresh token.
-    Logout, "auth.logout", "logout", SERVICE, Caller, LogoutRequest => Done
+    Logout, "auth.logout", "auth_logout", SERVICE, Caller, LogoutRequest => Done
 );
 endpoint!(
     /// `auth.change_password`: checks the current password, stores the new
     /// one and revokes every other session of the caller.
-    ChangePassword, "auth.change_password", "change_password", SERVICE, Caller, ChangePasswordRequest => Done
+    ChangePassword, "auth.change_password", "auth_change_password", SERVICE, Caller, ChangePasswordRequest => Done
 );
 
 /// Every subject the auth worker serves, for readiness checks and tests.

@@ -28,7 +28,8 @@ use crate::{
 pub trait Endpoint: Send + Sync + 'static {
     /// `<service>.<operation>`, e.g. `auth.login`.
     const SUBJECT: &'static str;
-    /// The endpoint's name in `nats micro info` (`^[A-Za-z0-9_-]+$`).
+    /// The endpoint's name in `nats micro info` (`^[A-Za-z0-9_-]+$`): the
+    /// subject with `_` for `.`, e.g. `auth_login`, `user_get`.
     const NAME: &'static str;
     /// The worker service (and queue group) that serves the subject.
     const SERVICE: &'static str;
@@ -326,5 +327,35 @@ async fn connection_lost(client: &Client, stats: &Statistics, connects: u64) {
         {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Endpoint;
+    use crate::{auth, post, user};
+
+    fn named_after_its_subject<E: Endpoint>() {
+        assert_eq!(E::NAME, E::SUBJECT.replace('.', "_"), "{}", E::SUBJECT);
+    }
+
+    #[test]
+    fn every_endpoint_is_named_after_its_subject() {
+        named_after_its_subject::<auth::CreateUser>();
+        named_after_its_subject::<auth::GetUser>();
+        named_after_its_subject::<auth::Login>();
+        named_after_its_subject::<auth::Jwks>();
+        named_after_its_subject::<auth::Refresh>();
+        named_after_its_subject::<auth::Logout>();
+        named_after_its_subject::<auth::ChangePassword>();
+        named_after_its_subject::<user::Get>();
+        named_after_its_subject::<user::List>();
+        named_after_its_subject::<user::Update>();
+        named_after_its_subject::<user::Delete>();
+        named_after_its_subject::<post::Create>();
+        named_after_its_subject::<post::Get>();
+        named_after_its_subject::<post::List>();
+        named_after_its_subject::<post::Update>();
+        named_after_its_subject::<post::Delete>();
     }
 }
