@@ -337,6 +337,14 @@ mod tests {
 
     fn named_after_its_subject<E: Endpoint>() {
         assert_eq!(E::NAME, E::SUBJECT.replace('.', "_"), "{}", E::SUBJECT);
+        // ADR-32's rule for endpoint names.
+        assert!(
+            E::NAME
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'),
+            "{}",
+            E::NAME
+        );
     }
 
     #[test]
