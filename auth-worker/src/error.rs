@@ -23,9 +23,20 @@ pub enum Error {
     #[error("current password is incorrect")]
     WrongCurrentPassword,
     #[error(transparent)]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for Error {
+    /// The one place a violated constraint becomes a typed error (so `?`
+    /// maps it anywhere); any other database error stays one.
+    fn from(e: sqlx::Error) -> Self {
+        match runtime::db::violated_constraint(&e) {
+            Some("users_email_key") => Self::EmailTaken,
+            _ => Self::Database(e),
+        }
+    }
 }
 
 impl From<Error> for ServiceError {

@@ -1,15 +1,15 @@
 //! One plain async function per subject: `(state, call, request) -> reply`.
 //! Requests arrive decoded and validated, and `call.caller` checked against
-//! the database where the subject takes a caller (see `shared::service`).
+//! the database where the subject takes a caller (see `runtime::service`).
 
+use runtime::service::Call;
 use shared::{
-    Caller, User,
+    Caller, Done, User,
     auth::{
-        ChangePasswordRequest, CreateUserRequest, Done, GetUserRequest, JwkSet, JwksRequest,
-        LoginRequest, LogoutRequest, RefreshRequest, TokenReply,
+        ChangePasswordRequest, CreateUserRequest, GetUserRequest, JwkSet, JwksRequest,
+        LoginRequest, RefreshTokenRequest, TokenReply,
     },
     headers::Anonymous,
-    service::Call,
 };
 use time::{Duration, OffsetDateTime};
 use tracing::{info, warn};
@@ -72,7 +72,7 @@ pub async fn get_user(
     request: GetUserRequest,
 ) -> Result<User, Error> {
     let user = match request {
-        GetUserRequest::Id { id } => users::user_by_id(&state.db, id).await?,
+        GetUserRequest::Id { id } => runtime::db::users::by_id(&state.db, id).await?,
         GetUserRequest::Email { email } => users::user_by_email(&state.db, &email).await?,
     };
     user.ok_or(Error::UserNotFound)
@@ -163,7 +163,7 @@ const MAX_SUCCESSORS: usize = 4;
 pub async fn refresh(
     state: AppState,
     _: Call<Anonymous>,
-    request: RefreshRequest,
+    request: RefreshTokenRequest,
 ) -> Result<TokenReply, Error> {
     let presented = request.refresh_token.expose();
     let hash = tokens::refresh_token_hash(presented);
@@ -210,7 +210,7 @@ pub async fn refresh(
 /// second pooled connection while holding the row lock would starve the pool
 /// when many refreshes wait on it.
 async fn user_in(conn: &mut sqlx::PgConnection, id: shared::user::UserId) -> Result<User, Error> {
-    users::user_by_id(conn, id)
+    runtime::db::users::by_id(conn, id)
         .await?
         .ok_or(Error::InvalidRefreshToken)
 }
@@ -246,7 +246,7 @@ async fn current_successor(
 pub async fn logout(
     state: AppState,
     Call { caller, .. }: Call<Caller>,
-    request: LogoutRequest,
+    request: RefreshTokenRequest,
 ) -> Result<Done, Error> {
     let hash = tokens::refresh_token_hash(request.refresh_token.expose());
     match sessions::owner_of_token(&state.db, &hash).await? {

@@ -25,8 +25,8 @@ use anyhow::Context;
 use sqlx::{PgPool, postgres::PgPoolOptions};
 
 pub use error::Error;
+pub use runtime::db::DatabaseSettings;
 pub use settings::Settings;
-pub use shared::db::DatabaseSettings;
 
 /// What every handler can reach.
 #[derive(Debug, Clone)]
@@ -35,15 +35,6 @@ pub struct AppState {
     pub hasher: Arc<password::Hasher>,
     pub tokens: Arc<tokens::TokenIssuer>,
     pub settings: Arc<Settings>,
-}
-
-impl shared::service::ResolveCaller for AppState {
-    async fn resolve_caller(
-        &self,
-        claimed: shared::Caller,
-    ) -> Result<shared::User, shared::ServiceError> {
-        shared::db::resolve_caller(&self.db, claimed).await
-    }
 }
 
 /// Serves until `shutdown` resolves, then drains and returns.
@@ -65,14 +56,14 @@ impl Worker {
     /// Builds the hasher and the token issuer, and connects to NATS (the
     /// database pool connects lazily).
     pub async fn connect(settings: Settings) -> anyhow::Result<Self> {
-        let db = shared::db::pool(&settings.database)?;
+        let db = runtime::db::pool(&settings.database)?;
         // Building the hasher runs argon2 once (the timing dummy): off the runtime.
         let argon2 = settings.argon2.clone();
         let hasher = tokio::task::spawn_blocking(move || password::Hasher::new(&argon2))
             .await
             .context("building the password hasher")??;
         let tokens = tokens::TokenIssuer::from_settings(&settings.jwt)?;
-        let client = shared::nats::connect(&settings.nats, "auth-worker").await?;
+        let client = runtime::nats::connect(&settings.nats, "auth-worker").await?;
         let state = AppState {
             db,
             hasher: Arc::new(hasher),

@@ -72,14 +72,14 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let settings = auth_worker::Settings::load(cli.config.as_deref())?;
-    let _telemetry = shared::telemetry::init(&settings.log, "auth-worker")?;
+    let _telemetry = runtime::telemetry::init(&settings.log, "auth-worker")?;
     match cli.command {
         Some(Command::Provision {
             admin_url,
             admin_password_file,
             passwords_dir,
         }) => {
-            let admin = shared::db::DatabaseSettings {
+            let admin = runtime::db::DatabaseSettings {
                 url: admin_url.into(),
                 password_file: admin_password_file,
                 max_connections: 1,
@@ -117,6 +117,6 @@ async fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
-        _ => auth_worker::run(settings, shared::service::shutdown_signal()).await,
+        _ => auth_worker::run(settings, runtime::shutdown::signal()).await,
     }
 }

@@ -23,6 +23,11 @@
 //! schema (a database migrated as another role before roles existed) to the
 //! migrator. Passwords go to the server as SCRAM-SHA-256 verifiers computed
 //! here, so no clear-text password reaches the server or its logs.
+//!
+//! The queries are checked at build time like every other (`sqlx::query!`);
+//! the DDL is not and cannot be: it names roles and a database, which are
+//! identifiers, not bindable values. Those names are this file's constants
+//! and a database name held to `[A-Za-z0-9_]`.
 
 use std::{num::NonZeroU32, path::Path};
 
@@ -66,7 +71,7 @@ impl RolePasswords {
     pub fn from_dir(dir: &Path) -> anyhow::Result<Self> {
         let by_role = ROLES
             .iter()
-            .map(|(role, file)| Ok((*role, shared::db::password_from_file(&dir.join(file))?)))
+            .map(|(role, file)| Ok((*role, runtime::db::password_from_file(&dir.join(file))?)))
             .collect::<anyhow::Result<_>>()?;
         Ok(Self { by_role })
     }
@@ -99,18 +104,22 @@ pub async fn provision(
     let mut conn = PgConnection::connect_with(admin)
         .await
         .context("connecting to PostgreSQL as the superuser")?;
-    let (user, superuser): (String, bool) =
-        sqlx::query_as("select rolname::text, rolsuper from pg_roles where rolname = current_user")
-            .fetch_one(&mut conn)
-            .await?;
-    if !superuser {
-        bail!("provisioning creates roles, so it needs a superuser; {user:?} is not one");
+    let me = sqlx::query!(
+        r#"select rolname::text as "name!", rolsuper as "superuser!"
+           from pg_roles where rolname = current_user"#
+    )
+    .fetch_one(&mut conn)
+    .await?;
+    if !me.superuser {
+        bail!(
+            "provisioning creates roles, so it needs a superuser; {:?} is not one",
+            me.name
+        );
     }
 
     let mut tx = conn.begin().await?;
-    sqlx::query("select pg_advisory_xact_lock($1)")
-        .bind(LOCK_KEY)
-        .execute(&mut *tx)
+    sqlx::query!("select pg_advisory_xact_lock($1)", LOCK_KEY)
+        .fetch_one(&mut *tx)
         .await?;
     for (role, _) in ROLES {
         // `duplicate_object`: it exists; `unique_violation`: another run
@@ -137,11 +146,12 @@ pub async fn provision(
     }
     tx.commit().await?;
 
-    let exists: bool =
-        sqlx::query_scalar("select exists (select 1 from pg_database where datname = $1)")
-            .bind(database)
-            .fetch_one(&mut conn)
-            .await?;
+    let exists = sqlx::query_scalar!(
+        r#"select exists (select 1 from pg_database where datname = $1) as "exists!""#,
+        database
+    )
+    .fetch_one(&mut conn)
+    .await?;
     if !exists {
         match sqlx::raw_sql(&format!(
             r#"create database "{database}" owner {MIGRATOR_ROLE}"#

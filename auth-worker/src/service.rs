@@ -1,13 +1,15 @@
 //! Registers every `auth.*` endpoint with its handler.
 
-use shared::{auth, service::ServiceBuilder};
+use runtime::service::ServiceBuilder;
+use shared::auth;
 
 use crate::{AppState, handlers};
 
 /// The auth worker's service, ready to serve.
 pub fn builder(state: AppState) -> ServiceBuilder<AppState> {
     let max_in_flight = state.settings.service.max_in_flight;
-    ServiceBuilder::new(auth::SERVICE, env!("CARGO_PKG_VERSION"), state)
+    let db = state.db.clone();
+    ServiceBuilder::new(auth::SERVICE, env!("CARGO_PKG_VERSION"), state, db)
         .description("Accounts, credentials and access tokens")
         .max_in_flight(max_in_flight)
         // Its key set may have changed: token verifiers fetch it again.

@@ -1,17 +1,18 @@
 //! The auth worker's settings: defaults here, then `--config FILE`, then
-//! `AUTH_WORKER_<SECTION>__<KEY>` environment variables.
+//! `AUTH_WORKER_<SECTION>__<KEY>` environment variables. `[nats]`,
+//! `[service]` and `[log]` are every worker's ([`runtime::settings`]).
 
 use std::path::{Path, PathBuf};
 
+use runtime::{
+    db::DatabaseSettings,
+    nats::NatsSettings,
+    settings::{self, ServiceSettings},
+    telemetry::LogSettings,
+};
 use serde::Deserialize;
-use shared::{db::DatabaseSettings, nats::NatsSettings, telemetry::LogSettings};
 
 const DEFAULTS: &str = r#"
-[nats]
-url = "nats://127.0.0.1:14222"
-user = "auth-worker"
-inbox_prefix = "_INBOX_auth-worker"
-
 [database]
 # The worker's own role, with only the privileges it needs (see
 # migrations/0005_worker_roles.sql); its password in password_file.
@@ -73,18 +74,6 @@ iterations = 2
 parallelism = 1
 # 0 means one per CPU core.
 max_concurrent_hashes = 0
-
-[service]
-max_in_flight = 64
-
-[log]
-level = "info"
-format = "text"
-# OTLP/HTTP base URL for span export, e.g. "http://127.0.0.1:4318"; empty: off
-# (unless OTEL_EXPORTER_OTLP_ENDPOINT is set).
-otlp_endpoint = ""
-# Share of the traces started here that are exported (0 to 1).
-otlp_sample_ratio = 1.0
 "#;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -146,14 +135,17 @@ pub struct Argon2Settings {
     pub max_concurrent_hashes: usize,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-pub struct ServiceSettings {
-    /// Requests handled at once by this copy (over all endpoints).
-    pub max_in_flight: usize,
-}
-
 impl Settings {
     pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
-        Ok(shared::settings::load(DEFAULTS, file, "AUTH_WORKER")?)
+        Ok(settings::load(
+            &[
+                DEFAULTS,
+                &settings::nats("auth-worker"),
+                settings::SERVICE,
+                settings::LOG,
+            ],
+            file,
+            "AUTH_WORKER",
+        )?)
     }
 }

@@ -78,10 +78,6 @@ impl TokenIssuer {
         })
     }
 
-    pub fn kid(&self) -> &str {
-        &self.kid
-    }
-
     pub fn jwks(&self) -> &JwkSet {
         &self.jwks
     }
@@ -270,7 +266,11 @@ mod tests {
         let token = issuer.issue_access_token(&user, Uuid::nil()).unwrap();
         let header = jsonwebtoken::decode_header(&token).unwrap();
         assert_eq!(header.alg, Algorithm::EdDSA);
-        assert_eq!(header.kid.as_deref(), Some(issuer.kid()));
+        // The key set publishes the signing key under the kid the header names.
+        assert_eq!(
+            header.kid.as_deref(),
+            Some(issuer.jwks().keys[0].kid.as_str())
+        );
         let key = jsonwebtoken::DecodingKey::from_ed_components(&issuer.jwks().keys[0].x).unwrap();
         let mut validation = jsonwebtoken::Validation::new(Algorithm::EdDSA);
         validation.set_audience(&["aud"]);

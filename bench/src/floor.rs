@@ -14,20 +14,20 @@ pub async fn run() -> anyhow::Result<()> {
     let gateway = gateway::Settings::load(None)?;
     let auth = auth_worker::Settings::load(None)?;
     let users = user_worker::Settings::load(None)?;
-    let _telemetry = shared::telemetry::init(&gateway.log, "natsauth-bench-floor")?;
+    let _telemetry = runtime::telemetry::init(&gateway.log, "natsauth-bench-floor")?;
 
     let argon2 = auth.argon2.clone();
     let hasher = tokio::task::spawn_blocking(move || auth_worker::password::Hasher::new(&argon2))
         .await
         .context("building the password hasher")??;
     let auth_state = auth_worker::AppState {
-        db: shared::db::pool(&auth.database)?,
+        db: runtime::db::pool(&auth.database)?,
         hasher: Arc::new(hasher),
         tokens: Arc::new(auth_worker::tokens::TokenIssuer::from_settings(&auth.jwt)?),
         settings: Arc::new(auth),
     };
     let user_state = user_worker::AppState {
-        db: shared::db::pool(&users.database)?,
+        db: runtime::db::pool(&users.database)?,
         settings: Arc::new(users),
     };
     let handlers = auth_worker::service::builder(auth_state)
@@ -45,7 +45,7 @@ pub async fn run() -> anyhow::Result<()> {
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shared::service::shutdown_signal())
+    .with_graceful_shutdown(runtime::shutdown::signal())
     .await?;
     Ok(())
 }

@@ -54,7 +54,7 @@ where
             })?;
         // serde would read a struct from a JSON array too (`["a@b.co", …]`);
         // every body of this API is an object, so nothing else gets that far.
-        shared::service::require_object(&bytes)?;
+        shared::rpc::require_object(&bytes)?;
         let axum::Json(value) = axum::Json::<T>::from_bytes(&bytes)?;
         Ok(Self(value))
     }

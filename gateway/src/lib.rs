@@ -33,7 +33,8 @@ use axum::{
     middleware::{self, Next},
     response::{IntoResponse, Response},
 };
-use shared::{headers::TRACEPARENT, rpc::Rpc, telemetry};
+use runtime::telemetry;
+use shared::{headers::TRACEPARENT, rpc::Rpc};
 use tower::ServiceBuilder;
 use tower_http::{
     catch_panic::CatchPanicLayer,
@@ -178,11 +179,11 @@ async fn keep_keys_fresh(state: &AppState) -> anyhow::Result<tokio::task::JoinHa
 /// each service publish only there, so a worker cannot answer the requests
 /// meant for another (a user-worker cannot hand the gateway a key set).
 pub async fn connect(
-    settings: &shared::nats::NatsSettings,
+    settings: &runtime::nats::NatsSettings,
 ) -> anyhow::Result<Vec<(&'static str, async_nats::Client)>> {
     let mut clients = Vec::with_capacity(SERVICES.len());
     for service in SERVICES {
-        let client = shared::nats::connect_for_service(settings, "gateway", service).await?;
+        let client = runtime::nats::connect_for_service(settings, "gateway", service).await?;
         clients.push((service, client));
     }
     Ok(clients)

@@ -17,9 +17,9 @@ struct Cli {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let settings = gateway::Settings::load(cli.config.as_deref())?;
-    let _telemetry = shared::telemetry::init(&settings.log, "gateway")?;
+    let _telemetry = runtime::telemetry::init(&settings.log, "gateway")?;
     let listener = tokio::net::TcpListener::bind(&settings.http.addr)
         .await
         .with_context(|| format!("cannot listen on {}", settings.http.addr))?;
-    gateway::run(settings, listener, shared::service::shutdown_signal()).await
+    gateway::run(settings, listener, runtime::shutdown::signal()).await
 }

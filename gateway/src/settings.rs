@@ -1,10 +1,11 @@
 //! The gateway's settings: defaults here, then `--config FILE`, then
-//! `GATEWAY_<SECTION>__<KEY>` environment variables.
+//! `GATEWAY_<SECTION>__<KEY>` environment variables. `[nats]`'s and
+//! `[log]`'s defaults are every process's ([`runtime::settings`]).
 
 use std::{collections::HashMap, path::Path, time::Duration};
 
+use runtime::{nats::NatsSettings, settings, telemetry::LogSettings};
 use serde::Deserialize;
-use shared::{nats::NatsSettings, telemetry::LogSettings};
 
 const DEFAULTS: &str = r#"
 [http]
@@ -21,11 +22,6 @@ compression_min_bytes = 1024
 # appends it; otherwise a client could claim any address.
 trust_forwarded_for = false
 
-[nats]
-url = "nats://127.0.0.1:14222"
-user = "gateway"
-inbox_prefix = "_INBOX_gateway"
-
 [rpc]
 timeout_ms = 5000
 [rpc.timeouts_ms]
@@ -38,15 +34,6 @@ jwks_refresh_min_interval_ms = 1000
 # The key set is fetched again this often (and whenever the auth-worker
 # announces a change), so a key removed from it stops verifying.
 jwks_refresh_interval_secs = 300
-
-[log]
-level = "info"
-format = "text"
-# OTLP/HTTP base URL for span export, e.g. "http://127.0.0.1:4318"; empty: off
-# (unless OTEL_EXPORTER_OTLP_ENDPOINT is set).
-otlp_endpoint = ""
-# Share of the traces started here that are exported (0 to 1).
-otlp_sample_ratio = 1.0
 "#;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -132,6 +119,10 @@ impl JwtSettings {
 
 impl Settings {
     pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
-        Ok(shared::settings::load(DEFAULTS, file, "GATEWAY")?)
+        Ok(settings::load(
+            &[DEFAULTS, &settings::nats("gateway"), settings::LOG],
+            file,
+            "GATEWAY",
+        )?)
     }
 }

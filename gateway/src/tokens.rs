@@ -429,7 +429,7 @@ mod tests {
         let issuer = issuer();
         let v = verifier(Arc::new(Mutex::new(JwkSet { keys: vec![] })));
         v.install(issuer.jwks());
-        let kid = issuer.kid();
+        let kid = &issuer.jwks().keys[0].kid;
         let key = v.cached(kid).unwrap();
         let caller = Caller {
             id: 1,
@@ -477,7 +477,7 @@ mod tests {
         assert!(v.verify(&token_a).await.is_ok());
         // B's key material under A's kid.
         let mut swapped = b.jwks().clone();
-        swapped.keys[0].kid = a.kid().to_owned();
+        swapped.keys[0].kid.clone_from(&a.jwks().keys[0].kid);
         *keys.lock().unwrap() = swapped;
         v.refresh().await.unwrap();
         assert!(v.remembered(&token_a).is_none());

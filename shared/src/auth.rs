@@ -5,12 +5,12 @@ use utoipa::ToSchema;
 use validator::{Validate, ValidationError, ValidationErrors};
 
 use crate::{
-    Caller,
+    Caller, Done,
     headers::Anonymous,
     rpc::endpoint,
     types::{
-        NAME_MAX_CHARS, Secret, email_address, login_password, new_password, printable,
-        refresh_token, trimmed, trimmed_optional,
+        Secret, email_address, login_password, name, new_password, refresh_token, trimmed,
+        trimmed_optional,
     },
     user::{User, UserId},
 };
@@ -47,17 +47,11 @@ pub struct CreateUserRequest {
     #[schema(value_type = String, format = Password, required = true, min_length = 8, max_length = 128)]
     pub password: Secret,
     #[serde(default, deserialize_with = "trimmed_optional")]
-    #[validate(
-        length(max = NAME_MAX_CHARS, message = "must be at most 100 characters"),
-        custom(function = "printable")
-    )]
+    #[validate(custom(function = "name"))]
     #[schema(max_length = 100)]
     pub firstname: Option<String>,
     #[serde(default, deserialize_with = "trimmed_optional")]
-    #[validate(
-        length(max = NAME_MAX_CHARS, message = "must be at most 100 characters"),
-        custom(function = "printable")
-    )]
+    #[validate(custom(function = "name"))]
     #[schema(max_length = 100)]
     pub lastname: Option<String>,
 }
@@ -134,20 +128,11 @@ pub struct TokenReply {
     pub user: User,
 }
 
-/// `auth.refresh`: exchange a refresh token for new tokens (rotation).
+/// `auth.refresh` (exchange a refresh token for new tokens: rotation) and
+/// `auth.logout` (revoke the session of this refresh token, the caller's).
 #[derive(Debug, Clone, Serialize, Deserialize, Validate, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct RefreshRequest {
-    #[serde(default)]
-    #[validate(custom(function = "refresh_token"))]
-    #[schema(value_type = String, format = Password, required = true, min_length = 1, max_length = 256)]
-    pub refresh_token: Secret,
-}
-
-/// `auth.logout`: revoke the session of this refresh token (the caller's).
-#[derive(Debug, Clone, Serialize, Deserialize, Validate, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct LogoutRequest {
+pub struct RefreshTokenRequest {
     #[serde(default)]
     #[validate(custom(function = "refresh_token"))]
     #[schema(value_type = String, format = Password, required = true, min_length = 1, max_length = 256)]
@@ -167,10 +152,6 @@ pub struct ChangePasswordRequest {
     #[schema(value_type = String, format = Password, required = true, min_length = 8, max_length = 128)]
     pub new_password: Secret,
 }
-
-/// The reply of a command with nothing to say (HTTP 204).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct Done {}
 
 /// The claims of an access token. Signed by the auth-worker (EdDSA, with the
 /// key's `kid` in the header), verified by the gateway.
@@ -237,11 +218,11 @@ endpoint!(
 );
 endpoint!(
     /// `auth.refresh`: rotates a refresh token; a spent one revokes its session.
-    Refresh, "auth.refresh", "auth_refresh", SERVICE, Anonymous, RefreshRequest => TokenReply
+    Refresh, "auth.refresh", "auth_refresh", SERVICE, Anonymous, RefreshTokenRequest => TokenReply
 );
 endpoint!(
     /// `auth.logout`: revokes the caller's session of this refresh token.
-    Logout, "auth.logout", "auth_logout", SERVICE, Caller, LogoutRequest => Done
+    Logout, "auth.logout", "auth_logout", SERVICE, Caller, RefreshTokenRequest => Done
 );
 endpoint!(
     /// `auth.change_password`: checks the current password, stores the new

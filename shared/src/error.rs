@@ -94,10 +94,6 @@ impl ServiceError {
     pub fn internal() -> Self {
         Self::new(500, "internal error")
     }
-
-    pub fn is_server_error(&self) -> bool {
-        self.status_code >= 500
-    }
 }
 
 impl From<validator::ValidationErrors> for ServiceError {
@@ -341,6 +337,5 @@ mod tests {
         let err = ServiceError::internal();
         assert_eq!(err.status_code, 500);
         assert_eq!(err.message, "internal error");
-        assert!(err.is_server_error());
     }
 }

@@ -16,28 +16,22 @@
 //!   caller.
 //! * [`types`]: the input rules (with `validator`), applied by the gateway
 //!   and again by the worker that receives a request.
-//! * [`service`]: the worker side of the NATS service API (ADR-32): queue
-//!   groups, bounded concurrency, counted errors, drain on shutdown.
-//! * `db` (feature `sqlx`): the workers' PostgreSQL settings and pool.
-//! * [`nats`], [`settings`], [`telemetry`]: connection, layered configuration
-//!   and logging, shared by every binary.
+//!
+//! Nothing here runs anything: the processes' runtime (settings, logging,
+//! connections, the workers' service loop) is the `runtime` crate. Feature
+//! `sqlx` lets the workers read [`User`] and [`post::Post`] rows and turns
+//! database errors into the [`ServiceError`] that travels.
 
 pub mod auth;
-#[cfg(feature = "sqlx")]
-pub mod db;
 pub mod error;
 pub mod headers;
-pub mod nats;
 pub mod paging;
 pub mod post;
 pub mod rpc;
-pub mod service;
-pub mod settings;
-pub mod telemetry;
 pub mod types;
 pub mod user;
 
 pub use error::{FieldError, ServiceError};
 pub use headers::{Caller, RequestContext};
-pub use rpc::Endpoint;
+pub use rpc::{Done, Endpoint};
 pub use user::{Role, User};

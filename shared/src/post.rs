@@ -11,11 +11,11 @@ use utoipa::{IntoParams, ToSchema};
 use validator::{Validate, ValidationError};
 
 use crate::{
-    Caller,
+    Caller, Done,
     paging::{Cursor, Limit, Page},
     rpc::endpoint,
     types::{printable, trimmed},
-    user::{self, Deleted, SERVICE, UserId},
+    user::{self, SERVICE, UserId},
 };
 
 /// Ids are 64-bit integers (PostgreSQL `bigint`).
@@ -223,7 +223,7 @@ endpoint!(
 );
 endpoint!(
     /// `post.delete`: author or ADMIN.
-    Delete, "post.delete", "post_delete", SERVICE, Caller, DeleteRequest => Deleted
+    Delete, "post.delete", "post_delete", SERVICE, Caller, DeleteRequest => Done
 );
 
 /// A title: present, at most 200 characters, no control characters.

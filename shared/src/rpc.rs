@@ -16,12 +16,16 @@ use std::{
 
 use async_nats::{Client, Statistics, client::RequestErrorKind, connection::State};
 use bytes::Bytes;
-use serde::{Serialize, de::DeserializeOwned};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::{
     RequestContext, ServiceError,
     headers::{Access, NATS_SERVICE_ERROR, NATS_SERVICE_ERROR_CODE},
 };
+
+/// The reply of a command with nothing to say: `{}` (HTTP 204).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Done {}
 
 /// A NATS request/reply endpoint: its subject, its name in the service API,
 /// the worker service that serves it, and its payload types.
@@ -102,8 +106,8 @@ pub struct Rpc {
 }
 
 /// What a worker endpoint is, once its state is bound: the request body in,
-/// the reply body or the error out. [`crate::service::ServiceBuilder`] makes
-/// these; NATS or [`Rpc::local`] feeds them.
+/// the reply body or the error out. The workers' service builder (crate
+/// `runtime`) makes these; NATS or [`Rpc::local`] feeds them.
 pub type LocalHandler = Arc<
     dyn Fn(
             RequestContext,
@@ -152,7 +156,7 @@ impl Rpc {
     }
 
     /// Calls the handlers in this process instead of sending over NATS (see
-    /// [`crate::service::ServiceBuilder::into_local`]). Used to measure what
+    /// the service builder's `into_local`, crate `runtime`). Used to measure what
     /// the broker hop costs; production always goes through NATS.
     pub fn local(
         handlers: impl IntoIterator<Item = (&'static str, LocalHandler)>,
@@ -285,6 +289,40 @@ impl Rpc {
     }
 }
 
+/// Refuses a body whose top-level JSON value is not an object: serde would
+/// read a struct from an array (`["a@b.co", "password"]`), and no request of
+/// this contract is one.
+pub fn require_object(body: &[u8]) -> Result<(), ServiceError> {
+    match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') | None => Ok(()),
+        Some(_) => Err(ServiceError::bad_request(
+            "request body must be a JSON object",
+        )),
+    }
+}
+
+/// Decodes and validates a request body as a worker receives it (an empty
+/// body counts as `{}`), so a request published straight onto NATS is held to
+/// the gateway's rules.
+pub fn decode_request<T: DeserializeOwned + validator::Validate>(
+    payload: &[u8],
+) -> Result<T, ServiceError> {
+    let body: &[u8] = if payload.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        payload
+    };
+    require_object(body)?;
+    let request: T = serde_json::from_slice(body).map_err(|e| {
+        ServiceError::bad_request(format!(
+            "invalid request body: {}",
+            crate::error::describe_json_error(&e)
+        ))
+    })?;
+    request.validate()?;
+    Ok(request)
+}
+
 /// Turns a reply message into the endpoint's reply type or its error.
 pub fn decode_reply<E: Endpoint>(message: &async_nats::Message) -> Result<E::Reply, CallError> {
     if let Some(code) = message
@@ -332,8 +370,12 @@ async fn connection_lost(client: &Client, stats: &Statistics, connects: u64) {
 
 #[cfg(test)]
 mod tests {
-    use super::Endpoint;
-    use crate::{auth, post, user};
+    use super::{Endpoint, decode_request};
+    use crate::{
+        auth::{self, JwksRequest},
+        post,
+        user::{self, GetRequest},
+    };
 
     fn named_after_its_subject<E: Endpoint>() {
         assert_eq!(E::NAME, E::SUBJECT.replace('.', "_"), "{}", E::SUBJECT);
@@ -365,5 +407,32 @@ mod tests {
         named_after_its_subject::<post::List>();
         named_after_its_subject::<post::Update>();
         named_after_its_subject::<post::Delete>();
+    }
+
+    #[test]
+    fn an_empty_body_decodes_as_an_empty_object() {
+        let _: JwksRequest = decode_request(b"").unwrap();
+        let _: JwksRequest = decode_request(b"  \n").unwrap();
+    }
+
+    #[test]
+    fn a_json_array_is_not_read_as_a_struct() {
+        let err = decode_request::<GetRequest>(b" [1]").unwrap_err();
+        assert_eq!(err.status_code, 400);
+        assert_eq!(err.message, "request body must be a JSON object");
+    }
+
+    #[test]
+    fn a_body_that_is_not_json_is_a_400() {
+        let err = decode_request::<JwksRequest>(b"{nope").unwrap_err();
+        assert_eq!(err.status_code, 400);
+        assert!(err.message.starts_with("invalid request body"));
+    }
+
+    #[test]
+    fn a_request_that_breaks_the_rules_is_a_400_with_details() {
+        let err = decode_request::<GetRequest>(br#"{"id":0}"#).unwrap_err();
+        assert_eq!(err.status_code, 400);
+        assert_eq!(err.details[0].field, "id");
     }
 }

@@ -3,7 +3,7 @@
 //! Request types in [`crate::auth`] and [`crate::user`] derive
 //! [`validator::Validate`] with the rules below; the gateway validates a body
 //! before it leaves, and the worker validates again what it receives (see
-//! [`crate::service`]), so a request published straight onto NATS is held to
+//! [`crate::rpc::decode_request`]), so a request published straight onto NATS is held to
 //! the same rules. Decoding already trims emails and names.
 
 use std::{borrow::Cow, fmt};
@@ -145,6 +145,15 @@ pub fn refresh_token(token: &Secret) -> Result<(), ValidationError> {
         0 => Err(invalid("required", "is required")),
         n if n > 256 => Err(invalid("length", "is not a refresh token")),
         _ => Ok(()),
+    }
+}
+
+/// A person's first or last name: at most 100 characters, printable.
+pub fn name(text: &str) -> Result<(), ValidationError> {
+    if text.chars().count() as u64 > NAME_MAX_CHARS {
+        Err(invalid("length", "must be at most 100 characters"))
+    } else {
+        printable(text)
     }
 }
 

@@ -7,11 +7,11 @@ use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
 use crate::{
-    Caller,
+    Caller, Done,
     paging::{Cursor, Limit, Page},
     post,
     rpc::endpoint,
-    types::{NAME_MAX_CHARS, printable, trimmed_optional},
+    types::{name, trimmed_optional},
 };
 
 /// The queue group and service name of the user worker.
@@ -85,44 +85,54 @@ pub struct ListRequest {
     pub cursor: Option<Cursor>,
 }
 
-/// `user.update`: a partial update of one user. Absent fields stay as they
-/// are; a name that is `null` or blank is cleared. The caller must be that
-/// user or an ADMIN, and only an ADMIN may send `role`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Validate, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateRequest {
-    #[validate(range(min = 1, message = "must be a positive id"))]
-    pub id: UserId,
-    #[serde(
-        default,
-        deserialize_with = "clearable_name",
-        skip_serializing_if = "Option::is_none"
-    )]
-    #[validate(
-        length(max = NAME_MAX_CHARS, message = "must be at most 100 characters"),
-        custom(function = "printable")
-    )]
-    #[schema(value_type = Option<String>, max_length = 100)]
-    pub firstname: Option<Option<String>>,
-    #[serde(
-        default,
-        deserialize_with = "clearable_name",
-        skip_serializing_if = "Option::is_none"
-    )]
-    #[validate(
-        length(max = NAME_MAX_CHARS, message = "must be at most 100 characters"),
-        custom(function = "printable")
-    )]
-    #[schema(value_type = Option<String>, max_length = 100)]
-    pub lastname: Option<Option<String>>,
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    #[schema(value_type = Role)]
-    pub role: Option<Role>,
+/// Declares a partial update of a user: the fields before `..`, the two
+/// names, then the fields after it. The names are the same in every such
+/// update, so they are written once, here: absent keeps a name, `null` or
+/// blank clears it, text (trimmed, at most 100 printable characters) sets it,
+/// and absent and `null` stay apart on the NATS hop. Unknown fields are
+/// refused, so nothing (a `role` sent to `/users/me`) is silently ignored.
+macro_rules! name_update {
+    (
+        $(#[$doc:meta])*
+        $name:ident {
+            $($(#[$before_meta:meta])* $before:ident: $before_ty:ty,)*
+            ..
+            $($(#[$after_meta:meta])* $after:ident: $after_ty:ty,)*
+        }
+    ) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Validate, ToSchema)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            $($(#[$before_meta])* pub $before: $before_ty,)*
+            /// A string to set, `null` or blank to clear, absent to keep.
+            #[serde(default, deserialize_with = "clearable_name", skip_serializing_if = "Option::is_none")]
+            #[validate(custom(function = "name"))]
+            #[schema(value_type = Option<String>, max_length = 100, example = "Ada")]
+            pub firstname: Option<Option<String>>,
+            /// A string to set, `null` or blank to clear, absent to keep.
+            #[serde(default, deserialize_with = "clearable_name", skip_serializing_if = "Option::is_none")]
+            #[validate(custom(function = "name"))]
+            #[schema(value_type = Option<String>, max_length = 100, example = "Lovelace")]
+            pub lastname: Option<Option<String>>,
+            $($(#[$after_meta])* pub $after: $after_ty,)*
+        }
+    };
 }
+
+name_update!(
+    /// `user.update`: a partial update of one user. The caller must be that
+    /// user or an ADMIN, and only an ADMIN may send `role`.
+    UpdateRequest {
+        #[validate(range(min = 1, message = "must be a positive id"))]
+        id: UserId,
+        ..
+        /// The new role (ADMIN only); absent to keep (`null` is refused).
+        #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+        #[schema(value_type = Role)]
+        role: Option<Role>,
+    }
+);
 
 impl UpdateRequest {
     /// True when the request changes nothing.
@@ -131,36 +141,11 @@ impl UpdateRequest {
     }
 }
 
-/// The body of `PATCH /api/users/me`: the caller's own names. Unknown fields
-/// (`role` among them) are refused, so nothing is silently ignored.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Validate, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateProfile {
-    /// A string to set, `null` or blank to clear, absent to keep.
-    #[serde(
-        default,
-        deserialize_with = "clearable_name",
-        skip_serializing_if = "Option::is_none"
-    )]
-    #[validate(
-        length(max = NAME_MAX_CHARS, message = "must be at most 100 characters"),
-        custom(function = "printable")
-    )]
-    #[schema(value_type = Option<String>, max_length = 100, example = "Ada")]
-    pub firstname: Option<Option<String>>,
-    /// A string to set, `null` or blank to clear, absent to keep.
-    #[serde(
-        default,
-        deserialize_with = "clearable_name",
-        skip_serializing_if = "Option::is_none"
-    )]
-    #[validate(
-        length(max = NAME_MAX_CHARS, message = "must be at most 100 characters"),
-        custom(function = "printable")
-    )]
-    #[schema(value_type = Option<String>, max_length = 100, example = "Lovelace")]
-    pub lastname: Option<Option<String>>,
-}
+name_update!(
+    /// The body of `PATCH /api/users/me`: the caller's own names (a `role` is
+    /// refused).
+    UpdateProfile { .. }
+);
 
 impl UpdateProfile {
     /// The `user.update` request for user `id`.
@@ -174,43 +159,16 @@ impl UpdateProfile {
     }
 }
 
-/// The body of `PATCH /api/users/{id}` (ADMIN only): names and role.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Validate, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateUser {
-    /// A string to set, `null` or blank to clear, absent to keep.
-    #[serde(
-        default,
-        deserialize_with = "clearable_name",
-        skip_serializing_if = "Option::is_none"
-    )]
-    #[validate(
-        length(max = NAME_MAX_CHARS, message = "must be at most 100 characters"),
-        custom(function = "printable")
-    )]
-    #[schema(value_type = Option<String>, max_length = 100)]
-    pub firstname: Option<Option<String>>,
-    /// A string to set, `null` or blank to clear, absent to keep.
-    #[serde(
-        default,
-        deserialize_with = "clearable_name",
-        skip_serializing_if = "Option::is_none"
-    )]
-    #[validate(
-        length(max = NAME_MAX_CHARS, message = "must be at most 100 characters"),
-        custom(function = "printable")
-    )]
-    #[schema(value_type = Option<String>, max_length = 100)]
-    pub lastname: Option<Option<String>>,
-    /// The new role; absent to keep (`null` is refused).
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    #[schema(value_type = Role)]
-    pub role: Option<Role>,
-}
+name_update!(
+    /// The body of `PATCH /api/users/{id}` (ADMIN only): names and role.
+    UpdateUser {
+        ..
+        /// The new role; absent to keep (`null` is refused).
+        #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+        #[schema(value_type = Role)]
+        role: Option<Role>,
+    }
+);
 
 impl UpdateUser {
     /// The `user.update` request for user `id`.
@@ -231,10 +189,6 @@ pub struct DeleteRequest {
     #[validate(range(min = 1, message = "must be a positive id"))]
     pub id: UserId,
 }
-
-/// The reply of a delete: `{}`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct Deleted {}
 
 /// Decodes a field of a partial update that may be cleared: with
 /// `#[serde(default)]`, absent stays `None`; `null` or blank text is
@@ -267,7 +221,7 @@ endpoint!(
 );
 endpoint!(
     /// `user.delete`: self or ADMIN; sessions end, posts stay without author.
-    Delete, "user.delete", "user_delete", SERVICE, Caller, DeleteRequest => Deleted
+    Delete, "user.delete", "user_delete", SERVICE, Caller, DeleteRequest => Done
 );
 
 /// Every subject the user worker serves (`user.*` and `post.*`), for

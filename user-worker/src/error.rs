@@ -19,7 +19,20 @@ pub enum Error {
     #[error("the last ADMIN cannot be demoted or deleted")]
     LastAdmin,
     #[error(transparent)]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
+}
+
+impl From<sqlx::Error> for Error {
+    /// The one place a violated constraint becomes a typed error (so `?`
+    /// maps it anywhere); any other database error stays one.
+    fn from(e: sqlx::Error) -> Self {
+        match runtime::db::violated_constraint(&e) {
+            // A post's author whose account was deleted after their token
+            // was issued.
+            Some("posts_author_id_fkey") => Self::UserNotFound,
+            _ => Self::Database(e),
+        }
+    }
 }
 
 impl From<Error> for ServiceError {

@@ -30,22 +30,13 @@ pub struct AppState {
     pub settings: Arc<Settings>,
 }
 
-impl shared::service::ResolveCaller for AppState {
-    async fn resolve_caller(
-        &self,
-        claimed: shared::Caller,
-    ) -> Result<shared::User, shared::ServiceError> {
-        shared::db::resolve_caller(&self.db, claimed).await
-    }
-}
-
 /// Serves until `shutdown` resolves, then drains and returns.
 pub async fn run(
     settings: Settings,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
-    let db = shared::db::pool(&settings.database)?;
-    let client = shared::nats::connect(&settings.nats, "user-worker").await?;
+    let db = runtime::db::pool(&settings.database)?;
+    let client = runtime::nats::connect(&settings.nats, "user-worker").await?;
     let state = AppState {
         db,
         settings: Arc::new(settings),

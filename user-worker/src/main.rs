@@ -16,6 +16,6 @@ struct Cli {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let settings = user_worker::Settings::load(cli.config.as_deref())?;
-    let _telemetry = shared::telemetry::init(&settings.log, "user-worker")?;
-    user_worker::run(settings, shared::service::shutdown_signal()).await
+    let _telemetry = runtime::telemetry::init(&settings.log, "user-worker")?;
+    user_worker::run(settings, runtime::shutdown::signal()).await
 }

@@ -1,6 +1,7 @@
 //! Registers every `user.*` and `post.*` endpoint with its handler.
 
-use shared::{post, service::ServiceBuilder, user};
+use runtime::service::ServiceBuilder;
+use shared::{post, user};
 
 use crate::{
     AppState,
@@ -10,7 +11,8 @@ use crate::{
 /// The user worker's service, ready to serve.
 pub fn builder(state: AppState) -> ServiceBuilder<AppState> {
     let max_in_flight = state.settings.service.max_in_flight;
-    ServiceBuilder::new(user::SERVICE, env!("CARGO_PKG_VERSION"), state)
+    let db = state.db.clone();
+    ServiceBuilder::new(user::SERVICE, env!("CARGO_PKG_VERSION"), state, db)
         .description("User profiles and posts")
         .max_in_flight(max_in_flight)
         .endpoint::<user::Get, _, _, _>(users::get)

@@ -19,9 +19,12 @@
 //!   implementation, installing one into `.dev/tools/` when none is found.
 //! * `cargo xtask secrets` writes the NATS passwords (`.dev/nats.env`, and a
 //!   file per process in `.dev/secrets/`) that the stack and compose use.
+//! * `cargo xtask sqlx-prepare` writes `.sqlx/`, the query data that lets the
+//!   compile-time checked statements build without a database; `test` checks
+//!   that it is current.
 //!
 //! Layout: one module per command (`up`, `test`, `fuzz`, `compose`,
-//! `secrets`), the services they share (`nats`, `pg`), the process supervisor
+//! `secrets`, `sqlx`), the services they share (`nats`, `pg`), the process supervisor
 //! (`supervise`) and small helpers (`signals`, `term`, `util`).
 
 mod bench;
@@ -31,6 +34,7 @@ mod nats;
 mod pg;
 mod secrets;
 mod signals;
+mod sqlx;
 mod supervise;
 mod term;
 mod test;
@@ -64,6 +68,8 @@ enum Command {
     ComposeCheck,
     /// Generate the development secrets in .dev/ if missing, and say where they are.
     Secrets,
+    /// Write .sqlx/ anew: the query data that lets sqlx::query! build without a database.
+    SqlxPrepare(pg::PgArgs),
 }
 
 fn main() -> ExitCode {
@@ -94,5 +100,6 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Fuzz(args) => fuzz::run(&args),
         Command::ComposeCheck => compose::run(),
         Command::Secrets => secrets::run(),
+        Command::SqlxPrepare(args) => sqlx::run_prepare(&args),
     }
 }

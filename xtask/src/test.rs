@@ -5,9 +5,11 @@
 //! 3. compose.yaml's validation (skipped, saying why, when no Compose
 //!    implementation can be found or installed)
 //! 4. nats-server and PostgreSQL, found or provided exactly as `up` does
-//! 5. `cargo test --workspace` with `NATS_SERVER_BIN` and `TEST_DATABASE_URL`
+//! 5. `.sqlx/` is current: every `sqlx::query!` statement described again
+//!    against a freshly migrated database gives the committed data
+//! 6. `cargo test --workspace` with `NATS_SERVER_BIN` and `TEST_DATABASE_URL`
 //!    (an admin URL: the integration tests create a database per test)
-//! 6. `cargo xtask fuzz`'s run against the same nats-server and PostgreSQL
+//! 7. `cargo xtask fuzz`'s run against the same nats-server and PostgreSQL
 //!    (Schemathesis against a private stack; `--no-fuzz` skips it)
 
 use anyhow::Context;
@@ -15,7 +17,7 @@ use anyhow::Context;
 use crate::{
     compose, fuzz, nats,
     pg::{PgArgs, Postgres},
-    signals, term, util,
+    signals, sqlx, term, util,
 };
 
 /// Options of `cargo xtask test`.
@@ -40,7 +42,7 @@ pub fn run(args: &TestArgs) -> anyhow::Result<()> {
     // Ctrl-C still stops the cargo child (same process group); the handler
     // only keeps xtask alive long enough to stop a private PostgreSQL.
     signals::install()?;
-    let total = (if args.no_lint { 3 } else { 5 }) + usize::from(!args.no_fuzz);
+    let total = (if args.no_lint { 4 } else { 6 }) + usize::from(!args.no_fuzz);
     let mut n = 0;
     let mut next = |title: &str| {
         n += 1;
@@ -84,6 +86,16 @@ pub fn run(args: &TestArgs) -> anyhow::Result<()> {
     let nats_server = nats::ensure_server()?;
     let mut pg = Postgres::ensure(args.pg.private_pg)?;
 
+    next("sqlx query data (.sqlx/) against the migrations");
+    let statements = match sqlx::check(&pg) {
+        Ok(n) => n,
+        Err(e) => {
+            pg.stop()?;
+            return Err(e);
+        }
+    };
+    term::step(&format!("{statements} statements, data current"));
+
     next("cargo test --workspace");
     let mut test = util::cargo();
     test.args(["test", "--workspace"])
@@ -113,6 +125,7 @@ pub fn run(args: &TestArgs) -> anyhow::Result<()> {
         println!("  fmt, clippy: clean");
     }
     println!("  compose.yaml: {compose}");
+    println!("  sqlx query data: current ({statements} statements)");
     println!("  cargo test --workspace: passed ({})", pg.describe());
     match fuzzed {
         Some(summary) => {

@@ -22,17 +22,20 @@ pub struct Purged {
 /// `None`: another copy held the lock.
 pub async fn run(db: &PgPool, settings: &Settings) -> Result<Option<Purged>, Error> {
     let mut conn = db.acquire().await?;
-    let got: bool = sqlx::query_scalar("select pg_try_advisory_lock(hashtext('natsauth.purge'))")
-        .fetch_one(&mut *conn)
-        .await?;
+    let got =
+        sqlx::query_scalar!(r#"select pg_try_advisory_lock(hashtext('natsauth.purge')) as "got!""#)
+            .fetch_one(&mut *conn)
+            .await?;
     if !got {
         return Ok(None);
     }
     let purged = purge(&mut conn, settings).await;
-    let unlocked = sqlx::query("select pg_advisory_unlock(hashtext('natsauth.purge'))")
-        .execute(&mut *conn)
-        .await;
-    if purged.is_err() || unlocked.is_err() {
+    let unlocked = sqlx::query_scalar!(
+        r#"select pg_advisory_unlock(hashtext('natsauth.purge')) as "unlocked!""#
+    )
+    .fetch_one(&mut *conn)
+    .await;
+    if purged.is_err() || !matches!(unlocked, Ok(true)) {
         // Never hand a connection that may still hold the lock back to the
         // pool: closing it releases the lock.
         conn.close().await.ok();
@@ -40,62 +43,56 @@ pub async fn run(db: &PgPool, settings: &Settings) -> Result<Option<Purged>, Err
     purged.map(Some)
 }
 
+/// Runs a checked `delete … limit $2` (`$1`: seconds) until it deletes less
+/// than a batch, and says how many rows it deleted in all.
+macro_rules! batched {
+    ($conn:expr, $secs:expr, $sql:literal) => {{
+        let mut total = 0;
+        loop {
+            let deleted = sqlx::query!($sql, $secs, BATCH)
+                .execute(&mut *$conn)
+                .await?
+                .rows_affected();
+            total += deleted;
+            if deleted < BATCH as u64 {
+                break total;
+            }
+        }
+    }};
+}
+
 async fn purge(conn: &mut sqlx::PgConnection, settings: &Settings) -> Result<Purged, Error> {
     let retention = settings.purge.spent_token_retention_secs as f64;
     // A session that expired, or was revoked more than the retention ago,
     // takes its tokens with it (on delete cascade).
-    let sessions = batched(
+    let sessions = batched!(
         conn,
-        "delete from sessions where id in (select id from sessions \
-           where expires_at < now() or revoked_at < now() - make_interval(secs => $1) limit $2)",
         retention,
-    )
-    .await?;
+        "delete from sessions where id in (select id from sessions
+           where expires_at < now() or revoked_at < now() - make_interval(secs => $1) limit $2)"
+    );
     // In a live session: tokens past their expiry (refused anyway), and spent
     // ones kept long enough to catch a replay.
-    let refresh_tokens = batched(
+    let refresh_tokens = batched!(
         conn,
-        "delete from refresh_tokens where token_hash in (select token_hash from refresh_tokens \
-           where expires_at < now() or spent_at < now() - make_interval(secs => $1) limit $2)",
         retention,
-    )
-    .await?;
+        "delete from refresh_tokens where token_hash in (select token_hash from refresh_tokens
+           where expires_at < now() or spent_at < now() - make_interval(secs => $1) limit $2)"
+    );
     // A window that ended counts nothing: the next attempt starts a new one.
     let longest_window = settings
         .throttle
         .window_secs
         .max(settings.throttle.signup_window_secs) as f64;
-    let throttle_rows = batched(
+    let throttle_rows = batched!(
         conn,
-        "delete from login_failures where (scope, key) in (select scope, key from login_failures \
-           where window_start < now() - make_interval(secs => $1) limit $2)",
         longest_window,
-    )
-    .await?;
+        "delete from login_failures where (scope, key) in (select scope, key from login_failures
+           where window_start < now() - make_interval(secs => $1) limit $2)"
+    );
     Ok(Purged {
         sessions,
         refresh_tokens,
         throttle_rows,
     })
-}
-
-/// Runs a `delete … limit $2` with `$1` until it deletes less than a batch.
-async fn batched(
-    conn: &mut sqlx::PgConnection,
-    sql: &'static str,
-    secs: f64,
-) -> Result<u64, Error> {
-    let mut total = 0;
-    loop {
-        let deleted = sqlx::query(sql)
-            .bind(secs)
-            .bind(BATCH)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected();
-        total += deleted;
-        if deleted < BATCH as u64 {
-            return Ok(total);
-        }
-    }
 }

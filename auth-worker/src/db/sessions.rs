@@ -16,12 +16,14 @@ pub async fn create(
     expires_at: OffsetDateTime,
 ) -> Result<Uuid, Error> {
     let session_id = Uuid::now_v7();
-    sqlx::query("insert into sessions (id, user_id, expires_at) values ($1, $2, $3)")
-        .bind(session_id)
-        .bind(user_id)
-        .bind(expires_at)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query!(
+        "insert into sessions (id, user_id, expires_at) values ($1, $2, $3)",
+        session_id,
+        user_id,
+        expires_at
+    )
+    .execute(&mut *conn)
+    .await?;
     add_token(conn, session_id, token_hash, expires_at).await?;
     Ok(session_id)
 }
@@ -32,19 +34,19 @@ async fn add_token(
     token_hash: &[u8],
     expires_at: OffsetDateTime,
 ) -> Result<(), Error> {
-    sqlx::query(
+    sqlx::query!(
         "insert into refresh_tokens (token_hash, session_id, expires_at) values ($1, $2, $3)",
+        token_hash,
+        session_id,
+        expires_at
     )
-    .bind(token_hash)
-    .bind(session_id)
-    .bind(expires_at)
     .execute(conn)
     .await?;
     Ok(())
 }
 
 /// A refresh token with its session, as found.
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug)]
 pub struct TokenRow {
     pub session_id: Uuid,
     pub user_id: UserId,
@@ -63,32 +65,35 @@ pub async fn lock_token(
     conn: &mut PgConnection,
     token_hash: &[u8],
 ) -> Result<Option<TokenRow>, Error> {
-    Ok(sqlx::query_as(
-        "select rt.session_id, s.user_id, rt.spent_at, rt.expires_at, s.revoked_at, \
-                s.expires_at as session_expires_at, rt.successor \
-         from refresh_tokens rt join sessions s on s.id = rt.session_id \
-         where rt.token_hash = $1 \
+    Ok(sqlx::query_as!(
+        TokenRow,
+        "select rt.session_id, s.user_id, rt.spent_at, rt.expires_at, s.revoked_at,
+                s.expires_at as session_expires_at, rt.successor
+         from refresh_tokens rt join sessions s on s.id = rt.session_id
+         where rt.token_hash = $1
          for update of rt, s",
+        token_hash
     )
-    .bind(token_hash)
     .fetch_optional(conn)
     .await?)
 }
 
 /// A refresh token of `session_id`, without locking it: the caller holds the
-/// session's lock, which every rotation of the session takes.
+/// session's lock, which every rotation of the session takes. Its
+/// `spent_at` and sealed successor.
 pub async fn token_in_session(
     conn: &mut PgConnection,
     session_id: Uuid,
     token_hash: &[u8],
 ) -> Result<Option<(Option<OffsetDateTime>, Option<Vec<u8>>)>, Error> {
-    Ok(sqlx::query_as(
+    let row = sqlx::query!(
         "select spent_at, successor from refresh_tokens where token_hash = $1 and session_id = $2",
+        token_hash,
+        session_id
     )
-    .bind(token_hash)
-    .bind(session_id)
     .fetch_optional(conn)
-    .await?)
+    .await?;
+    Ok(row.map(|r| (r.spent_at, r.successor)))
 }
 
 /// Spends `old`, keeping `successor` (the new token, sealed) with it, and adds
@@ -100,19 +105,23 @@ pub async fn rotate(
     (new, successor): (&[u8], &[u8]),
     expires_at: OffsetDateTime,
 ) -> Result<(), Error> {
-    sqlx::query("update refresh_tokens set spent_at = now(), successor = $2 where token_hash = $1")
-        .bind(old)
-        .bind(successor)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query!(
+        "update refresh_tokens set spent_at = now(), successor = $2 where token_hash = $1",
+        old,
+        successor
+    )
+    .execute(&mut *conn)
+    .await?;
     add_token(conn, session_id, new, expires_at).await
 }
 
 pub async fn revoke(db: impl PgExecutor<'_>, session_id: Uuid) -> Result<(), Error> {
-    sqlx::query("update sessions set revoked_at = now() where id = $1 and revoked_at is null")
-        .bind(session_id)
-        .execute(db)
-        .await?;
+    sqlx::query!(
+        "update sessions set revoked_at = now() where id = $1 and revoked_at is null",
+        session_id
+    )
+    .execute(db)
+    .await?;
     Ok(())
 }
 
@@ -122,12 +131,12 @@ pub async fn revoke_all_but(
     user_id: UserId,
     keep: Option<Uuid>,
 ) -> Result<u64, Error> {
-    Ok(sqlx::query(
-        "update sessions set revoked_at = now() \
+    Ok(sqlx::query!(
+        "update sessions set revoked_at = now()
          where user_id = $1 and revoked_at is null and ($2::uuid is null or id <> $2)",
+        user_id,
+        keep
     )
-    .bind(user_id)
-    .bind(keep)
     .execute(db)
     .await?
     .rows_affected())
@@ -138,11 +147,12 @@ pub async fn owner_of_token(
     db: impl PgExecutor<'_>,
     token_hash: &[u8],
 ) -> Result<Option<(Uuid, UserId)>, Error> {
-    Ok(sqlx::query_as(
-        "select s.id, s.user_id from refresh_tokens rt join sessions s on s.id = rt.session_id \
+    let row = sqlx::query!(
+        "select s.id, s.user_id from refresh_tokens rt join sessions s on s.id = rt.session_id
          where rt.token_hash = $1",
+        token_hash
     )
-    .bind(token_hash)
     .fetch_optional(db)
-    .await?)
+    .await?;
+    Ok(row.map(|r| (r.id, r.user_id)))
 }

@@ -60,21 +60,22 @@ pub struct Count {
 /// are locked in a fixed order so concurrent reservations cannot deadlock.
 pub async fn reserve(db: &PgPool, keys: &[Key<'_>], window_secs: u64) -> Result<Vec<Count>, Error> {
     let (scopes, names): (Vec<&str>, Vec<String>) = keys.iter().map(|k| k.parts()).unzip();
-    let rows: Vec<(String, String, i32, f64)> = sqlx::query_as(
-        "insert into login_failures as f (scope, key, window_start, failures) \
-         select scope, key, now(), 1 from unnest($1::text[], $2::text[]) as k (scope, key) \
-         order by scope, key \
-         on conflict (scope, key) do update set \
-           window_start = case when f.window_start <= now() - make_interval(secs => $3) \
-                               then now() else f.window_start end, \
-           failures = case when f.window_start <= now() - make_interval(secs => $3) \
-                           then 1 else f.failures + 1 end \
-         returning scope, key, failures, \
-           extract(epoch from window_start + make_interval(secs => $3) - now())::float8",
+    // A key whose window has ended starts a new one at 1; otherwise its
+    // count goes up by one.
+    let rows = sqlx::query!(
+        r#"insert into login_failures as f (scope, key, window_start, failures)
+           select scope, key, now(), 1 from unnest($1::text[], $2::text[]) as k (scope, key)
+           order by scope, key
+           on conflict (scope, key) do update set (window_start, failures) = (
+             select case when open then f.window_start else now() end,
+                    case when open then f.failures + 1 else 1 end
+             from (select f.window_start > now() - make_interval(secs => $3) as open) as w)
+           returning scope, key, failures,
+             extract(epoch from window_start - now())::float8 + $3 as "seconds_left!""#,
+        &scopes as &[&str],
+        &names,
+        window_secs as f64,
     )
-    .bind(&scopes)
-    .bind(&names)
-    .bind(window_secs as f64)
     .fetch_all(db)
     .await?;
     Ok(scopes
@@ -82,15 +83,15 @@ pub async fn reserve(db: &PgPool, keys: &[Key<'_>], window_secs: u64) -> Result<
         .zip(&names)
         .map(|(scope, name)| {
             rows.iter()
-                .find(|(s, k, ..)| s == scope && k == name)
+                .find(|r| r.scope == *scope && r.key == *name)
                 .map_or(
                     Count {
                         attempts: 1,
                         retry_after_secs: 1,
                     },
-                    |(.., attempts, left)| Count {
-                        attempts: *attempts,
-                        retry_after_secs: left.ceil().max(1.0) as u64,
+                    |r| Count {
+                        attempts: r.failures,
+                        retry_after_secs: r.seconds_left.ceil().max(1.0) as u64,
                     },
                 )
         })
@@ -103,15 +104,15 @@ pub async fn reserve(db: &PgPool, keys: &[Key<'_>], window_secs: u64) -> Result<
 /// an address that is guessing others.)
 pub async fn release(db: &PgPool, keys: &[Key<'_>]) -> Result<(), Error> {
     let (scopes, names): (Vec<&str>, Vec<String>) = keys.iter().map(|k| k.parts()).unzip();
-    sqlx::query(
-        "with k (scope, key) as (select * from unnest($1::text[], $2::text[])), \
-         cleared as (delete from login_failures f using k \
-                     where f.scope = k.scope and f.key = k.key and f.scope = 'pair') \
-         update login_failures f set failures = greatest(f.failures - 1, 0) from k \
+    sqlx::query!(
+        "with k (scope, key) as (select * from unnest($1::text[], $2::text[])),
+         cleared as (delete from login_failures f using k
+                     where f.scope = k.scope and f.key = k.key and f.scope = 'pair')
+         update login_failures f set failures = greatest(f.failures - 1, 0) from k
          where f.scope = k.scope and f.key = k.key and f.scope <> 'pair'",
+        &scopes as &[&str],
+        &names,
     )
-    .bind(&scopes)
-    .bind(&names)
     .execute(db)
     .await?;
     Ok(())

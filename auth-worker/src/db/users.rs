@@ -1,13 +1,14 @@
-//! Users and their credentials.
+//! Users and their credentials. (Reading a user by id is the same in both
+//! workers: [`runtime::db::users`].)
 
-use shared::{User, user::UserId};
+use shared::{Role, User, user::UserId};
 use sqlx::{PgExecutor, PgPool};
+use time::OffsetDateTime;
 
 use crate::Error;
 
-const USER_COLUMNS: &str = "id, email, firstname, lastname, role, created_at, updated_at";
-
-/// Inserts a USER; a duplicate email (any case) is [`Error::EmailTaken`].
+/// Inserts a USER; a duplicate email (any case) is [`Error::EmailTaken`]
+/// (the unique index `users_email_key`, see `Error`'s `From<sqlx::Error>`).
 pub async fn insert_user(
     db: &PgPool,
     email: &str,
@@ -15,47 +16,66 @@ pub async fn insert_user(
     firstname: Option<&str>,
     lastname: Option<&str>,
 ) -> Result<User, Error> {
-    sqlx::query_as::<_, User>(&format!(
-        "insert into users (email, password_hash, firstname, lastname) \
-         values ($1, $2, $3, $4) returning {USER_COLUMNS}"
-    ))
-    .bind(email)
-    .bind(password_hash)
-    .bind(firstname)
-    .bind(lastname)
+    Ok(sqlx::query_as!(
+        User,
+        r#"insert into users (email, password_hash, firstname, lastname)
+           values ($1, $2, $3, $4)
+           returning id, email, firstname, lastname, role as "role: Role", created_at, updated_at"#,
+        email,
+        password_hash,
+        firstname,
+        lastname,
+    )
     .fetch_one(db)
-    .await
-    .map_err(|e| match &e {
-        sqlx::Error::Database(d) if d.constraint() == Some("users_email_key") => Error::EmailTaken,
-        _ => e.into(),
-    })
+    .await?)
 }
 
 pub async fn email_taken(db: &PgPool, email: &str) -> Result<bool, Error> {
-    Ok(
-        sqlx::query_scalar("select exists (select 1 from users where lower(email) = lower($1))")
-            .bind(email)
-            .fetch_one(db)
-            .await?,
+    Ok(sqlx::query_scalar!(
+        r#"select exists (select 1 from users where lower(email) = lower($1)) as "taken!""#,
+        email
     )
-}
-
-pub async fn user_by_id(db: impl PgExecutor<'_>, id: UserId) -> Result<Option<User>, Error> {
-    Ok(
-        sqlx::query_as(&format!("select {USER_COLUMNS} from users where id = $1"))
-            .bind(id)
-            .fetch_optional(db)
-            .await?,
-    )
+    .fetch_one(db)
+    .await?)
 }
 
 pub async fn user_by_email(db: &PgPool, email: &str) -> Result<Option<User>, Error> {
-    Ok(sqlx::query_as(&format!(
-        "select {USER_COLUMNS} from users where lower(email) = lower($1)"
-    ))
-    .bind(email)
+    Ok(sqlx::query_as!(
+        User,
+        r#"select id, email, firstname, lastname, role as "role: Role", created_at, updated_at
+           from users where lower(email) = lower($1)"#,
+        email
+    )
     .fetch_optional(db)
     .await?)
+}
+
+/// A user's row with the password hash: only a login or a password change
+/// reads it.
+struct Credentials {
+    id: UserId,
+    email: String,
+    firstname: Option<String>,
+    lastname: Option<String>,
+    role: Role,
+    created_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
+    password_hash: String,
+}
+
+impl Credentials {
+    fn split(self) -> (User, String) {
+        let user = User {
+            id: self.id,
+            email: self.email,
+            firstname: self.firstname,
+            lastname: self.lastname,
+            role: self.role,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        };
+        (user, self.password_hash)
+    }
 }
 
 /// The user and their password hash, for a login.
@@ -63,36 +83,30 @@ pub async fn credentials_by_email(
     db: &PgPool,
     email: &str,
 ) -> Result<Option<(User, String)>, Error> {
-    #[derive(sqlx::FromRow)]
-    struct Row {
-        #[sqlx(flatten)]
-        user: User,
-        password_hash: String,
-    }
-    let row: Option<Row> = sqlx::query_as(&format!(
-        "select {USER_COLUMNS}, password_hash from users where lower(email) = lower($1)"
-    ))
-    .bind(email)
+    let row = sqlx::query_as!(
+        Credentials,
+        r#"select id, email, firstname, lastname, role as "role: Role", created_at, updated_at,
+                  password_hash
+           from users where lower(email) = lower($1)"#,
+        email
+    )
     .fetch_optional(db)
     .await?;
-    Ok(row.map(|r| (r.user, r.password_hash)))
+    Ok(row.map(Credentials::split))
 }
 
-/// The user and their password hash, by id.
+/// The user and their password hash, by id (a password change).
 pub async fn credentials_by_id(db: &PgPool, id: UserId) -> Result<Option<(User, String)>, Error> {
-    #[derive(sqlx::FromRow)]
-    struct Row {
-        #[sqlx(flatten)]
-        user: User,
-        password_hash: String,
-    }
-    let row: Option<Row> = sqlx::query_as(&format!(
-        "select {USER_COLUMNS}, password_hash from users where id = $1"
-    ))
-    .bind(id)
+    let row = sqlx::query_as!(
+        Credentials,
+        r#"select id, email, firstname, lastname, role as "role: Role", created_at, updated_at,
+                  password_hash
+           from users where id = $1"#,
+        id
+    )
     .fetch_optional(db)
     .await?;
-    Ok(row.map(|r| (r.user, r.password_hash)))
+    Ok(row.map(Credentials::split))
 }
 
 pub async fn set_password_hash(
@@ -100,11 +114,13 @@ pub async fn set_password_hash(
     id: UserId,
     password_hash: &str,
 ) -> Result<(), Error> {
-    sqlx::query("update users set password_hash = $2, updated_at = now() where id = $1")
-        .bind(id)
-        .bind(password_hash)
-        .execute(db)
-        .await?;
+    sqlx::query!(
+        "update users set password_hash = $2, updated_at = now() where id = $1",
+        id,
+        password_hash
+    )
+    .execute(db)
+    .await?;
     Ok(())
 }
 
@@ -113,18 +129,19 @@ pub async fn set_password_hash(
 pub async fn set_role_by_email(
     db: &PgPool,
     email: &str,
-    role: shared::Role,
+    role: Role,
 ) -> Result<Option<User>, Error> {
     let mut tx = db.begin().await?;
-    let user: Option<User> = sqlx::query_as(&format!(
-        "update users set role = $2, updated_at = now() where lower(email) = lower($1) \
-         returning {USER_COLUMNS}"
-    ))
-    .bind(email)
-    .bind(role)
+    let user = sqlx::query_as!(
+        User,
+        r#"update users set role = $2, updated_at = now() where lower(email) = lower($1)
+           returning id, email, firstname, lastname, role as "role: Role", created_at, updated_at"#,
+        email,
+        role as Role,
+    )
     .fetch_optional(&mut *tx)
     .await?;
-    if let (Some(user), shared::Role::User) = (&user, role) {
+    if let (Some(user), Role::User) = (&user, role) {
         crate::db::sessions::revoke_all_but(&mut *tx, user.id, None).await?;
     }
     tx.commit().await?;

@@ -5,7 +5,7 @@ use shared::{
     User,
     auth::{
         CreateUser, CreateUserRequest, JwkSet, Jwks, JwksRequest, Login, LoginRequest, Logout,
-        LogoutRequest, Refresh, RefreshRequest, TokenReply,
+        Refresh, RefreshTokenRequest, TokenReply,
     },
 };
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -88,7 +88,7 @@ async fn jwks(
 /// a spent token again revokes its whole session.
 #[utoipa::path(
     post, path = "/refresh", tag = "auth",
-    request_body = RefreshRequest,
+    request_body = RefreshTokenRequest,
     responses(
         (status = 200, description = "New tokens and the user", body = TokenReply),
         (status = 401, description = "Unknown, expired, revoked or spent refresh token", body = ErrorBody),
@@ -98,7 +98,7 @@ async fn jwks(
 async fn refresh(
     State(state): State<AppState>,
     Ctx(ctx): Ctx,
-    Valid(request): Valid<RefreshRequest>,
+    Valid(request): Valid<RefreshTokenRequest>,
 ) -> Result<axum::Json<TokenReply>, ApiError> {
     Ok(axum::Json(state.rpc.call::<Refresh>(&ctx, &request).await?))
 }
@@ -107,7 +107,7 @@ async fn refresh(
 #[utoipa::path(
     post, path = "/logout", tag = "auth",
     security(("bearer" = [])),
-    request_body = LogoutRequest,
+    request_body = RefreshTokenRequest,
     responses(
         (status = 204, description = "The session is revoked"),
         AuthErrors, BodyErrors, UpstreamErrors,
@@ -117,7 +117,7 @@ async fn logout(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     ctx: Ctx,
-    Valid(request): Valid<LogoutRequest>,
+    Valid(request): Valid<RefreshTokenRequest>,
 ) -> Result<StatusCode, ApiError> {
     state
         .rpc

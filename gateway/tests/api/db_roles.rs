@@ -4,7 +4,7 @@
 //! auth-worker cannot touch posts. The pools below connect with the very
 //! settings the harness gives the workers.
 
-use shared::db::DatabaseSettings;
+use runtime::db::DatabaseSettings;
 use sqlx::{PgPool, postgres::PgPoolOptions};
 
 use crate::helpers::{Options, TestApp, spawn_app_with};

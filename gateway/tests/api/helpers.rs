@@ -287,8 +287,8 @@ impl Drop for TestDb {
     }
 }
 
-pub fn db_settings(url: &str) -> shared::db::DatabaseSettings {
-    shared::db::DatabaseSettings {
+pub fn db_settings(url: &str) -> runtime::db::DatabaseSettings {
+    runtime::db::DatabaseSettings {
         url: SecretString::from(url.to_owned()),
         password_file: None,
         max_connections: 8,

@@ -87,8 +87,8 @@ fn make_certificates(dir: &Path) {
     );
 }
 
-fn settings(server: &NatsServer, url: String, ca: Option<&Path>) -> shared::nats::NatsSettings {
-    shared::nats::NatsSettings {
+fn settings(server: &NatsServer, url: String, ca: Option<&Path>) -> runtime::nats::NatsSettings {
+    runtime::nats::NatsSettings {
         url,
         user: "gateway".into(),
         password: Some(server.passwords.gateway.clone().into()),
@@ -117,17 +117,17 @@ async fn with_tls_configured_a_process_connects_only_when_it_trusts_the_servers_
     let ca = dir.path.join("ca.pem");
 
     // Trusting the CA: connected, and requests flow.
-    let client = shared::nats::connect(&settings(&server, tls_url.clone(), Some(&ca)), "gateway")
+    let client = runtime::nats::connect(&settings(&server, tls_url.clone(), Some(&ca)), "gateway")
         .await
         .expect("connects over TLS with the CA");
     client.flush().await.unwrap();
     // `nats://` with a CA file still insists on TLS.
-    shared::nats::connect(&settings(&server, server.url(), Some(&ca)), "gateway")
+    runtime::nats::connect(&settings(&server, server.url(), Some(&ca)), "gateway")
         .await
         .expect("a CA file requires TLS whatever the scheme");
 
     // Without the CA the certificate is unknown: refused.
-    let untrusting = shared::nats::connect(&settings(&server, tls_url, None), "gateway").await;
+    let untrusting = runtime::nats::connect(&settings(&server, tls_url, None), "gateway").await;
     assert!(untrusting.is_err(), "connected without trusting the CA");
 }
 
@@ -136,7 +136,7 @@ async fn a_ca_file_refuses_a_server_without_tls() {
     let dir = TempDir::new();
     make_certificates(&dir.path);
     let plain = NatsServer::start().await;
-    let result = shared::nats::connect(
+    let result = runtime::nats::connect(
         &settings(&plain, plain.url(), Some(&dir.path.join("ca.pem"))),
         "gateway",
     )

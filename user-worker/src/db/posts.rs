@@ -8,40 +8,36 @@ use sqlx::PgExecutor;
 
 use crate::Error;
 
-const POST_COLUMNS: &str = "id, title, content, published, author_id, created_at, updated_at";
-
 /// Inserts a post by `author`. An author whose account was deleted after
-/// their token was issued is [`Error::UserNotFound`].
+/// their token was issued is [`Error::UserNotFound`] (the foreign key
+/// `posts_author_id_fkey`, see `Error`'s `From<sqlx::Error>`).
 pub async fn insert_post(
     db: impl PgExecutor<'_>,
     author: UserId,
     request: &CreateRequest,
 ) -> Result<Post, Error> {
-    sqlx::query_as(&format!(
-        "insert into posts (title, content, published, author_id) \
-         values ($1, $2, $3, $4) returning {POST_COLUMNS}"
-    ))
-    .bind(&request.title)
-    .bind(&request.content)
-    .bind(request.published)
-    .bind(author)
+    Ok(sqlx::query_as!(
+        Post,
+        "insert into posts (title, content, published, author_id) values ($1, $2, $3, $4)
+         returning id, title, content, published, author_id, created_at, updated_at",
+        request.title,
+        request.content,
+        request.published,
+        author
+    )
     .fetch_one(db)
-    .await
-    .map_err(|e| match &e {
-        sqlx::Error::Database(d) if d.constraint() == Some("posts_author_id_fkey") => {
-            Error::UserNotFound
-        }
-        _ => e.into(),
-    })
+    .await?)
 }
 
 pub async fn post_by_id(db: impl PgExecutor<'_>, id: PostId) -> Result<Option<Post>, Error> {
-    Ok(
-        sqlx::query_as(&format!("select {POST_COLUMNS} from posts where id = $1"))
-            .bind(id)
-            .fetch_optional(db)
-            .await?,
+    Ok(sqlx::query_as!(
+        Post,
+        "select id, title, content, published, author_id, created_at, updated_at
+         from posts where id = $1",
+        id
     )
+    .fetch_optional(db)
+    .await?)
 }
 
 /// Which posts a page may hold.
@@ -70,51 +66,59 @@ pub async fn posts_after(
 ) -> Result<Vec<Post>, Error> {
     let rows = match (author, visible) {
         (Some(author), Visible::PublishedAndDraftsOf(viewer)) if author == viewer => {
-            sqlx::query_as(&format!(
-                "select {POST_COLUMNS} from posts \
-                 where author_id = $1 and id > $2 order by id limit $3"
-            ))
-            .bind(author)
-            .bind(after)
-            .bind(limit)
+            sqlx::query_as!(
+                Post,
+                "select id, title, content, published, author_id, created_at, updated_at
+                 from posts where author_id = $1 and id > $2 order by id limit $3",
+                author,
+                after,
+                limit
+            )
             .fetch_all(db)
             .await?
         }
         (Some(author), _) => {
-            sqlx::query_as(&format!(
-                "select {POST_COLUMNS} from posts \
-                 where author_id = $1 and published and id > $2 order by id limit $3"
-            ))
-            .bind(author)
-            .bind(after)
-            .bind(limit)
+            sqlx::query_as!(
+                Post,
+                "select id, title, content, published, author_id, created_at, updated_at
+                 from posts where author_id = $1 and published and id > $2 order by id limit $3",
+                author,
+                after,
+                limit
+            )
             .fetch_all(db)
             .await?
         }
         (None, Visible::Published) => {
-            sqlx::query_as(&format!(
-                "select {POST_COLUMNS} from posts \
-                 where published and id > $1 order by id limit $2"
-            ))
-            .bind(after)
-            .bind(limit)
+            sqlx::query_as!(
+                Post,
+                "select id, title, content, published, author_id, created_at, updated_at
+                 from posts where published and id > $1 order by id limit $2",
+                after,
+                limit
+            )
             .fetch_all(db)
             .await?
         }
         (None, Visible::PublishedAndDraftsOf(viewer)) => {
-            sqlx::query_as(&format!(
-                "select {POST_COLUMNS} from ( \
-                     (select {POST_COLUMNS} from posts \
-                      where published and id > $2 order by id limit $3) \
-                     union all \
-                     (select {POST_COLUMNS} from posts \
-                      where author_id = $1 and not published and id > $2 \
-                      order by id limit $3) \
-                 ) visible order by id limit $3"
-            ))
-            .bind(viewer)
-            .bind(after)
-            .bind(limit)
+            // A union's columns are all nullable to the type checker: the
+            // `!` says which are not.
+            sqlx::query_as!(
+                Post,
+                r#"select id as "id!", title as "title!", content, published as "published!",
+                          author_id, created_at as "created_at!", updated_at as "updated_at!"
+                   from (
+                     (select id, title, content, published, author_id, created_at, updated_at
+                      from posts where published and id > $2 order by id limit $3)
+                     union all
+                     (select id, title, content, published, author_id, created_at, updated_at
+                      from posts where author_id = $1 and not published and id > $2
+                      order by id limit $3)
+                   ) visible order by id limit $3"#,
+                viewer,
+                after,
+                limit
+            )
             .fetch_all(db)
             .await?
         }
@@ -128,28 +132,28 @@ pub async fn update_post(
     db: impl PgExecutor<'_>,
     request: &UpdateRequest,
 ) -> Result<Option<Post>, Error> {
-    Ok(sqlx::query_as(&format!(
-        "update posts set \
-             title = coalesce($2, title), \
-             content = case when $3 then $4 else content end, \
-             published = coalesce($5, published), \
-             updated_at = now() \
-         where id = $1 \
-         returning {POST_COLUMNS}"
-    ))
-    .bind(request.id)
-    .bind(&request.title)
-    .bind(request.content.is_some())
-    .bind(request.content.clone().flatten())
-    .bind(request.published)
+    Ok(sqlx::query_as!(
+        Post,
+        "update posts set
+             title = coalesce($2, title),
+             content = case when $3 then $4 else content end,
+             published = coalesce($5, published),
+             updated_at = now()
+         where id = $1
+         returning id, title, content, published, author_id, created_at, updated_at",
+        request.id,
+        request.title,
+        request.content.is_some(),
+        request.content.clone().flatten(),
+        request.published
+    )
     .fetch_optional(db)
     .await?)
 }
 
 /// False if there was no such post.
 pub async fn delete_post(db: impl PgExecutor<'_>, id: PostId) -> Result<bool, Error> {
-    let result = sqlx::query("delete from posts where id = $1")
-        .bind(id)
+    let result = sqlx::query!("delete from posts where id = $1", id)
         .execute(db)
         .await?;
     Ok(result.rows_affected() > 0)

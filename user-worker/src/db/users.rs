@@ -1,5 +1,6 @@
-//! `users`: read, page, update, delete. Creating users and credentials belong
-//! to the auth worker.
+//! `users`: page, update, delete. Creating users and credentials belong to
+//! the auth worker; reading one by id is both workers'
+//! ([`runtime::db::users`]).
 
 use shared::{
     Role, User,
@@ -9,28 +10,19 @@ use sqlx::{PgConnection, PgExecutor};
 
 use crate::Error;
 
-const USER_COLUMNS: &str = "id, email, firstname, lastname, role, created_at, updated_at";
-
-pub async fn user_by_id(db: impl PgExecutor<'_>, id: UserId) -> Result<Option<User>, Error> {
-    Ok(
-        sqlx::query_as(&format!("select {USER_COLUMNS} from users where id = $1"))
-            .bind(id)
-            .fetch_optional(db)
-            .await?,
-    )
-}
-
 /// Up to `limit` users with an id above `after`, in id order.
 pub async fn users_after(
     db: impl PgExecutor<'_>,
     after: i64,
     limit: i64,
 ) -> Result<Vec<User>, Error> {
-    Ok(sqlx::query_as(&format!(
-        "select {USER_COLUMNS} from users where id > $1 order by id limit $2"
-    ))
-    .bind(after)
-    .bind(limit)
+    Ok(sqlx::query_as!(
+        User,
+        r#"select id, email, firstname, lastname, role as "role: Role", created_at, updated_at
+           from users where id > $1 order by id limit $2"#,
+        after,
+        limit
+    )
     .fetch_all(db)
     .await?)
 }
@@ -43,21 +35,22 @@ pub async fn update_user(
 ) -> Result<Option<User>, Error> {
     // `case when <sent> then <value> else <column>`: a name sent as null
     // clears the column, one not sent keeps it.
-    Ok(sqlx::query_as(&format!(
-        "update users set \
-             firstname = case when $2 then $3 else firstname end, \
-             lastname = case when $4 then $5 else lastname end, \
-             role = coalesce($6, role), \
-             updated_at = now() \
-         where id = $1 \
-         returning {USER_COLUMNS}"
-    ))
-    .bind(request.id)
-    .bind(request.firstname.is_some())
-    .bind(request.firstname.clone().flatten())
-    .bind(request.lastname.is_some())
-    .bind(request.lastname.clone().flatten())
-    .bind(request.role)
+    Ok(sqlx::query_as!(
+        User,
+        r#"update users set
+             firstname = case when $2 then $3 else firstname end,
+             lastname = case when $4 then $5 else lastname end,
+             role = coalesce($6, role),
+             updated_at = now()
+           where id = $1
+           returning id, email, firstname, lastname, role as "role: Role", created_at, updated_at"#,
+        request.id,
+        request.firstname.is_some(),
+        request.firstname.clone().flatten(),
+        request.lastname.is_some(),
+        request.lastname.clone().flatten(),
+        request.role as Option<Role>,
+    )
     .fetch_optional(db)
     .await?)
 }
@@ -65,10 +58,10 @@ pub async fn update_user(
 /// Ends every live session of `id` (its access tokens stop at once: workers
 /// check the session on every request).
 pub async fn revoke_sessions(db: impl PgExecutor<'_>, id: UserId) -> Result<u64, Error> {
-    Ok(sqlx::query(
+    Ok(sqlx::query!(
         "update sessions set revoked_at = now() where user_id = $1 and revoked_at is null",
+        id
     )
-    .bind(id)
     .execute(db)
     .await?
     .rows_affected())
@@ -78,8 +71,7 @@ pub async fn revoke_sessions(db: impl PgExecutor<'_>, id: UserId) -> Result<u64,
 /// their posts stay with no author (`on delete set null`). False if there
 /// was no such user.
 pub async fn delete_user(db: impl PgExecutor<'_>, id: UserId) -> Result<bool, Error> {
-    let result = sqlx::query("delete from users where id = $1")
-        .bind(id)
+    let result = sqlx::query!("delete from users where id = $1", id)
         .execute(db)
         .await?;
     Ok(result.rows_affected() > 0)
@@ -92,11 +84,12 @@ pub async fn delete_user(db: impl PgExecutor<'_>, id: UserId) -> Result<bool, Er
 /// demoting each other at once cannot both succeed — the second sees the
 /// first's change once it gets the lock.
 pub async fn ensure_another_admin(db: &mut PgConnection, id: UserId) -> Result<bool, Error> {
-    let admins: Vec<UserId> =
-        sqlx::query_scalar("select id from users where role = $1 order by id for update")
-            .bind(Role::Admin)
-            .fetch_all(db)
-            .await?;
+    let admins = sqlx::query_scalar!(
+        "select id from users where role = $1 order by id for update",
+        Role::Admin as Role
+    )
+    .fetch_all(db)
+    .await?;
     if admins == [id] {
         Err(Error::LastAdmin)
     } else {

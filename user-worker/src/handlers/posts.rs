@@ -5,12 +5,11 @@
 //! author or an ADMIN may change or delete a post: anyone else gets 403 for a
 //! post they can see and 404 for a draft they cannot.
 
+use runtime::service::Call;
 use shared::{
-    Caller,
+    Caller, Done,
     paging::{Cursor, Page},
     post::{CreateRequest, DeleteRequest, GetRequest, ListRequest, Post, UpdateRequest},
-    service::Call,
-    user::Deleted,
 };
 
 use crate::{
@@ -101,10 +100,10 @@ pub async fn delete(
     state: AppState,
     Call { caller, .. }: Call<Caller>,
     request: DeleteRequest,
-) -> Result<Deleted, Error> {
+) -> Result<Done, Error> {
     changeable(&state, &caller, request.id).await?;
     if db::delete_post(&state.db, request.id).await? {
-        Ok(Deleted {})
+        Ok(Done {})
     } else {
         Err(Error::PostNotFound)
     }

@@ -1,10 +1,10 @@
 //! `user.*`: profiles, the ADMIN's user list, role changes, deletion.
 
+use runtime::service::Call;
 use shared::{
-    Caller, Role, User,
+    Caller, Done, Role, User,
     paging::{Cursor, Page},
-    service::Call,
-    user::{DeleteRequest, Deleted, GetRequest, ListRequest, UpdateRequest},
+    user::{DeleteRequest, GetRequest, ListRequest, UpdateRequest},
 };
 
 use crate::{AppState, Error, db::users as db};
@@ -22,7 +22,7 @@ pub async fn get(
     if !caller.is_self_or_admin(request.id) {
         return Err(Error::Forbidden("not allowed"));
     }
-    db::user_by_id(&state.db, request.id)
+    runtime::db::users::by_id(&state.db, request.id)
         .await?
         .ok_or(Error::UserNotFound)
 }
@@ -61,7 +61,7 @@ pub async fn update(
         return Err(Error::Forbidden("only an ADMIN may change a role"));
     }
     if request.is_empty() {
-        return db::user_by_id(&state.db, request.id)
+        return runtime::db::users::by_id(&state.db, request.id)
             .await?
             .ok_or(Error::UserNotFound);
     }
@@ -93,7 +93,7 @@ pub async fn delete(
     state: AppState,
     Call { caller, .. }: Call<Caller>,
     request: DeleteRequest,
-) -> Result<Deleted, Error> {
+) -> Result<Done, Error> {
     if !caller.is_self_or_admin(request.id) {
         return Err(Error::Forbidden("not allowed"));
     }
@@ -103,5 +103,5 @@ pub async fn delete(
         return Err(Error::UserNotFound);
     }
     tx.commit().await?;
-    Ok(Deleted {})
+    Ok(Done {})
 }

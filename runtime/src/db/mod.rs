@@ -1,4 +1,9 @@
-//! PostgreSQL settings and pool, the same for both workers.
+//! PostgreSQL as both workers use it: settings, the pool, and
+//! [`users`], the reads of a user that both make (the caller check among
+//! them). Every statement is checked against the migrated schema at build
+//! time (`sqlx::query!`, with the query data in `.sqlx/`).
+
+pub mod users;
 
 use std::path::{Path, PathBuf};
 
@@ -9,8 +14,6 @@ use sqlx::{
     PgPool,
     postgres::{PgConnectOptions, PgPoolOptions},
 };
-
-use crate::{Caller, ServiceError, User};
 
 /// `[database]` in a worker's settings (and `[migrator]` in the
 /// auth-worker's).
@@ -42,23 +45,14 @@ impl DatabaseSettings {
     }
 }
 
-/// The claimed caller's user as it stands now, if the caller's session is
-/// live (not revoked, not expired, and the user's own): its role is the one
-/// that counts. One query over two primary keys; a deleted user has no
-/// sessions left.
-pub async fn resolve_caller(db: &PgPool, claimed: Caller) -> Result<User, ServiceError> {
-    let ended = || ServiceError::unauthorized("session expired or revoked");
-    let session = claimed.session.ok_or_else(ended)?;
-    let user: Option<User> = sqlx::query_as(
-        "select u.id, u.email, u.firstname, u.lastname, u.role, u.created_at, u.updated_at \
-         from sessions s join users u on u.id = s.user_id \
-         where s.id = $1 and s.user_id = $2 and s.revoked_at is null and s.expires_at > now()",
-    )
-    .bind(session)
-    .bind(claimed.id)
-    .fetch_optional(db)
-    .await?;
-    user.ok_or_else(ended)
+/// The name of the constraint that `e` violated, if it is a violation of a
+/// named constraint: each worker's `From<sqlx::Error>` turns the ones a
+/// caller can cause into its typed errors, in that one place.
+pub fn violated_constraint(e: &sqlx::Error) -> Option<&str> {
+    match e {
+        sqlx::Error::Database(d) => d.constraint(),
+        _ => None,
+    }
 }
 
 /// The first line of `path`, trimmed: a password. A missing or empty file is

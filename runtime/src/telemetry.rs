@@ -29,7 +29,7 @@ use tracing::level_filters::LevelFilter;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::{EnvFilter, Layer, filter::Targets, fmt, prelude::*};
 
-use crate::headers::TraceParent;
+use shared::headers::TraceParent;
 
 /// `[log]` in every process's settings.
 #[derive(Debug, Clone, Deserialize)]
