@@ -47,12 +47,18 @@ pub enum ApiError {
     /// A valid token whose caller may not use the route.
     #[error("{0}")]
     Forbidden(&'static str),
+    /// No route has the request's path.
+    #[error("no such route")]
+    NoRoute,
     /// A body over `http.max_body_bytes`.
     #[error("request body is too large")]
     PayloadTooLarge,
     /// A body not declared as JSON.
     #[error("expected `Content-Type: application/json`")]
     UnsupportedMediaType,
+    /// The whole request outlasted `http.request_timeout_ms`.
+    #[error("request timed out")]
+    TimedOut,
     /// `/readyz`: what does not answer (`nats`, or worker services).
     #[error("not ready: {} unavailable", .0.join(", "))]
     NotReady(Vec<String>),
@@ -135,10 +141,12 @@ impl IntoResponse for ApiError {
             Self::Validation(errors) => (S::BAD_REQUEST, Reply::from(ServiceError::from(errors))),
             Self::Unauthorized(message) => (S::UNAUTHORIZED, Reply::new(message)),
             Self::Forbidden(message) => (S::FORBIDDEN, Reply::new(message)),
+            e @ Self::NoRoute => (S::NOT_FOUND, Reply::new(e.to_string())),
             e @ Self::PayloadTooLarge => (S::PAYLOAD_TOO_LARGE, Reply::new(e.to_string())),
             e @ Self::UnsupportedMediaType => {
                 (S::UNSUPPORTED_MEDIA_TYPE, Reply::new(e.to_string()))
             }
+            e @ Self::TimedOut => (S::GATEWAY_TIMEOUT, Reply::new(e.to_string())),
             e @ Self::NotReady(_) => (S::SERVICE_UNAVAILABLE, Reply::new(e.to_string())),
             // A worker's error reply passes through with its status.
             Self::Upstream(CallError::Service(e)) => match worker_status(e.status_code) {
@@ -361,12 +369,14 @@ mod tests {
                 403,
                 "admin role required",
             ),
+            (ApiError::NoRoute, 404, "no such route"),
             (ApiError::PayloadTooLarge, 413, "request body is too large"),
             (
                 ApiError::UnsupportedMediaType,
                 415,
                 "expected `Content-Type: application/json`",
             ),
+            (ApiError::TimedOut, 504, "request timed out"),
             (
                 ApiError::NotReady(vec!["nats".into()]),
                 503,
