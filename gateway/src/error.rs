@@ -1,15 +1,22 @@
 //! The gateway's one error type and the envelope every error body gets.
 //!
-//! [`ApiError`] is the only place an HTTP status is chosen. Its response
-//! carries an [`ErrorReport`] extension rather than a body: the
-//! [`error_envelope`] middleware, which knows the path and request id, writes
-//! the contract's body and logs the failure inside the request's span. The same
-//! middleware wraps any other error response (axum's 404/405, a 413 from the
-//! body limit, a caught panic), so no plain-text error ever leaves the gateway.
+//! [`ApiError`] is the only place an HTTP status is chosen: the one `match`
+//! in its `IntoResponse` says which error gives which status, what the reply
+//! says and what only the log sees. Its response carries an [`ErrorReport`]
+//! extension rather than a body: the [`error_envelope`] middleware, which
+//! knows the path and request id, writes the contract's body and logs the
+//! failure inside the request's span. The same middleware wraps any error
+//! response no `ApiError` made (axum's 405 for a wrong method), so no
+//! plain-text error ever leaves the gateway.
 
 use axum::{
     Json,
-    extract::{Request, rejection::JsonRejection},
+    extract::{
+        Request,
+        rejection::{
+            BytesRejection, FailedToBufferBody, JsonRejection, PathRejection, QueryRejection,
+        },
+    },
     http::{HeaderValue, StatusCode, header},
     middleware::Next,
     response::{IntoResponse, Response},
@@ -20,66 +27,101 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 /// Everything that can go wrong in a request.
+///
+/// Where the client is told what went wrong, the `#[error]` text is the
+/// reply's message; for [`Upstream`](Self::Upstream) and
+/// [`Internal`](Self::Internal) it is only logged.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    /// A contract error: validation, or a worker's error reply.
+    /// Input that does not parse: a body that is not JSON or not of the
+    /// expected shape, a path or query value. The message says what is wrong,
+    /// never the value sent.
     #[error("{0}")]
-    Contract(#[from] ServiceError),
+    BadRequest(String),
+    /// A body that parsed but broke its `validator` rules.
+    #[error("validation failed")]
+    Validation(#[from] validator::ValidationErrors),
     /// No usable bearer token.
     #[error("{0}")]
     Unauthorized(&'static str),
-    /// No worker subscribes to the subject.
-    #[error("no worker serves {0}")]
-    NoWorker(&'static str),
-    /// The gateway is not connected to NATS.
-    #[error("NATS is not connected")]
-    NatsDown,
-    /// A worker took the request but did not answer in time.
-    #[error("{0} did not answer in time")]
-    Timeout(&'static str),
+    /// A valid token whose caller may not use the route.
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// No route has the request's path.
+    #[error("no such route")]
+    NoRoute,
+    /// A body over `http.max_body_bytes`.
+    #[error("request body is too large")]
+    PayloadTooLarge,
+    /// A body not declared as JSON.
+    #[error("expected `Content-Type: application/json`")]
+    UnsupportedMediaType,
+    /// The whole request outlasted `http.request_timeout_ms`.
+    #[error("request timed out")]
+    TimedOut,
+    /// `/readyz`: what does not answer (`nats`, or worker services).
+    #[error("not ready: {} unavailable", .0.join(", "))]
+    NotReady(Vec<String>),
+    /// Whatever a NATS call returned instead of its reply, a worker's error
+    /// reply included.
+    #[error(transparent)]
+    Upstream(#[from] CallError),
     /// Anything unexpected; the detail is logged, never sent.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
 
-impl From<CallError> for ApiError {
-    fn from(e: CallError) -> Self {
-        match e {
-            CallError::Service(e) => Self::Contract(e),
-            CallError::NoResponders(subject) => Self::NoWorker(subject),
-            CallError::Timeout(subject, _) => Self::Timeout(subject),
-            CallError::Disconnected => Self::NatsDown,
-            e @ (CallError::Transport(..) | CallError::Decode(..)) => Self::Internal(e.into()),
+impl From<JsonRejection> for ApiError {
+    /// What `axum::Json::from_bytes` refuses. The [`Json`](crate::extract::Json)
+    /// extractor checks the content type and reads the body itself, so
+    /// only a syntax or a data error gets here.
+    fn from(rejection: JsonRejection) -> Self {
+        match rejection {
+            JsonRejection::JsonSyntaxError(_) => {
+                Self::BadRequest("request body is not valid JSON".to_owned())
+            }
+            // A body of the wrong shape is the client's malformed input: 400,
+            // as every validation error (axum would say 422). serde's text
+            // ("missing field `x` at line 1 column 2") is useful, but it
+            // quotes wrong values: a password sent as a number would be
+            // echoed and logged. The values go.
+            JsonRejection::JsonDataError(e) => Self::BadRequest(format!(
+                "request body does not match the expected shape: {}",
+                shared::error::redact_values(&e.body_text())
+            )),
+            // `JsonRejection` is non-exhaustive; anything else is a bug here.
+            other => Self::Internal(anyhow::anyhow!("unexpected JSON rejection: {other}")),
         }
     }
 }
 
-impl From<JsonRejection> for ApiError {
-    fn from(rejection: JsonRejection) -> Self {
-        // A body of the wrong shape is the client's malformed input: 400, as
-        // every validation error (axum would say 422).
-        let status = match &rejection {
-            JsonRejection::JsonDataError(_) => 400,
-            other => other.status().as_u16(),
-        };
-        let message = match &rejection {
-            JsonRejection::JsonSyntaxError(_) => "request body is not valid JSON".to_owned(),
-            JsonRejection::JsonDataError(e) => {
-                // serde's text ("missing field `x` at line 1 column 2") is
-                // useful, but it quotes wrong values: a password sent as a
-                // number would be echoed and logged. The values go.
-                format!(
-                    "request body does not match the expected shape: {}",
-                    shared::error::redact_values(&e.body_text())
-                )
+impl From<BytesRejection> for ApiError {
+    /// Reading a body: over the limit of `DefaultBodyLimit`, or cut short.
+    fn from(rejection: BytesRejection) -> Self {
+        match rejection {
+            BytesRejection::FailedToBufferBody(FailedToBufferBody::LengthLimitError(_)) => {
+                Self::PayloadTooLarge
             }
-            JsonRejection::MissingJsonContentType(_) => {
-                "expected `Content-Type: application/json`".to_owned()
+            _ => Self::BadRequest("could not read the request body".to_owned()),
+        }
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        match rejection {
+            PathRejection::FailedToDeserializePathParams(e) => {
+                Self::BadRequest(format!("invalid path parameter: {}", e.body_text()))
             }
-            _ if status == 413 => "request body is too large".to_owned(),
-            _ => "could not read the request body".to_owned(),
-        };
-        Self::Contract(ServiceError::new(status, message))
+            // No parameters on a route that declares some: a routing bug.
+            other => Self::Internal(anyhow::anyhow!("path extraction: {other}")),
+        }
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        Self::BadRequest(format!("invalid query string: {}", rejection.body_text()))
     }
 }
 
@@ -93,41 +135,109 @@ pub struct ErrorReport {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (error, detail) = match self {
-            Self::Contract(e) => (e, None),
-            Self::Unauthorized(message) => (ServiceError::unauthorized(message), None),
-            Self::NoWorker(subject) => (
-                ServiceError {
+        use StatusCode as S;
+        let (status, reply) = match self {
+            Self::BadRequest(message) => (S::BAD_REQUEST, Reply::new(message)),
+            Self::Validation(errors) => (S::BAD_REQUEST, Reply::from(ServiceError::from(errors))),
+            Self::Unauthorized(message) => (S::UNAUTHORIZED, Reply::new(message)),
+            Self::Forbidden(message) => (S::FORBIDDEN, Reply::new(message)),
+            e @ Self::NoRoute => (S::NOT_FOUND, Reply::new(e.to_string())),
+            e @ Self::PayloadTooLarge => (S::PAYLOAD_TOO_LARGE, Reply::new(e.to_string())),
+            e @ Self::UnsupportedMediaType => {
+                (S::UNSUPPORTED_MEDIA_TYPE, Reply::new(e.to_string()))
+            }
+            e @ Self::TimedOut => (S::GATEWAY_TIMEOUT, Reply::new(e.to_string())),
+            e @ Self::NotReady(_) => (S::SERVICE_UNAVAILABLE, Reply::new(e.to_string())),
+            // A worker's error reply passes through with its status.
+            Self::Upstream(CallError::Service(e)) => match worker_status(e.status_code) {
+                Some(status) => (status, Reply::from(e)),
+                None => (
+                    S::INTERNAL_SERVER_ERROR,
+                    Reply::internal(format!("worker error reply without an error status: {e}")),
+                ),
+            },
+            // Nobody to ask, or no way to ask: the client may retry soon.
+            // Which subject, and why, is for the log.
+            Self::Upstream(e @ (CallError::NoResponders(_) | CallError::Disconnected)) => (
+                S::SERVICE_UNAVAILABLE,
+                Reply {
                     retry_after: Some(1),
-                    ..ServiceError::unavailable("service unavailable")
-                },
-                Some(format!("no responders on {subject}")),
+                    ..Reply::new("service unavailable")
+                }
+                .log(e),
             ),
-            Self::NatsDown => (
-                ServiceError {
-                    retry_after: Some(1),
-                    ..ServiceError::unavailable("service unavailable")
-                },
-                Some("not connected to NATS".to_owned()),
-            ),
-            Self::Timeout(subject) => (
-                ServiceError::new(504, "upstream timed out"),
-                Some(format!("no reply on {subject} in time")),
-            ),
-            Self::Internal(e) => (ServiceError::internal(), Some(format!("{e:#}"))),
+            Self::Upstream(e @ CallError::Timeout(..)) => {
+                (S::GATEWAY_TIMEOUT, Reply::new("upstream timed out").log(e))
+            }
+            Self::Upstream(e @ (CallError::Transport(..) | CallError::Decode(..))) => {
+                (S::INTERNAL_SERVER_ERROR, Reply::internal(e.to_string()))
+            }
+            Self::Internal(e) => (S::INTERNAL_SERVER_ERROR, Reply::internal(format!("{e:#}"))),
         };
-        report(error, detail)
+        let mut response = status.into_response();
+        response.extensions_mut().insert(ErrorReport {
+            error: ServiceError {
+                details: reply.details,
+                retry_after: reply.retry_after,
+                ..ServiceError::new(status.as_u16(), reply.message)
+            },
+            detail: reply.detail,
+        });
+        response
     }
 }
 
-fn report(error: ServiceError, detail: Option<String>) -> Response {
-    let status =
-        StatusCode::from_u16(error.status_code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut response = status.into_response();
-    response
-        .extensions_mut()
-        .insert(ErrorReport { error, detail });
-    response
+/// What an error's reply says besides its status, and what only the log
+/// sees. The status is not here: the match above chooses it.
+struct Reply {
+    message: String,
+    details: Vec<FieldError>,
+    retry_after: Option<u64>,
+    detail: Option<String>,
+}
+
+impl Reply {
+    fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            details: Vec::new(),
+            retry_after: None,
+            detail: None,
+        }
+    }
+
+    /// A 500's reply: nothing about the cause, which goes to the log.
+    fn internal(detail: String) -> Self {
+        Self::new("internal error").log(detail)
+    }
+
+    fn log(self, detail: impl ToString) -> Self {
+        Self {
+            detail: Some(detail.to_string()),
+            ..self
+        }
+    }
+}
+
+impl From<ServiceError> for Reply {
+    /// Its message, fields and retry hint; its status is the caller's to
+    /// keep or not.
+    fn from(e: ServiceError) -> Self {
+        Self {
+            message: e.message,
+            details: e.details,
+            retry_after: e.retry_after,
+            detail: None,
+        }
+    }
+}
+
+/// A worker's error status, if it is one. An error reply that claims, say,
+/// 200 must not leave the gateway as a success without a body.
+fn worker_status(code: u16) -> Option<StatusCode> {
+    StatusCode::from_u16(code)
+        .ok()
+        .filter(|s| s.is_client_error() || s.is_server_error())
 }
 
 /// The contract's error body: every error reply has this shape.
@@ -224,5 +334,143 @@ fn default_message(status: StatusCode) -> &'static str {
         StatusCode::REQUEST_TIMEOUT => "request timed out",
         s if s.is_server_error() => "internal error",
         _ => "bad request",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn rendered(error: ApiError) -> (u16, ErrorReport) {
+        let response = error.into_response();
+        let report = response.extensions().get::<ErrorReport>().cloned().unwrap();
+        (response.status().as_u16(), report)
+    }
+
+    #[test]
+    fn each_error_has_its_status_and_its_message() {
+        let mut invalid = validator::ValidationErrors::new();
+        invalid.add(
+            "first_name",
+            validator::ValidationError::new("length").with_message("is too long".into()),
+        );
+        let table: Vec<(ApiError, u16, &str)> = vec![
+            (ApiError::BadRequest("bad".into()), 400, "bad"),
+            (ApiError::Validation(invalid), 400, "validation failed"),
+            (
+                ApiError::Unauthorized("token expired"),
+                401,
+                "token expired",
+            ),
+            (
+                ApiError::Forbidden("admin role required"),
+                403,
+                "admin role required",
+            ),
+            (ApiError::NoRoute, 404, "no such route"),
+            (ApiError::PayloadTooLarge, 413, "request body is too large"),
+            (
+                ApiError::UnsupportedMediaType,
+                415,
+                "expected `Content-Type: application/json`",
+            ),
+            (ApiError::TimedOut, 504, "request timed out"),
+            (
+                ApiError::NotReady(vec!["nats".into()]),
+                503,
+                "not ready: nats unavailable",
+            ),
+            (
+                CallError::Service(ServiceError::conflict("email already registered")).into(),
+                409,
+                "email already registered",
+            ),
+            (
+                CallError::Service(ServiceError::too_many_requests(7)).into(),
+                429,
+                "too many attempts, retry later",
+            ),
+            (
+                CallError::Service(ServiceError::new(200, "fine")).into(),
+                500,
+                "internal error",
+            ),
+            (
+                CallError::NoResponders("auth.login").into(),
+                503,
+                "service unavailable",
+            ),
+            (CallError::Disconnected.into(), 503, "service unavailable"),
+            (
+                CallError::Timeout("auth.login", Duration::from_secs(5)).into(),
+                504,
+                "upstream timed out",
+            ),
+            (
+                CallError::Transport("auth.login", "broken".into()).into(),
+                500,
+                "internal error",
+            ),
+            (
+                CallError::Decode("auth.login", "bad reply".into()).into(),
+                500,
+                "internal error",
+            ),
+            (anyhow::anyhow!("boom").into(), 500, "internal error"),
+        ];
+        for (error, status, message) in table {
+            let name = format!("{error:?}");
+            let (got, report) = rendered(error);
+            assert_eq!(got, status, "{name}");
+            assert_eq!(report.error.status_code, status, "{name}");
+            assert_eq!(report.error.message, message, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_validation_error_lists_each_field_in_camel_case() {
+        let mut invalid = validator::ValidationErrors::new();
+        invalid.add(
+            "first_name",
+            validator::ValidationError::new("length").with_message("is too long".into()),
+        );
+        let (_, report) = rendered(invalid.into());
+        assert_eq!(
+            report.error.details,
+            [FieldError::new("firstName", "is too long")]
+        );
+    }
+
+    #[test]
+    fn a_503_from_nats_says_when_to_retry_and_keeps_the_subject_for_the_log() {
+        let (_, report) = rendered(CallError::NoResponders("auth.login").into());
+        assert_eq!(report.error.retry_after, Some(1));
+        assert!(report.detail.unwrap().contains("auth.login"));
+        let (_, worker) = rendered(CallError::Service(ServiceError::too_many_requests(7)).into());
+        assert_eq!(worker.error.retry_after, Some(7));
+    }
+
+    #[test]
+    fn a_500_keeps_its_cause_for_the_log_only() {
+        let (_, report) = rendered(anyhow::anyhow!("secret cause").into());
+        assert_eq!(report.error.message, "internal error");
+        assert!(report.detail.unwrap().contains("secret cause"));
+    }
+
+    #[test]
+    fn a_body_of_the_wrong_shape_is_a_400_that_does_not_echo_the_value() {
+        type Login = std::collections::HashMap<String, String>;
+        let rejection = Json::<Login>::from_bytes(br#"{"password": 12345678}"#).unwrap_err();
+        let (status, report) = rendered(rejection.into());
+        assert_eq!(status, 400);
+        assert!(report.error.message.contains("invalid type"), "{report:?}");
+        assert!(!report.error.message.contains("12345678"), "{report:?}");
+
+        let rejection = Json::<Login>::from_bytes(b"{\"password\": ").unwrap_err();
+        let (status, report) = rendered(rejection.into());
+        assert_eq!(status, 400);
+        assert_eq!(report.error.message, "request body is not valid JSON");
     }
 }

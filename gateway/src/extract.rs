@@ -16,14 +16,10 @@
 use std::net::{IpAddr, SocketAddr};
 
 use axum::{
-    extract::{
-        ConnectInfo, FromRequest, FromRequestParts, Request,
-        rejection::{PathRejection, QueryRejection},
-    },
+    extract::{ConnectInfo, FromRequest, FromRequestParts, Request},
     http::{HeaderMap, header, request::Parts},
 };
 use serde::de::DeserializeOwned;
-use shared::ServiceError;
 use shared::{Caller, RequestContext, headers::ClientAddress};
 
 use crate::{AppState, error::ApiError};
@@ -41,30 +37,17 @@ where
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
         if !is_json(request.headers()) {
-            return Err(ApiError::Contract(ServiceError::new(
-                415,
-                "expected `Content-Type: application/json`",
-            )));
+            return Err(ApiError::UnsupportedMediaType);
         }
         // The body limit applies here (413).
-        let bytes = axum::body::Bytes::from_request(request, state)
-            .await
-            .map_err(|e| {
-                ApiError::Contract(ServiceError::new(e.status().as_u16(), too_large_or(&e)))
-            })?;
+        let bytes = axum::body::Bytes::from_request(request, state).await?;
         // serde would read a struct from a JSON array too (`["a@b.co", …]`);
         // every body of this API is an object, so nothing else gets that far.
-        shared::rpc::require_object(&bytes)?;
+        // `shared` words the refusal (a worker gives the same one); its
+        // status is chosen where every malformed body's is.
+        shared::rpc::require_object(&bytes).map_err(|e| ApiError::BadRequest(e.message))?;
         let axum::Json(value) = axum::Json::<T>::from_bytes(&bytes)?;
         Ok(Self(value))
-    }
-}
-
-fn too_large_or(e: &axum::extract::rejection::BytesRejection) -> String {
-    if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-        "request body is too large".to_owned()
-    } else {
-        "could not read the request body".to_owned()
     }
 }
 
@@ -99,7 +82,7 @@ where
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
         let Json(value) = Json::<T>::from_request(request, state).await?;
-        value.validate().map_err(|e| ApiError::Contract(e.into()))?;
+        value.validate()?;
         Ok(Self(value))
     }
 }
@@ -116,13 +99,9 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
-            Ok(axum::extract::Path(value)) => Ok(Self(value)),
-            Err(PathRejection::FailedToDeserializePathParams(e)) => Err(ApiError::Contract(
-                ServiceError::bad_request(format!("invalid path parameter: {}", e.body_text())),
-            )),
-            Err(e) => Err(ApiError::Internal(anyhow::anyhow!("path extraction: {e}"))),
-        }
+        let axum::extract::Path(value) =
+            axum::extract::Path::<T>::from_request_parts(parts, state).await?;
+        Ok(Self(value))
     }
 }
 
@@ -138,15 +117,9 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        axum::extract::Query::<T>::from_request_parts(parts, state)
-            .await
-            .map(|axum::extract::Query(value)| Self(value))
-            .map_err(|e: QueryRejection| {
-                ApiError::Contract(ServiceError::bad_request(format!(
-                    "invalid query string: {}",
-                    e.body_text()
-                )))
-            })
+        let axum::extract::Query(value) =
+            axum::extract::Query::<T>::from_request_parts(parts, state).await?;
+        Ok(Self(value))
     }
 }
 
@@ -216,9 +189,7 @@ impl FromRequestParts<AppState> for Admin {
                 ..caller
             }))
         } else {
-            Err(ApiError::Contract(ServiceError::forbidden(
-                "admin role required",
-            )))
+            Err(ApiError::Forbidden("admin role required"))
         }
     }
 }

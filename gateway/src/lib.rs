@@ -11,8 +11,8 @@
 //! * [`routes`]: one file per resource.
 //!
 //! A request passes, outside in: request id (accepted or made) → trace span →
-//! error envelope → panic catcher → body limit → route (extractors: JSON body,
-//! bearer token) → handler → one NATS request.
+//! error envelope → panic catcher → time limit → body limit → route
+//! (extractors: JSON body, bearer token) → handler → one NATS request.
 
 pub mod error;
 pub mod extract;
@@ -22,14 +22,14 @@ pub mod routes;
 pub mod settings;
 pub mod tokens;
 
-use std::{future::Future, net::SocketAddr, sync::Arc};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
 
 use axum::{
     Router,
-    extract::{DefaultBodyLimit, MatchedPath, Request},
-    http::{HeaderValue, Method, StatusCode, header},
+    extract::{DefaultBodyLimit, MatchedPath, Request, State},
+    http::{HeaderValue, Method, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
 };
@@ -41,7 +41,6 @@ use tower_http::{
     compression::{CompressionLayer, predicate::SizeAbove},
     cors::{AllowOrigin, CorsLayer},
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
-    timeout::TimeoutLayer,
     trace::{DefaultOnResponse, TraceLayer},
 };
 use tracing::{Instrument, Level};
@@ -113,13 +112,13 @@ pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
         .layer(CompressionLayer::new().compress_when(SizeAbove::new(http.compression_min_bytes)))
         .layer(middleware::from_fn(error::error_envelope))
         .layer(CatchPanicLayer::custom(on_panic))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::GATEWAY_TIMEOUT,
+        .layer(middleware::from_fn_with_state(
             http.request_timeout(),
+            time_limit,
         ))
         .layer(DefaultBodyLimit::max(http.max_body_bytes));
     api.merge(extra)
-        .fallback(|| async { StatusCode::NOT_FOUND })
+        .fallback(|| async { error::ApiError::NoRoute })
         .layer(layers)
         .with_state(state)
 }
@@ -286,6 +285,15 @@ async fn drop_bad_request_id(mut request: Request, next: Next) -> Response {
         request.headers_mut().remove(REQUEST_ID);
     }
     next.run(request).await
+}
+
+/// Answers 504 for a request still running after `limit`. The handler is
+/// dropped, and with it any NATS request it awaits; a worker that took one
+/// still finishes it.
+async fn time_limit(State(limit): State<Duration>, request: Request, next: Next) -> Response {
+    tokio::time::timeout(limit, next.run(request))
+        .await
+        .unwrap_or_else(|_| error::ApiError::TimedOut.into_response())
 }
 
 fn on_panic(payload: Box<dyn std::any::Any + Send + 'static>) -> Response {

@@ -4,7 +4,6 @@ use std::time::Duration;
 
 use axum::{Json, extract::State};
 use serde::Serialize;
-use shared::ServiceError;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -82,9 +81,6 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError>
     if missing.is_empty() {
         Ok(Json(Health { status: "ok" }))
     } else {
-        Err(ApiError::Contract(ServiceError::unavailable(format!(
-            "not ready: {} unavailable",
-            missing.join(", ")
-        ))))
+        Err(ApiError::NotReady(missing))
     }
 }
