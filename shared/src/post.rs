@@ -13,7 +13,7 @@ use validator::{Validate, ValidationError};
 use crate::{
     Caller, Done,
     paging::{Cursor, Limit, Page},
-    rpc::endpoint,
+    rpc::{endpoint, partial_update},
     types::{printable, trimmed},
     user::{self, SERVICE, UserId},
 };
@@ -114,37 +114,32 @@ pub struct ListRequest {
     pub author_id: Option<UserId>,
 }
 
-/// `post.update`: a partial update (author or ADMIN). Absent fields stay as
-/// they are; `content: null` (or blank) clears the content; `title` and
-/// `published` cannot be null.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Validate, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateRequest {
-    #[validate(range(min = 1, message = "must be a positive id"))]
-    pub id: PostId,
-    #[serde(
-        default,
-        deserialize_with = "present_title",
-        skip_serializing_if = "Option::is_none"
-    )]
-    #[validate(custom(function = "post_title"))]
-    #[schema(value_type = String, min_length = 1, max_length = 200)]
-    pub title: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "clearable_content",
-        skip_serializing_if = "Option::is_none"
-    )]
-    #[validate(custom(function = "post_content"))]
-    #[schema(value_type = Option<String>, max_length = 50000)]
-    pub content: Option<Option<String>>,
-    #[serde(
-        default,
-        deserialize_with = "user::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    #[schema(value_type = bool)]
-    pub published: Option<bool>,
+partial_update! {
+    fields {
+        /// A new title (1 to 200 characters); absent to keep, never null.
+        #[serde(default, deserialize_with = "present_title", skip_serializing_if = "Option::is_none")]
+        #[validate(custom(function = "post_title"))]
+        #[schema(value_type = String, min_length = 1, max_length = 200)]
+        pub title: Option<String>,
+        /// New content; `null` or blank to clear, absent to keep.
+        #[serde(default, deserialize_with = "clearable_content", skip_serializing_if = "Option::is_none")]
+        #[validate(custom(function = "post_content"))]
+        #[schema(value_type = Option<String>, max_length = 50000)]
+        pub content: Option<Option<String>>,
+        /// Publish (`true`) or withdraw to a draft (`false`); absent to keep.
+        #[serde(default, deserialize_with = "user::present", skip_serializing_if = "Option::is_none")]
+        #[schema(value_type = bool)]
+        pub published: Option<bool>,
+    }
+    /// `post.update`: a partial update (author or ADMIN). Absent fields stay as
+    /// they are; `content: null` (or blank) clears the content; `title` and
+    /// `published` cannot be null.
+    UpdateRequest {
+        #[validate(range(min = 1, message = "must be a positive id"))]
+        pub id: PostId,
+    } {}
+    /// The body of `PATCH /api/posts/{id}`.
+    UpdatePost {} {}
 }
 
 impl UpdateRequest {
@@ -152,38 +147,6 @@ impl UpdateRequest {
     pub fn is_empty(&self) -> bool {
         self.title.is_none() && self.content.is_none() && self.published.is_none()
     }
-}
-
-/// The body of `PATCH /api/posts/{id}`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Validate, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdatePost {
-    /// A new title (1 to 200 characters); absent to keep, never null.
-    #[serde(
-        default,
-        deserialize_with = "present_title",
-        skip_serializing_if = "Option::is_none"
-    )]
-    #[validate(custom(function = "post_title"))]
-    #[schema(value_type = String, min_length = 1, max_length = 200)]
-    pub title: Option<String>,
-    /// New content; `null` or blank to clear, absent to keep.
-    #[serde(
-        default,
-        deserialize_with = "clearable_content",
-        skip_serializing_if = "Option::is_none"
-    )]
-    #[validate(custom(function = "post_content"))]
-    #[schema(value_type = Option<String>, max_length = 50000)]
-    pub content: Option<Option<String>>,
-    /// Publish (`true`) or withdraw to a draft (`false`); absent to keep.
-    #[serde(
-        default,
-        deserialize_with = "user::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    #[schema(value_type = bool)]
-    pub published: Option<bool>,
 }
 
 impl UpdatePost {

@@ -72,6 +72,36 @@ macro_rules! endpoint {
 }
 pub(crate) use endpoint;
 
+/// Declares the types of one partial update whose fields are written once:
+/// after `fields { … }`, each `Name { before } { after }` is a struct with the
+/// fields `before`, then the shared fields, then `after` (so the NATS request
+/// can add the target's `id` and an HTTP body can add what only its route
+/// may send). Every one refuses unknown fields, so nothing sent is silently
+/// ignored; absent fields are `None` (keep), and serialize back as absent.
+macro_rules! partial_update {
+    (fields { $($fields:tt)* }) => {};
+    (
+        fields { $($fields:tt)* }
+        $(#[$doc:meta])* $name:ident { $($before:tt)* } { $($after:tt)* }
+        $($rest:tt)*
+    ) => {
+        $(#[$doc])*
+        #[derive(
+            Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize,
+            validator::Validate, utoipa::ToSchema,
+        )]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            $($before)*
+            $($fields)*
+            $($after)*
+        }
+
+        $crate::rpc::partial_update! { fields { $($fields)* } $($rest)* }
+    };
+}
+pub(crate) use partial_update;
+
 /// Why a call did not produce a reply.
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {

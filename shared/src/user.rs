@@ -10,7 +10,7 @@ use crate::{
     Caller, Done,
     paging::{Cursor, Limit, Page},
     post,
-    rpc::endpoint,
+    rpc::{endpoint, partial_update},
     types::{name, trimmed_optional},
 };
 
@@ -85,54 +85,41 @@ pub struct ListRequest {
     pub cursor: Option<Cursor>,
 }
 
-/// Declares a partial update of a user: the fields before `..`, the two
-/// names, then the fields after it. The names are the same in every such
-/// update, so they are written once, here: absent keeps a name, `null` or
-/// blank clears it, text (trimmed, at most 100 printable characters) sets it,
-/// and absent and `null` stay apart on the NATS hop. Unknown fields are
-/// refused, so nothing (a `role` sent to `/users/me`) is silently ignored.
-macro_rules! name_update {
-    (
-        $(#[$doc:meta])*
-        $name:ident {
-            $($(#[$before_meta:meta])* $before:ident: $before_ty:ty,)*
-            ..
-            $($(#[$after_meta:meta])* $after:ident: $after_ty:ty,)*
-        }
-    ) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Validate, ToSchema)]
-        #[serde(deny_unknown_fields)]
-        pub struct $name {
-            $($(#[$before_meta])* pub $before: $before_ty,)*
-            /// A string to set, `null` or blank to clear, absent to keep.
-            #[serde(default, deserialize_with = "clearable_name", skip_serializing_if = "Option::is_none")]
-            #[validate(custom(function = "name"))]
-            #[schema(value_type = Option<String>, max_length = 100, example = "Ada")]
-            pub firstname: Option<Option<String>>,
-            /// A string to set, `null` or blank to clear, absent to keep.
-            #[serde(default, deserialize_with = "clearable_name", skip_serializing_if = "Option::is_none")]
-            #[validate(custom(function = "name"))]
-            #[schema(value_type = Option<String>, max_length = 100, example = "Lovelace")]
-            pub lastname: Option<Option<String>>,
-            $($(#[$after_meta])* pub $after: $after_ty,)*
-        }
-    };
-}
-
-name_update!(
+partial_update! {
+    fields {
+        /// A string to set, `null` or blank to clear, absent to keep.
+        #[serde(default, deserialize_with = "clearable_name", skip_serializing_if = "Option::is_none")]
+        #[validate(custom(function = "name"))]
+        #[schema(value_type = Option<String>, max_length = 100, example = "Ada")]
+        pub firstname: Option<Option<String>>,
+        /// A string to set, `null` or blank to clear, absent to keep.
+        #[serde(default, deserialize_with = "clearable_name", skip_serializing_if = "Option::is_none")]
+        #[validate(custom(function = "name"))]
+        #[schema(value_type = Option<String>, max_length = 100, example = "Lovelace")]
+        pub lastname: Option<Option<String>>,
+    }
     /// `user.update`: a partial update of one user. The caller must be that
     /// user or an ADMIN, and only an ADMIN may send `role`.
     UpdateRequest {
         #[validate(range(min = 1, message = "must be a positive id"))]
-        id: UserId,
-        ..
+        pub id: UserId,
+    } {
         /// The new role (ADMIN only); absent to keep (`null` is refused).
         #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
         #[schema(value_type = Role)]
-        role: Option<Role>,
+        pub role: Option<Role>,
     }
-);
+    /// The body of `PATCH /api/users/me`: the caller's own names (a `role` is
+    /// refused).
+    UpdateProfile {} {}
+    /// The body of `PATCH /api/users/{id}` (ADMIN only): names and role.
+    UpdateUser {} {
+        /// The new role; absent to keep (`null` is refused).
+        #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+        #[schema(value_type = Role)]
+        pub role: Option<Role>,
+    }
+}
 
 impl UpdateRequest {
     /// True when the request changes nothing.
@@ -140,12 +127,6 @@ impl UpdateRequest {
         self.firstname.is_none() && self.lastname.is_none() && self.role.is_none()
     }
 }
-
-name_update!(
-    /// The body of `PATCH /api/users/me`: the caller's own names (a `role` is
-    /// refused).
-    UpdateProfile { .. }
-);
 
 impl UpdateProfile {
     /// The `user.update` request for user `id`.
@@ -158,17 +139,6 @@ impl UpdateProfile {
         }
     }
 }
-
-name_update!(
-    /// The body of `PATCH /api/users/{id}` (ADMIN only): names and role.
-    UpdateUser {
-        ..
-        /// The new role; absent to keep (`null` is refused).
-        #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
-        #[schema(value_type = Role)]
-        role: Option<Role>,
-    }
-);
 
 impl UpdateUser {
     /// The `user.update` request for user `id`.
