@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::{
-    Backends, Call, Load, Stack, assert_fast_gateway_503s, assert_ok_outside, free_port,
     helpers::{Passwords, TestDb, nats_server_bin},
-    random_passwords, report,
+    load::{Call, Load, assert_fast_gateway_503s, assert_ok_outside, report},
     servers::NatsProcess,
+    stack::{Backends, Stack, free_port, random_passwords},
 };
 
 fn node_conf(node: char) -> String {

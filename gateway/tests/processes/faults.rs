@@ -4,11 +4,12 @@
 use std::time::{Duration, Instant};
 
 use crate::{
-    Backends, Call, Load, RPC_TIMEOUT, Stack, assert_every, assert_fast_gateway_503s,
-    assert_ok_outside, free_port,
     helpers::{NATS_CONF, NatsServer, TempDir, TestDb, db_settings, provision_and_migrate, url_as},
-    random_passwords, report,
+    load::{
+        Call, Load, RPC_TIMEOUT, assert_every, assert_fast_gateway_503s, assert_ok_outside, report,
+    },
     servers::{NatsProcess, PrivatePostgres},
+    stack::{Backends, Stack, free_port, random_passwords},
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

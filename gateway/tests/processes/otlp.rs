@@ -25,7 +25,7 @@ use prost::Message;
 use serde_json::json;
 use tokio::task::JoinHandle;
 
-use crate::Stack;
+use crate::stack::Stack;
 
 /// A span as the collector received it (ids in hex).
 #[derive(Debug, Clone)]

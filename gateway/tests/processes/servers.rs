@@ -141,7 +141,7 @@ impl PrivatePostgres {
         let mut pg = Self {
             bin_dir,
             dir: dir.clone(),
-            port: crate::free_port(),
+            port: crate::stack::free_port(),
             password: format!("p{}", uuid::Uuid::new_v4().simple()),
             run_as,
             running: false,
