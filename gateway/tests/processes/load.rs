@@ -12,6 +12,7 @@ use std::{
 };
 
 use serde_json::Value;
+use testkit::{Api, eventually};
 use tokio::task::JoinHandle;
 
 use crate::stack::Stack;
@@ -102,13 +103,13 @@ impl Load {
         let tasks = (0..tasks)
             .map(|i| {
                 let call = calls[i % calls.len()].clone();
-                let (http, base, token) =
-                    (stack.http.clone(), stack.base.clone(), token.to_owned());
+                let (api, token) = (Api::clone(stack), token.to_owned());
                 let (samples, stop) = (Arc::clone(&samples), Arc::clone(&stop));
                 tokio::spawn(async move {
                     while !stop.load(Ordering::Relaxed) {
-                        let mut request = http
-                            .request(call.method.clone(), format!("{base}{}", call.path))
+                        let mut request = api
+                            .http
+                            .request(call.method.clone(), api.url(call.path))
                             .bearer_auth(&token)
                             .timeout(Duration::from_secs(20));
                         if let Some(body) = &call.body {
@@ -156,17 +157,14 @@ impl Load {
 
     /// Polls the samples until `done` holds (20 s at most).
     pub async fn wait_until(&self, what: &str, done: impl Fn(&[Sample]) -> bool) {
-        let finished = tokio::time::timeout(Duration::from_secs(20), async {
-            loop {
-                if done(&self.samples.lock().unwrap()) {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        })
-        .await;
+        let done = &done;
+        let finished = eventually(
+            Duration::from_secs(20),
+            Duration::from_millis(10),
+            || async move { done(&self.samples.lock().unwrap()) },
+        );
         assert!(
-            finished.is_ok(),
+            finished.await,
             "never saw {what}; replies so far: {}",
             summary(&self.samples())
         );

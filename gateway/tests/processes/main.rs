@@ -15,14 +15,12 @@
 //!
 //! The harness: `stack` (the built binaries, a `Stack` of real processes),
 //! `load` (a `Load` of concurrent HTTP calls that records every reply's
-//! status and timing, and the assertions made of it), `servers` (servers a
-//! test may break).
+//! status and timing, and the assertions made of it), `servers` (a private
+//! PostgreSQL cluster a test may stop); nats-server, the test databases and
+//! the HTTP client come from `testkit`.
 
-// Shares the API tests' helpers; not all of them are used here.
-#![allow(dead_code, clippy::unwrap_used)]
-
-#[path = "../api/helpers.rs"]
-mod helpers;
+// Test helpers unwrap: a panic there is the failure report.
+#![allow(clippy::unwrap_used)]
 
 mod load;
 mod servers;

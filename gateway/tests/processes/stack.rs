@@ -1,14 +1,14 @@
 //! The built binaries as processes: a [`Stack`] is a gateway process on
 //! some NATS and PostgreSQL, and the means to start workers beside it.
 
-use std::{collections::HashSet, path::PathBuf, process::Stdio, sync::OnceLock, time::Duration};
+use std::{
+    collections::HashSet, ops::Deref, path::PathBuf, process::Stdio, sync::OnceLock, time::Duration,
+};
 
-use async_nats::ServerAddr;
 use futures::StreamExt;
 use serde_json::Value;
+use testkit::{Api, NatsServer, Passwords, TempDir, TestDb, eventually, free_port, url_as};
 use tokio::process::{Child, Command};
-
-use crate::helpers::{self, NatsServer, Passwords, TempDir, TestDb};
 
 /// The workspace's binaries, built once per test run.
 fn bin(name: &str) -> PathBuf {
@@ -28,37 +28,6 @@ fn bin(name: &str) -> PathBuf {
     // target/<profile>/deps/<this test> → target/<profile>/<name>
     let exe = std::env::current_exe().unwrap();
     exe.parent().unwrap().parent().unwrap().join(name)
-}
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Fresh passwords for the four NATS users (a letter first: nats-server reads
-/// a variable's value as a config token).
-pub fn random_passwords() -> Passwords {
-    let p = || format!("p{}", uuid::Uuid::new_v4().simple());
-    Passwords {
-        gateway: p(),
-        auth_worker: p(),
-        user_worker: p(),
-        ops: p(),
-    }
-}
-
-/// Connects as `user`, with that user's inbox prefix, to any of `urls`
-/// (comma-separated), as the processes do.
-async fn connect_as(urls: &str, passwords: &Passwords, user: &str) -> async_nats::Client {
-    let servers: Vec<ServerAddr> = urls.split(',').map(|u| u.parse().unwrap()).collect();
-    async_nats::ConnectOptions::with_user_and_password(user.into(), passwords.of(user).into())
-        .custom_inbox_prefix(format!("_INBOX_{user}"))
-        .connect(servers)
-        .await
-        .unwrap_or_else(|e| panic!("{user} connects to {urls}: {e}"))
 }
 
 /// One running copy of a binary.
@@ -126,17 +95,37 @@ pub struct Backends {
     pub db_passwords: Option<PathBuf>,
 }
 
-/// A gateway process and the means to start workers beside it.
+impl Backends {
+    /// `nats` and `db`, where loopback is trusted.
+    pub fn of(nats_url: String, passwords: &Passwords, db: &TestDb) -> Self {
+        Self {
+            nats_url,
+            passwords: passwords.clone(),
+            db_url: db.url.clone(),
+            db_passwords: None,
+        }
+    }
+}
+
+/// A gateway process and the means to start workers beside it, called
+/// through its HTTP API (`stack.signup(…)`: see [`Api`]).
 pub struct Stack {
+    api: Api,
     backends: Backends,
     /// The nats-server and database of a stack that made its own.
     _nats: Option<NatsServer>,
     _db: Option<TestDb>,
     _keys: TempDir,
     key_file: PathBuf,
-    pub base: String,
-    pub http: reqwest::Client,
     pub gateway: Proc,
+}
+
+impl Deref for Stack {
+    type Target = Api;
+
+    fn deref(&self) -> &Api {
+        &self.api
+    }
 }
 
 impl Stack {
@@ -149,12 +138,7 @@ impl Stack {
     pub async fn start_with(gateway_env: &[(&str, &str)]) -> Self {
         let nats = NatsServer::start().await;
         let db = TestDb::create().await;
-        let backends = Backends {
-            nats_url: nats.url(),
-            passwords: nats.passwords.clone(),
-            db_url: db.url.clone(),
-            db_passwords: None,
-        };
+        let backends = Backends::of(nats.url(), &nats.passwords, &db);
         let mut stack = Self::on(backends, gateway_env).await;
         stack._nats = Some(nats);
         stack._db = Some(db);
@@ -183,27 +167,26 @@ impl Stack {
         );
         let gateway = Proc::start("gateway", &env);
         let stack = Self {
+            api: Api::new(format!("http://127.0.0.1:{port}")),
             backends,
             _nats: None,
             _db: None,
             _keys: keys,
             key_file,
-            base: format!("http://127.0.0.1:{port}"),
-            http: reqwest::Client::builder().no_proxy().build().unwrap(),
             gateway,
         };
         // Up when /healthz answers.
-        tokio::time::timeout(Duration::from_secs(30), async {
-            loop {
-                let health = stack.http.get(format!("{}/healthz", stack.base));
-                if health.send().await.is_ok_and(|r| r.status() == 200) {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(25)).await;
-            }
-        })
-        .await
-        .expect("the gateway comes up");
+        let health = stack.url("/healthz");
+        let (http, health) = (&stack.http, health.as_str());
+        let up = eventually(
+            Duration::from_secs(30),
+            Duration::from_millis(25),
+            || async move {
+                let reply = http.get(health).send().await;
+                reply.is_ok_and(|r| r.status() == 200)
+            },
+        );
+        assert!(up.await, "the gateway comes up");
         stack
     }
 
@@ -233,7 +216,7 @@ impl Stack {
             (format!("{prefix}_NATS__PASSWORD"), password.clone()),
             (
                 format!("{prefix}_DATABASE__URL"),
-                helpers::url_as(&self.backends.db_url, role),
+                url_as(&self.backends.db_url, role),
             ),
             (format!("{prefix}_LOG__LEVEL"), "warn".into()),
         ];
@@ -257,15 +240,14 @@ impl Stack {
         Proc::start(name, &env)
     }
 
-    /// An `ops` connection to the stack's NATS.
-    async fn ops(&self) -> async_nats::Client {
-        connect_as(&self.backends.nats_url, &self.backends.passwords, "ops").await
-    }
-
     /// Every reply to one request on a service-API subject (`$SRV.PING.x`,
-    /// `$SRV.STATS.x`): one per copy, collected until 300 ms pass in silence.
+    /// `$SRV.STATS.x`), asked as `ops`: one per copy, collected until 300 ms
+    /// pass in silence.
     pub async fn service_replies(&self, subject: &str) -> Vec<Value> {
-        let ops = self.ops().await;
+        let (urls, passwords) = (&self.backends.nats_url, &self.backends.passwords);
+        let (ops, _) = testkit::connect(urls, passwords, "ops", "_INBOX_ops")
+            .await
+            .unwrap_or_else(|e| panic!("ops connects to {urls}: {e}"));
         let inbox = ops.new_inbox();
         let mut replies = ops.subscribe(inbox.clone()).await.unwrap();
         ops.publish_with_reply(subject.to_owned(), inbox, "".into())
@@ -306,49 +288,13 @@ impl Stack {
         .unwrap_or_else(|_| panic!("{n} copies of {service} never answered"))
     }
 
-    /// Signs up `email` and logs in; the access token.
-    pub async fn user_token(&self, email: &str) -> String {
-        let credentials = serde_json::json!({"email": email, "password": "correct horse battery"});
-        let signup = self
-            .http
-            .post(format!("{}/api/auth/signup", self.base))
-            .json(&credentials)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(signup.status(), 201);
-        let login: Value = self
-            .http
-            .post(format!("{}/api/auth/login", self.base))
-            .json(&credentials)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        login["accessToken"].as_str().unwrap().to_owned()
-    }
-
-    /// `GET /readyz`: the status and the body.
-    async fn readyz(&self) -> (u16, Value) {
-        let response = self
-            .http
-            .get(format!("{}/readyz", self.base))
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
     /// Polls `/readyz` until it answers `status`; the body.
     pub async fn await_readyz(&self, status: u16) -> Value {
         tokio::time::timeout(Duration::from_secs(20), async {
             loop {
-                let (got, body) = self.readyz().await;
-                if got == status {
-                    return body;
+                let response = self.get("/readyz").await;
+                if response.status() == status {
+                    return response.json().await.unwrap_or(Value::Null);
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
