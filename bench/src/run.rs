@@ -17,6 +17,8 @@ use std::{
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
+use crate::{load, seed};
+
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
     /// The gateway of the stack.
@@ -29,16 +31,11 @@ pub struct RunArgs {
     /// user-worker, nats-server).
     #[arg(long, value_delimiter = ',')]
     pids: Vec<String>,
-    #[arg(long, default_value_t = 32)]
-    connections: usize,
-    #[arg(long, default_value_t = 2.0)]
-    warmup: f64,
-    #[arg(long, default_value_t = 10.0)]
-    duration: f64,
-    #[arg(long, default_value_t = 1_000_000)]
-    users: i64,
-    #[arg(long, default_value_t = 1_000_000)]
-    posts: i64,
+    /// Each scenario's load (every `load` gets the same).
+    #[command(flatten)]
+    shape: load::Shape,
+    #[command(flatten)]
+    size: seed::Size,
     /// Only these scenarios (by label prefix), e.g. `me,login`.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
@@ -141,15 +138,15 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         "--password",
         PASSWORD,
         "--users",
-        &args.users.to_string(),
+        &args.size.users.to_string(),
         "--posts",
-        &args.posts.to_string(),
+        &args.size.posts.to_string(),
     ]))?;
     let seed: Value = serde_json::from_str(seed.trim()).context("seed's output")?;
     println!(
         "  {} users and {} posts in {:.1} s",
-        args.users,
-        args.posts,
+        args.size.users,
+        args.size.posts,
         seed["seconds"].as_f64().unwrap_or(0.0)
     );
 
@@ -195,11 +192,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
                 "--scenario",
                 scenario,
                 "--connections",
-                &args.connections.to_string(),
+                &args.shape.connections.to_string(),
                 "--warmup",
-                &args.warmup.to_string(),
+                &args.shape.warmup.to_string(),
                 "--duration",
-                &(args.duration + longer).to_string(),
+                &(args.shape.duration + longer).to_string(),
                 "--password",
                 PASSWORD,
                 "--seed",
@@ -253,8 +250,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let report = json!({
         "machine": machine(),
         "settings": {
-            "connections": args.connections, "warmupSeconds": args.warmup,
-            "seconds": args.duration, "note": args.note,
+            "connections": args.shape.connections, "warmupSeconds": args.shape.warmup,
+            "seconds": args.shape.duration, "note": args.note,
         },
         "seed": seed,
         "argon2": hash,
