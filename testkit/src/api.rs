@@ -36,20 +36,21 @@ impl Api {
         format!("{}{}", self.base, path)
     }
 
-    /// Any request, with an optional bearer token and JSON body: `.send()`
-    /// it, or check its reply with `.ok()` or `.fails(status)`.
+    /// Any request, made by `who` (an [`Account`], a token, or `None` for
+    /// nobody), with an optional JSON body: `.send()` it, or check its reply
+    /// with `.ok()` or `.fails(status)`.
     pub fn call<'a>(
         &'a self,
         method: Method,
         path: &'a str,
-        token: Option<&'a str>,
+        who: impl Into<Bearer<'a>>,
         body: Option<&'a Value>,
     ) -> Call<'a> {
         Call {
             api: self,
             method,
             path,
-            token,
+            token: who.into().0,
             body,
         }
     }
@@ -147,6 +148,30 @@ impl Api {
     /// Signs `email` up and logs in; the access token.
     pub async fn user_token(&self, email: &str) -> String {
         self.account(email).await.token
+    }
+}
+
+/// Who makes an [`Api::call`]: the bearer token it sends, if any.
+#[derive(Debug, Clone, Copy)]
+pub struct Bearer<'a>(Option<&'a str>);
+
+/// An account calls with its access token.
+impl<'a> From<&'a Account> for Bearer<'a> {
+    fn from(account: &'a Account) -> Self {
+        Self(Some(&account.token))
+    }
+}
+
+/// A token, or `None` for a call without one.
+impl<'a> From<Option<&'a str>> for Bearer<'a> {
+    fn from(token: Option<&'a str>) -> Self {
+        Self(token)
+    }
+}
+
+impl<'a> From<&'a str> for Bearer<'a> {
+    fn from(token: &'a str) -> Self {
+        Self(Some(token))
     }
 }
 

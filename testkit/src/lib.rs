@@ -10,8 +10,8 @@
 //! * `db`: a fresh PostgreSQL database per test, provisioned and migrated
 //!   as operators do ([`TestDb`]), and the URLs and settings of its roles.
 //! * `api`: a client of the gateway's HTTP API ([`Api`]: sign-up, login,
-//!   any [`Call`] with a token, and what its reply must be) and
-//!   [`assert_error`], the contract's error body.
+//!   any [`Call`] made by an [`Account`], a token or nobody, and what its
+//!   reply must be) and [`assert_error`], the contract's error body.
 //! * `local`: a temporary directory and a free port.
 //! * `wait`: [`eventually`], for a state no event announces.
 //!
@@ -28,7 +28,7 @@ mod local;
 mod nats;
 mod wait;
 
-pub use api::{Account, Api, Call, PASSWORD, assert_error, error_fields};
+pub use api::{Account, Api, Bearer, Call, PASSWORD, assert_error, error_fields};
 pub use db::{TestDb, db_settings, provision_and_migrate, url_as};
 pub use local::{TempDir, free_port};
 pub use nats::{NATS_CONF, NatsProcess, NatsServer, Passwords, connect, nats_server_bin};

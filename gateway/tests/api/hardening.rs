@@ -90,35 +90,24 @@ async fn a_demoted_admin_cannot_promote_itself_back_or_demote_its_demoter() {
     let stale_session = session_of(&mallory.token);
 
     let path = format!("/api/users/{}", mallory.id);
-    app.call(
-        Method::PATCH,
-        &path,
-        Some(&root.token),
-        Some(&json!({"role": "USER"})),
-    )
-    .ok()
-    .await;
+    let (promote, demote) = (json!({"role": "ADMIN"}), json!({"role": "USER"}));
+    app.call(Method::PATCH, &path, &root, Some(&demote))
+        .ok()
+        .await;
 
     // At once, with the token that still says ADMIN: the demotion ended the
     // session it belongs to.
-    let promote = json!({"role": "ADMIN"});
-    app.call(Method::PATCH, &path, Some(&mallory.token), Some(&promote))
+    app.call(Method::PATCH, &path, &mallory, Some(&promote))
         .fails(401)
         .await;
     let root_path = format!("/api/users/{}", root.id);
-    let demote = json!({"role": "USER"});
-    app.call(
-        Method::PATCH,
-        &root_path,
-        Some(&mallory.token),
-        Some(&demote),
-    )
-    .fails(401)
-    .await;
+    app.call(Method::PATCH, &root_path, &mallory, Some(&demote))
+        .fails(401)
+        .await;
 
     // Logged in again, the token says USER: refused by the route's role.
     let fresh = app.access_token("mallory@example.com").await;
-    app.call(Method::PATCH, &path, Some(&fresh), Some(&promote))
+    app.call(Method::PATCH, &path, fresh.as_str(), Some(&promote))
         .fails(403)
         .await;
 
@@ -129,22 +118,15 @@ async fn a_demoted_admin_cannot_promote_itself_back_or_demote_its_demoter() {
         role: Role::Admin,
         session: Some(session_of(&fresh)),
     };
-    let (status, body) = app
-        .nats_request_as(
-            "user.update",
-            Some(live),
-            &json!({"id": mallory.id, "role": "ADMIN"}),
-        )
-        .await;
-    assert_eq!(status, Some(403), "{body}");
-    let (status, body) = app
-        .nats_request_as(
-            "user.update",
-            Some(live),
-            &json!({"id": root.id, "role": "USER"}),
-        )
-        .await;
-    assert_eq!(status, Some(403), "{body}");
+    for change in [
+        json!({"id": mallory.id, "role": "ADMIN"}),
+        json!({"id": root.id, "role": "USER"}),
+    ] {
+        let (status, body) = app
+            .nats_request_as("user.update", Some(live), &change)
+            .await;
+        assert_eq!(status, Some(403), "{change}: {body}");
+    }
     // The revoked session is refused outright, whatever its claim.
     let dead = Caller {
         session: Some(stale_session),
@@ -164,23 +146,15 @@ async fn a_promotion_applies_to_the_users_current_token_at_once() {
     let app = spawn_app().await;
     let root = app.admin_account("root@example.com").await;
     let ada = app.account("ada@example.com").await;
-    app.call(Method::GET, "/api/users", Some(&ada.token), None)
+    app.call(Method::GET, "/api/users", &ada, None)
         .fails(403)
         .await;
     let path = format!("/api/users/{}", ada.id);
-    app.call(
-        Method::PATCH,
-        &path,
-        Some(&root.token),
-        Some(&json!({"role": "ADMIN"})),
-    )
-    .ok()
-    .await;
-    // The token still says USER; the next request goes by the current role.
-    let page = app
-        .call(Method::GET, "/api/users", Some(&ada.token), None)
+    app.call(Method::PATCH, &path, &root, Some(&json!({"role": "ADMIN"})))
         .ok()
         .await;
+    // The token still says USER; the next request goes by the current role.
+    let page = app.call(Method::GET, "/api/users", &ada, None).ok().await;
     assert_eq!(page["items"].as_array().unwrap().len(), 2);
 }
 
@@ -189,18 +163,10 @@ async fn a_deleted_users_token_gets_401_on_every_route() {
     let app = spawn_app().await;
     let root = app.admin_account("root@example.com").await;
     let gone = app.admin_account("gone@example.com").await;
-    let post = app
-        .call(
-            Method::POST,
-            "/api/posts",
-            Some(&root.token),
-            Some(&json!({"title": "p", "published": true})),
-        )
-        .ok()
-        .await;
+    let post = app.create_post(&root, "p", true).await;
     let path = format!("/api/users/{}", gone.id);
     assert_eq!(
-        app.call(Method::DELETE, &path, Some(&root.token), None)
+        app.call(Method::DELETE, &path, &root, None)
             .send()
             .await
             .status(),
@@ -210,15 +176,8 @@ async fn a_deleted_users_token_gets_401_on_every_route() {
     let statuses = every_route_with(&app, &gone.token, gone.id, post["id"].as_i64().unwrap()).await;
     assert_all_401(&statuses);
     // Nothing was changed by the dead token.
-    let read = app
-        .call(
-            Method::GET,
-            &format!("/api/posts/{}", post["id"]),
-            None,
-            None,
-        )
-        .ok()
-        .await;
+    let post_path = format!("/api/posts/{}", post["id"]);
+    let read = app.call(Method::GET, &post_path, None, None).ok().await;
     assert_eq!(read["title"], "p");
     assert_eq!(app.role_of(root.id).await, "ADMIN");
 }
@@ -230,22 +189,10 @@ async fn after_logout_the_access_token_gets_401_everywhere() {
     let body = app.login_ok("ada@example.com", PASSWORD).await;
     let access = body["accessToken"].as_str().unwrap();
     let id = body["user"]["id"].as_i64().unwrap();
-    let post = app
-        .call(
-            Method::POST,
-            "/api/posts",
-            Some(access),
-            Some(&json!({"title": "mine"})),
-        )
-        .ok()
-        .await;
+    let post = app.create_post(access, "mine", false).await;
+    let logout = json!({"refreshToken": body["refreshToken"]});
     let response = app
-        .call(
-            Method::POST,
-            "/api/auth/logout",
-            Some(access),
-            Some(&json!({"refreshToken": body["refreshToken"]})),
-        )
+        .call(Method::POST, "/api/auth/logout", access, Some(&logout))
         .send()
         .await;
     assert_eq!(response.status(), 204);
@@ -259,22 +206,10 @@ async fn after_a_password_change_another_sessions_access_token_gets_401_everywhe
     let app = spawn_app().await;
     let here = app.account("ada@example.com").await;
     let stolen = app.access_token("ada@example.com").await;
-    let post = app
-        .call(
-            Method::POST,
-            "/api/posts",
-            Some(&here.token),
-            Some(&json!({"title": "mine"})),
-        )
-        .ok()
-        .await;
+    let post = app.create_post(&here, "mine", false).await;
+    let change = json!({"currentPassword": PASSWORD, "newPassword": "a brand new secret"});
     let response = app
-        .call(
-            Method::PUT,
-            "/api/users/me/password",
-            Some(&here.token),
-            Some(&json!({"currentPassword": PASSWORD, "newPassword": "a brand new secret"})),
-        )
+        .call(Method::PUT, "/api/users/me/password", &here, Some(&change))
         .send()
         .await;
     assert_eq!(response.status(), 204);

@@ -9,9 +9,10 @@ use std::{
     time::Duration,
 };
 
-use serde_json::Value;
+use reqwest::Method;
+use serde_json::{Value, json};
 use shared::{Caller, Role};
-use testkit::{Account, Api, NatsServer, TempDir, TestDb, db_settings, eventually};
+use testkit::{Account, Api, Bearer, NatsServer, TempDir, TestDb, db_settings, eventually};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -292,6 +293,22 @@ impl TestApp {
             id: user["id"].as_i64().unwrap(),
             token: self.access_token(email).await,
         }
+    }
+
+    /// Creates a post as `author` through the API, asserting 201; the post.
+    pub async fn create_post<'a>(
+        &'a self,
+        author: impl Into<Bearer<'a>>,
+        title: &str,
+        published: bool,
+    ) -> Value {
+        let post = json!({"title": title, "content": "Some text.", "published": published});
+        let response = self
+            .call(Method::POST, "/api/posts", author.into(), Some(&post))
+            .send()
+            .await;
+        assert_eq!(response.status(), 201, "creating {post}");
+        response.json().await.unwrap()
     }
 
     /// A user's role as the database holds it.

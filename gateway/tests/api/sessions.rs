@@ -185,7 +185,7 @@ async fn changing_the_password_checks_the_current_one_and_revokes_every_other_se
         let app = &app;
         async move {
             let path = "/api/users/me/password";
-            app.call(Method::PUT, path, Some(&bearer), Some(&body))
+            app.call(Method::PUT, path, bearer.as_str(), Some(&body))
                 .send()
                 .await
         }

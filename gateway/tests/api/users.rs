@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use reqwest::Method;
 use serde_json::{Value, json};
 use shared::Role;
-use testkit::error_fields;
+use testkit::{Account, Api, error_fields};
 
 use crate::helpers::{TestApp, ids, spawn_app};
 
@@ -50,10 +50,7 @@ async fn an_admin_pages_through_every_user_exactly_once_while_users_come_and_go(
     let mut path = "/api/users".to_owned();
     let mut pages = 0;
     loop {
-        let page = app
-            .call(Method::GET, &path, Some(&admin.token), None)
-            .ok()
-            .await;
+        let page = app.call(Method::GET, &path, &admin, None).ok().await;
         let page_ids = ids(&page);
         assert!(page_ids.len() <= 20, "default limit is 20: {page_ids:?}");
         pages += 1;
@@ -99,42 +96,27 @@ async fn the_user_list_defaults_to_20_caps_the_limit_at_100_and_ends_without_an_
     let app = spawn_app().await;
     let admin = app.admin_account("admin@example.com").await;
     insert_users(&app, "bulk", 149).await;
-    let get = |path: &'static str| app.call(Method::GET, path, Some(&admin.token), None).ok();
+    let (api, admin): (&Api, &Account) = (&app, &admin);
+    let get = |path: String| async move { api.call(Method::GET, &path, admin, None).ok().await };
 
-    let default = get("/api/users").await;
+    let default = get("/api/users".into()).await;
     assert_eq!(ids(&default).len(), 20);
     assert!(default["nextCursor"].is_string());
 
-    let capped = get("/api/users?limit=500").await;
+    let capped = get("/api/users?limit=500".into()).await;
     assert_eq!(ids(&capped).len(), 100);
     let cursor = capped["nextCursor"].as_str().unwrap();
-    let rest = app
-        .call(
-            Method::GET,
-            &format!("/api/users?limit=500&cursor={cursor}"),
-            Some(&admin.token),
-            None,
-        )
-        .ok()
-        .await;
+    let rest = get(format!("/api/users?limit=500&cursor={cursor}")).await;
     assert_eq!(ids(&rest).len(), 50);
     assert!(rest["nextCursor"].is_null());
 
     // 150 users in pages of 75: the second page is the last, and says so.
-    let first = get("/api/users?limit=75").await;
+    let first = get("/api/users?limit=75".into()).await;
     let cursor = first["nextCursor"].as_str().unwrap();
-    let second = app
-        .call(
-            Method::GET,
-            &format!("/api/users?limit=75&cursor={cursor}"),
-            Some(&admin.token),
-            None,
-        )
-        .ok()
-        .await;
+    let second = get(format!("/api/users?limit=75&cursor={cursor}")).await;
     assert_eq!(ids(&second).len(), 75);
     assert!(second["nextCursor"].is_null());
-    assert_eq!(ids(&get("/api/users?limit=1").await).len(), 1);
+    assert_eq!(ids(&get("/api/users?limit=1".into()).await).len(), 1);
 }
 
 #[tokio::test]
@@ -150,10 +132,7 @@ async fn a_cursor_that_does_not_decode_or_a_limit_below_1_is_a_400() {
         ("limit=ten", "limit must be a positive integer"),
     ] {
         let path = format!("/api/users?{query}");
-        let body = app
-            .call(Method::GET, &path, Some(&admin.token), None)
-            .fails(400)
-            .await;
+        let body = app.call(Method::GET, &path, &admin, None).fails(400).await;
         assert!(
             body["message"].as_str().unwrap().contains(message),
             "{query}: {body}"
@@ -166,7 +145,7 @@ async fn only_an_admin_may_list_users() {
     let app = spawn_app().await;
     let user = app.account("ada@example.com").await;
     let body = app
-        .call(Method::GET, "/api/users", Some(&user.token), None)
+        .call(Method::GET, "/api/users", &user, None)
         .fails(403)
         .await;
     assert_eq!(body["message"], "admin role required");
@@ -190,31 +169,25 @@ async fn a_user_reads_itself_by_id_an_admin_reads_anyone_and_others_get_403() {
     let admin = app.admin_account("admin@example.com").await;
     let ada_path = format!("/api/users/{}", ada.id);
 
-    let me = app
-        .call(Method::GET, &ada_path, Some(&ada.token), None)
-        .ok()
-        .await;
+    let me = app.call(Method::GET, &ada_path, &ada, None).ok().await;
     assert_eq!(me["email"], "ada@example.com");
-    app.call(Method::GET, &ada_path, Some(&bob.token), None)
+    app.call(Method::GET, &ada_path, &bob, None)
         .fails(403)
         .await;
-    let read = app
-        .call(Method::GET, &ada_path, Some(&admin.token), None)
-        .ok()
-        .await;
+    let read = app.call(Method::GET, &ada_path, &admin, None).ok().await;
     assert_eq!(read["id"], ada.id);
     app.call(Method::GET, &ada_path, None, None)
         .fails(401)
         .await;
-    app.call(Method::GET, "/api/users/999999", Some(&admin.token), None)
+    app.call(Method::GET, "/api/users/999999", &admin, None)
         .fails(404)
         .await;
     // Another user's id that does not exist is still 403 for a USER: whether
     // an id exists is not revealed.
-    app.call(Method::GET, "/api/users/999999", Some(&bob.token), None)
+    app.call(Method::GET, "/api/users/999999", &bob, None)
         .fails(403)
         .await;
-    app.call(Method::GET, "/api/users/abc", Some(&admin.token), None)
+    app.call(Method::GET, "/api/users/abc", &admin, None)
         .fails(400)
         .await;
 }
@@ -223,19 +196,14 @@ async fn a_user_reads_itself_by_id_an_admin_reads_anyone_and_others_get_403() {
 async fn patching_me_keeps_absent_names_clears_null_or_blank_ones_and_sets_updated_at() {
     let app = spawn_app().await;
     let ada = app.account("ada@example.com").await;
-    let token = Some(ada.token.as_str());
     let before = app
-        .call(Method::GET, "/api/users/me", token, None)
+        .call(Method::GET, "/api/users/me", &ada, None)
         .ok()
         .await;
 
+    let names = json!({"firstname": "  Ada ", "lastname": "Lovelace"});
     let user = app
-        .call(
-            Method::PATCH,
-            "/api/users/me",
-            token,
-            Some(&json!({"firstname": "  Ada ", "lastname": "Lovelace"})),
-        )
+        .call(Method::PATCH, "/api/users/me", &ada, Some(&names))
         .ok()
         .await;
     assert_eq!(user["firstname"], "Ada");
@@ -243,49 +211,37 @@ async fn patching_me_keeps_absent_names_clears_null_or_blank_ones_and_sets_updat
     assert!(timestamp(&user["updatedAt"]) > timestamp(&before["updatedAt"]));
     assert_eq!(user["createdAt"], before["createdAt"]);
 
+    let no_firstname = json!({"firstname": null});
     let user = app
-        .call(
-            Method::PATCH,
-            "/api/users/me",
-            token,
-            Some(&json!({"firstname": null})),
-        )
+        .call(Method::PATCH, "/api/users/me", &ada, Some(&no_firstname))
         .ok()
         .await;
     assert_eq!(user["firstname"], Value::Null);
     assert_eq!(user["lastname"], "Lovelace", "an absent field is kept");
 
+    let blank_lastname = json!({"lastname": "   "});
     let user = app
-        .call(
-            Method::PATCH,
-            "/api/users/me",
-            token,
-            Some(&json!({"lastname": "   "})),
-        )
+        .call(Method::PATCH, "/api/users/me", &ada, Some(&blank_lastname))
         .ok()
         .await;
     assert_eq!(user["lastname"], Value::Null);
 
     // An empty patch changes nothing, not even updatedAt.
     let same = app
-        .call(Method::PATCH, "/api/users/me", token, Some(&json!({})))
+        .call(Method::PATCH, "/api/users/me", &ada, Some(&json!({})))
         .ok()
         .await;
     assert_eq!(same, user);
 
     // The same rules as sign-up, every failing field at once; nothing changes.
+    let invalid = json!({"firstname": "x".repeat(101), "lastname": "a\u{7}b"});
     let body = app
-        .call(
-            Method::PATCH,
-            "/api/users/me",
-            token,
-            Some(&json!({"firstname": "x".repeat(101), "lastname": "a\u{7}b"})),
-        )
+        .call(Method::PATCH, "/api/users/me", &ada, Some(&invalid))
         .fails(400)
         .await;
     assert_eq!(error_fields(&body), ["firstname", "lastname"]);
     let after = app
-        .call(Method::GET, "/api/users/me", token, None)
+        .call(Method::GET, "/api/users/me", &ada, None)
         .ok()
         .await;
     assert_eq!(after, user);
@@ -298,32 +254,23 @@ async fn patching_me_keeps_absent_names_clears_null_or_blank_ones_and_sets_updat
 async fn a_user_cannot_raise_its_own_role_through_either_patch_route() {
     let app = spawn_app().await;
     let ada = app.account("ada@example.com").await;
+    let raise = json!({"firstname": "Ada", "role": "ADMIN"});
     let body = app
-        .call(
-            Method::PATCH,
-            "/api/users/me",
-            Some(&ada.token),
-            Some(&json!({"firstname": "Ada", "role": "ADMIN"})),
-        )
+        .call(Method::PATCH, "/api/users/me", &ada, Some(&raise))
         .fails(400)
         .await;
     assert!(body["message"].as_str().unwrap().contains("role"), "{body}");
 
     let path = format!("/api/users/{}", ada.id);
     let body = app
-        .call(
-            Method::PATCH,
-            &path,
-            Some(&ada.token),
-            Some(&json!({"role": "ADMIN"})),
-        )
+        .call(Method::PATCH, &path, &ada, Some(&json!({"role": "ADMIN"})))
         .fails(403)
         .await;
     assert_eq!(body["message"], "admin role required");
 
     assert_eq!(app.role_of(ada.id).await, "USER");
     let me = app
-        .call(Method::GET, "/api/users/me", Some(&ada.token), None)
+        .call(Method::GET, "/api/users/me", &ada, None)
         .ok()
         .await;
     assert_eq!(
@@ -340,13 +287,9 @@ async fn an_admin_changes_a_users_names_and_role_and_the_new_role_works_after_lo
     let ada = app.account("ada@example.com").await;
     let path = format!("/api/users/{}", ada.id);
 
+    let promote = json!({"firstname": "Ada", "role": "ADMIN"});
     let user = app
-        .call(
-            Method::PATCH,
-            &path,
-            Some(&admin.token),
-            Some(&json!({"firstname": "Ada", "role": "ADMIN"})),
-        )
+        .call(Method::PATCH, &path, &admin, Some(&promote))
         .ok()
         .await;
     assert_eq!(user["role"], "ADMIN");
@@ -354,36 +297,24 @@ async fn an_admin_changes_a_users_names_and_role_and_the_new_role_works_after_lo
     assert_eq!(user["email"], "ada@example.com");
 
     let token = app.access_token("ada@example.com").await;
-    app.call(Method::GET, "/api/users", Some(&token), None)
+    app.call(Method::GET, "/api/users", token.as_str(), None)
         .ok()
         .await;
 
     let body = app
-        .call(
-            Method::PATCH,
-            &path,
-            Some(&admin.token),
-            Some(&json!({"role": "ROOT"})),
-        )
+        .call(Method::PATCH, &path, &admin, Some(&json!({"role": "ROOT"})))
         .fails(400)
         .await;
     assert!(body["message"].as_str().unwrap().contains("ROOT"), "{body}");
-    app.call(
-        Method::PATCH,
-        &path,
-        Some(&admin.token),
-        Some(&json!({"role": null})),
-    )
-    .fails(400)
-    .await;
-    app.call(
-        Method::PATCH,
-        "/api/users/999999",
-        Some(&admin.token),
-        Some(&json!({"firstname": "Nobody"})),
-    )
-    .fails(404)
-    .await;
+    // No role at all, and a user that does not exist.
+    for (path, change, status) in [
+        (path.as_str(), json!({"role": null}), 400),
+        ("/api/users/999999", json!({"firstname": "Nobody"}), 404),
+    ] {
+        app.call(Method::PATCH, path, &admin, Some(&change))
+            .fails(status)
+            .await;
+    }
 }
 
 #[tokio::test]
@@ -394,37 +325,32 @@ async fn the_last_admin_cannot_be_demoted_or_deleted_but_either_of_two_can() {
     let demote = json!({"role": "USER"});
 
     let body = app
-        .call(Method::PATCH, &path, Some(&admin.token), Some(&demote))
+        .call(Method::PATCH, &path, &admin, Some(&demote))
         .fails(409)
         .await;
     assert_eq!(
         body["message"],
         "the last ADMIN cannot be demoted or deleted"
     );
-    app.call(Method::DELETE, &path, Some(&admin.token), None)
+    app.call(Method::DELETE, &path, &admin, None)
         .fails(409)
         .await;
     assert_eq!(app.role_of(admin.id).await, "ADMIN");
 
     // With a second ADMIN, the first may step down.
     let ada = app.account("ada@example.com").await;
-    app.call(
-        Method::PATCH,
-        &format!("/api/users/{}", ada.id),
-        Some(&admin.token),
-        Some(&json!({"role": "ADMIN"})),
-    )
-    .ok()
-    .await;
+    let (ada_path, promote) = (format!("/api/users/{}", ada.id), json!({"role": "ADMIN"}));
+    app.call(Method::PATCH, &ada_path, &admin, Some(&promote))
+        .ok()
+        .await;
     let user = app
-        .call(Method::PATCH, &path, Some(&admin.token), Some(&demote))
+        .call(Method::PATCH, &path, &admin, Some(&demote))
         .ok()
         .await;
     assert_eq!(user["role"], "USER");
     // Now Ada is the last one.
     let ada_token = app.access_token("ada@example.com").await;
-    let ada_path = format!("/api/users/{}", ada.id);
-    app.call(Method::DELETE, &ada_path, Some(&ada_token), None)
+    app.call(Method::DELETE, &ada_path, ada_token.as_str(), None)
         .fails(409)
         .await;
 }
@@ -433,15 +359,7 @@ async fn the_last_admin_cannot_be_demoted_or_deleted_but_either_of_two_can() {
 async fn deleting_a_user_ends_their_sessions_and_keeps_their_posts_without_an_author() {
     let app = spawn_app().await;
     let ada = app.account("ada@example.com").await;
-    let post = app
-        .call(
-            Method::POST,
-            "/api/posts",
-            Some(&ada.token),
-            Some(&json!({"title": "Notes", "published": true})),
-        )
-        .ok()
-        .await;
+    let post = app.create_post(&ada, "Notes", true).await;
     let pool = app.db.pool().await;
     let sessions = |id: i64| {
         sqlx::query_scalar::<_, i64>("select count(*) from sessions where user_id = $1")
@@ -451,43 +369,27 @@ async fn deleting_a_user_ends_their_sessions_and_keeps_their_posts_without_an_au
     assert_eq!(sessions(ada.id).await.unwrap(), 1);
 
     let path = format!("/api/users/{}", ada.id);
-    let response = app
-        .call(Method::DELETE, &path, Some(&ada.token), None)
-        .send()
-        .await;
+    let response = app.call(Method::DELETE, &path, &ada, None).send().await;
     assert_eq!(response.status(), 204);
     assert!(response.text().await.unwrap().is_empty());
 
     assert_eq!(sessions(ada.id).await.unwrap(), 0);
     assert_eq!(app.db.count("refresh_tokens").await, 0);
     // The post stays, with no author.
-    let read = app
-        .call(
-            Method::GET,
-            &format!("/api/posts/{}", post["id"]),
-            None,
-            None,
-        )
-        .ok()
-        .await;
+    let post_path = format!("/api/posts/{}", post["id"]);
+    let read = app.call(Method::GET, &post_path, None, None).ok().await;
     assert_eq!(read["authorId"], Value::Null);
     assert_eq!(read["title"], "Notes");
     // The old access token still verifies, but its session is gone with
     // the user: 401 at once.
-    app.call(Method::GET, "/api/users/me", Some(&ada.token), None)
-        .fails(401)
-        .await;
-    app.call(
-        Method::POST,
-        "/api/posts",
-        Some(&ada.token),
-        Some(&json!({"title": "Ghost"})),
-    )
-    .fails(401)
-    .await;
-    app.call(Method::DELETE, &path, Some(&ada.token), None)
-        .fails(401)
-        .await;
+    let ghost = json!({"title": "Ghost"});
+    for (method, path, body) in [
+        (Method::GET, "/api/users/me", None),
+        (Method::POST, "/api/posts", Some(&ghost)),
+        (Method::DELETE, path.as_str(), None),
+    ] {
+        app.call(method, path, &ada, body).fails(401).await;
+    }
 }
 
 #[tokio::test]
@@ -498,7 +400,7 @@ async fn a_user_deletes_only_itself_and_an_admin_deletes_anyone() {
     let admin = app.admin_account("admin@example.com").await;
     let bob_path = format!("/api/users/{}", bob.id);
 
-    app.call(Method::DELETE, &bob_path, Some(&ada.token), None)
+    app.call(Method::DELETE, &bob_path, &ada, None)
         .fails(403)
         .await;
     app.call(Method::DELETE, &bob_path, None, None)
@@ -507,12 +409,12 @@ async fn a_user_deletes_only_itself_and_an_admin_deletes_anyone() {
     assert!(user_ids(&app).await.contains(&bob.id));
 
     let response = app
-        .call(Method::DELETE, &bob_path, Some(&admin.token), None)
+        .call(Method::DELETE, &bob_path, &admin, None)
         .send()
         .await;
     assert_eq!(response.status(), 204);
     assert!(!user_ids(&app).await.contains(&bob.id));
-    app.call(Method::DELETE, &bob_path, Some(&admin.token), None)
+    app.call(Method::DELETE, &bob_path, &admin, None)
         .fails(404)
         .await;
 }
@@ -550,7 +452,7 @@ async fn user_writes_published_straight_onto_nats_need_a_caller_and_ownership() 
 
     // Nothing changed.
     let bob_now = app
-        .call(Method::GET, "/api/users/me", Some(&bob.token), None)
+        .call(Method::GET, "/api/users/me", &bob, None)
         .ok()
         .await;
     assert_eq!(bob_now["firstname"], Value::Null);
