@@ -36,6 +36,21 @@ pub enum Scenario {
     Mix,
 }
 
+/// How a scenario is driven and measured; `run` passes its own on to each
+/// `load`.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct Shape {
+    /// Concurrent connections, one request in flight on each.
+    #[arg(long, default_value_t = 32)]
+    pub connections: usize,
+    /// Seconds before measuring.
+    #[arg(long, default_value_t = 2.0)]
+    pub warmup: f64,
+    /// Seconds measured.
+    #[arg(long, default_value_t = 10.0)]
+    pub duration: f64,
+}
+
 #[derive(Debug, clap::Args)]
 pub struct LoadArgs {
     /// The gateway (or floor), e.g. 127.0.0.1:8080.
@@ -43,14 +58,8 @@ pub struct LoadArgs {
     addr: SocketAddr,
     #[arg(long, value_enum)]
     scenario: Scenario,
-    #[arg(long, default_value_t = 32)]
-    connections: usize,
-    /// Seconds before measuring.
-    #[arg(long, default_value_t = 2.0)]
-    warmup: f64,
-    /// Seconds measured.
-    #[arg(long, default_value_t = 10.0)]
-    duration: f64,
+    #[command(flatten)]
+    shape: Shape,
     /// The seeded users' password.
     #[arg(long)]
     password: String,
@@ -249,6 +258,7 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
     let (user_min, user_max) = (number("userMin")?, number("userMax")?);
     let (post_min, post_max) = (number("postMin")?, number("postMax")?);
     let addr = args.addr;
+    let shape = args.shape;
 
     // Tokens for the scenarios that read as a user or as the ADMIN.
     let needs_users = matches!(args.scenario, Scenario::Me | Scenario::Mix);
@@ -258,7 +268,7 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
     );
     let mut tokens = Vec::new();
     if needs_users {
-        for n in 1..=args.connections.min(64) {
+        for n in 1..=shape.connections.min(64) {
             tokens
                 .push(access_token(addr, &format!("user{n}@bench.example"), &args.password).await?);
         }
@@ -295,13 +305,13 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
         stdout.flush()?;
     }
     let started = Instant::now();
-    let measure_from = started + Duration::from_secs_f64(args.warmup);
-    let measure_to = measure_from + Duration::from_secs_f64(args.duration);
+    let measure_from = started + Duration::from_secs_f64(shape.warmup);
+    let measure_to = measure_from + Duration::from_secs_f64(shape.duration);
     let done = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
 
     let mut connections = Vec::new();
-    for conn in 0..args.connections {
+    for conn in 0..shape.connections {
         let (plan, done, failed) = (Arc::clone(&plan), Arc::clone(&done), Arc::clone(&failed));
         connections.push(tokio::spawn(async move {
             let mut tally = Tally {
@@ -360,7 +370,7 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
         || format!("{:?}", args.scenario),
         |v| v.get_name().to_owned(),
     );
-    let total = args.warmup + args.duration;
+    let total = shape.warmup + shape.duration;
     let mut marked_start = false;
     let mut cpu_start = 0.0;
     let mut last = (Instant::now(), 0u64);
@@ -413,10 +423,10 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
     let ms = |q: f64| latency.value_at_quantile(q) as f64 / 1000.0;
     let result = json!({
         "scenario": name,
-        "connections": args.connections,
-        "seconds": args.duration,
+        "connections": shape.connections,
+        "seconds": shape.duration,
         "requests": requests,
-        "rps": requests as f64 / args.duration,
+        "rps": requests as f64 / shape.duration,
         "errors": errors,
         "statuses": statuses,
         "latencyMs": {

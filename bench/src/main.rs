@@ -15,6 +15,7 @@
 mod floor;
 mod hash;
 mod load;
+mod report;
 mod run;
 mod seed;
 

@@ -9,6 +9,17 @@ use anyhow::Context;
 use serde_json::json;
 use sqlx::{Connection, PgConnection};
 
+/// How much is seeded; `run` passes its own on to `seed`.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct Size {
+    /// Users seeded (the deep page is near the last).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub users: i64,
+    /// Posts seeded.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub posts: i64,
+}
+
 #[derive(Debug, clap::Args)]
 pub struct SeedArgs {
     /// The database to seed [default: the auth-worker's `migrator.url` and
@@ -16,15 +27,14 @@ pub struct SeedArgs {
     /// schema's owner, who may write every table, unlike either worker]
     #[arg(long)]
     database_url: Option<String>,
-    #[arg(long, default_value_t = 1_000_000)]
-    users: i64,
-    #[arg(long, default_value_t = 1_000_000)]
-    posts: i64,
+    #[command(flatten)]
+    size: Size,
     #[arg(long)]
     password: String,
 }
 
 pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
+    let Size { users, posts } = args.size;
     let started = Instant::now();
     // The auth-worker's own hasher and settings: the rows verify as if the
     // users had signed up.
@@ -54,12 +64,12 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
          from generate_series(1, $2) g",
     )
     .bind(&phc)
-    .bind(args.users)
+    .bind(users)
     .execute(&mut db)
     .await?;
     eprintln!(
         "  seeded {} users in {:.1} s",
-        args.users,
+        users,
         step.elapsed().as_secs_f64()
     );
     let (user_min, user_max): (i64, i64) =
@@ -76,12 +86,12 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
     )
     .bind(user_min)
     .bind(user_max - user_min + 1)
-    .bind(args.posts)
+    .bind(posts)
     .execute(&mut db)
     .await?;
     eprintln!(
         "  seeded {} posts in {:.1} s",
-        args.posts,
+        posts,
         step.elapsed().as_secs_f64()
     );
     let (post_min, post_max): (i64, i64) = sqlx::query_as("select min(id), max(id) from posts")
@@ -93,8 +103,8 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
     println!(
         "{}",
         json!({
-            "users": args.users, "userMin": user_min, "userMax": user_max,
-            "posts": args.posts, "postMin": post_min, "postMax": post_max,
+            "users": users, "userMin": user_min, "userMax": user_max,
+            "posts": posts, "postMin": post_min, "postMax": post_max,
             "seconds": started.elapsed().as_secs_f64(),
         })
     );

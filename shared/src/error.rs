@@ -289,7 +289,7 @@ mod tests {
     #[test]
     fn a_decoding_error_names_the_kind_of_value_but_never_the_value() {
         #[derive(Debug, serde::Deserialize)]
-        #[allow(dead_code)]
+        #[expect(dead_code, reason = "only the errors of decoding it are looked at")]
         struct Login {
             password: String,
             role: Option<crate::Role>,

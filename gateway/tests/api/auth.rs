@@ -1,8 +1,9 @@
 //! Sign-up, login and the token keys.
 
 use serde_json::{Value, json};
+use testkit::{assert_error, error_fields};
 
-use crate::helpers::{Options, assert_error, spawn_app, spawn_app_with};
+use crate::helpers::{Options, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn signing_up_returns_201_and_the_user_without_any_password() {
@@ -45,12 +46,7 @@ async fn signing_up_returns_201_and_the_user_without_any_password() {
 #[tokio::test]
 async fn the_password_is_stored_only_as_an_argon2id_phc_string() {
     let app = spawn_app().await;
-    assert_eq!(
-        app.signup("ada@example.com", "correct horse battery")
-            .await
-            .status(),
-        201
-    );
+    app.signup_ok("ada@example.com").await;
     let hash: String = sqlx::query_scalar("select password_hash from users")
         .fetch_one(&app.db.pool().await)
         .await
@@ -64,12 +60,7 @@ async fn the_password_is_stored_only_as_an_argon2id_phc_string() {
 #[tokio::test]
 async fn a_second_account_with_the_same_email_in_any_case_or_spacing_gets_409() {
     let app = spawn_app().await;
-    assert_eq!(
-        app.signup("Ada@Example.com", "correct horse battery")
-            .await
-            .status(),
-        201
-    );
+    app.signup_ok("Ada@Example.com").await;
     for email in ["Ada@Example.com", "ada@example.com", "  ADA@EXAMPLE.COM "] {
         let body = assert_error(
             app.signup(email, "another password").await,
@@ -79,11 +70,7 @@ async fn a_second_account_with_the_same_email_in_any_case_or_spacing_gets_409() 
         .await;
         assert_eq!(body["message"], "email already registered");
     }
-    let count: i64 = sqlx::query_scalar("select count(*) from users")
-        .fetch_one(&app.db.pool().await)
-        .await
-        .unwrap();
-    assert_eq!(count, 1);
+    assert_eq!(app.db.count("users").await, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -115,11 +102,7 @@ async fn twenty_concurrent_sign_ups_of_one_email_make_exactly_one_account() {
         19,
         "{statuses:?}"
     );
-    let count: i64 = sqlx::query_scalar("select count(*) from users")
-        .fetch_one(&app.db.pool().await)
-        .await
-        .unwrap();
-    assert_eq!(count, 1);
+    assert_eq!(app.db.count("users").await, 1);
 }
 
 #[tokio::test]
@@ -132,12 +115,7 @@ async fn sign_up_validation_lists_every_failing_field_and_creates_nothing() {
         )
         .await;
     let body = assert_error(response, 400, "/api/auth/signup").await;
-    let mut fields: Vec<_> = body["details"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["field"].as_str().unwrap().to_owned())
-        .collect();
+    let mut fields = error_fields(&body);
     fields.sort();
     assert_eq!(fields, ["email", "lastname", "password"]);
 
@@ -150,22 +128,13 @@ async fn sign_up_validation_lists_every_failing_field_and_creates_nothing() {
     .await;
     assert_eq!(body["details"].as_array().unwrap().len(), 2, "{body}");
 
-    let count: i64 = sqlx::query_scalar("select count(*) from users")
-        .fetch_one(&app.db.pool().await)
-        .await
-        .unwrap();
-    assert_eq!(count, 0);
+    assert_eq!(app.db.count("users").await, 0);
 }
 
 #[tokio::test]
 async fn login_returns_a_bearer_token_a_refresh_token_and_the_user() {
     let app = spawn_app().await;
-    assert_eq!(
-        app.signup("ada@example.com", "correct horse battery")
-            .await
-            .status(),
-        201
-    );
+    app.signup_ok("ada@example.com").await;
     let response = app
         .login(" ADA@example.com ", "correct horse battery")
         .await;
@@ -179,15 +148,7 @@ async fn login_returns_a_bearer_token_a_refresh_token_and_the_user() {
     let token = body["accessToken"].as_str().unwrap();
     let header = jsonwebtoken::decode_header(token).unwrap();
     assert_eq!(header.alg, jsonwebtoken::Algorithm::EdDSA);
-    let jwks: Value = app
-        .http
-        .get(app.url("/api/auth/jwks"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks = app.get_json("/api/auth/jwks").await;
     let key = &jwks["keys"][0];
     assert_eq!(key["kty"], "OKP");
     assert_eq!(key["crv"], "Ed25519");
@@ -211,12 +172,7 @@ async fn login_returns_a_bearer_token_a_refresh_token_and_the_user() {
 #[tokio::test]
 async fn login_gives_the_same_401_for_an_unknown_email_and_a_wrong_password() {
     let app = spawn_app().await;
-    assert_eq!(
-        app.signup("ada@example.com", "correct horse battery")
-            .await
-            .status(),
-        201
-    );
+    app.signup_ok("ada@example.com").await;
     let wrong_password = assert_error(
         app.login("ada@example.com", "wrong horse battery").await,
         401,

@@ -10,11 +10,7 @@ use sqlx::{PgPool, postgres::PgPoolOptions};
 use crate::helpers::{Options, TestApp, spawn_app_with};
 
 async fn database_only() -> TestApp {
-    spawn_app_with(Options {
-        workers: false,
-        ..Options::default()
-    })
-    .await
+    spawn_app_with(Options::without_workers()).await
 }
 
 async fn connect(settings: &DatabaseSettings) -> PgPool {

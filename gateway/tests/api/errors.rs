@@ -1,25 +1,20 @@
 //! Every error has the contract's body, whatever produced it.
 
 use serde_json::json;
+use testkit::assert_error;
 
-use crate::helpers::{assert_error, spawn_app};
+use crate::helpers::spawn_app;
 
 #[tokio::test]
 async fn an_unknown_route_is_a_404_in_the_contracts_shape() {
     let app = spawn_app().await;
-    let response = app.http.get(app.url("/api/nope")).send().await.unwrap();
-    assert_error(response, 404, "/api/nope").await;
+    assert_error(app.get("/api/nope").await, 404, "/api/nope").await;
 }
 
 #[tokio::test]
 async fn a_wrong_method_is_a_405_that_says_which_are_allowed() {
     let app = spawn_app().await;
-    let response = app
-        .http
-        .get(app.url("/api/auth/signup"))
-        .send()
-        .await
-        .unwrap();
+    let response = app.get("/api/auth/signup").await;
     assert!(
         response.headers()["allow"]
             .to_str()
@@ -84,7 +79,7 @@ async fn the_callers_request_id_is_echoed_and_a_missing_or_unsafe_one_is_made() 
         .unwrap();
     assert_eq!(mine.headers()["x-request-id"], "abc-123");
 
-    let made = app.http.get(app.url("/healthz")).send().await.unwrap();
+    let made = app.get("/healthz").await;
     let id = made.headers()["x-request-id"].to_str().unwrap();
     assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
 
@@ -112,9 +107,5 @@ async fn a_json_array_is_refused_where_an_object_is_expected_and_creates_nothing
         .unwrap();
     let body = assert_error(response, 400, "/api/auth/signup").await;
     assert_eq!(body["message"], "request body must be a JSON object");
-    let count: i64 = sqlx::query_scalar("select count(*) from users")
-        .fetch_one(&app.db.pool().await)
-        .await
-        .unwrap();
-    assert_eq!(count, 0);
+    assert_eq!(app.db.count("users").await, 0);
 }

@@ -9,11 +9,9 @@ use base64::Engine;
 use reqwest::Method;
 use serde_json::{Value, json};
 use shared::{Caller, Role};
+use testkit::{PASSWORD, assert_error};
 
-use crate::{
-    helpers::{Options, TestApp, assert_error, spawn_app, spawn_app_with},
-    users::{PASSWORD, account, admin_account, nats_request_as, role_of, send, send_ok},
-};
+use crate::helpers::{Options, TestApp, spawn_app, spawn_app_with};
 
 /// The claims of an access token, read without checking (the test made it).
 fn claims(token: &str) -> Value {
@@ -26,16 +24,6 @@ fn claims(token: &str) -> Value {
 
 fn session_of(token: &str) -> uuid::Uuid {
     claims(token)["sid"].as_str().unwrap().parse().unwrap()
-}
-
-/// A request published straight onto NATS as the gateway would send it.
-async fn as_gateway(
-    app: &TestApp,
-    subject: &'static str,
-    caller: Caller,
-    body: &Value,
-) -> (Option<u16>, Value) {
-    nats_request_as(app, subject, Some(caller), body).await
 }
 
 /// Every route that takes a bearer token, called with `token`: the statuses.
@@ -80,7 +68,10 @@ async fn every_route_with(app: &TestApp, token: &str, own: i64, post: i64) -> Ve
     ];
     let mut statuses = Vec::new();
     for (method, path, body) in calls {
-        let response = send(app, method.clone(), &path, Some(token), body.as_ref()).await;
+        let response = app
+            .call(method.clone(), &path, Some(token), body.as_ref())
+            .send()
+            .await;
         statuses.push((format!("{method} {path}"), response.status().as_u16()));
     }
     statuses
@@ -94,53 +85,31 @@ fn assert_all_401(statuses: &[(String, u16)]) {
 #[tokio::test]
 async fn a_demoted_admin_cannot_promote_itself_back_or_demote_its_demoter() {
     let app = spawn_app().await;
-    let root = admin_account(&app, "root@example.com").await;
-    let mallory = admin_account(&app, "mallory@example.com").await;
+    let root = app.admin_account("root@example.com").await;
+    let mallory = app.admin_account("mallory@example.com").await;
     let stale_session = session_of(&mallory.token);
 
     let path = format!("/api/users/{}", mallory.id);
-    send_ok(
-        &app,
-        Method::PATCH,
-        &path,
-        Some(&root.token),
-        Some(&json!({"role": "USER"})),
-    )
-    .await;
+    let (promote, demote) = (json!({"role": "ADMIN"}), json!({"role": "USER"}));
+    app.call(Method::PATCH, &path, &root, Some(&demote))
+        .ok()
+        .await;
 
     // At once, with the token that still says ADMIN: the demotion ended the
     // session it belongs to.
-    let again = send(
-        &app,
-        Method::PATCH,
-        &path,
-        Some(&mallory.token),
-        Some(&json!({"role": "ADMIN"})),
-    )
-    .await;
-    assert_error(again, 401, &path).await;
+    app.call(Method::PATCH, &path, &mallory, Some(&promote))
+        .fails(401)
+        .await;
     let root_path = format!("/api/users/{}", root.id);
-    let revenge = send(
-        &app,
-        Method::PATCH,
-        &root_path,
-        Some(&mallory.token),
-        Some(&json!({"role": "USER"})),
-    )
-    .await;
-    assert_error(revenge, 401, &root_path).await;
+    app.call(Method::PATCH, &root_path, &mallory, Some(&demote))
+        .fails(401)
+        .await;
 
     // Logged in again, the token says USER: refused by the route's role.
-    let fresh = crate::users::login(&app, "mallory@example.com").await;
-    let promote = send(
-        &app,
-        Method::PATCH,
-        &path,
-        Some(&fresh),
-        Some(&json!({"role": "ADMIN"})),
-    )
-    .await;
-    assert_error(promote, 403, &path).await;
+    let fresh = app.access_token("mallory@example.com").await;
+    app.call(Method::PATCH, &path, fresh.as_str(), Some(&promote))
+        .fails(403)
+        .await;
 
     // Straight onto NATS with a live session but a stale ADMIN claim: the
     // worker reads the role from the database, not from the claim.
@@ -149,71 +118,56 @@ async fn a_demoted_admin_cannot_promote_itself_back_or_demote_its_demoter() {
         role: Role::Admin,
         session: Some(session_of(&fresh)),
     };
-    let (status, body) = as_gateway(
-        &app,
-        "user.update",
-        live,
-        &json!({"id": mallory.id, "role": "ADMIN"}),
-    )
-    .await;
-    assert_eq!(status, Some(403), "{body}");
-    let (status, body) = as_gateway(
-        &app,
-        "user.update",
-        live,
-        &json!({"id": root.id, "role": "USER"}),
-    )
-    .await;
-    assert_eq!(status, Some(403), "{body}");
+    for change in [
+        json!({"id": mallory.id, "role": "ADMIN"}),
+        json!({"id": root.id, "role": "USER"}),
+    ] {
+        let (status, body) = app
+            .nats_request_as("user.update", Some(live), &change)
+            .await;
+        assert_eq!(status, Some(403), "{change}: {body}");
+    }
     // The revoked session is refused outright, whatever its claim.
     let dead = Caller {
         session: Some(stale_session),
         ..live
     };
-    let (status, body) = as_gateway(&app, "user.list", dead, &json!({})).await;
+    let (status, body) = app
+        .nats_request_as("user.list", Some(dead), &json!({}))
+        .await;
     assert_eq!(status, Some(401), "{body}");
 
-    assert_eq!(role_of(&app, mallory.id).await, "USER");
-    assert_eq!(role_of(&app, root.id).await, "ADMIN");
+    assert_eq!(app.role_of(mallory.id).await, "USER");
+    assert_eq!(app.role_of(root.id).await, "ADMIN");
 }
 
 #[tokio::test]
 async fn a_promotion_applies_to_the_users_current_token_at_once() {
     let app = spawn_app().await;
-    let root = admin_account(&app, "root@example.com").await;
-    let ada = account(&app, "ada@example.com").await;
-    let before = send(&app, Method::GET, "/api/users", Some(&ada.token), None).await;
-    assert_error(before, 403, "/api/users").await;
+    let root = app.admin_account("root@example.com").await;
+    let ada = app.account("ada@example.com").await;
+    app.call(Method::GET, "/api/users", &ada, None)
+        .fails(403)
+        .await;
     let path = format!("/api/users/{}", ada.id);
-    send_ok(
-        &app,
-        Method::PATCH,
-        &path,
-        Some(&root.token),
-        Some(&json!({"role": "ADMIN"})),
-    )
-    .await;
+    app.call(Method::PATCH, &path, &root, Some(&json!({"role": "ADMIN"})))
+        .ok()
+        .await;
     // The token still says USER; the next request goes by the current role.
-    let page = send_ok(&app, Method::GET, "/api/users", Some(&ada.token), None).await;
+    let page = app.call(Method::GET, "/api/users", &ada, None).ok().await;
     assert_eq!(page["items"].as_array().unwrap().len(), 2);
 }
 
 #[tokio::test]
 async fn a_deleted_users_token_gets_401_on_every_route() {
     let app = spawn_app().await;
-    let root = admin_account(&app, "root@example.com").await;
-    let gone = admin_account(&app, "gone@example.com").await;
-    let post = send_ok(
-        &app,
-        Method::POST,
-        "/api/posts",
-        Some(&root.token),
-        Some(&json!({"title": "p", "published": true})),
-    )
-    .await;
+    let root = app.admin_account("root@example.com").await;
+    let gone = app.admin_account("gone@example.com").await;
+    let post = app.create_post(&root, "p", true).await;
     let path = format!("/api/users/{}", gone.id);
     assert_eq!(
-        send(&app, Method::DELETE, &path, Some(&root.token), None)
+        app.call(Method::DELETE, &path, &root, None)
+            .send()
             .await
             .status(),
         204
@@ -222,46 +176,25 @@ async fn a_deleted_users_token_gets_401_on_every_route() {
     let statuses = every_route_with(&app, &gone.token, gone.id, post["id"].as_i64().unwrap()).await;
     assert_all_401(&statuses);
     // Nothing was changed by the dead token.
-    let read = send_ok(
-        &app,
-        Method::GET,
-        &format!("/api/posts/{}", post["id"]),
-        None,
-        None,
-    )
-    .await;
+    let post_path = format!("/api/posts/{}", post["id"]);
+    let read = app.call(Method::GET, &post_path, None, None).ok().await;
     assert_eq!(read["title"], "p");
-    assert_eq!(role_of(&app, root.id).await, "ADMIN");
+    assert_eq!(app.role_of(root.id).await, "ADMIN");
 }
 
 #[tokio::test]
 async fn after_logout_the_access_token_gets_401_everywhere() {
     let app = spawn_app().await;
-    app.signup("ada@example.com", PASSWORD).await;
-    let body: Value = app
-        .login("ada@example.com", PASSWORD)
-        .await
-        .json()
-        .await
-        .unwrap();
+    app.signup_ok("ada@example.com").await;
+    let body = app.login_ok("ada@example.com", PASSWORD).await;
     let access = body["accessToken"].as_str().unwrap();
     let id = body["user"]["id"].as_i64().unwrap();
-    let post = send_ok(
-        &app,
-        Method::POST,
-        "/api/posts",
-        Some(access),
-        Some(&json!({"title": "mine"})),
-    )
-    .await;
-    let response = send(
-        &app,
-        Method::POST,
-        "/api/auth/logout",
-        Some(access),
-        Some(&json!({"refreshToken": body["refreshToken"]})),
-    )
-    .await;
+    let post = app.create_post(access, "mine", false).await;
+    let logout = json!({"refreshToken": body["refreshToken"]});
+    let response = app
+        .call(Method::POST, "/api/auth/logout", access, Some(&logout))
+        .send()
+        .await;
     assert_eq!(response.status(), 204);
 
     let statuses = every_route_with(&app, access, id, post["id"].as_i64().unwrap()).await;
@@ -271,24 +204,14 @@ async fn after_logout_the_access_token_gets_401_everywhere() {
 #[tokio::test]
 async fn after_a_password_change_another_sessions_access_token_gets_401_everywhere() {
     let app = spawn_app().await;
-    let here = account(&app, "ada@example.com").await;
-    let stolen = crate::users::login(&app, "ada@example.com").await;
-    let post = send_ok(
-        &app,
-        Method::POST,
-        "/api/posts",
-        Some(&here.token),
-        Some(&json!({"title": "mine"})),
-    )
-    .await;
-    let response = send(
-        &app,
-        Method::PUT,
-        "/api/users/me/password",
-        Some(&here.token),
-        Some(&json!({"currentPassword": PASSWORD, "newPassword": "a brand new secret"})),
-    )
-    .await;
+    let here = app.account("ada@example.com").await;
+    let stolen = app.access_token("ada@example.com").await;
+    let post = app.create_post(&here, "mine", false).await;
+    let change = json!({"currentPassword": PASSWORD, "newPassword": "a brand new secret"});
+    let response = app
+        .call(Method::PUT, "/api/users/me/password", &here, Some(&change))
+        .send()
+        .await;
     assert_eq!(response.status(), 204);
 
     let statuses = every_route_with(&app, &stolen, here.id, post["id"].as_i64().unwrap()).await;
@@ -305,7 +228,7 @@ async fn after_a_password_change_another_sessions_access_token_gets_401_everywhe
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_concurrent_wrong_passwords_for_one_email_verify_at_most_the_limit() {
     let app = spawn_app().await;
-    app.signup("ada@example.com", PASSWORD).await;
+    app.signup_ok("ada@example.com").await;
     let before = app.password_verifications();
     let attempts = (0..50).map(|_| {
         let app = &app;
@@ -333,44 +256,27 @@ async fn fifty_concurrent_wrong_passwords_for_one_email_verify_at_most_the_limit
     );
 }
 
-async fn login_from(
-    app: &TestApp,
-    email: &str,
-    password: &str,
-    address: &str,
-) -> reqwest::Response {
-    app.http
-        .post(app.url("/api/auth/login"))
-        .header("x-forwarded-for", address)
-        .json(&json!({ "email": email, "password": password }))
-        .send()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn an_attacker_cannot_lock_the_owner_out_from_another_address() {
-    let app = spawn_app_with(Options {
-        trust_forwarded_for: true,
-        ..Options::default()
-    })
-    .await;
-    app.signup("ada@example.com", PASSWORD).await;
+    let app = spawn_app_with(Options::trusting_forwarded_for()).await;
+    app.signup_ok("ada@example.com").await;
     for _ in 0..5 {
         assert_eq!(
-            login_from(&app, "ada@example.com", "guess", "203.0.113.7")
+            app.login_from("ada@example.com", "guess", "203.0.113.7")
                 .await
                 .status(),
             401
         );
     }
     // The attacker's address is locked for this email, even with the right password…
-    let locked = login_from(&app, "ada@example.com", PASSWORD, "203.0.113.7").await;
+    let locked = app
+        .login_from("ada@example.com", PASSWORD, "203.0.113.7")
+        .await;
     assert!(locked.headers().contains_key("retry-after"));
     assert_error(locked, 429, "/api/auth/login").await;
     // …but the owner, from anywhere else, logs in.
     assert_eq!(
-        login_from(&app, "ada@example.com", PASSWORD, "198.51.100.2")
+        app.login_from("ada@example.com", PASSWORD, "198.51.100.2")
             .await
             .status(),
         200
@@ -379,27 +285,25 @@ async fn an_attacker_cannot_lock_the_owner_out_from_another_address() {
 
 #[tokio::test]
 async fn ipv6_clients_are_throttled_per_64_prefix() {
-    let app = spawn_app_with(Options {
-        trust_forwarded_for: true,
-        ..Options::default()
-    })
-    .await;
-    app.signup("ada@example.com", PASSWORD).await;
+    let app = spawn_app_with(Options::trusting_forwarded_for()).await;
+    app.signup_ok("ada@example.com").await;
     // Five addresses of one /64 (one subscriber's network).
     for host in 1..=5 {
         let address = format!("2001:db8:aa:1::{host}");
         assert_eq!(
-            login_from(&app, "ada@example.com", "guess", &address)
+            app.login_from("ada@example.com", "guess", &address)
                 .await
                 .status(),
             401
         );
     }
-    let sixth = login_from(&app, "ada@example.com", PASSWORD, "2001:db8:aa:1:ffff::9").await;
+    let sixth = app
+        .login_from("ada@example.com", PASSWORD, "2001:db8:aa:1:ffff::9")
+        .await;
     assert_error(sixth, 429, "/api/auth/login").await;
     // The next /64 is someone else.
     assert_eq!(
-        login_from(&app, "ada@example.com", PASSWORD, "2001:db8:aa:2::1")
+        app.login_from("ada@example.com", PASSWORD, "2001:db8:aa:2::1")
             .await
             .status(),
         200
@@ -408,24 +312,22 @@ async fn ipv6_clients_are_throttled_per_64_prefix() {
 
 #[tokio::test]
 async fn failures_for_one_email_from_many_addresses_slow_it_down_but_never_lock_the_owner_out() {
-    let app = spawn_app_with(Options {
-        trust_forwarded_for: true,
-        ..Options::default()
-    })
-    .await;
-    app.signup("ada@example.com", PASSWORD).await;
+    let app = spawn_app_with(Options::trusting_forwarded_for()).await;
+    app.signup_ok("ada@example.com").await;
     // 30 guesses from 10 addresses (3 each, under the per-address limit).
     for i in 0..30 {
         let address = format!("192.0.2.{}", i % 10 + 1);
         assert_eq!(
-            login_from(&app, "ada@example.com", "guess", &address)
+            app.login_from("ada@example.com", "guess", &address)
                 .await
                 .status(),
             401
         );
     }
     let started = Instant::now();
-    let owner = login_from(&app, "ada@example.com", PASSWORD, "198.51.100.77").await;
+    let owner = app
+        .login_from("ada@example.com", PASSWORD, "198.51.100.77")
+        .await;
     assert_eq!(owner.status(), 200);
     // The default slowdown holds every attempt for that email a second.
     assert!(
@@ -437,11 +339,7 @@ async fn failures_for_one_email_from_many_addresses_slow_it_down_but_never_lock_
 
 #[tokio::test]
 async fn sign_ups_from_one_address_are_throttled() {
-    let app = spawn_app_with(Options {
-        trust_forwarded_for: true,
-        ..Options::default()
-    })
-    .await;
+    let app = spawn_app_with(Options::trusting_forwarded_for()).await;
     let signup_from = |i: usize, address: &'static str| {
         let app = &app;
         async move {
@@ -466,18 +364,14 @@ async fn sign_ups_from_one_address_are_throttled() {
         .unwrap();
     assert!(retry > 0 && retry <= 3600, "{retry}");
     assert_error(refused, 429, "/api/auth/signup").await;
-    let count: i64 = sqlx::query_scalar("select count(*) from users")
-        .fetch_one(&app.db.pool().await)
-        .await
-        .unwrap();
-    assert_eq!(count, 10);
+    assert_eq!(app.db.count("users").await, 10);
     assert_eq!(signup_from(11, "198.51.100.3").await.status(), 201);
 }
 
 #[tokio::test]
 async fn expired_sessions_spent_tokens_and_old_throttle_rows_are_purged() {
     let mut app = spawn_app().await;
-    let ada = account(&app, "ada@example.com").await;
+    let ada = app.account("ada@example.com").await;
     let pool = app.db.pool().await;
     // A session that ended a day ago with its tokens, a token that expired in
     // a live session, and a throttle window long gone.
@@ -538,24 +432,12 @@ async fn expired_sessions_spent_tokens_and_old_throttle_rows_are_purged() {
 #[tokio::test]
 async fn a_retried_refresh_inside_the_grace_window_gets_the_current_token_pair() {
     let app = spawn_app().await;
-    app.signup("ada@example.com", PASSWORD).await;
-    let first: Value = app
-        .login("ada@example.com", PASSWORD)
-        .await
-        .json()
-        .await
-        .unwrap();
-    let old = first["refreshToken"].clone();
-    let refresh = |token: Value| {
-        let app = &app;
-        async move {
-            app.post("/api/auth/refresh", &json!({ "refreshToken": token }))
-                .await
-        }
-    };
-    let rotated: Value = refresh(old.clone()).await.json().await.unwrap();
+    app.signup_ok("ada@example.com").await;
+    let first = app.login_ok("ada@example.com", PASSWORD).await;
+    let old = first["refreshToken"].as_str().unwrap();
+    let rotated: Value = app.refresh(old).await.json().await.unwrap();
     // The reply was lost; the client retries with the token it had.
-    let retried = refresh(old.clone()).await;
+    let retried = app.refresh(old).await;
     assert_eq!(retried.status(), 200);
     let retried: Value = retried.json().await.unwrap();
     assert_eq!(retried["refreshToken"], rotated["refreshToken"]);
@@ -567,7 +449,7 @@ async fn a_retried_refresh_inside_the_grace_window_gets_the_current_token_pair()
         200
     );
     // The current token goes on working.
-    let next = refresh(rotated["refreshToken"].clone()).await;
+    let next = app.refresh(rotated["refreshToken"].as_str().unwrap()).await;
     assert_eq!(next.status(), 200);
 
     // After the grace window, the same retry is a theft: the family dies.
@@ -575,10 +457,10 @@ async fn a_retried_refresh_inside_the_grace_window_gets_the_current_token_pair()
         .execute(&app.db.pool().await)
         .await
         .unwrap();
-    assert_error(refresh(old).await, 401, "/api/auth/refresh").await;
+    assert_error(app.refresh(old).await, 401, "/api/auth/refresh").await;
     let next: Value = next.json().await.unwrap();
     assert_error(
-        refresh(next["refreshToken"].clone()).await,
+        app.refresh(next["refreshToken"].as_str().unwrap()).await,
         401,
         "/api/auth/refresh",
     )
@@ -637,7 +519,7 @@ async fn a_database_outage_answers_503_without_naming_the_database() {
 #[tokio::test]
 async fn a_right_password_gives_its_attempt_back_so_the_owner_is_never_counted_out() {
     let app = spawn_app().await;
-    app.signup("ada@example.com", PASSWORD).await;
+    app.signup_ok("ada@example.com").await;
     // Four typos and a success, three times over: 15 attempts from one
     // address, 12 of them wrong, yet never more than 4 failures in a row.
     for round in 0..3 {

@@ -1,300 +1,20 @@
-//! `spawn_app()`: a whole stack per test.
+//! `spawn_app()`: a whole stack per test, in this process, on testkit's
+//! servers.
 
 use std::{
     net::SocketAddr,
+    ops::Deref,
     path::{Path, PathBuf},
-    process::Stdio,
+    sync::{Arc, Mutex},
     time::Duration,
 };
 
-use async_nats::{Client, ConnectOptions, Event};
-use secrecy::SecretString;
-use serde_json::Value;
-use tokio::{
-    io::{AsyncBufReadExt, BufReader},
-    process::{Child, Command},
-    sync::mpsc,
-    task::JoinHandle,
-};
+use reqwest::Method;
+use serde_json::{Value, json};
+use shared::{Caller, Role};
+use testkit::{Account, Api, Bearer, NatsServer, TempDir, TestDb, db_settings, eventually};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-
-/// The project's NATS configuration, the same file operators run.
-pub const NATS_CONF: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../nats.conf");
-
-/// Finds `nats-server`: `$NATS_SERVER_BIN`, then `PATH`, then the places
-/// Debian and manual installs put it.
-pub fn nats_server_bin() -> PathBuf {
-    if let Some(bin) = std::env::var_os("NATS_SERVER_BIN") {
-        return bin.into();
-    }
-    let mut candidates: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|p| {
-            std::env::split_paths(&p)
-                .map(|d| d.join("nats-server"))
-                .collect()
-        })
-        .unwrap_or_default();
-    candidates.extend(
-        [
-            "/usr/sbin/nats-server",
-            "/usr/local/bin/nats-server",
-            "/usr/bin/nats-server",
-        ]
-        .map(PathBuf::from),
-    );
-    candidates.into_iter().find(|p| p.is_file()).unwrap_or_else(|| {
-        panic!("nats-server not found: run `cargo xtask test` (it installs it), or `apt-get install nats-server`, or set NATS_SERVER_BIN")
-    })
-}
-
-/// One password per NATS user, fresh for every server.
-#[derive(Debug, Clone)]
-pub struct Passwords {
-    pub gateway: String,
-    pub auth_worker: String,
-    pub user_worker: String,
-    pub ops: String,
-}
-
-impl Passwords {
-    fn random() -> Self {
-        // A letter first: nats-server parses a variable's value as a config
-        // token, and one starting with a digit is read as a (bad) number.
-        let p = || format!("p{}", uuid::Uuid::new_v4().simple());
-        Self {
-            gateway: p(),
-            auth_worker: p(),
-            user_worker: p(),
-            ops: p(),
-        }
-    }
-
-    pub fn of(&self, user: &str) -> &str {
-        match user {
-            "gateway" => &self.gateway,
-            "auth-worker" => &self.auth_worker,
-            "user-worker" => &self.user_worker,
-            "ops" => &self.ops,
-            other => panic!("no NATS user {other}"),
-        }
-    }
-}
-
-/// A `nats-server` child process, killed on drop.
-pub struct NatsServer {
-    _child: Child,
-    pub port: u16,
-    pub passwords: Passwords,
-}
-
-impl NatsServer {
-    pub async fn start() -> Self {
-        Self::start_with_config(Path::new(NATS_CONF)).await
-    }
-
-    /// A server from another configuration file (one that includes
-    /// `nats.conf`, say).
-    pub async fn start_with_config(config: &Path) -> Self {
-        let passwords = Passwords::random();
-        let mut child = Command::new(nats_server_bin())
-            .arg("-c")
-            .arg(config)
-            .args(["-a", "127.0.0.1", "-p", "-1"])
-            .env("NATS_GATEWAY_PASSWORD", &passwords.gateway)
-            .env("NATS_AUTH_WORKER_PASSWORD", &passwords.auth_worker)
-            .env("NATS_USER_WORKER_PASSWORD", &passwords.user_worker)
-            .env("NATS_OPS_PASSWORD", &passwords.ops)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start nats-server");
-        // The server logs the port it picked; that line also means it is ready.
-        let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-        let mut log = Vec::new();
-        let port = tokio::time::timeout(Duration::from_secs(10), async {
-            while let Some(line) = lines.next_line().await.expect("read nats-server log") {
-                if let Some(rest) = line.split("Listening for client connections on ").nth(1) {
-                    return rest.rsplit(':').next().and_then(|p| p.trim().parse().ok());
-                }
-                log.push(line);
-            }
-            None
-        })
-        .await
-        .expect("nats-server did not start in 10 s");
-        let port = port
-            .unwrap_or_else(|| panic!("nats-server exited before listening:\n{}", log.join("\n")));
-        // Keep draining the log so the server never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Self {
-            _child: child,
-            port,
-            passwords,
-        }
-    }
-
-    pub fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-
-    /// Connects as `user` with that user's inbox prefix, and reports server
-    /// errors (permission violations) on the returned channel.
-    pub async fn connect_as(
-        &self,
-        user: &str,
-    ) -> anyhow::Result<(Client, mpsc::UnboundedReceiver<String>)> {
-        self.connect_with_inbox(user, &format!("_INBOX_{user}"))
-            .await
-    }
-
-    /// Connects as the gateway does to call `service`: replies arrive under
-    /// `_INBOX_gateway.<service>`, where only that service may publish.
-    pub async fn connect_as_gateway_to(
-        &self,
-        service: &str,
-    ) -> anyhow::Result<(Client, mpsc::UnboundedReceiver<String>)> {
-        self.connect_with_inbox("gateway", &format!("_INBOX_gateway.{service}"))
-            .await
-    }
-
-    async fn connect_with_inbox(
-        &self,
-        user: &str,
-        inbox_prefix: &str,
-    ) -> anyhow::Result<(Client, mpsc::UnboundedReceiver<String>)> {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let client =
-            ConnectOptions::with_user_and_password(user.into(), self.passwords.of(user).into())
-                .custom_inbox_prefix(inbox_prefix)
-                .event_callback(move |event| {
-                    let tx = tx.clone();
-                    async move {
-                        if let Event::ServerError(e) = event {
-                            let _ = tx.send(e.to_string());
-                        }
-                    }
-                })
-                .connect(self.url())
-                .await?;
-        Ok((client, rx))
-    }
-}
-
-/// A fresh database, dropped when the test ends: provisioned (the roles, the
-/// database owned by the migrator) and migrated as the migrator, as
-/// operators do. The roles get no password here: they are cluster-wide, and
-/// a test must not change a password a stack on the same cluster uses; the
-/// test cluster lets them in from loopback (trust), as `cargo xtask`'s do.
-pub struct TestDb {
-    /// The database as the superuser of `TEST_DATABASE_URL`, for tests that
-    /// set up or inspect rows behind the workers' backs.
-    pub url: String,
-    admin_url: String,
-    name: String,
-}
-
-impl TestDb {
-    pub async fn create() -> Self {
-        let admin_url = std::env::var("TEST_DATABASE_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-        let name = format!("natsauth_test_{}", uuid::Uuid::new_v4().simple());
-        let url = provision_and_migrate(&admin_url, &name, None).await;
-        Self {
-            url,
-            admin_url,
-            name,
-        }
-    }
-
-    /// The database as one of the roles of `auth_worker::provision`.
-    pub fn url_as(&self, role: &str) -> String {
-        url_as(&self.url, role)
-    }
-
-    pub async fn pool(&self) -> sqlx::PgPool {
-        sqlx::PgPool::connect(&self.url)
-            .await
-            .expect("connect to test db")
-    }
-}
-
-/// Provisions `database` on the cluster of `admin_url` (a superuser's URL),
-/// with the role passwords of `passwords_dir` if given, and migrates it as
-/// the migrator; returns the database's URL as that superuser.
-pub async fn provision_and_migrate(
-    admin_url: &str,
-    database: &str,
-    passwords_dir: Option<&Path>,
-) -> String {
-    let admin: sqlx::postgres::PgConnectOptions = admin_url.parse().expect("an admin URL");
-    let passwords = passwords_dir
-        .map(|dir| auth_worker::provision::RolePasswords::from_dir(dir).expect("role passwords"));
-    auth_worker::provision::provision(&admin, database, passwords.as_ref())
-        .await
-        .expect(
-            "provision the test database (is PostgreSQL running? `cargo xtask test` starts one)",
-        );
-    let url = with_database(admin_url, database);
-    let mut migrator = db_settings(&url_as(&url, auth_worker::provision::MIGRATOR_ROLE));
-    migrator.password_file = passwords_dir.map(|dir| dir.join("pg-migrator-password"));
-    auth_worker::migrate(&migrator)
-        .await
-        .expect("migrate the test database as the migrator");
-    url
-}
-
-/// `url` with its database replaced by `database`.
-pub fn with_database(url: &str, database: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, format!("?{q}")),
-        None => (url, String::new()),
-    };
-    let server = base.rsplit_once('/').map_or(base, |(s, _)| s);
-    format!("{server}/{database}{query}")
-}
-
-/// `url` with `user` and no password: `postgres://user@host:port/db`.
-pub fn url_as(url: &str, user: &str) -> String {
-    let (scheme, rest) = url.split_once("://").expect("a postgres:// URL");
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let host_on = match rest[..authority_end].rfind('@') {
-        Some(at) => &rest[at + 1..],
-        None => rest,
-    };
-    format!("{scheme}://{user}@{host_on}")
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        let admin = self.admin_url.clone();
-        let name = self.name.clone();
-        // Drop runs inside the test's runtime; use a thread with its own.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
-            rt.block_on(async {
-                let pool = sqlx::PgPool::connect(&admin).await.ok()?;
-                sqlx::query(&format!("drop database if exists \"{name}\" with (force)"))
-                    .execute(&pool)
-                    .await
-                    .ok()
-            })
-        })
-        .join();
-    }
-}
-
-pub fn db_settings(url: &str) -> runtime::db::DatabaseSettings {
-    runtime::db::DatabaseSettings {
-        url: SecretString::from(url.to_owned()),
-        password_file: None,
-        max_connections: 8,
-        acquire_timeout_ms: 3000,
-    }
-}
 
 /// What a test may vary.
 #[derive(Debug, Clone)]
@@ -332,10 +52,29 @@ impl Default for Options {
     }
 }
 
-/// A running stack.
+impl Options {
+    /// Only NATS, the database and the gateway: no worker.
+    pub fn without_workers() -> Self {
+        Self {
+            workers: false,
+            ..Self::default()
+        }
+    }
+
+    /// A gateway behind a proxy it trusts: `X-Forwarded-For` names the
+    /// client.
+    pub fn trusting_forwarded_for() -> Self {
+        Self {
+            trust_forwarded_for: true,
+            ..Self::default()
+        }
+    }
+}
+
+/// A running stack, called through its gateway's HTTP API
+/// (`app.signup(…)`, `app.call(…)`: see [`Api`]).
 pub struct TestApp {
-    pub address: String,
-    pub http: reqwest::Client,
+    api: Api,
     pub nats: NatsServer,
     pub db: TestDb,
     pub key_file: PathBuf,
@@ -345,7 +84,7 @@ pub struct TestApp {
     auth_workers: Vec<(CancellationToken, JoinHandle<anyhow::Result<()>>)>,
     tweak_auth: fn(&mut auth_worker::Settings),
     /// The password hasher of every auth-worker started.
-    hashers: std::sync::Arc<std::sync::Mutex<Vec<std::sync::Arc<auth_worker::password::Hasher>>>>,
+    hashers: Arc<Mutex<Vec<Arc<auth_worker::password::Hasher>>>>,
     keys: TempDir,
 }
 
@@ -360,17 +99,16 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     let keys = TempDir::new();
     let key_file = keys.path.join("jwt-ed25519.pem");
     auth_worker::tokens::generate_key_file(&key_file).expect("generate a signing key");
-    let stop = CancellationToken::new();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr: SocketAddr = listener.local_addr().expect("addr");
     let mut app = TestApp {
-        address: String::new(),
-        http: reqwest::Client::builder()
-            .no_proxy()
-            .build()
-            .expect("http client"),
+        api: Api::new(format!("http://{addr}")),
         nats,
         db,
         key_file,
-        stop,
+        stop: CancellationToken::new(),
         tasks: Vec::new(),
         auth_workers: Vec::new(),
         tweak_auth: options.auth,
@@ -396,11 +134,6 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     settings.http.request_timeout_ms = options.http_timeout_ms;
     settings.http.cors_origins = options.cors_origins.to_owned();
     settings.http.trust_forwarded_for = options.trust_forwarded_for;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr: SocketAddr = listener.local_addr().expect("addr");
-    app.address = format!("http://{addr}");
     let stop = app.stop.clone();
     app.tasks.push(tokio::spawn(gateway::run_with(
         settings,
@@ -409,6 +142,14 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         async move { stop.cancelled().await },
     )));
     app
+}
+
+impl Deref for TestApp {
+    type Target = Api;
+
+    fn deref(&self) -> &Api {
+        &self.api
+    }
 }
 
 impl TestApp {
@@ -426,14 +167,11 @@ impl TestApp {
     pub fn start_auth_worker(&mut self) {
         let settings = self.auth_worker_settings();
         let stop = self.stop.child_token();
-        let hashers = std::sync::Arc::clone(&self.hashers);
+        let hashers = Arc::clone(&self.hashers);
         let shutdown = stop.clone().cancelled_owned();
         let task = tokio::spawn(async move {
             let worker = auth_worker::Worker::connect(settings).await?;
-            hashers
-                .lock()
-                .unwrap()
-                .push(std::sync::Arc::clone(worker.hasher()));
+            hashers.lock().unwrap().push(Arc::clone(worker.hasher()));
             worker.serve(shutdown).await
         });
         self.auth_workers.push((stop, task));
@@ -492,17 +230,19 @@ impl TestApp {
     pub async fn wait_for_service(&self, service: &str) {
         let (ops, _) = self.nats.connect_as("ops").await.expect("ops connects");
         let subject = format!("$SRV.PING.{service}");
-        tokio::time::timeout(Duration::from_secs(15), async {
-            loop {
-                let ping = ops.request(subject.clone(), "".into());
-                if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_millis(500), ping).await {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        })
-        .await
-        .unwrap_or_else(|_| panic!("{service} did not come up"));
+        let (ops, subject) = (&ops, subject.as_str());
+        let up = eventually(
+            Duration::from_secs(15),
+            Duration::from_millis(20),
+            || async move {
+                let ping = ops.request(subject.to_owned(), "".into());
+                matches!(
+                    tokio::time::timeout(Duration::from_millis(500), ping).await,
+                    Ok(Ok(_))
+                )
+            },
+        );
+        assert!(up.await, "{service} did not come up");
     }
 
     /// Waits until the server routes `subject` to `sub`. (A client's
@@ -532,60 +272,109 @@ impl TestApp {
         .unwrap_or_else(|_| panic!("{subject} never reached the subscriber"));
     }
 
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{}", self.address, path)
+    /// A reply of the NATS service API (`$SRV.INFO.<service>`,
+    /// `$SRV.STATS.…`, `$SRV.PING.…`), asked as `ops`.
+    pub async fn service_api(&self, subject: &str) -> Value {
+        let (ops, _) = self.nats.connect_as("ops").await.expect("ops connects");
+        let reply = ops.request(subject.to_owned(), "".into()).await.unwrap();
+        serde_json::from_slice(&reply.payload).unwrap()
     }
 
-    pub async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
-        self.http
-            .post(self.url(path))
-            .json(body)
+    /// Signs `email` up, makes it an ADMIN in the database (as the command
+    /// line does), then logs in so the token carries the role.
+    pub async fn admin_account(&self, email: &str) -> Account {
+        let user = self.signup_ok(email).await;
+        sqlx::query("update users set role = 'ADMIN' where lower(email) = lower($1)")
+            .bind(email)
+            .execute(&self.db.pool().await)
+            .await
+            .unwrap();
+        Account {
+            id: user["id"].as_i64().unwrap(),
+            token: self.access_token(email).await,
+        }
+    }
+
+    /// Creates a post as `author` through the API, asserting 201; the post.
+    pub async fn create_post<'a>(
+        &'a self,
+        author: impl Into<Bearer<'a>>,
+        title: &str,
+        published: bool,
+    ) -> Value {
+        let post = json!({"title": title, "content": "Some text.", "published": published});
+        let response = self
+            .call(Method::POST, "/api/posts", author.into(), Some(&post))
             .send()
-            .await
-            .expect("request")
+            .await;
+        assert_eq!(response.status(), 201, "creating {post}");
+        response.json().await.unwrap()
     }
 
-    pub async fn get_with_token(&self, path: &str, token: &str) -> reqwest::Response {
-        self.http
-            .get(self.url(path))
-            .bearer_auth(token)
-            .send()
+    /// A user's role as the database holds it.
+    pub async fn role_of(&self, id: i64) -> String {
+        sqlx::query_scalar("select role::text from users where id = $1")
+            .bind(id)
+            .fetch_one(&self.db.pool().await)
             .await
-            .expect("request")
+            .unwrap()
     }
 
-    pub async fn signup(&self, email: &str, password: &str) -> reqwest::Response {
-        self.post(
-            "/api/auth/signup",
-            &serde_json::json!({ "email": email, "password": password }),
-        )
-        .await
+    /// A request published straight onto NATS as the `gateway` NATS user
+    /// (which skips every HTTP check), with an `X-Caller` header or none. The
+    /// caller names the user's newest live session, as a token of theirs
+    /// would. Returns the error status (None for a success) and the body.
+    pub async fn nats_request(
+        &self,
+        subject: &'static str,
+        caller: Option<(i64, Role)>,
+        body: &Value,
+    ) -> (Option<u16>, Value) {
+        let mut claimed = None;
+        if let Some((id, role)) = caller {
+            let session = sqlx::query_scalar(
+                "select id from sessions where user_id = $1 and revoked_at is null \
+                 order by created_at desc limit 1",
+            )
+            .bind(id)
+            .fetch_optional(&self.db.pool().await)
+            .await
+            .unwrap();
+            claimed = Some(Caller { id, role, session });
+        }
+        self.nats_request_as(subject, claimed, body).await
     }
 
-    pub async fn login(&self, email: &str, password: &str) -> reqwest::Response {
-        self.post(
-            "/api/auth/login",
-            &serde_json::json!({ "email": email, "password": password }),
-        )
-        .await
-    }
-
-    /// Signs up and logs in; returns the access token.
-    pub async fn user_token(&self, email: &str) -> String {
-        assert_eq!(
-            self.signup(email, "correct horse battery").await.status(),
-            201
-        );
-        let body: Value = self
-            .login(email, "correct horse battery")
+    /// [`TestApp::nats_request`] with exactly this caller header (or none).
+    pub async fn nats_request_as(
+        &self,
+        subject: &'static str,
+        caller: Option<Caller>,
+        body: &Value,
+    ) -> (Option<u16>, Value) {
+        let service = if subject.starts_with("auth.") {
+            shared::auth::SERVICE
+        } else {
+            shared::user::SERVICE
+        };
+        let (client, _) = self.nats.connect_as_gateway_to(service).await.unwrap();
+        let mut headers = async_nats::HeaderMap::new();
+        if let Some(caller) = caller {
+            headers.insert(
+                shared::headers::CALLER,
+                serde_json::to_string(&caller).unwrap().as_str(),
+            );
+        }
+        let reply = client
+            .request_with_headers(subject, headers, body.to_string().into())
             .await
-            .json()
-            .await
-            .expect("json");
-        body["accessToken"]
-            .as_str()
-            .expect("accessToken")
-            .to_owned()
+            .unwrap();
+        let status = reply
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(shared::headers::NATS_SERVICE_ERROR_CODE))
+            .map(|v| v.as_str().parse().unwrap());
+        (status, serde_json::from_slice(&reply.payload).unwrap())
     }
 }
 
@@ -595,52 +384,25 @@ impl Drop for TestApp {
     }
 }
 
-/// Asserts the contract's error body and returns it.
-pub async fn assert_error(response: reqwest::Response, status: u16, path: &str) -> Value {
-    assert_eq!(response.status().as_u16(), status, "status");
-    let request_id = response
-        .headers()
-        .get("x-request-id")
-        .expect("x-request-id on every reply")
-        .to_str()
-        .expect("ascii")
-        .to_owned();
-    let body: Value = response.json().await.expect("an error body is JSON");
-    assert_eq!(body["statusCode"], status, "{body}");
-    assert!(
-        body["error"].as_str().is_some_and(|s| !s.is_empty()),
-        "{body}"
-    );
-    assert!(
-        body["message"].as_str().is_some_and(|s| !s.is_empty()),
-        "{body}"
-    );
-    assert_eq!(body["path"], path, "{body}");
-    assert_eq!(body["requestId"], request_id.as_str(), "{body}");
-    let ts = body["timestamp"].as_str().expect("timestamp");
-    time::OffsetDateTime::parse(ts, &time::format_description::well_known::Rfc3339)
-        .expect("timestamp is RFC 3339");
-    body
+/// The entry of `subject` among the `endpoints` of a service-API reply
+/// (`$SRV.INFO.…`, `$SRV.STATS.…`).
+pub fn endpoint<'a>(reply: &'a Value, subject: &str) -> &'a Value {
+    reply["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["subject"] == subject)
+        .unwrap_or_else(|| panic!("no endpoint {subject} in {reply}"))
 }
 
-/// A temporary directory removed on drop.
-pub struct TempDir {
-    pub path: PathBuf,
-}
-
-impl TempDir {
-    pub fn new() -> Self {
-        let path =
-            std::env::temp_dir().join(format!("natsauth-test-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&path).expect("temp dir");
-        Self { path }
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.path);
-    }
+/// The ids of a page's items (`GET /api/users`, `GET /api/posts`), in order.
+pub fn ids(page: &Value) -> Vec<i64> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["id"].as_i64().unwrap())
+        .collect()
 }
 
 fn init_logging() {

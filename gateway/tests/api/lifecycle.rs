@@ -8,9 +8,9 @@ use gateway::{
     AppState,
     extract::{Admin, Path},
 };
-use serde_json::Value;
+use testkit::assert_error;
 
-use crate::helpers::{Options, assert_error, spawn_app, spawn_app_with};
+use crate::helpers::{Options, TestApp, spawn_app, spawn_app_with};
 
 fn test_routes() -> Router<AppState> {
     Router::new()
@@ -39,7 +39,7 @@ fn test_routes() -> Router<AppState> {
         )
 }
 
-async fn app_with_test_routes() -> crate::helpers::TestApp {
+async fn app_with_test_routes() -> TestApp {
     spawn_app_with(Options {
         http_timeout_ms: 300,
         extra_routes: test_routes(),
@@ -51,44 +51,23 @@ async fn app_with_test_routes() -> crate::helpers::TestApp {
 #[tokio::test]
 async fn a_panicking_handler_is_an_opaque_500_and_the_server_keeps_serving() {
     let app = app_with_test_routes().await;
-    let response = app.http.get(app.url("/test/panic")).send().await.unwrap();
-    let body = assert_error(response, 500, "/test/panic").await;
+    let body = assert_error(app.get("/test/panic").await, 500, "/test/panic").await;
     assert_eq!(body["message"], "internal error");
     assert!(!body.to_string().contains("secret"), "{body}");
-    assert_eq!(
-        app.http
-            .get(app.url("/healthz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(app.get("/healthz").await.status(), 200);
 }
 
 #[tokio::test]
 async fn a_request_over_the_time_limit_is_a_504() {
     let app = app_with_test_routes().await;
-    let response = app.http.get(app.url("/test/slow")).send().await.unwrap();
-    assert_error(response, 504, "/test/slow").await;
+    assert_error(app.get("/test/slow").await, 504, "/test/slow").await;
 }
 
 #[tokio::test]
 async fn a_path_parameter_that_is_not_a_number_is_a_400() {
     let app = app_with_test_routes().await;
-    let ok = app
-        .http
-        .get(app.url("/test/items/42"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ok.text().await.unwrap(), "42");
-    let response = app
-        .http
-        .get(app.url("/test/items/abc"))
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(app.get_text("/test/items/42").await, "42");
+    let response = app.get("/test/items/abc").await;
     let body = assert_error(response, 400, "/test/items/abc").await;
     assert!(
         body["message"]
@@ -102,8 +81,7 @@ async fn a_path_parameter_that_is_not_a_number_is_a_400() {
 #[tokio::test]
 async fn the_admin_guard_answers_401_without_a_token_and_403_without_the_role() {
     let app = app_with_test_routes().await;
-    let anonymous = app.http.get(app.url("/test/admin")).send().await.unwrap();
-    assert_error(anonymous, 401, "/test/admin").await;
+    assert_error(app.get("/test/admin").await, 401, "/test/admin").await;
     let token = app.user_token("ada@example.com").await;
     let body = assert_error(
         app.get_with_token("/test/admin", &token).await,
@@ -117,15 +95,9 @@ async fn the_admin_guard_answers_401_without_a_token_and_403_without_the_role() 
         .execute(&app.db.pool().await)
         .await
         .unwrap();
-    let body: Value = app
-        .login("ada@example.com", "correct horse battery")
-        .await
-        .json()
-        .await
-        .unwrap();
-    let admin_token = body["accessToken"].as_str().unwrap();
+    let admin_token = app.access_token("ada@example.com").await;
     assert_eq!(
-        app.get_with_token("/test/admin", admin_token)
+        app.get_with_token("/test/admin", &admin_token)
             .await
             .status(),
         200
@@ -174,12 +146,7 @@ async fn large_responses_are_compressed_for_clients_that_accept_it() {
         .await
         .unwrap();
     assert_eq!(gzip.headers()["content-encoding"], "gzip");
-    let plain = app
-        .http
-        .get(app.url("/api/openapi.json"))
-        .send()
-        .await
-        .unwrap();
+    let plain = app.get("/api/openapi.json").await;
     assert!(plain.headers().get("content-encoding").is_none());
     // Tiny bodies are not worth it.
     let small = app
@@ -195,19 +162,14 @@ async fn large_responses_are_compressed_for_clients_that_accept_it() {
 #[tokio::test]
 async fn metrics_count_http_requests_by_route_and_nats_requests_by_outcome() {
     let app = spawn_app().await;
-    assert_eq!(
-        app.signup("ada@example.com", "correct horse battery")
-            .await
-            .status(),
-        201
-    );
+    app.signup_ok("ada@example.com").await;
     assert_eq!(
         app.signup("ada@example.com", "correct horse battery")
             .await
             .status(),
         409
     );
-    let response = app.http.get(app.url("/metrics")).send().await.unwrap();
+    let response = app.get("/metrics").await;
     assert_eq!(response.status(), 200);
     assert!(
         response.headers()["content-type"]
@@ -242,26 +204,14 @@ async fn metrics_count_http_requests_by_route_and_nats_requests_by_outcome() {
 
 #[tokio::test]
 async fn metrics_count_calls_that_found_no_worker() {
-    let app = spawn_app_with(Options {
-        workers: false,
-        ..Options::default()
-    })
-    .await;
+    let app = spawn_app_with(Options::without_workers()).await;
     assert_eq!(
         app.signup("ada@example.com", "correct horse battery")
             .await
             .status(),
         503
     );
-    let text = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.get_text("/metrics").await;
     assert!(
         text.contains(r#"nats_requests_total{subject="auth.create_user",outcome="no_responders"}"#),
         "{text}"

@@ -1,6 +1,7 @@
 //! Integration tests: one binary, every test with its own `nats-server`
 //! (started from the project's `nats.conf` on a random port), its own
-//! PostgreSQL database, and the real workers and gateway.
+//! PostgreSQL database, and the real workers and gateway, in this process
+//! (`helpers::spawn_app`, on the servers and the HTTP client of `testkit`).
 
 // Test helpers unwrap: a panic there is the failure report.
 #![allow(clippy::unwrap_used)]

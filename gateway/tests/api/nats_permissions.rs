@@ -24,11 +24,7 @@ async fn expect_violation(errors: &mut UnboundedReceiver<String>, what: &str) {
 
 #[tokio::test]
 async fn anonymous_connections_and_wrong_passwords_are_refused() {
-    let app = spawn_app_with(Options {
-        workers: false,
-        ..Options::default()
-    })
-    .await;
+    let app = spawn_app_with(Options::without_workers()).await;
     let anonymous = ConnectOptions::new().connect(app.nats.url()).await;
     assert!(anonymous.is_err(), "anonymous connection accepted");
     let wrong = ConnectOptions::with_user_and_password("ops".into(), "wrong".into())
@@ -39,11 +35,7 @@ async fn anonymous_connections_and_wrong_passwords_are_refused() {
 
 #[tokio::test]
 async fn the_gateway_may_not_listen_to_service_subjects_or_other_inboxes() {
-    let app = spawn_app_with(Options {
-        workers: false,
-        ..Options::default()
-    })
-    .await;
+    let app = spawn_app_with(Options::without_workers()).await;
     let (gateway, mut errors) = app.nats.connect_as("gateway").await.unwrap();
     for subject in ["auth.>", ">", "auth.login", "_INBOX_ops.>"] {
         let _sub = gateway.subscribe(subject).await.unwrap();
@@ -54,11 +46,7 @@ async fn the_gateway_may_not_listen_to_service_subjects_or_other_inboxes() {
 
 #[tokio::test]
 async fn a_worker_may_not_publish_into_another_services_subjects() {
-    let app = spawn_app_with(Options {
-        workers: false,
-        ..Options::default()
-    })
-    .await;
+    let app = spawn_app_with(Options::without_workers()).await;
     let (auth, mut auth_errors) = app.nats.connect_as("auth-worker").await.unwrap();
     auth.publish("user.get", "{}".into()).await.unwrap();
     auth.flush().await.unwrap();
@@ -72,11 +60,7 @@ async fn a_worker_may_not_publish_into_another_services_subjects() {
 
 #[tokio::test]
 async fn a_worker_may_subscribe_only_to_its_own_subjects_in_its_queue_group() {
-    let app = spawn_app_with(Options {
-        workers: false,
-        ..Options::default()
-    })
-    .await;
+    let app = spawn_app_with(Options::without_workers()).await;
     let (auth, mut errors) = app.nats.connect_as("auth-worker").await.unwrap();
     // Without the queue group, with a wildcard, or another service's subject.
     let _plain = auth.subscribe("auth.login").await.unwrap();
@@ -101,12 +85,7 @@ async fn a_worker_may_subscribe_only_to_its_own_subjects_in_its_queue_group() {
 #[tokio::test]
 async fn ops_reads_a_user_with_get_user_and_pings_services_but_cannot_write() {
     let app = spawn_app().await;
-    assert_eq!(
-        app.signup("a@example.com", "correct horse battery")
-            .await
-            .status(),
-        201
-    );
+    app.signup_ok("a@example.com").await;
     let (ops, mut errors) = app.nats.connect_as("ops").await.unwrap();
 
     // What `nats req auth.get_user '{"email":"a@example.com"}'` does.
@@ -161,11 +140,7 @@ async fn ops_reads_a_user_with_get_user_and_pings_services_but_cannot_write() {
 async fn a_worker_may_not_answer_requests_meant_for_another_service() {
     use futures::StreamExt;
 
-    let app = spawn_app_with(Options {
-        workers: false,
-        ..Options::default()
-    })
-    .await;
+    let app = spawn_app_with(Options::without_workers()).await;
     // A reply inbox as the gateway's connection to the auth-worker makes them.
     let (gateway, _) = app.nats.connect_as("gateway").await.unwrap();
     let inbox = "_INBOX_gateway.auth-worker.test.1";
@@ -206,11 +181,7 @@ async fn a_worker_may_not_answer_requests_meant_for_another_service() {
 async fn only_the_auth_worker_may_announce_that_its_keys_changed() {
     use futures::StreamExt;
 
-    let app = spawn_app_with(Options {
-        workers: false,
-        ..Options::default()
-    })
-    .await;
+    let app = spawn_app_with(Options::without_workers()).await;
     let subject = shared::auth::KEYS_CHANGED;
     let (gateway, mut gateway_errors) = app.nats.connect_as("gateway").await.unwrap();
     let mut notices = gateway.subscribe(subject).await.unwrap();

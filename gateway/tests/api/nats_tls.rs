@@ -4,7 +4,7 @@
 
 use std::{path::Path, process::Command};
 
-use crate::helpers::{NATS_CONF, NatsServer, TempDir};
+use testkit::{NATS_CONF, NatsServer, TempDir};
 
 /// Runs `openssl` with `args` in `dir`.
 fn openssl(dir: &Path, args: &[&str]) {
@@ -113,7 +113,7 @@ async fn with_tls_configured_a_process_connects_only_when_it_trusts_the_servers_
     );
     std::fs::write(dir.path.join("tls.conf"), tls).unwrap();
     let server = NatsServer::start_with_config(&dir.path.join("tls.conf")).await;
-    let tls_url = format!("tls://127.0.0.1:{}", server.port);
+    let tls_url = format!("tls://127.0.0.1:{}", server.port());
     let ca = dir.path.join("ca.pem");
 
     // Trusting the CA: connected, and requests flow.

@@ -3,8 +3,6 @@
 
 use std::collections::BTreeSet;
 
-use serde_json::Value;
-
 use crate::helpers::spawn_app;
 
 /// The paths the real router serves, read from its `Debug` output (axum
@@ -52,15 +50,7 @@ fn every_route_of_the_router_is_in_the_document() {
 #[tokio::test]
 async fn the_document_is_served_and_every_documented_operation_is_routed() {
     let app = spawn_app().await;
-    let doc: Value = app
-        .http
-        .get(app.url("/api/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = app.get_json("/api/openapi.json").await;
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
     for (path, item) in doc["paths"].as_object().unwrap() {

@@ -1,13 +1,9 @@
 //! The workers speak the NATS service API (ADR-32), as `nats micro` expects.
 
-use serde_json::Value;
+use serde_json::{Value, json};
+use testkit::{PASSWORD, error_fields};
 
-use crate::helpers::spawn_app;
-
-async fn ask(ops: &async_nats::Client, subject: &str) -> Value {
-    let reply = ops.request(subject.to_owned(), "".into()).await.unwrap();
-    serde_json::from_slice(&reply.payload).unwrap()
-}
+use crate::helpers::{endpoint, spawn_app};
 
 fn valid_name(name: &str) -> bool {
     !name.is_empty()
@@ -19,12 +15,11 @@ fn valid_name(name: &str) -> bool {
 #[tokio::test]
 async fn info_lists_every_endpoint_with_its_subject_and_queue_group() {
     let app = spawn_app().await;
-    let (ops, _) = app.nats.connect_as("ops").await.unwrap();
     for (service, subjects) in [
         ("auth-worker", shared::auth::SUBJECTS),
         ("user-worker", shared::user::SUBJECTS),
     ] {
-        let info = ask(&ops, &format!("$SRV.INFO.{service}")).await;
+        let info = app.service_api(&format!("$SRV.INFO.{service}")).await;
         assert_eq!(info["type"], "io.nats.micro.v1.info_response");
         assert_eq!(info["name"], service);
         assert_eq!(info["version"], env!("CARGO_PKG_VERSION"));
@@ -44,14 +39,15 @@ async fn info_lists_every_endpoint_with_its_subject_and_queue_group() {
             assert_eq!(e["queue_group"], service);
         }
 
-        let ping = ask(&ops, &format!("$SRV.PING.{service}")).await;
+        let ping = app.service_api(&format!("$SRV.PING.{service}")).await;
         assert_eq!(ping["type"], "io.nats.micro.v1.ping_response");
         // The id-specific subject answers too.
-        let by_id = ask(
-            &ops,
-            &format!("$SRV.PING.{service}.{}", info["id"].as_str().unwrap()),
-        )
-        .await;
+        let by_id = app
+            .service_api(&format!(
+                "$SRV.PING.{service}.{}",
+                info["id"].as_str().unwrap()
+            ))
+            .await;
         assert_eq!(by_id["id"], info["id"]);
     }
 }
@@ -59,50 +55,30 @@ async fn info_lists_every_endpoint_with_its_subject_and_queue_group() {
 #[tokio::test]
 async fn stats_count_requests_and_error_replies_per_endpoint() {
     let app = spawn_app().await;
-    assert_eq!(
-        app.signup("a@example.com", "correct horse battery")
-            .await
-            .status(),
-        201
-    );
-    assert_eq!(
-        app.signup("a@example.com", "correct horse battery")
-            .await
-            .status(),
-        409
-    );
+    app.signup_ok("a@example.com").await;
+    assert_eq!(app.signup("a@example.com", PASSWORD).await.status(), 409);
     assert_eq!(
         app.login("a@example.com", "wrong password!").await.status(),
         401
     );
 
-    let (ops, _) = app.nats.connect_as("ops").await.unwrap();
-    let stats = ask(&ops, "$SRV.STATS.auth-worker").await;
+    let stats = app.service_api("$SRV.STATS.auth-worker").await;
     assert_eq!(stats["type"], "io.nats.micro.v1.stats_response");
     time::OffsetDateTime::parse(
         stats["started"].as_str().unwrap(),
         &time::format_description::well_known::Rfc3339,
     )
     .unwrap();
-    let endpoint = |subject: &str| {
-        stats["endpoints"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|e| e["subject"] == subject)
-            .cloned()
-            .unwrap()
-    };
-    let create = endpoint("auth.create_user");
+    let create = endpoint(&stats, "auth.create_user");
     assert_eq!(create["num_requests"], 2);
     assert_eq!(create["num_errors"], 1);
     assert_eq!(create["last_error"], "409:email already registered");
     assert!(create["processing_time"].as_u64().unwrap() > 0);
     assert!(create["average_processing_time"].as_u64().unwrap() > 0);
-    let login = endpoint("auth.login");
+    let login = endpoint(&stats, "auth.login");
     assert_eq!(login["num_requests"], 1);
     assert_eq!(login["num_errors"], 1);
-    let jwks = endpoint("auth.jwks");
+    let jwks = endpoint(&stats, "auth.jwks");
     assert_eq!(jwks["num_errors"], 0);
 }
 
@@ -110,40 +86,20 @@ async fn stats_count_requests_and_error_replies_per_endpoint() {
 async fn a_request_published_straight_onto_nats_is_held_to_the_same_rules() {
     let app = spawn_app().await;
     // The gateway's NATS user may publish here, but skips the HTTP checks.
-    let (direct, _) = app.nats.connect_as_gateway_to("auth-worker").await.unwrap();
-    let reply = direct
-        .request(
-            "auth.create_user",
-            r#"{"email":"not-an-email","password":"short"}"#.into(),
-        )
-        .await
-        .unwrap();
-    let headers = reply.headers.unwrap();
-    assert_eq!(
-        headers.get("Nats-Service-Error-Code").unwrap().as_str(),
-        "400"
-    );
-    let body: Value = serde_json::from_slice(&reply.payload).unwrap();
-    let fields: Vec<&str> = body["details"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["field"].as_str().unwrap())
-        .collect();
-    assert_eq!(fields, ["email", "password"]);
-    let count: i64 = sqlx::query_scalar("select count(*) from users")
-        .fetch_one(&app.db.pool().await)
-        .await
-        .unwrap();
-    assert_eq!(count, 0);
+    let invalid = json!({"email": "not-an-email", "password": "short"});
+    let (status, body) = app
+        .nats_request_as("auth.create_user", None, &invalid)
+        .await;
+    assert_eq!(status, Some(400));
+    assert_eq!(error_fields(&body), ["email", "password"]);
+    assert_eq!(app.db.count("users").await, 0);
 }
 
 #[tokio::test]
 async fn every_endpoint_publishes_the_json_schema_of_its_request_and_reply() {
     let app = spawn_app().await;
-    let (ops, _) = app.nats.connect_as("ops").await.unwrap();
     for service in ["auth-worker", "user-worker"] {
-        let info = ask(&ops, &format!("$SRV.INFO.{service}")).await;
+        let info = app.service_api(&format!("$SRV.INFO.{service}")).await;
         for endpoint in info["endpoints"].as_array().unwrap() {
             for key in ["request_schema", "response_schema"] {
                 let text = endpoint["metadata"][key]
@@ -156,18 +112,9 @@ async fn every_endpoint_publishes_the_json_schema_of_its_request_and_reply() {
         }
     }
     // Spot checks: the sign-up request and the login reply.
-    let info = ask(&ops, "$SRV.INFO.auth-worker").await;
-    let endpoint = |subject: &str| {
-        info["endpoints"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|e| e["subject"] == subject)
-            .cloned()
-            .unwrap()
-    };
+    let info = app.service_api("$SRV.INFO.auth-worker").await;
     let signup: Value = serde_json::from_str(
-        endpoint("auth.create_user")["metadata"]["request_schema"]
+        endpoint(&info, "auth.create_user")["metadata"]["request_schema"]
             .as_str()
             .unwrap(),
     )
@@ -181,7 +128,7 @@ async fn every_endpoint_publishes_the_json_schema_of_its_request_and_reply() {
     assert_eq!(required, ["email", "password"]);
     assert_eq!(signup["schema"]["properties"]["password"]["minLength"], 8);
     let login: Value = serde_json::from_str(
-        endpoint("auth.login")["metadata"]["response_schema"]
+        endpoint(&info, "auth.login")["metadata"]["response_schema"]
             .as_str()
             .unwrap(),
     )

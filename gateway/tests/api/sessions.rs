@@ -1,22 +1,11 @@
 //! Sessions: refresh rotation, reuse detection, logout, password change,
 //! login throttling, and the first ADMIN.
 
+use reqwest::Method;
 use serde_json::{Value, json};
+use testkit::{PASSWORD, assert_error};
 
-use crate::helpers::{Options, TestApp, assert_error, spawn_app, spawn_app_with};
-
-const PASSWORD: &str = "correct horse battery";
-
-async fn login_body(app: &TestApp, email: &str, password: &str) -> Value {
-    let response = app.login(email, password).await;
-    assert_eq!(response.status(), 200, "login {email}");
-    response.json().await.unwrap()
-}
-
-async fn refresh(app: &TestApp, token: &str) -> reqwest::Response {
-    app.post("/api/auth/refresh", &json!({ "refreshToken": token }))
-        .await
-}
+use crate::helpers::{Options, TestApp, spawn_app, spawn_app_with};
 
 fn token(body: &Value, field: &str) -> String {
     body[field].as_str().unwrap().to_owned()
@@ -36,9 +25,9 @@ async fn live_tokens(app: &TestApp) -> i64 {
 #[tokio::test]
 async fn refreshing_rotates_the_refresh_token_and_the_new_tokens_work() {
     let app = spawn_app().await;
-    app.signup("ada@example.com", PASSWORD).await;
-    let first = login_body(&app, "ada@example.com", PASSWORD).await;
-    let response = refresh(&app, &token(&first, "refreshToken")).await;
+    app.signup_ok("ada@example.com").await;
+    let first = app.login_ok("ada@example.com", PASSWORD).await;
+    let response = app.refresh(&token(&first, "refreshToken")).await;
     assert_eq!(response.status(), 200);
     let second: Value = response.json().await.unwrap();
     assert_ne!(second["refreshToken"], first["refreshToken"]);
@@ -49,9 +38,7 @@ async fn refreshing_rotates_the_refresh_token_and_the_new_tokens_work() {
         .await;
     assert_eq!(me.status(), 200);
     assert_eq!(
-        refresh(&app, &token(&second, "refreshToken"))
-            .await
-            .status(),
+        app.refresh(&token(&second, "refreshToken")).await.status(),
         200
     );
 }
@@ -63,16 +50,16 @@ async fn a_spent_refresh_token_presented_after_the_grace_window_revokes_the_whol
         ..Options::default()
     })
     .await;
-    app.signup("ada@example.com", PASSWORD).await;
-    let first = login_body(&app, "ada@example.com", PASSWORD).await;
+    app.signup_ok("ada@example.com").await;
+    let first = app.login_ok("ada@example.com", PASSWORD).await;
     let stolen = token(&first, "refreshToken");
-    let rotated: Value = refresh(&app, &stolen).await.json().await.unwrap();
+    let rotated: Value = app.refresh(&stolen).await.json().await.unwrap();
 
-    let body = assert_error(refresh(&app, &stolen).await, 401, "/api/auth/refresh").await;
+    let body = assert_error(app.refresh(&stolen).await, 401, "/api/auth/refresh").await;
     assert_eq!(body["message"], "invalid refresh token");
     // The legitimate holder's newer token dies with the family.
     assert_error(
-        refresh(&app, &token(&rotated, "refreshToken")).await,
+        app.refresh(&token(&rotated, "refreshToken")).await,
         401,
         "/api/auth/refresh",
     )
@@ -83,16 +70,14 @@ async fn a_spent_refresh_token_presented_after_the_grace_window_revokes_the_whol
 #[tokio::test]
 async fn within_the_grace_window_a_second_use_gets_the_current_pair_and_the_session_survives() {
     let app = spawn_app().await;
-    app.signup("ada@example.com", PASSWORD).await;
-    let first = login_body(&app, "ada@example.com", PASSWORD).await;
+    app.signup_ok("ada@example.com").await;
+    let first = app.login_ok("ada@example.com", PASSWORD).await;
     let old = token(&first, "refreshToken");
-    let rotated: Value = refresh(&app, &old).await.json().await.unwrap();
-    let again: Value = refresh(&app, &old).await.json().await.unwrap();
+    let rotated: Value = app.refresh(&old).await.json().await.unwrap();
+    let again: Value = app.refresh(&old).await.json().await.unwrap();
     assert_eq!(again["refreshToken"], rotated["refreshToken"]);
     assert_eq!(
-        refresh(&app, &token(&rotated, "refreshToken"))
-            .await
-            .status(),
+        app.refresh(&token(&rotated, "refreshToken")).await.status(),
         200
     );
     assert_eq!(live_tokens(&app).await, 1);
@@ -101,13 +86,13 @@ async fn within_the_grace_window_a_second_use_gets_the_current_pair_and_the_sess
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_concurrent_refreshes_of_one_token_rotate_it_once_and_all_get_the_new_one() {
     let app = spawn_app().await;
-    app.signup("ada@example.com", PASSWORD).await;
-    let first = login_body(&app, "ada@example.com", PASSWORD).await;
+    app.signup_ok("ada@example.com").await;
+    let first = app.login_ok("ada@example.com", PASSWORD).await;
     let rt = token(&first, "refreshToken");
     let attempts = (0..10).map(|_| {
         let (app, rt) = (&app, rt.clone());
         async move {
-            let response = refresh(app, &rt).await;
+            let response = app.refresh(&rt).await;
             let status = response.status().as_u16();
             let body: Value = response.json().await.unwrap();
             (status, body["refreshToken"].as_str().map(str::to_owned))
@@ -125,12 +110,7 @@ async fn ten_concurrent_refreshes_of_one_token_rotate_it_once_and_all_get_the_ne
 #[tokio::test]
 async fn unknown_or_malformed_refresh_tokens_are_refused() {
     let app = spawn_app().await;
-    assert_error(
-        refresh(&app, "no-such-token").await,
-        401,
-        "/api/auth/refresh",
-    )
-    .await;
+    assert_error(app.refresh("no-such-token").await, 401, "/api/auth/refresh").await;
     let body = assert_error(
         app.post("/api/auth/refresh", &json!({})).await,
         400,
@@ -143,21 +123,18 @@ async fn unknown_or_malformed_refresh_tokens_are_refused() {
 #[tokio::test]
 async fn logout_needs_a_bearer_token_and_revokes_only_the_callers_session() {
     let app = spawn_app().await;
-    app.signup("ada@example.com", PASSWORD).await;
-    app.signup("bob@example.com", PASSWORD).await;
-    let ada = login_body(&app, "ada@example.com", PASSWORD).await;
-    let bob = login_body(&app, "bob@example.com", PASSWORD).await;
+    app.signup_ok("ada@example.com").await;
+    app.signup_ok("bob@example.com").await;
+    let ada = app.login_ok("ada@example.com", PASSWORD).await;
+    let bob = app.login_ok("bob@example.com", PASSWORD).await;
     let logout = |bearer: Option<String>, rt: String| {
         let app = &app;
         async move {
-            let mut request = app
-                .http
-                .post(app.url("/api/auth/logout"))
-                .json(&json!({ "refreshToken": rt }));
-            if let Some(bearer) = bearer {
-                request = request.bearer_auth(bearer);
-            }
-            request.send().await.unwrap()
+            let body = json!({ "refreshToken": rt });
+            let bearer = bearer.as_deref();
+            app.call(Method::POST, "/api/auth/logout", bearer, Some(&body))
+                .send()
+                .await
         }
     };
     assert_error(
@@ -178,7 +155,7 @@ async fn logout_needs_a_bearer_token_and_revokes_only_the_callers_session() {
     )
     .await;
     assert_eq!(
-        refresh(&app, &token(&bob, "refreshToken")).await.status(),
+        app.refresh(&token(&bob, "refreshToken")).await.status(),
         200
     );
 
@@ -189,7 +166,7 @@ async fn logout_needs_a_bearer_token_and_revokes_only_the_callers_session() {
     .await;
     assert_eq!(done.status(), 204);
     assert_error(
-        refresh(&app, &token(&ada, "refreshToken")).await,
+        app.refresh(&token(&ada, "refreshToken")).await,
         401,
         "/api/auth/refresh",
     )
@@ -199,21 +176,18 @@ async fn logout_needs_a_bearer_token_and_revokes_only_the_callers_session() {
 #[tokio::test]
 async fn changing_the_password_checks_the_current_one_and_revokes_every_other_session() {
     let app = spawn_app().await;
-    app.signup("ada@example.com", PASSWORD).await;
-    let here = login_body(&app, "ada@example.com", PASSWORD).await;
-    let elsewhere = login_body(&app, "ada@example.com", PASSWORD).await;
+    app.signup_ok("ada@example.com").await;
+    let here = app.login_ok("ada@example.com", PASSWORD).await;
+    let elsewhere = app.login_ok("ada@example.com", PASSWORD).await;
     let change = |current: &str, new: &str| {
         let body = json!({ "currentPassword": current, "newPassword": new });
         let bearer = token(&here, "accessToken");
         let app = &app;
         async move {
-            app.http
-                .put(app.url("/api/users/me/password"))
-                .bearer_auth(bearer)
-                .json(&body)
+            let path = "/api/users/me/password";
+            app.call(Method::PUT, path, bearer.as_str(), Some(&body))
                 .send()
                 .await
-                .unwrap()
         }
     };
     let body = assert_error(
@@ -246,13 +220,13 @@ async fn changing_the_password_checks_the_current_one_and_revokes_every_other_se
     );
     // The other session is over; this one goes on.
     assert_error(
-        refresh(&app, &token(&elsewhere, "refreshToken")).await,
+        app.refresh(&token(&elsewhere, "refreshToken")).await,
         401,
         "/api/auth/refresh",
     )
     .await;
     assert_eq!(
-        refresh(&app, &token(&here, "refreshToken")).await.status(),
+        app.refresh(&token(&here, "refreshToken")).await.status(),
         200
     );
 }
@@ -262,7 +236,7 @@ async fn repeated_failures_for_one_email_lock_it_even_for_the_right_password() {
     let mut app = spawn_app().await;
     // Two copies of the auth worker: the count lives in PostgreSQL.
     app.start_auth_worker();
-    app.signup("ada@example.com", PASSWORD).await;
+    app.signup_ok("ada@example.com").await;
     for _ in 0..5 {
         assert_error(
             app.login("ada@example.com", "wrong password").await,
@@ -280,87 +254,65 @@ async fn repeated_failures_for_one_email_lock_it_even_for_the_right_password() {
     assert!(retry_after > 0 && retry_after <= 900, "{retry_after}");
     assert_error(locked, 429, "/api/auth/login").await;
     // Another account from the same address is not affected (5 < 20).
-    app.signup("bob@example.com", PASSWORD).await;
+    app.signup_ok("bob@example.com").await;
     assert_eq!(app.login("bob@example.com", PASSWORD).await.status(), 200);
-}
-
-async fn fail_login_from(app: &TestApp, email: &str, forwarded_for: &str) -> u16 {
-    app.http
-        .post(app.url("/api/auth/login"))
-        .header("x-forwarded-for", forwarded_for)
-        .json(&json!({ "email": email, "password": "wrong password" }))
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
 }
 
 #[tokio::test]
 async fn failures_from_one_address_lock_it_and_a_spoofed_forwarded_for_does_not_reset_that() {
     let app = spawn_app().await;
-    app.signup("ada@example.com", PASSWORD).await;
+    app.signup_ok("ada@example.com").await;
     // 20 failures over 20 emails, each claiming another X-Forwarded-For.
     for i in 0..20 {
-        let status = fail_login_from(
-            &app,
-            &format!("user{i}@example.com"),
-            &format!("10.9.0.{i}"),
-        )
-        .await;
-        assert_eq!(status, 401);
+        let (email, address) = (format!("user{i}@example.com"), format!("10.9.0.{i}"));
+        let failed = app.login_from(&email, "wrong password", &address).await;
+        assert_eq!(failed.status(), 401);
     }
     let locked = app
-        .http
-        .post(app.url("/api/auth/login"))
-        .header("x-forwarded-for", "10.9.9.9")
-        .json(&json!({ "email": "ada@example.com", "password": PASSWORD }))
-        .send()
-        .await
-        .unwrap();
+        .login_from("ada@example.com", PASSWORD, "10.9.9.9")
+        .await;
     assert_error(locked, 429, "/api/auth/login").await;
 }
 
 #[tokio::test]
 async fn behind_a_trusted_proxy_each_forwarded_address_is_counted_on_its_own() {
-    let app = spawn_app_with(Options {
-        trust_forwarded_for: true,
-        ..Options::default()
-    })
-    .await;
-    app.signup("ada@example.com", PASSWORD).await;
+    let app = spawn_app_with(Options::trusting_forwarded_for()).await;
+    app.signup_ok("ada@example.com").await;
+    let fail_from = |email: String, address: &'static str| {
+        let app = &app;
+        async move {
+            app.login_from(&email, "wrong password", address)
+                .await
+                .status()
+        }
+    };
     for i in 0..20 {
         assert_eq!(
-            fail_login_from(&app, &format!("user{i}@example.com"), "203.0.113.7").await,
+            fail_from(format!("user{i}@example.com"), "203.0.113.7").await,
             401
         );
     }
     assert_eq!(
-        fail_login_from(&app, "other@example.com", "203.0.113.7").await,
+        fail_from("other@example.com".into(), "203.0.113.7").await,
         429
     );
     let other_client = app
-        .http
-        .post(app.url("/api/auth/login"))
-        .header("x-forwarded-for", "198.51.100.1")
-        .json(&json!({ "email": "ada@example.com", "password": PASSWORD }))
-        .send()
-        .await
-        .unwrap();
+        .login_from("ada@example.com", PASSWORD, "198.51.100.1")
+        .await;
     assert_eq!(other_client.status(), 200);
 }
 
 #[tokio::test]
 async fn the_first_admin_is_made_from_the_command_line() {
     let app = spawn_app().await;
-    app.signup("ada@example.com", PASSWORD).await;
+    app.signup_ok("ada@example.com").await;
     // As the command line does: the migrator's connection, not a worker's.
     let settings = app.auth_worker_settings().migrator;
     let user = auth_worker::set_role(&settings, " ADA@example.com", shared::Role::Admin)
         .await
         .unwrap();
     assert_eq!(user.role, shared::Role::Admin);
-    let body = login_body(&app, "ada@example.com", PASSWORD).await;
+    let body = app.login_ok("ada@example.com", PASSWORD).await;
     assert_eq!(body["user"]["role"], "ADMIN");
     let missing = auth_worker::set_role(&settings, "nobody@example.com", shared::Role::Admin).await;
     assert!(missing.unwrap_err().to_string().contains("sign up first"));
@@ -369,9 +321,8 @@ async fn the_first_admin_is_made_from_the_command_line() {
 #[tokio::test]
 async fn session_subjects_published_straight_onto_nats_without_a_caller_change_nothing() {
     let app = spawn_app().await;
-    app.signup("ada@example.com", PASSWORD).await;
-    let body = login_body(&app, "ada@example.com", PASSWORD).await;
-    let (direct, _) = app.nats.connect_as_gateway_to("auth-worker").await.unwrap();
+    app.signup_ok("ada@example.com").await;
+    let body = app.login_ok("ada@example.com", PASSWORD).await;
     for (subject, payload) in [
         (
             "auth.logout",
@@ -382,20 +333,12 @@ async fn session_subjects_published_straight_onto_nats_without_a_caller_change_n
             json!({ "currentPassword": PASSWORD, "newPassword": "hijacked password" }),
         ),
     ] {
-        let reply = direct
-            .request(subject, payload.to_string().into())
-            .await
-            .unwrap();
-        let headers = reply.headers.unwrap();
-        assert_eq!(
-            headers.get("Nats-Service-Error-Code").unwrap().as_str(),
-            "401",
-            "{subject}"
-        );
+        let (status, _) = app.nats_request_as(subject, None, &payload).await;
+        assert_eq!(status, Some(401), "{subject}");
     }
     assert_eq!(app.login("ada@example.com", PASSWORD).await.status(), 200);
     assert_eq!(
-        refresh(&app, &token(&body, "refreshToken")).await.status(),
+        app.refresh(&token(&body, "refreshToken")).await.status(),
         200
     );
 }

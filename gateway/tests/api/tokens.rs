@@ -4,8 +4,9 @@ use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, Header};
 use serde_json::{Value, json};
+use testkit::{Api, TempDir, assert_error, eventually};
 
-use crate::helpers::{TempDir, assert_error, sign, spawn_app};
+use crate::helpers::{TestApp, sign, spawn_app};
 
 const ME: &str = "/api/users/me";
 
@@ -31,7 +32,7 @@ fn header(kid: &str) -> Header {
 
 /// The claims of a real login's token (after checking it works) and the
 /// signing key's kid.
-async fn login_facts(app: &crate::helpers::TestApp, token: &str) -> (Value, String) {
+async fn login_facts(app: &TestApp, token: &str) -> (Value, String) {
     use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
     let kid = jsonwebtoken::decode_header(token).unwrap().kid.unwrap();
     assert_eq!(app.get_with_token(ME, token).await.status(), 200);
@@ -55,7 +56,7 @@ async fn a_valid_token_reads_the_callers_own_user() {
 #[tokio::test]
 async fn no_token_or_a_malformed_header_is_a_401() {
     let app = spawn_app().await;
-    let response = app.http.get(app.url(ME)).send().await.unwrap();
+    let response = app.get(ME).await;
     assert_eq!(response.headers()["www-authenticate"], "Bearer");
     let body = assert_error(response, 401, ME).await;
     assert_eq!(body["message"], "missing bearer token");
@@ -164,28 +165,19 @@ async fn a_token_of_a_key_removed_from_the_set_is_refused_without_restarting_the
     app.start_auth_worker();
     app.wait_for_service("auth-worker").await;
 
-    let refused = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            if app.get_with_token(ME, &old).await.status() == 401 {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await;
+    let (api, old_token): (&Api, &str) = (&app, &old);
+    let refused = eventually(
+        Duration::from_secs(10),
+        Duration::from_millis(20),
+        || async move { api.get_with_token(ME, old_token).await.status() == 401 },
+    );
     assert!(
-        refused.is_ok(),
+        refused.await,
         "a token of the removed key still passes after 10 s"
     );
     assert_error(app.get_with_token(ME, &old).await, 401, ME).await;
 
     // The new key's tokens pass.
-    let body: Value = app
-        .login("ada@example.com", "correct horse battery")
-        .await
-        .json()
-        .await
-        .unwrap();
-    let new = body["accessToken"].as_str().unwrap();
-    assert_eq!(app.get_with_token(ME, new).await.status(), 200);
+    let new = app.access_token("ada@example.com").await;
+    assert_eq!(app.get_with_token(ME, &new).await.status(), 200);
 }

@@ -1,17 +1,31 @@
 //! What the client sees when the workers are missing or silent.
 
+use async_nats::{Client, Subscriber};
 use futures::StreamExt;
 use serde_json::json;
+use testkit::assert_error;
 
-use crate::helpers::{Options, assert_error, spawn_app_with};
+use crate::helpers::{Options, TestApp, endpoint, spawn_app_with};
+
+/// A silent member of the auth-worker's queue group for `auth.login`: it
+/// takes requests and never answers. Returns once the server routes
+/// `auth.login` to it; the client must live as long as the subscription.
+async fn silent_auth_worker(app: &TestApp) -> (Client, Subscriber) {
+    let (silent, _) = app.nats.connect_as("auth-worker").await.unwrap();
+    let mut sub = silent
+        .queue_subscribe("auth.login", "auth-worker".into())
+        .await
+        .unwrap();
+    app.wait_until_routed("auth.login", &mut sub).await;
+    (silent, sub)
+}
 
 #[tokio::test]
 async fn with_no_worker_running_a_call_is_a_503_at_once_not_a_timeout() {
     // A long NATS timeout: a 504 here would mean the gateway waited for it.
     let app = spawn_app_with(Options {
-        workers: false,
         rpc_timeout_ms: 60_000,
-        ..Options::default()
+        ..Options::without_workers()
     })
     .await;
     let response = app.signup("ada@example.com", "correct horse battery").await;
@@ -28,19 +42,12 @@ async fn with_no_worker_running_a_call_is_a_503_at_once_not_a_timeout() {
 async fn a_silent_worker_gives_a_504_after_the_subjects_own_timeout() {
     // The default timeout is long; the per-subject one for auth.login short.
     let app = spawn_app_with(Options {
-        workers: false,
         rpc_timeout_ms: 120_000,
         rpc_timeouts_ms: vec![("auth.login", 300)],
-        ..Options::default()
+        ..Options::without_workers()
     })
     .await;
-    // A silent member of the auth-worker queue group.
-    let (silent, _) = app.nats.connect_as("auth-worker").await.unwrap();
-    let mut sub = silent
-        .queue_subscribe("auth.login", "auth-worker".into())
-        .await
-        .unwrap();
-    app.wait_until_routed("auth.login", &mut sub).await;
+    let (_silent, mut sub) = silent_auth_worker(&app).await;
 
     // Bounded so that ignoring the per-subject setting fails the test rather
     // than waiting out the two-minute default.
@@ -69,17 +76,8 @@ async fn a_silent_worker_gives_a_504_after_the_subjects_own_timeout() {
 
 #[tokio::test]
 async fn readyz_names_the_missing_worker_and_turns_200_when_both_run() {
-    let mut app = spawn_app_with(Options {
-        workers: false,
-        ..Options::default()
-    })
-    .await;
-    let body = assert_error(
-        app.http.get(app.url("/readyz")).send().await.unwrap(),
-        503,
-        "/readyz",
-    )
-    .await;
+    let mut app = spawn_app_with(Options::without_workers()).await;
+    let body = assert_error(app.get("/readyz").await, 503, "/readyz").await;
     let message = body["message"].as_str().unwrap();
     assert!(
         message.contains("auth-worker") && message.contains("user-worker"),
@@ -88,12 +86,7 @@ async fn readyz_names_the_missing_worker_and_turns_200_when_both_run() {
 
     app.start_auth_worker();
     app.wait_for_service("auth-worker").await;
-    let body = assert_error(
-        app.http.get(app.url("/readyz")).send().await.unwrap(),
-        503,
-        "/readyz",
-    )
-    .await;
+    let body = assert_error(app.get("/readyz").await, 503, "/readyz").await;
     let message = body["message"].as_str().unwrap();
     assert!(
         !message.contains("auth-worker") && message.contains("user-worker"),
@@ -102,15 +95,7 @@ async fn readyz_names_the_missing_worker_and_turns_200_when_both_run() {
 
     app.start_user_worker();
     app.wait_for_service("user-worker").await;
-    assert_eq!(
-        app.http
-            .get(app.url("/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(app.get("/readyz").await.status(), 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -120,12 +105,7 @@ async fn a_full_worker_answers_a_fast_503_with_a_retry_hint_instead_of_a_timeout
         ..Options::default()
     })
     .await;
-    assert_eq!(
-        app.signup("ada@example.com", "correct horse battery")
-            .await
-            .status(),
-        201
-    );
+    app.signup_ok("ada@example.com").await;
     // Each login holds the only slot for an argon2 verification.
     let attempts = (0..12).map(|_| {
         let app = &app;
@@ -151,37 +131,19 @@ async fn a_full_worker_answers_a_fast_503_with_a_retry_hint_instead_of_a_timeout
     assert!(results.iter().any(|(s, _, _)| *s == 200));
 
     // The rejections are counted as errors of the endpoint.
-    let (ops, _) = app.nats.connect_as("ops").await.unwrap();
-    let stats: serde_json::Value = serde_json::from_slice(
-        &ops.request("$SRV.STATS.auth-worker", "".into())
-            .await
-            .unwrap()
-            .payload,
-    )
-    .unwrap();
-    let login = stats["endpoints"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["subject"] == "auth.login")
-        .unwrap();
+    let stats = app.service_api("$SRV.STATS.auth-worker").await;
+    let login = endpoint(&stats, "auth.login");
     assert_eq!(login["num_errors"].as_u64().unwrap(), busy.len() as u64);
 }
 
 #[tokio::test]
 async fn the_trace_context_and_request_id_cross_the_hop_to_the_worker() {
     let app = spawn_app_with(Options {
-        workers: false,
         rpc_timeout_ms: 300,
-        ..Options::default()
+        ..Options::without_workers()
     })
     .await;
-    let (silent, _) = app.nats.connect_as("auth-worker").await.unwrap();
-    let mut sub = silent
-        .queue_subscribe("auth.login", "auth-worker".into())
-        .await
-        .unwrap();
-    app.wait_until_routed("auth.login", &mut sub).await;
+    let (_silent, mut sub) = silent_auth_worker(&app).await;
 
     let incoming = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
     for client_trace in [Some(incoming), None] {

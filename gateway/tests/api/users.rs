@@ -4,145 +4,13 @@ use std::collections::BTreeSet;
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use shared::{Caller, Role};
+use shared::Role;
+use testkit::{Account, Api, error_fields};
 
-use crate::helpers::{TestApp, assert_error, spawn_app};
-
-pub const PASSWORD: &str = "correct horse battery";
-
-/// A signed-up user with a fresh access token.
-pub struct Account {
-    pub id: i64,
-    pub token: String,
-}
-
-/// Signs `email` up and logs in.
-pub async fn account(app: &TestApp, email: &str) -> Account {
-    let response = app.signup(email, PASSWORD).await;
-    assert_eq!(response.status(), 201);
-    let user: Value = response.json().await.unwrap();
-    Account {
-        id: user["id"].as_i64().unwrap(),
-        token: login(app, email).await,
-    }
-}
-
-/// Signs `email` up, makes it an ADMIN in the database (as the command line
-/// does), then logs in so the token carries the role.
-pub async fn admin_account(app: &TestApp, email: &str) -> Account {
-    let response = app.signup(email, PASSWORD).await;
-    assert_eq!(response.status(), 201);
-    let user: Value = response.json().await.unwrap();
-    sqlx::query("update users set role = 'ADMIN' where lower(email) = lower($1)")
-        .bind(email)
-        .execute(&app.db.pool().await)
-        .await
-        .unwrap();
-    Account {
-        id: user["id"].as_i64().unwrap(),
-        token: login(app, email).await,
-    }
-}
-
-pub async fn login(app: &TestApp, email: &str) -> String {
-    let response = app.login(email, PASSWORD).await;
-    assert_eq!(response.status(), 200);
-    let body: Value = response.json().await.unwrap();
-    body["accessToken"].as_str().unwrap().to_owned()
-}
-
-/// Any request, with an optional bearer token and JSON body.
-pub async fn send(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    token: Option<&str>,
-    body: Option<&Value>,
-) -> reqwest::Response {
-    let mut request = app.http.request(method, app.url(path));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    if let Some(body) = body {
-        request = request.json(body);
-    }
-    request.send().await.unwrap()
-}
-
-/// `send` for a 2xx reply with a JSON body.
-pub async fn send_ok(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    token: Option<&str>,
-    body: Option<&Value>,
-) -> Value {
-    let response = send(app, method.clone(), path, token, body).await;
-    let status = response.status();
-    let text = response.text().await.unwrap();
-    assert!(status.is_success(), "{method} {path}: {status} {text}");
-    serde_json::from_str(&text).unwrap()
-}
-
-/// A request published straight onto NATS as the `gateway` NATS user (which
-/// skips every HTTP check), with an `X-Caller` header or none. The caller
-/// names the user's newest live session, as a token of theirs would. Returns
-/// the error status (None for a success) and the body.
-pub async fn nats_request(
-    app: &TestApp,
-    subject: &'static str,
-    caller: Option<(i64, Role)>,
-    body: &Value,
-) -> (Option<u16>, Value) {
-    let mut claimed = None;
-    if let Some((id, role)) = caller {
-        let session = sqlx::query_scalar(
-            "select id from sessions where user_id = $1 and revoked_at is null \
-             order by created_at desc limit 1",
-        )
-        .bind(id)
-        .fetch_optional(&app.db.pool().await)
-        .await
-        .unwrap();
-        claimed = Some(Caller { id, role, session });
-    }
-    nats_request_as(app, subject, claimed, body).await
-}
-
-/// [`nats_request`] with exactly this caller header (or none).
-pub async fn nats_request_as(
-    app: &TestApp,
-    subject: &'static str,
-    caller: Option<Caller>,
-    body: &Value,
-) -> (Option<u16>, Value) {
-    let service = if subject.starts_with("auth.") {
-        shared::auth::SERVICE
-    } else {
-        shared::user::SERVICE
-    };
-    let (client, _) = app.nats.connect_as_gateway_to(service).await.unwrap();
-    let mut headers = async_nats::HeaderMap::new();
-    if let Some(caller) = caller {
-        headers.insert(
-            shared::headers::CALLER,
-            serde_json::to_string(&caller).unwrap().as_str(),
-        );
-    }
-    let reply = client
-        .request_with_headers(subject, headers, body.to_string().into())
-        .await
-        .unwrap();
-    let status = reply
-        .headers
-        .as_ref()
-        .and_then(|h| h.get(shared::headers::NATS_SERVICE_ERROR_CODE))
-        .map(|v| v.as_str().parse().unwrap());
-    (status, serde_json::from_slice(&reply.payload).unwrap())
-}
+use crate::helpers::{TestApp, ids, spawn_app};
 
 /// Inserts `n` users straight into the database (they cannot log in).
-pub async fn insert_users(app: &TestApp, prefix: &str, n: i64) {
+async fn insert_users(app: &TestApp, prefix: &str, n: i64) {
     sqlx::query(
         "insert into users (email, password_hash) \
          select $1 || g || '@example.com', '$argon2id$not-a-real-hash' \
@@ -164,24 +32,6 @@ async fn user_ids(app: &TestApp) -> BTreeSet<i64> {
         .collect()
 }
 
-/// A user's role as the database holds it.
-pub async fn role_of(app: &TestApp, id: i64) -> String {
-    sqlx::query_scalar("select role::text from users where id = $1")
-        .bind(id)
-        .fetch_one(&app.db.pool().await)
-        .await
-        .unwrap()
-}
-
-fn ids(page: &Value) -> Vec<i64> {
-    page["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["id"].as_i64().unwrap())
-        .collect()
-}
-
 fn timestamp(value: &Value) -> time::OffsetDateTime {
     time::OffsetDateTime::parse(
         value.as_str().unwrap(),
@@ -193,14 +43,14 @@ fn timestamp(value: &Value) -> time::OffsetDateTime {
 #[tokio::test]
 async fn an_admin_pages_through_every_user_exactly_once_while_users_come_and_go() {
     let app = spawn_app().await;
-    let admin = admin_account(&app, "admin@example.com").await;
+    let admin = app.admin_account("admin@example.com").await;
     insert_users(&app, "bulk", 45).await;
 
     let mut seen = Vec::new();
     let mut path = "/api/users".to_owned();
     let mut pages = 0;
     loop {
-        let page = send_ok(&app, Method::GET, &path, Some(&admin.token), None).await;
+        let page = app.call(Method::GET, &path, &admin, None).ok().await;
         let page_ids = ids(&page);
         assert!(page_ids.len() <= 20, "default limit is 20: {page_ids:?}");
         pages += 1;
@@ -244,48 +94,35 @@ async fn an_admin_pages_through_every_user_exactly_once_while_users_come_and_go(
 #[tokio::test]
 async fn the_user_list_defaults_to_20_caps_the_limit_at_100_and_ends_without_an_empty_page() {
     let app = spawn_app().await;
-    let admin = admin_account(&app, "admin@example.com").await;
+    let admin = app.admin_account("admin@example.com").await;
     insert_users(&app, "bulk", 149).await;
-    let get = |path: &'static str| send_ok(&app, Method::GET, path, Some(&admin.token), None);
+    let (api, admin): (&Api, &Account) = (&app, &admin);
+    let get = |path: String| async move { api.call(Method::GET, &path, admin, None).ok().await };
 
-    let default = get("/api/users").await;
+    let default = get("/api/users".into()).await;
     assert_eq!(ids(&default).len(), 20);
     assert!(default["nextCursor"].is_string());
 
-    let capped = get("/api/users?limit=500").await;
+    let capped = get("/api/users?limit=500".into()).await;
     assert_eq!(ids(&capped).len(), 100);
     let cursor = capped["nextCursor"].as_str().unwrap();
-    let rest = send_ok(
-        &app,
-        Method::GET,
-        &format!("/api/users?limit=500&cursor={cursor}"),
-        Some(&admin.token),
-        None,
-    )
-    .await;
+    let rest = get(format!("/api/users?limit=500&cursor={cursor}")).await;
     assert_eq!(ids(&rest).len(), 50);
     assert!(rest["nextCursor"].is_null());
 
     // 150 users in pages of 75: the second page is the last, and says so.
-    let first = get("/api/users?limit=75").await;
+    let first = get("/api/users?limit=75".into()).await;
     let cursor = first["nextCursor"].as_str().unwrap();
-    let second = send_ok(
-        &app,
-        Method::GET,
-        &format!("/api/users?limit=75&cursor={cursor}"),
-        Some(&admin.token),
-        None,
-    )
-    .await;
+    let second = get(format!("/api/users?limit=75&cursor={cursor}")).await;
     assert_eq!(ids(&second).len(), 75);
     assert!(second["nextCursor"].is_null());
-    assert_eq!(ids(&get("/api/users?limit=1").await).len(), 1);
+    assert_eq!(ids(&get("/api/users?limit=1".into()).await).len(), 1);
 }
 
 #[tokio::test]
 async fn a_cursor_that_does_not_decode_or_a_limit_below_1_is_a_400() {
     let app = spawn_app().await;
-    let admin = admin_account(&app, "admin@example.com").await;
+    let admin = app.admin_account("admin@example.com").await;
     for (query, message) in [
         ("cursor=not-a-cursor", "cursor is not valid"),
         ("cursor=!!!", "cursor is not valid"),
@@ -294,15 +131,8 @@ async fn a_cursor_that_does_not_decode_or_a_limit_below_1_is_a_400() {
         ("limit=-3", "limit must be a positive integer"),
         ("limit=ten", "limit must be a positive integer"),
     ] {
-        let response = send(
-            &app,
-            Method::GET,
-            &format!("/api/users?{query}"),
-            Some(&admin.token),
-            None,
-        )
-        .await;
-        let body = assert_error(response, 400, "/api/users").await;
+        let path = format!("/api/users?{query}");
+        let body = app.call(Method::GET, &path, &admin, None).fails(400).await;
         assert!(
             body["message"].as_str().unwrap().contains(message),
             "{query}: {body}"
@@ -313,215 +143,136 @@ async fn a_cursor_that_does_not_decode_or_a_limit_below_1_is_a_400() {
 #[tokio::test]
 async fn only_an_admin_may_list_users() {
     let app = spawn_app().await;
-    let user = account(&app, "ada@example.com").await;
-    let body = assert_error(
-        send(&app, Method::GET, "/api/users", Some(&user.token), None).await,
-        403,
-        "/api/users",
-    )
-    .await;
+    let user = app.account("ada@example.com").await;
+    let body = app
+        .call(Method::GET, "/api/users", &user, None)
+        .fails(403)
+        .await;
     assert_eq!(body["message"], "admin role required");
-    assert_error(
-        send(&app, Method::GET, "/api/users", None, None).await,
-        401,
-        "/api/users",
-    )
-    .await;
+    app.call(Method::GET, "/api/users", None, None)
+        .fails(401)
+        .await;
     // The worker refuses too, whatever the gateway did.
-    let (status, _) =
-        nats_request(&app, "user.list", Some((user.id, Role::User)), &json!({})).await;
+    let (status, _) = app
+        .nats_request("user.list", Some((user.id, Role::User)), &json!({}))
+        .await;
     assert_eq!(status, Some(403));
-    let (status, _) = nats_request(&app, "user.list", None, &json!({})).await;
+    let (status, _) = app.nats_request("user.list", None, &json!({})).await;
     assert_eq!(status, Some(401));
 }
 
 #[tokio::test]
 async fn a_user_reads_itself_by_id_an_admin_reads_anyone_and_others_get_403() {
     let app = spawn_app().await;
-    let ada = account(&app, "ada@example.com").await;
-    let bob = account(&app, "bob@example.com").await;
-    let admin = admin_account(&app, "admin@example.com").await;
+    let ada = app.account("ada@example.com").await;
+    let bob = app.account("bob@example.com").await;
+    let admin = app.admin_account("admin@example.com").await;
     let ada_path = format!("/api/users/{}", ada.id);
 
-    let me = send_ok(&app, Method::GET, &ada_path, Some(&ada.token), None).await;
+    let me = app.call(Method::GET, &ada_path, &ada, None).ok().await;
     assert_eq!(me["email"], "ada@example.com");
-    assert_error(
-        send(&app, Method::GET, &ada_path, Some(&bob.token), None).await,
-        403,
-        &ada_path,
-    )
-    .await;
-    let read = send_ok(&app, Method::GET, &ada_path, Some(&admin.token), None).await;
+    app.call(Method::GET, &ada_path, &bob, None)
+        .fails(403)
+        .await;
+    let read = app.call(Method::GET, &ada_path, &admin, None).ok().await;
     assert_eq!(read["id"], ada.id);
-    assert_error(
-        send(&app, Method::GET, &ada_path, None, None).await,
-        401,
-        &ada_path,
-    )
-    .await;
-    assert_error(
-        send(
-            &app,
-            Method::GET,
-            "/api/users/999999",
-            Some(&admin.token),
-            None,
-        )
-        .await,
-        404,
-        "/api/users/999999",
-    )
-    .await;
+    app.call(Method::GET, &ada_path, None, None)
+        .fails(401)
+        .await;
+    app.call(Method::GET, "/api/users/999999", &admin, None)
+        .fails(404)
+        .await;
     // Another user's id that does not exist is still 403 for a USER: whether
     // an id exists is not revealed.
-    assert_error(
-        send(
-            &app,
-            Method::GET,
-            "/api/users/999999",
-            Some(&bob.token),
-            None,
-        )
-        .await,
-        403,
-        "/api/users/999999",
-    )
-    .await;
-    assert_error(
-        send(
-            &app,
-            Method::GET,
-            "/api/users/abc",
-            Some(&admin.token),
-            None,
-        )
-        .await,
-        400,
-        "/api/users/abc",
-    )
-    .await;
+    app.call(Method::GET, "/api/users/999999", &bob, None)
+        .fails(403)
+        .await;
+    app.call(Method::GET, "/api/users/abc", &admin, None)
+        .fails(400)
+        .await;
 }
 
 #[tokio::test]
 async fn patching_me_keeps_absent_names_clears_null_or_blank_ones_and_sets_updated_at() {
     let app = spawn_app().await;
-    let ada = account(&app, "ada@example.com").await;
-    let token = Some(ada.token.as_str());
-    let before = send_ok(&app, Method::GET, "/api/users/me", token, None).await;
+    let ada = app.account("ada@example.com").await;
+    let before = app
+        .call(Method::GET, "/api/users/me", &ada, None)
+        .ok()
+        .await;
 
-    let user = send_ok(
-        &app,
-        Method::PATCH,
-        "/api/users/me",
-        token,
-        Some(&json!({"firstname": "  Ada ", "lastname": "Lovelace"})),
-    )
-    .await;
+    let names = json!({"firstname": "  Ada ", "lastname": "Lovelace"});
+    let user = app
+        .call(Method::PATCH, "/api/users/me", &ada, Some(&names))
+        .ok()
+        .await;
     assert_eq!(user["firstname"], "Ada");
     assert_eq!(user["lastname"], "Lovelace");
     assert!(timestamp(&user["updatedAt"]) > timestamp(&before["updatedAt"]));
     assert_eq!(user["createdAt"], before["createdAt"]);
 
-    let user = send_ok(
-        &app,
-        Method::PATCH,
-        "/api/users/me",
-        token,
-        Some(&json!({"firstname": null})),
-    )
-    .await;
+    let no_firstname = json!({"firstname": null});
+    let user = app
+        .call(Method::PATCH, "/api/users/me", &ada, Some(&no_firstname))
+        .ok()
+        .await;
     assert_eq!(user["firstname"], Value::Null);
     assert_eq!(user["lastname"], "Lovelace", "an absent field is kept");
 
-    let user = send_ok(
-        &app,
-        Method::PATCH,
-        "/api/users/me",
-        token,
-        Some(&json!({"lastname": "   "})),
-    )
-    .await;
+    let blank_lastname = json!({"lastname": "   "});
+    let user = app
+        .call(Method::PATCH, "/api/users/me", &ada, Some(&blank_lastname))
+        .ok()
+        .await;
     assert_eq!(user["lastname"], Value::Null);
 
     // An empty patch changes nothing, not even updatedAt.
-    let same = send_ok(
-        &app,
-        Method::PATCH,
-        "/api/users/me",
-        token,
-        Some(&json!({})),
-    )
-    .await;
+    let same = app
+        .call(Method::PATCH, "/api/users/me", &ada, Some(&json!({})))
+        .ok()
+        .await;
     assert_eq!(same, user);
 
     // The same rules as sign-up, every failing field at once; nothing changes.
-    let body = assert_error(
-        send(
-            &app,
-            Method::PATCH,
-            "/api/users/me",
-            token,
-            Some(&json!({"firstname": "x".repeat(101), "lastname": "a\u{7}b"})),
-        )
-        .await,
-        400,
-        "/api/users/me",
-    )
-    .await;
-    let fields: Vec<_> = body["details"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["field"].as_str().unwrap())
-        .collect();
-    assert_eq!(fields, ["firstname", "lastname"]);
-    let after = send_ok(&app, Method::GET, "/api/users/me", token, None).await;
+    let invalid = json!({"firstname": "x".repeat(101), "lastname": "a\u{7}b"});
+    let body = app
+        .call(Method::PATCH, "/api/users/me", &ada, Some(&invalid))
+        .fails(400)
+        .await;
+    assert_eq!(error_fields(&body), ["firstname", "lastname"]);
+    let after = app
+        .call(Method::GET, "/api/users/me", &ada, None)
+        .ok()
+        .await;
     assert_eq!(after, user);
-    assert_error(
-        send(&app, Method::PATCH, "/api/users/me", None, Some(&json!({}))).await,
-        401,
-        "/api/users/me",
-    )
-    .await;
+    app.call(Method::PATCH, "/api/users/me", None, Some(&json!({})))
+        .fails(401)
+        .await;
 }
 
 #[tokio::test]
 async fn a_user_cannot_raise_its_own_role_through_either_patch_route() {
     let app = spawn_app().await;
-    let ada = account(&app, "ada@example.com").await;
-    let body = assert_error(
-        send(
-            &app,
-            Method::PATCH,
-            "/api/users/me",
-            Some(&ada.token),
-            Some(&json!({"firstname": "Ada", "role": "ADMIN"})),
-        )
-        .await,
-        400,
-        "/api/users/me",
-    )
-    .await;
+    let ada = app.account("ada@example.com").await;
+    let raise = json!({"firstname": "Ada", "role": "ADMIN"});
+    let body = app
+        .call(Method::PATCH, "/api/users/me", &ada, Some(&raise))
+        .fails(400)
+        .await;
     assert!(body["message"].as_str().unwrap().contains("role"), "{body}");
 
     let path = format!("/api/users/{}", ada.id);
-    let body = assert_error(
-        send(
-            &app,
-            Method::PATCH,
-            &path,
-            Some(&ada.token),
-            Some(&json!({"role": "ADMIN"})),
-        )
-        .await,
-        403,
-        &path,
-    )
-    .await;
+    let body = app
+        .call(Method::PATCH, &path, &ada, Some(&json!({"role": "ADMIN"})))
+        .fails(403)
+        .await;
     assert_eq!(body["message"], "admin role required");
 
-    assert_eq!(role_of(&app, ada.id).await, "USER");
-    let me = send_ok(&app, Method::GET, "/api/users/me", Some(&ada.token), None).await;
+    assert_eq!(app.role_of(ada.id).await, "USER");
+    let me = app
+        .call(Method::GET, "/api/users/me", &ada, None)
+        .ok()
+        .await;
     assert_eq!(
         me["firstname"],
         Value::Null,
@@ -532,141 +283,83 @@ async fn a_user_cannot_raise_its_own_role_through_either_patch_route() {
 #[tokio::test]
 async fn an_admin_changes_a_users_names_and_role_and_the_new_role_works_after_login() {
     let app = spawn_app().await;
-    let admin = admin_account(&app, "admin@example.com").await;
-    let ada = account(&app, "ada@example.com").await;
+    let admin = app.admin_account("admin@example.com").await;
+    let ada = app.account("ada@example.com").await;
     let path = format!("/api/users/{}", ada.id);
 
-    let user = send_ok(
-        &app,
-        Method::PATCH,
-        &path,
-        Some(&admin.token),
-        Some(&json!({"firstname": "Ada", "role": "ADMIN"})),
-    )
-    .await;
+    let promote = json!({"firstname": "Ada", "role": "ADMIN"});
+    let user = app
+        .call(Method::PATCH, &path, &admin, Some(&promote))
+        .ok()
+        .await;
     assert_eq!(user["role"], "ADMIN");
     assert_eq!(user["firstname"], "Ada");
     assert_eq!(user["email"], "ada@example.com");
 
-    let token = login(&app, "ada@example.com").await;
-    send_ok(&app, Method::GET, "/api/users", Some(&token), None).await;
+    let token = app.access_token("ada@example.com").await;
+    app.call(Method::GET, "/api/users", token.as_str(), None)
+        .ok()
+        .await;
 
-    let body = assert_error(
-        send(
-            &app,
-            Method::PATCH,
-            &path,
-            Some(&admin.token),
-            Some(&json!({"role": "ROOT"})),
-        )
-        .await,
-        400,
-        &path,
-    )
-    .await;
+    let body = app
+        .call(Method::PATCH, &path, &admin, Some(&json!({"role": "ROOT"})))
+        .fails(400)
+        .await;
     assert!(body["message"].as_str().unwrap().contains("ROOT"), "{body}");
-    assert_error(
-        send(
-            &app,
-            Method::PATCH,
-            &path,
-            Some(&admin.token),
-            Some(&json!({"role": null})),
-        )
-        .await,
-        400,
-        &path,
-    )
-    .await;
-    assert_error(
-        send(
-            &app,
-            Method::PATCH,
-            "/api/users/999999",
-            Some(&admin.token),
-            Some(&json!({"firstname": "Nobody"})),
-        )
-        .await,
-        404,
-        "/api/users/999999",
-    )
-    .await;
+    // No role at all, and a user that does not exist.
+    for (path, change, status) in [
+        (path.as_str(), json!({"role": null}), 400),
+        ("/api/users/999999", json!({"firstname": "Nobody"}), 404),
+    ] {
+        app.call(Method::PATCH, path, &admin, Some(&change))
+            .fails(status)
+            .await;
+    }
 }
 
 #[tokio::test]
 async fn the_last_admin_cannot_be_demoted_or_deleted_but_either_of_two_can() {
     let app = spawn_app().await;
-    let admin = admin_account(&app, "admin@example.com").await;
+    let admin = app.admin_account("admin@example.com").await;
     let path = format!("/api/users/{}", admin.id);
     let demote = json!({"role": "USER"});
 
-    let body = assert_error(
-        send(
-            &app,
-            Method::PATCH,
-            &path,
-            Some(&admin.token),
-            Some(&demote),
-        )
-        .await,
-        409,
-        &path,
-    )
-    .await;
+    let body = app
+        .call(Method::PATCH, &path, &admin, Some(&demote))
+        .fails(409)
+        .await;
     assert_eq!(
         body["message"],
         "the last ADMIN cannot be demoted or deleted"
     );
-    assert_error(
-        send(&app, Method::DELETE, &path, Some(&admin.token), None).await,
-        409,
-        &path,
-    )
-    .await;
-    assert_eq!(role_of(&app, admin.id).await, "ADMIN");
+    app.call(Method::DELETE, &path, &admin, None)
+        .fails(409)
+        .await;
+    assert_eq!(app.role_of(admin.id).await, "ADMIN");
 
     // With a second ADMIN, the first may step down.
-    let ada = account(&app, "ada@example.com").await;
-    send_ok(
-        &app,
-        Method::PATCH,
-        &format!("/api/users/{}", ada.id),
-        Some(&admin.token),
-        Some(&json!({"role": "ADMIN"})),
-    )
-    .await;
-    let user = send_ok(
-        &app,
-        Method::PATCH,
-        &path,
-        Some(&admin.token),
-        Some(&demote),
-    )
-    .await;
+    let ada = app.account("ada@example.com").await;
+    let (ada_path, promote) = (format!("/api/users/{}", ada.id), json!({"role": "ADMIN"}));
+    app.call(Method::PATCH, &ada_path, &admin, Some(&promote))
+        .ok()
+        .await;
+    let user = app
+        .call(Method::PATCH, &path, &admin, Some(&demote))
+        .ok()
+        .await;
     assert_eq!(user["role"], "USER");
     // Now Ada is the last one.
-    let ada_token = login(&app, "ada@example.com").await;
-    let ada_path = format!("/api/users/{}", ada.id);
-    assert_error(
-        send(&app, Method::DELETE, &ada_path, Some(&ada_token), None).await,
-        409,
-        &ada_path,
-    )
-    .await;
+    let ada_token = app.access_token("ada@example.com").await;
+    app.call(Method::DELETE, &ada_path, ada_token.as_str(), None)
+        .fails(409)
+        .await;
 }
 
 #[tokio::test]
 async fn deleting_a_user_ends_their_sessions_and_keeps_their_posts_without_an_author() {
     let app = spawn_app().await;
-    let ada = account(&app, "ada@example.com").await;
-    let post = send_ok(
-        &app,
-        Method::POST,
-        "/api/posts",
-        Some(&ada.token),
-        Some(&json!({"title": "Notes", "published": true})),
-    )
-    .await;
+    let ada = app.account("ada@example.com").await;
+    let post = app.create_post(&ada, "Notes", true).await;
     let pool = app.db.pool().await;
     let sessions = |id: i64| {
         sqlx::query_scalar::<_, i64>("select count(*) from sessions where user_id = $1")
@@ -676,128 +369,103 @@ async fn deleting_a_user_ends_their_sessions_and_keeps_their_posts_without_an_au
     assert_eq!(sessions(ada.id).await.unwrap(), 1);
 
     let path = format!("/api/users/{}", ada.id);
-    let response = send(&app, Method::DELETE, &path, Some(&ada.token), None).await;
+    let response = app.call(Method::DELETE, &path, &ada, None).send().await;
     assert_eq!(response.status(), 204);
     assert!(response.text().await.unwrap().is_empty());
 
     assert_eq!(sessions(ada.id).await.unwrap(), 0);
-    let tokens: i64 = sqlx::query_scalar("select count(*) from refresh_tokens")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert_eq!(tokens, 0);
+    assert_eq!(app.db.count("refresh_tokens").await, 0);
     // The post stays, with no author.
-    let read = send_ok(
-        &app,
-        Method::GET,
-        &format!("/api/posts/{}", post["id"]),
-        None,
-        None,
-    )
-    .await;
+    let post_path = format!("/api/posts/{}", post["id"]);
+    let read = app.call(Method::GET, &post_path, None, None).ok().await;
     assert_eq!(read["authorId"], Value::Null);
     assert_eq!(read["title"], "Notes");
     // The old access token still verifies, but its session is gone with
     // the user: 401 at once.
-    assert_error(
-        app.get_with_token("/api/users/me", &ada.token).await,
-        401,
-        "/api/users/me",
-    )
-    .await;
-    assert_error(
-        send(
-            &app,
-            Method::POST,
-            "/api/posts",
-            Some(&ada.token),
-            Some(&json!({"title": "Ghost"})),
-        )
-        .await,
-        401,
-        "/api/posts",
-    )
-    .await;
-    assert_error(
-        send(&app, Method::DELETE, &path, Some(&ada.token), None).await,
-        401,
-        &path,
-    )
-    .await;
+    let ghost = json!({"title": "Ghost"});
+    for (method, path, body) in [
+        (Method::GET, "/api/users/me", None),
+        (Method::POST, "/api/posts", Some(&ghost)),
+        (Method::DELETE, path.as_str(), None),
+    ] {
+        app.call(method, path, &ada, body).fails(401).await;
+    }
 }
 
 #[tokio::test]
 async fn a_user_deletes_only_itself_and_an_admin_deletes_anyone() {
     let app = spawn_app().await;
-    let ada = account(&app, "ada@example.com").await;
-    let bob = account(&app, "bob@example.com").await;
-    let admin = admin_account(&app, "admin@example.com").await;
+    let ada = app.account("ada@example.com").await;
+    let bob = app.account("bob@example.com").await;
+    let admin = app.admin_account("admin@example.com").await;
     let bob_path = format!("/api/users/{}", bob.id);
 
-    assert_error(
-        send(&app, Method::DELETE, &bob_path, Some(&ada.token), None).await,
-        403,
-        &bob_path,
-    )
-    .await;
-    assert_error(
-        send(&app, Method::DELETE, &bob_path, None, None).await,
-        401,
-        &bob_path,
-    )
-    .await;
+    app.call(Method::DELETE, &bob_path, &ada, None)
+        .fails(403)
+        .await;
+    app.call(Method::DELETE, &bob_path, None, None)
+        .fails(401)
+        .await;
     assert!(user_ids(&app).await.contains(&bob.id));
 
-    let response = send(&app, Method::DELETE, &bob_path, Some(&admin.token), None).await;
+    let response = app
+        .call(Method::DELETE, &bob_path, &admin, None)
+        .send()
+        .await;
     assert_eq!(response.status(), 204);
     assert!(!user_ids(&app).await.contains(&bob.id));
-    assert_error(
-        send(&app, Method::DELETE, &bob_path, Some(&admin.token), None).await,
-        404,
-        &bob_path,
-    )
-    .await;
+    app.call(Method::DELETE, &bob_path, &admin, None)
+        .fails(404)
+        .await;
 }
 
 #[tokio::test]
 async fn user_writes_published_straight_onto_nats_need_a_caller_and_ownership() {
     let app = spawn_app().await;
-    let ada = account(&app, "ada@example.com").await;
-    let bob = account(&app, "bob@example.com").await;
+    let ada = app.account("ada@example.com").await;
+    let bob = app.account("bob@example.com").await;
     let promote = json!({"id": bob.id, "firstname": "Mallory", "role": "ADMIN"});
 
-    let (status, body) = nats_request(&app, "user.update", None, &promote).await;
+    let (status, body) = app.nats_request("user.update", None, &promote).await;
     assert_eq!(status, Some(401));
     assert_eq!(body["message"], "missing caller");
-    let (status, _) = nats_request(&app, "user.update", Some((ada.id, Role::User)), &promote).await;
+    let (status, _) = app
+        .nats_request("user.update", Some((ada.id, Role::User)), &promote)
+        .await;
     assert_eq!(status, Some(403));
     // Even for itself, a USER cannot send a role past the worker.
-    let (status, body) =
-        nats_request(&app, "user.update", Some((bob.id, Role::User)), &promote).await;
+    let (status, body) = app
+        .nats_request("user.update", Some((bob.id, Role::User)), &promote)
+        .await;
     assert_eq!(status, Some(403));
     assert_eq!(body["message"], "only an ADMIN may change a role");
 
     let delete = json!({"id": bob.id});
-    let (status, _) = nats_request(&app, "user.delete", None, &delete).await;
+    let (status, _) = app.nats_request("user.delete", None, &delete).await;
     assert_eq!(status, Some(401));
-    let (status, _) = nats_request(&app, "user.delete", Some((ada.id, Role::User)), &delete).await;
+    let (status, _) = app
+        .nats_request("user.delete", Some((ada.id, Role::User)), &delete)
+        .await;
     assert_eq!(status, Some(403));
-    let (status, _) = nats_request(&app, "user.get", None, &delete).await;
+    let (status, _) = app.nats_request("user.get", None, &delete).await;
     assert_eq!(status, Some(401));
 
     // Nothing changed.
-    let bob_now = send_ok(&app, Method::GET, "/api/users/me", Some(&bob.token), None).await;
+    let bob_now = app
+        .call(Method::GET, "/api/users/me", &bob, None)
+        .ok()
+        .await;
     assert_eq!(bob_now["firstname"], Value::Null);
     assert_eq!(bob_now["role"], "USER");
 
     // The control: the same request with a caller allowed to make it works.
-    let (status, body) = nats_request(
-        &app,
-        "user.update",
-        Some((bob.id, Role::User)),
-        &json!({"id": bob.id, "firstname": "Bob"}),
-    )
-    .await;
+    let (status, body) = app
+        .nats_request(
+            "user.update",
+            Some((bob.id, Role::User)),
+            &json!({"id": bob.id, "firstname": "Bob"}),
+        )
+        .await;
     assert_eq!(status, None, "{body}");
     assert_eq!(body["firstname"], "Bob");
 }

@@ -10,12 +10,11 @@
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use testkit::{NatsProcess, Passwords, TestDb, eventually, free_port, nats_server_bin};
 
 use crate::{
-    Backends, Call, Load, Stack, assert_fast_gateway_503s, assert_ok_outside, free_port,
-    helpers::{Passwords, TestDb, nats_server_bin},
-    random_passwords, report,
-    servers::NatsProcess,
+    load::{Call, Load, assert_fast_gateway_503s, assert_ok_outside, report},
+    stack::{Backends, Stack},
 };
 
 fn node_conf(node: char) -> String {
@@ -38,7 +37,7 @@ struct Cluster {
 impl Cluster {
     fn new() -> Self {
         Self {
-            passwords: random_passwords(),
+            passwords: Passwords::random(),
             route_password: format!("r{}", uuid::Uuid::new_v4().simple()),
             client_ports: [free_port(), free_port(), free_port()],
             route_ports: [free_port(), free_port(), free_port()],
@@ -109,20 +108,18 @@ impl Cluster {
 
     /// Waits until each of `nodes` has exactly `n` routes.
     async fn await_routes(&self, nodes: &[usize], n: u64) {
-        tokio::time::timeout(Duration::from_secs(20), async {
-            loop {
+        let formed = eventually(
+            Duration::from_secs(20),
+            Duration::from_millis(20),
+            || async move {
                 let mut formed = true;
                 for &i in nodes {
                     formed &= self.monitor(i, "routez").await["num_routes"] == n;
                 }
-                if formed {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        })
-        .await
-        .unwrap_or_else(|_| panic!("nodes {nodes:?} never had {n} routes each"));
+                formed
+            },
+        );
+        assert!(formed.await, "nodes {nodes:?} never had {n} routes each");
     }
 
     /// The names of the processes connected to the given nodes (each names
@@ -148,17 +145,13 @@ impl Cluster {
 
     /// Waits until the given nodes hold exactly `expected` clients.
     async fn await_clients_on(&self, nodes: &[usize], expected: &[&str]) {
-        let result = tokio::time::timeout(Duration::from_secs(20), async {
-            loop {
-                if self.clients_on(nodes).await == expected {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        })
-        .await;
+        let held = eventually(
+            Duration::from_secs(20),
+            Duration::from_millis(20),
+            || async move { self.clients_on(nodes).await == expected },
+        );
         assert!(
-            result.is_ok(),
+            held.await,
             "nodes {nodes:?} hold {:?}, not {expected:?}",
             self.clients_on(nodes).await
         );
@@ -216,12 +209,7 @@ async fn killing_the_node_every_process_uses_fails_over_to_the_others_without_lo
     // Only node a runs when the processes start, so each one connects there
     // (they are given all three URLs).
     let mut a = cluster.start_node(0, &cluster.route_password).await;
-    let backends = Backends {
-        nats_url: cluster.urls(),
-        passwords: cluster.passwords.clone(),
-        db_url: db.url.clone(),
-        db_passwords: None,
-    };
+    let backends = Backends::of(cluster.urls(), &cluster.passwords, &db);
     let stack = Stack::on(backends, &[]).await;
     let mut workers = [
         stack.worker("auth-worker"),

@@ -3,12 +3,18 @@
 
 use std::time::{Duration, Instant};
 
+use serde_json::json;
+use testkit::{
+    Api, NATS_CONF, NatsProcess, NatsServer, PASSWORD, Passwords, TempDir, TestDb, db_settings,
+    free_port, provision_and_migrate, url_as,
+};
+
 use crate::{
-    Backends, Call, Load, RPC_TIMEOUT, Stack, assert_every, assert_fast_gateway_503s,
-    assert_ok_outside, free_port,
-    helpers::{NATS_CONF, NatsServer, TempDir, TestDb, db_settings, provision_and_migrate, url_as},
-    random_passwords, report,
-    servers::{NatsProcess, PrivatePostgres},
+    load::{
+        Call, Load, RPC_TIMEOUT, assert_every, assert_fast_gateway_503s, assert_ok_outside, report,
+    },
+    servers::PrivatePostgres,
+    stack::{Backends, Stack},
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -24,26 +30,18 @@ async fn a_worker_killed_mid_request_gives_504_within_the_timeout_and_nothing_ha
         ],
     );
     stack.wait_for_copies("auth-worker", 1).await;
-    let credentials =
-        serde_json::json!({"email": "ada@example.com", "password": "correct horse battery"});
-    let signup = stack
-        .http
-        .post(format!("{}/api/auth/signup", stack.base))
-        .json(&credentials)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(signup.status(), 201);
+    stack.signup_ok("ada@example.com").await;
 
     // Logins queue for the worker's argon2 slots; kill it while they do.
     let mut logins = Vec::new();
     for _ in 0..24 {
-        let (http, base, body) = (stack.http.clone(), stack.base.clone(), credentials.clone());
+        let api = Api::clone(&stack);
         logins.push(tokio::spawn(async move {
             let started = Instant::now();
-            let status = http
-                .post(format!("{base}/api/auth/login"))
-                .json(&body)
+            let status = api
+                .http
+                .post(api.url("/api/auth/login"))
+                .json(&json!({"email": "ada@example.com", "password": PASSWORD}))
                 .send()
                 .await
                 .map(|r| r.status().as_u16())
@@ -74,20 +72,14 @@ async fn a_worker_killed_mid_request_gives_504_within_the_timeout_and_nothing_ha
         "a request hung for {slowest:?}"
     );
     // With no auth-worker left, a new call is a 503 at once.
-    let after = stack
-        .http
-        .post(format!("{}/api/auth/login", stack.base))
-        .json(&credentials)
-        .send()
-        .await
-        .unwrap();
+    let after = stack.login("ada@example.com", PASSWORD).await;
     assert_eq!(after.status(), 503);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nats_killed_under_load_gives_503_at_once_and_everything_reconnects_when_it_returns() {
     // The project's nats.conf on a port of our own, so it can come back there.
-    let passwords = random_passwords();
+    let passwords = Passwords::random();
     let args: Vec<String> = ["-c", NATS_CONF, "-a", "127.0.0.1", "-p"]
         .iter()
         .map(|a| (*a).to_owned())
@@ -95,13 +87,7 @@ async fn nats_killed_under_load_gives_503_at_once_and_everything_reconnects_when
         .collect();
     let mut nats = NatsProcess::start("nats", &args, &passwords, &[]).await;
     let db = TestDb::create().await;
-    let backends = Backends {
-        nats_url: nats.url(),
-        passwords: passwords.clone(),
-        db_url: db.url.clone(),
-        db_passwords: None,
-    };
-    let stack = Stack::on(backends, &[]).await;
+    let stack = Stack::on(Backends::of(nats.url(), &passwords, &db), &[]).await;
     let mut workers = [stack.worker("auth-worker"), stack.worker("user-worker")];
     stack.wait_for_copies("auth-worker", 1).await;
     stack.wait_for_copies("user-worker", 1).await;
@@ -209,15 +195,7 @@ async fn postgres_stopped_under_load_gives_503_and_the_workers_recover_when_it_r
     // The 503 body names no dependency; the gateway's metrics say who sent
     // them: the workers' error replies, never the gateway's own 503s (no
     // responders, NATS down).
-    let metrics = stack
-        .http
-        .get(format!("{}/metrics", stack.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = stack.get_text("/metrics").await;
     let outcomes = |outcome: &str| -> f64 {
         metrics
             .lines()

@@ -25,7 +25,7 @@ use prost::Message;
 use serde_json::json;
 use tokio::task::JoinHandle;
 
-use crate::Stack;
+use crate::stack::Stack;
 
 /// A span as the collector received it (ids in hex).
 #[derive(Debug, Clone)]
@@ -179,7 +179,7 @@ async fn spans_are_exported_over_otlp_as_one_trace_across_the_hop() {
     for (traceparent, request_id, email) in &calls {
         let signup = stack
             .http
-            .post(format!("{}/api/auth/signup", stack.base))
+            .post(stack.url("/api/auth/signup"))
             .header("traceparent", traceparent)
             .header("x-request-id", *request_id)
             .json(&json!({"email": email, "password": "correct horse battery"}))
@@ -192,7 +192,7 @@ async fn spans_are_exported_over_otlp_as_one_trace_across_the_hop() {
     // worker's 401, not a failure of the span.
     let login = stack
         .http
-        .post(format!("{}/api/auth/login", stack.base))
+        .post(stack.url("/api/auth/login"))
         .header("x-request-id", "otlp-started")
         .json(&json!({"email": "ada@example.com", "password": "not the password"}))
         .send()

@@ -2,7 +2,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::{Call, Load, Stack, assert_every, summary};
+use crate::{
+    load::{Call, Load, assert_every, summary},
+    stack::Stack,
+};
 
 /// This test found a request lost now and then (1 in ~9,500) with async-nats
 /// 0.51 as published: its `Subscriber::drain` forgot the subscription on the

@@ -1,120 +1,10 @@
-//! The servers a test can break on purpose: a `nats-server` it may kill and
-//! start again (on the same port, with the same passwords), and a private
-//! PostgreSQL cluster it may stop and start. The shared PostgreSQL on 5432 is
-//! never touched.
+//! A server a test can break on purpose: a private PostgreSQL cluster it may
+//! stop and start. The shared PostgreSQL on 5432 is never touched. (A
+//! nats-server to kill is testkit's `NatsProcess`.)
 
-use std::{
-    path::PathBuf,
-    process::Stdio,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{path::PathBuf, process::Stdio};
 
-use tokio::{
-    io::{AsyncBufReadExt, BufReader},
-    process::{Child, Command},
-};
-
-use crate::helpers::{Passwords, nats_server_bin};
-
-/// A `nats-server` process started with the given arguments; killed on drop.
-/// Its log is kept (and shown with `TEST_LOG`).
-pub struct NatsProcess {
-    child: Child,
-    name: String,
-    /// The client port it listens on.
-    pub port: u16,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl NatsProcess {
-    /// Starts `nats-server <args>` with the users' passwords (and `env`) in
-    /// its environment, and returns once it accepts clients.
-    pub async fn start(
-        name: &str,
-        args: &[String],
-        passwords: &Passwords,
-        env: &[(&str, String)],
-    ) -> Self {
-        let mut child = Command::new(nats_server_bin())
-            .args(args)
-            .env("NATS_GATEWAY_PASSWORD", &passwords.gateway)
-            .env("NATS_AUTH_WORKER_PASSWORD", &passwords.auth_worker)
-            .env("NATS_USER_WORKER_PASSWORD", &passwords.user_worker)
-            .env("NATS_OPS_PASSWORD", &passwords.ops)
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start nats-server");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (port_tx, port_rx) = tokio::sync::oneshot::channel();
-        let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-        let (keep, tag) = (Arc::clone(&log), name.to_owned());
-        tokio::spawn(async move {
-            let verbose = std::env::var_os("TEST_LOG").is_some();
-            let mut port_tx = Some(port_tx);
-            while let Ok(Some(line)) = lines.next_line().await {
-                if verbose {
-                    eprintln!("[{tag}] {line}");
-                }
-                if let Some(rest) = line.split("Listening for client connections on ").nth(1) {
-                    let port = rest.rsplit(':').next().and_then(|p| p.trim().parse().ok());
-                    if let (Some(tx), Some(port)) = (port_tx.take(), port) {
-                        let _ = tx.send(port);
-                    }
-                }
-                keep.lock().unwrap().push(line);
-            }
-        });
-        let port: u16 = tokio::time::timeout(Duration::from_secs(10), port_rx)
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .unwrap_or_else(|| {
-                panic!(
-                    "nats-server {name} did not start:\n{}",
-                    log.lock().unwrap().join("\n")
-                )
-            });
-        Self {
-            child,
-            name: name.to_owned(),
-            port,
-            log,
-        }
-    }
-
-    pub fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-
-    /// SIGKILL, and wait until it is gone (its ports are free again).
-    pub async fn kill(&mut self) {
-        self.child.kill().await.expect("SIGKILL nats-server");
-    }
-
-    /// Waits until a line of its log contains `needle`.
-    pub async fn wait_for_log(&self, needle: &str) {
-        tokio::time::timeout(Duration::from_secs(15), async {
-            loop {
-                if self.log.lock().unwrap().iter().any(|l| l.contains(needle)) {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        })
-        .await
-        .unwrap_or_else(|_| {
-            panic!(
-                "nats-server {} never logged {needle:?}:\n{}",
-                self.name,
-                self.log.lock().unwrap().join("\n")
-            )
-        });
-    }
-}
+use tokio::process::Command;
 
 /// A throwaway PostgreSQL cluster of this test's own (initdb in a temporary
 /// directory, SCRAM passwords for everyone, the superuser's included,
@@ -141,7 +31,7 @@ impl PrivatePostgres {
         let mut pg = Self {
             bin_dir,
             dir: dir.clone(),
-            port: crate::free_port(),
+            port: testkit::free_port(),
             password: format!("p{}", uuid::Uuid::new_v4().simple()),
             run_as,
             running: false,

@@ -1,0 +1,303 @@
+//! The report of a `run`: `report.json` (every figure, the machine and the
+//! date) and `report.md` (the table, the derived ratios, the issue's
+//! targets met or missed), both rendered from the same JSON.
+
+use std::{fmt::Write as _, path::Path};
+
+use serde_json::Value;
+
+/// Writes `report.json` and `report.md` into `out` (made if missing);
+/// returns the Markdown.
+pub fn write(report: &Value, out: &Path) -> anyhow::Result<String> {
+    std::fs::create_dir_all(out)?;
+    let markdown = markdown(report);
+    std::fs::write(
+        out.join("report.json"),
+        serde_json::to_string_pretty(report)?,
+    )?;
+    std::fs::write(out.join("report.md"), &markdown)?;
+    Ok(markdown)
+}
+
+fn find<'a>(report: &'a Value, label: &str) -> Option<&'a Value> {
+    report["results"]
+        .as_array()?
+        .iter()
+        .find(|r| r["label"] == label)
+}
+
+fn markdown(report: &Value) -> String {
+    let mut md = String::new();
+    let m = &report["machine"];
+    let s = &report["settings"];
+    let _ = writeln!(
+        md,
+        "Machine: {} cores ({}), {} GiB, Linux {}; {}. Load generator on the same machine, \
+         {} connections, {} s measured after {} s warm-up.\n",
+        m["cores"],
+        m["cpu"].as_str().unwrap_or(""),
+        m["memoryGib"],
+        m["kernel"].as_str().unwrap_or(""),
+        m["date"].as_str().unwrap_or(""),
+        s["connections"],
+        s["seconds"],
+        s["warmupSeconds"],
+    );
+    if let Some(note) = s["note"].as_str().filter(|n| !n.is_empty()) {
+        let _ = writeln!(md, "{note}\n");
+    }
+    let _ = writeln!(
+        md,
+        "| scenario | through | req/s | p50 ms | p90 ms | p99 ms | max ms | errors | CPU % gateway (floor) / auth / user / nats / pg / loadgen | peak RSS MiB gateway (floor) / auth / user / nats |"
+    );
+    let _ = writeln!(md, "|---|---|---:|---:|---:|---:|---:|---:|---|---|");
+    let num = |v: &Value| v.as_f64().map_or("–".to_owned(), |x| format!("{x:.1}"));
+    for r in report["results"].as_array().into_iter().flatten() {
+        let cpu = &r["cpuPercent"];
+        let rss = &r["peakRssMib"];
+        let front = if r["through"] == "floor" {
+            "floor"
+        } else {
+            "gateway"
+        };
+        let l = &r["latencyMs"];
+        let _ = writeln!(
+            md,
+            "| {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.1} | {} | {} / {} / {} / {} / {} / {} | {} / {} / {} / {} |",
+            r["label"].as_str().unwrap_or(""),
+            front,
+            r["rps"].as_f64().unwrap_or(0.0),
+            l["p50"].as_f64().unwrap_or(0.0),
+            l["p90"].as_f64().unwrap_or(0.0),
+            l["p99"].as_f64().unwrap_or(0.0),
+            l["max"].as_f64().unwrap_or(0.0),
+            r["errors"],
+            num(&cpu[front]),
+            num(&cpu["auth-worker"]),
+            num(&cpu["user-worker"]),
+            num(&cpu["nats-server"]),
+            num(&cpu["postgres"]),
+            num(&cpu["loadgen"]),
+            num(&rss[front]),
+            num(&rss["auth-worker"]),
+            num(&rss["user-worker"]),
+            num(&rss["nats-server"]),
+        );
+    }
+
+    let _ = writeln!(md, "\nDerived:\n");
+    let rps = |label: &str| find(report, label).and_then(|r| r["rps"].as_f64());
+    let p99 = |label: &str| find(report, label).and_then(|r| r["latencyMs"]["p99"].as_f64());
+    let p50 = |label: &str| find(report, label).and_then(|r| r["latencyMs"]["p50"].as_f64());
+    if let (Some(hop), Some(floor)) = (rps("me"), rps("me-floor")) {
+        let _ = writeln!(
+            md,
+            "* `/me` through NATS / without NATS: **{:.2}×** the throughput ({hop:.0} / {floor:.0} req/s)",
+            hop / floor
+        );
+    }
+    if let (Some(hop), Some(floor)) = (p99("me"), p99("me-floor")) {
+        let _ = writeln!(
+            md,
+            "* `/me` p99 through NATS / without NATS: **{:.2}×** ({hop:.2} / {floor:.2} ms)",
+            hop / floor
+        );
+    }
+    for (deep, first, what) in [
+        ("users-deep", "users-first", "`GET /api/users`"),
+        ("posts-deep", "posts-first", "`GET /api/posts`"),
+    ] {
+        if let (Some(d), Some(f)) = (p50(deep), p50(first)) {
+            let _ = writeln!(
+                md,
+                "* {what} deep page (about row {}) / first page, p50 latency: **{:.2}×** ({d:.2} / {f:.2} ms)",
+                report["seed"]["users"],
+                d / f
+            );
+        }
+    }
+    let a = &report["argon2"];
+    if let Some(per_second) = a["hasherPerSecond"].as_f64() {
+        let _ = writeln!(
+            md,
+            "* argon2id m={} t={} p={}: {:.1} ms per hash on one core with `argon2` 0.5 (the auth-worker's), {:.1} ms with 0.6; \
+             the auth-worker's hasher ({} at once) does **{per_second:.0} hashes/s**, the ceiling for sign-ups and logins",
+            a["params"]["memoryKib"],
+            a["params"]["iterations"],
+            a["params"]["parallelism"],
+            a["msPerHash"]["argon2 0.5"].as_f64().unwrap_or(0.0),
+            a["msPerHash"]["argon2 0.6"].as_f64().unwrap_or(0.0),
+            a["maxConcurrentHashes"],
+        );
+    }
+    if let Some(r) = find(report, "me-during-login-flood") {
+        let _ = writeln!(
+            md,
+            "* During a login flood ({:.0} logins/s, {} errors): `/me` did {:.0} req/s, p99 {:.2} ms, {} errors",
+            r["flood"]["rps"].as_f64().unwrap_or(0.0),
+            r["flood"]["errors"],
+            r["rps"].as_f64().unwrap_or(0.0),
+            r["latencyMs"]["p99"].as_f64().unwrap_or(0.0),
+            r["errors"],
+        );
+    }
+    targets(&mut md, report);
+    if let Some(seconds) = report["seed"]["seconds"].as_f64() {
+        let _ = writeln!(
+            md,
+            "* Seeding {} users and {} posts in SQL took {seconds:.1} s",
+            report["seed"]["users"], report["seed"]["posts"]
+        );
+    }
+    md
+}
+
+/// The issue's targets, each with the figure that meets or misses it.
+fn targets(md: &mut String, report: &Value) {
+    let get = |label: &str, path: &[&str]| {
+        let mut v = find(report, label)?;
+        for key in path {
+            v = v.get(*key)?;
+        }
+        v.as_f64()
+    };
+    let a = &report["argon2"];
+    let hash_mib = a["params"]["memoryKib"].as_f64().unwrap_or(0.0) / 1024.0;
+    let slots = a["maxConcurrentHashes"].as_f64().unwrap_or(1.0);
+    let mut rows: Vec<(String, Option<bool>, String)> = Vec::new();
+    let mut check = |what: &str, value: Option<f64>, ok: &dyn Fn(f64) -> bool, unit: &str| {
+        rows.push((
+            what.to_owned(),
+            value.map(ok),
+            value.map_or("not measured".to_owned(), |v| format!("{v:.2}{unit}")),
+        ));
+    };
+    check(
+        "`/me` ≥ 3,000 req/s",
+        get("me", &["rps"]),
+        &|v| v >= 3000.0,
+        " req/s",
+    );
+    let ratio = get("me", &["rps"])
+        .zip(get("me-floor", &["rps"]))
+        .map(|(a, b)| a / b);
+    check("`/me` ≥ 0.6× the no-hop floor", ratio, &|v| v >= 0.6, "×");
+    let p99 = get("me", &["latencyMs", "p99"]).zip(get("me-floor", &["latencyMs", "p99"]));
+    check(
+        "`/me` p99 ≤ 2× the floor's",
+        p99.map(|(a, b)| a / b),
+        &|v| v <= 2.0,
+        "×",
+    );
+    check(
+        "sign-up ≥ 80/s",
+        get("signup", &["rps"]),
+        &|v| v >= 80.0,
+        "/s",
+    );
+    check("login ≥ 80/s", get("login", &["rps"]), &|v| v >= 80.0, "/s");
+    for (deep, first) in [("users-deep", "users-first"), ("posts-deep", "posts-first")] {
+        let r = get(deep, &["latencyMs", "p50"])
+            .zip(get(first, &["latencyMs", "p50"]))
+            .map(|(d, f)| d / f);
+        check(
+            &format!("{deep} p50 about the first page's (≤ 1.5×)"),
+            r,
+            &|v| v <= 1.5,
+            "×",
+        );
+    }
+    let peak = |process: &str| {
+        report["results"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r["peakRssMib"][process].as_f64())
+            .reduce(f64::max)
+    };
+    check(
+        "gateway peak RSS ≤ 30 MiB",
+        peak("gateway"),
+        &|v| v <= 30.0,
+        " MiB",
+    );
+    check(
+        "user-worker peak RSS ≤ 30 MiB",
+        peak("user-worker"),
+        &|v| v <= 30.0,
+        " MiB",
+    );
+    let auth_limit = 30.0 + hash_mib * slots;
+    check(
+        &format!(
+            "auth-worker peak RSS ≤ 30 MiB + {slots:.0} hashes × {hash_mib:.0} MiB = {auth_limit:.0} MiB"
+        ),
+        peak("auth-worker"),
+        &|v| v <= auth_limit,
+        " MiB",
+    );
+    check(
+        "`/me` errors during the login flood = 0",
+        get("me-during-login-flood", &["errors"]),
+        &|v| v == 0.0,
+        "",
+    );
+    let _ = writeln!(
+        md,
+        "\nTargets:\n\n| target | measured | met |\n|---|---:|:---:|"
+    );
+    for (what, ok, value) in rows {
+        let mark = match ok {
+            Some(true) => "yes",
+            Some(false) => "**no**",
+            None => "–",
+        };
+        let _ = writeln!(md, "| {what} | {value} | {mark} |");
+    }
+    let _ = writeln!(md);
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::markdown;
+
+    #[test]
+    fn a_result_is_a_row_of_the_table_and_each_target_says_whether_it_was_met() {
+        let report = json!({
+            "machine": {
+                "cpu": "Test CPU", "cores": 2, "memoryGib": 4.0, "kernel": "6.1",
+                "date": "2025-01-01 00:00 UTC",
+            },
+            "settings": {"connections": 32, "warmupSeconds": 2.0, "seconds": 10.0, "note": ""},
+            "seed": {"users": 10, "posts": 20, "seconds": 1.5},
+            "argon2": {},
+            "results": [{
+                "label": "me", "through": "gateway", "rps": 3500.4, "errors": 0,
+                "latencyMs": {"p50": 1.0, "p90": 2.0, "p99": 3.0, "max": 4.0},
+                "cpuPercent": {"gateway": 50.0}, "peakRssMib": {"gateway": 12.0},
+            }],
+        });
+        let md = markdown(&report);
+        assert!(
+            md.starts_with(
+                "Machine: 2 cores (Test CPU), 4.0 GiB, Linux 6.1; 2025-01-01 00:00 UTC. \
+                 Load generator on the same machine, 32 connections, 10.0 s measured \
+                 after 2.0 s warm-up.\n\n| scenario |"
+            ),
+            "{md}"
+        );
+        let row = "| me | gateway | 3500 | 1.00 | 2.00 | 3.00 | 4.0 | 0 \
+                   | 50.0 / – / – / – / – / – | 12.0 / – / – / – |\n";
+        assert!(md.contains(row), "{md}");
+        assert!(
+            md.contains("| `/me` ≥ 3,000 req/s | 3500.40 req/s | yes |\n"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| `/me` ≥ 0.6× the no-hop floor | not measured | – |\n"),
+            "{md}"
+        );
+    }
+}
