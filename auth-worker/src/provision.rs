@@ -71,7 +71,7 @@ impl RolePasswords {
     pub fn from_dir(dir: &Path) -> anyhow::Result<Self> {
         let by_role = ROLES
             .iter()
-            .map(|(role, file)| Ok((*role, runtime::db::password_from_file(&dir.join(file))?)))
+            .map(|(role, file)| Ok((*role, runtime::secret::from_file(&dir.join(file))?)))
             .collect::<anyhow::Result<_>>()?;
         Ok(Self { by_role })
     }

@@ -13,11 +13,13 @@
 //! * [`service`]: the worker side of the NATS service API (ADR-32): endpoints
 //!   bound to handlers, queue groups, bounded concurrency, counted errors,
 //!   drain on shutdown.
+//! * [`secret`]: passwords read from files.
 //! * [`shutdown`]: the signal every process stops on.
 
 #[cfg(feature = "postgres")]
 pub mod db;
 pub mod nats;
+pub mod secret;
 pub mod service;
 pub mod settings;
 pub mod shutdown;

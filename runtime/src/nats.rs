@@ -54,18 +54,14 @@ impl NatsSettings {
             return Ok(p.clone());
         }
         if let Some(path) = &self.password_file {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading nats.password_file {}", path.display()))?;
-            let line = text.lines().next().unwrap_or_default().trim().to_owned();
-            if line.is_empty() {
-                bail!(
-                    "the NATS password for user {:?} is empty: the first line of {} \
-                     (nats.password_file, {env_prefix}_NATS__PASSWORD_FILE) is empty",
+            return crate::secret::from_file(path).with_context(|| {
+                format!(
+                    "the NATS password for user {:?}: nats.password_file {} \
+                     ({env_prefix}_NATS__PASSWORD_FILE)",
                     self.user,
                     path.display()
-                );
-            }
-            return Ok(SecretString::from(line));
+                )
+            });
         }
         bail!(
             "no NATS password for user {:?}: set nats.password ({env_prefix}_NATS__PASSWORD) \

@@ -5,9 +5,9 @@
 
 pub mod users;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use sqlx::{
@@ -39,7 +39,7 @@ impl DatabaseSettings {
             .parse()
             .context("database.url is not a PostgreSQL URL")?;
         Ok(match &self.password_file {
-            Some(path) => options.password(password_from_file(path)?.expose_secret()),
+            Some(path) => options.password(crate::secret::from_file(path)?.expose_secret()),
             None => options,
         })
     }
@@ -53,21 +53,6 @@ pub fn violated_constraint(e: &sqlx::Error) -> Option<&str> {
         sqlx::Error::Database(d) => d.constraint(),
         _ => None,
     }
-}
-
-/// The first line of `path`, trimmed: a password. A missing or empty file is
-/// an error naming the file (never the password).
-pub fn password_from_file(path: &Path) -> anyhow::Result<SecretString> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading the password file {}", path.display()))?;
-    let line = text.lines().next().unwrap_or_default().trim();
-    if line.is_empty() {
-        bail!(
-            "the password file {} is empty: write the password on its first line",
-            path.display()
-        );
-    }
-    Ok(SecretString::from(line.to_owned()))
 }
 
 /// A lazily connecting pool: the worker starts (and answers 503) while the
