@@ -8,6 +8,14 @@
 # and target/ between builds, so a code change recompiles only our crates.
 # The migrations are embedded in auth-worker at build time (sqlx::migrate!).
 
+# The web app, built with the Node.js of Debian 12's own age range.
+FROM node:18-bookworm-slim AS web
+WORKDIR /web
+COPY web/package.json web/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY web/ ./
+RUN npm run build
+
 FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY . .
@@ -27,9 +35,11 @@ RUN useradd --system --uid 10001 --user-group --no-create-home --home-dir /app a
  && mkdir -p /app /var/lib/natsauth/keys \
  && chown app:app /app /var/lib/natsauth/keys
 COPY --from=build /out/ /usr/local/bin/
+COPY --from=web /web/dist/ /usr/local/share/natsauth/web/
 WORKDIR /app
 USER app
-ENV GATEWAY_HTTP__ADDR=0.0.0.0:8080
+ENV GATEWAY_HTTP__ADDR=0.0.0.0:8080 \
+    GATEWAY_WEB__DIR=/usr/local/share/natsauth/web
 EXPOSE 8080
 STOPSIGNAL SIGTERM
 CMD ["gateway"]

@@ -144,7 +144,7 @@ pub async fn login(
     let session = sessions::create(&mut tx, user.id, &refresh_hash, expires_at).await?;
     tx.commit().await?;
     info!(user_id = user.id, %session, "login");
-    token_reply(&state, user, session, refresh_token)
+    token_reply(&state, user, session, refresh_token, expires_at)
 }
 
 /// How many rotations a retry inside the grace window may follow to reach
@@ -189,7 +189,13 @@ pub async fn refresh(
             .ok_or(Error::InvalidRefreshToken)?;
         let user = user_in(&mut tx, row.user_id).await?;
         info!(user_id = user.id, session = %row.session_id, "refresh retried: current pair sent again");
-        return token_reply(&state, user, row.session_id, current);
+        return token_reply(
+            &state,
+            user,
+            row.session_id,
+            current,
+            row.session_expires_at,
+        );
     }
     let user = user_in(&mut tx, row.user_id).await?;
     let (refresh_token, new_hash) = tokens::new_refresh_token();
@@ -203,7 +209,13 @@ pub async fn refresh(
     )
     .await?;
     tx.commit().await?;
-    token_reply(&state, user, row.session_id, refresh_token)
+    token_reply(
+        &state,
+        user,
+        row.session_id,
+        refresh_token,
+        row.session_expires_at,
+    )
 }
 
 /// The session's user, read inside the refresh's transaction: taking a
@@ -293,12 +305,15 @@ fn token_reply(
     user: User,
     session: uuid::Uuid,
     refresh_token: String,
+    session_expires_at: OffsetDateTime,
 ) -> Result<TokenReply, Error> {
+    let left = (session_expires_at - OffsetDateTime::now_utc()).whole_seconds();
     Ok(TokenReply {
         access_token: state.tokens.issue_access_token(&user, session)?,
         refresh_token,
         token_type: "Bearer".into(),
         expires_in: state.tokens.access_ttl_secs(),
+        refresh_expires_in: u64::try_from(left).unwrap_or(0),
         user,
     })
 }

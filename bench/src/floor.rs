@@ -40,7 +40,7 @@ pub async fn run() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", gateway.http.addr))?;
     tracing::info!(addr = %listener.local_addr()?, "floor listening (no NATS)");
-    let app = gateway::app(gateway::AppState::with_rpc(rpc, gateway));
+    let app = gateway::app(gateway::AppState::with_rpc(rpc, gateway)?);
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

@@ -34,6 +34,13 @@ pub enum Scenario {
     PostsFirst,
     PostsDeep,
     Mix,
+    /// `GET /login`: the web app's page, anonymous.
+    LoginPage,
+    /// `GET /dashboard/` with an ADMIN's session cookie: the page after the
+    /// gateway's ADMIN check.
+    BackOffice,
+    /// `GET /api/session` with a user's session cookie.
+    Session,
 }
 
 /// How a scenario is driven and measured; `run` passes its own on to each
@@ -82,6 +89,9 @@ struct Plan {
     post_max: i64,
     tokens: Vec<String>,
     admin: String,
+    /// Session cookies (`name=value`) of users, and of the ADMIN.
+    cookies: Vec<String>,
+    admin_cookie: String,
     deep_users: String,
     deep_posts: String,
 }
@@ -90,6 +100,8 @@ struct Call {
     method: Method,
     path: String,
     token: Option<String>,
+    /// A `Cookie` header (the browser session).
+    cookie: Option<String>,
     body: Option<Value>,
     expect: StatusCode,
 }
@@ -102,14 +114,20 @@ impl Plan {
             method: Method::GET,
             path,
             token,
+            cookie: None,
             body: None,
             expect: StatusCode::OK,
+        };
+        let browse = |path: &str, cookie: Option<String>| Call {
+            cookie,
+            ..get(path.into(), None)
         };
         match self.scenario {
             Scenario::Signup => Call {
                 method: Method::POST,
                 path: "/api/auth/signup".into(),
                 token: None,
+                cookie: None,
                 body: Some(json!({
                     "email": format!("new-{}-{conn}-{i}@bench.example", self.run),
                     "password": self.password,
@@ -146,6 +164,12 @@ impl Plan {
                 }
                 _ => get("/api/users/me".into(), token()),
             },
+            Scenario::LoginPage => browse("/login", None),
+            Scenario::BackOffice => browse("/dashboard/", Some(self.admin_cookie.clone())),
+            Scenario::Session => browse(
+                "/api/session",
+                Some(self.cookies[conn % self.cookies.len()].clone()),
+            ),
         }
     }
 
@@ -155,6 +179,7 @@ impl Plan {
             method: Method::POST,
             path: "/api/auth/login".into(),
             token: None,
+            cookie: None,
             body: Some(json!({
                 "email": format!("user{n}@bench.example"),
                 "password": self.password,
@@ -171,6 +196,9 @@ fn request(addr: SocketAddr, call: &Call) -> anyhow::Result<Request<Full<Bytes>>
         .header("host", addr.to_string());
     if let Some(token) = &call.token {
         builder = builder.header("authorization", format!("Bearer {token}"));
+    }
+    if let Some(cookie) = &call.cookie {
+        builder = builder.header("cookie", cookie);
     }
     let body = match &call.body {
         Some(body) => {
@@ -229,6 +257,7 @@ async fn access_token(addr: SocketAddr, email: &str, password: &str) -> anyhow::
             method: Method::POST,
             path: "/api/auth/login".into(),
             token: None,
+            cookie: None,
             body: Some(json!({"email": email, "password": password})),
             expect: StatusCode::OK,
         },
@@ -239,6 +268,32 @@ async fn access_token(addr: SocketAddr, email: &str, password: &str) -> anyhow::
         .as_str()
         .map(str::to_owned)
         .context("the login reply has no accessToken")
+}
+
+/// A browser session's cookie (`name=value`), from `POST /api/session` as a
+/// page of the app sends it.
+async fn session_cookie(addr: SocketAddr, email: &str, password: &str) -> anyhow::Result<String> {
+    let mut sender = connect(addr).await?;
+    sender.ready().await?;
+    let body = serde_json::to_vec(&json!({"email": email, "password": password}))?;
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri("/api/session")
+        .header("host", addr.to_string())
+        .header("content-type", "application/json")
+        .header("sec-fetch-site", "same-origin")
+        .body(Full::new(Bytes::from(body)))?;
+    let response = sender.send_request(request).await?;
+    if response.status() != StatusCode::OK {
+        bail!("session login as {email} answered {}", response.status());
+    }
+    response
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(str::to_owned)
+        .with_context(|| format!("the session login as {email} set no cookie"))
 }
 
 /// What one connection saw in the measured window.
@@ -278,6 +333,19 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
     } else {
         String::new()
     };
+    let mut cookies = Vec::new();
+    if args.scenario == Scenario::Session {
+        for n in 1..=shape.connections.min(64) {
+            cookies.push(
+                session_cookie(addr, &format!("user{n}@bench.example"), &args.password).await?,
+            );
+        }
+    }
+    let admin_cookie = if args.scenario == Scenario::BackOffice {
+        session_cookie(addr, "admin@bench.example", &args.password).await?
+    } else {
+        String::new()
+    };
     let plan = Arc::new(Plan {
         scenario: args.scenario,
         run: format!(
@@ -293,6 +361,8 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
         post_max,
         tokens,
         admin,
+        cookies,
+        admin_cookie,
         // About row 1,000,000: the last page of each table.
         deep_users: Cursor::after(user_max - 20).encode(),
         deep_posts: Cursor::after(post_max - 30).encode(),

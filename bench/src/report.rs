@@ -103,6 +103,22 @@ fn markdown(report: &Value) -> String {
             hop / floor
         );
     }
+    if let (Some(session), Some(me)) = (rps("session"), rps("me")) {
+        let _ = writeln!(
+            md,
+            "* `GET /api/session` (cookie) / `GET /api/users/me` (bearer): **{:.2}×** the throughput \
+             ({session:.0} / {me:.0} req/s): the cookie is opened (AES-GCM) before the same token check \
+             and `user.get`",
+            session / me
+        );
+    }
+    if let (Some(page), Some(office)) = (rps("login-page"), rps("back-office")) {
+        let _ = writeln!(
+            md,
+            "* pages: `GET /login` {page:.0} req/s (no NATS), `GET /dashboard/` as an ADMIN \
+             {office:.0} req/s (the cookie and token checked, then `index.html`)"
+        );
+    }
     for (deep, first, what) in [
         ("users-deep", "users-first", "`GET /api/users`"),
         ("posts-deep", "posts-first", "`GET /api/posts`"),

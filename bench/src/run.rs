@@ -113,6 +113,24 @@ const CASES: &[Case] = &[
         flood: false,
     },
     Case {
+        label: "session",
+        scenario: "session",
+        floor: false,
+        flood: false,
+    },
+    Case {
+        label: "login-page",
+        scenario: "login-page",
+        floor: false,
+        flood: false,
+    },
+    Case {
+        label: "back-office",
+        scenario: "back-office",
+        floor: false,
+        flood: false,
+    },
+    Case {
         label: "me-during-login-flood",
         scenario: "me",
         floor: false,

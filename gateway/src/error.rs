@@ -261,6 +261,12 @@ pub struct ErrorBody {
 }
 
 /// Renders every error response in the contract's shape and logs it.
+/// Marks an error response that is a page of the web app (its "forbidden",
+/// "not found" or "not built" page, HTML for a person): the envelope leaves
+/// its body alone.
+#[derive(Debug, Clone, Copy)]
+pub struct PageResponse;
+
 pub async fn error_envelope(request: Request, next: Next) -> Response {
     let path = request.uri().path().to_owned();
     let request_id = request
@@ -272,6 +278,13 @@ pub async fn error_envelope(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    if response.extensions().get::<PageResponse>().is_some() {
+        tracing::info!(
+            status = status.as_u16(),
+            "page answered with an error status"
+        );
         return response;
     }
     let (mut parts, _body) = response.into_parts();

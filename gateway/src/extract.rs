@@ -7,7 +7,8 @@
 //! * [`Path`] and [`Query`] are axum's, with 400s in the contract's shape
 //!   (a non-numeric id, a bad `limit`).
 //! * [`Authenticated`] is the bearer-token guard: it yields the verified
-//!   [`Caller`] or answers 401. [`Admin`] is the role guard on top: 403 for a
+//!   [`Caller`] or answers 401. Without an `Authorization` header it takes
+//!   the browser session's access token ([`SessionAuth`]) instead. [`Admin`] is the role guard on top: 403 for a
 //!   caller who is not an ADMIN now (not only by the token's word). [`OptionalCaller`] is for public
 //!   routes that show more to a caller: no token is fine, a bad one is 401.
 //! * [`Ctx`] is what travels to the worker in headers (request id, trace,
@@ -22,7 +23,7 @@ use axum::{
 use serde::de::DeserializeOwned;
 use shared::{Caller, RequestContext, headers::ClientAddress};
 
-use crate::{AppState, error::ApiError};
+use crate::{AppState, error::ApiError, session::SessionAuth};
 
 /// A JSON body whose rejection is the contract's error.
 #[derive(Debug, Clone, Copy, Default)]
@@ -134,10 +135,19 @@ impl FromRequestParts<AppState> for Authenticated {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let value = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .ok_or(ApiError::Unauthorized("missing bearer token"))?;
+        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+            // No header: the browser session's access token, if any, with
+            // the same checks (the session layer opened and refreshed it).
+            let session = parts
+                .extensions
+                .get::<SessionAuth>()
+                .ok_or(ApiError::Unauthorized("missing bearer token"))?;
+            return state
+                .tokens
+                .verify(&session.contents.access_token)
+                .await
+                .map(Self);
+        };
         let token = value
             .to_str()
             .ok()
@@ -195,7 +205,7 @@ impl FromRequestParts<AppState> for Admin {
 }
 
 /// The caller of a route where a bearer token is optional: none without an
-/// `Authorization` header, but a header that is there must hold a valid token
+/// `Authorization` header or a session, but a header that is there must hold a valid token
 /// (401 otherwise), so a bad or expired token is never silently anonymous.
 #[derive(Debug, Clone, Copy)]
 pub struct OptionalCaller(pub Option<Caller>);
@@ -207,7 +217,9 @@ impl FromRequestParts<AppState> for OptionalCaller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        if !parts.headers.contains_key(header::AUTHORIZATION) {
+        if !parts.headers.contains_key(header::AUTHORIZATION)
+            && parts.extensions.get::<SessionAuth>().is_none()
+        {
             return Ok(Self(None));
         }
         let Authenticated(caller) = Authenticated::from_request_parts(parts, state).await?;

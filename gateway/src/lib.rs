@@ -10,17 +10,23 @@
 //! * [`tokens`]: local EdDSA verification with keys from `auth.jwks`.
 //! * [`routes`]: one file per resource.
 //!
+//! * [`session`]: the browser session cookie, CSRF, refresh; [`web`]: the
+//!   web app's pages and files.
+//!
 //! A request passes, outside in: request id (accepted or made) → trace span →
-//! error envelope → panic catcher → time limit → body limit → route
-//! (extractors: JSON body, bearer token) → handler → one NATS request.
+//! error envelope → panic catcher → time limit → browser session (CSRF,
+//! cookie, refresh) → body limit → route (extractors: JSON body, bearer token
+//! or session) → handler → one NATS request.
 
 pub mod error;
 pub mod extract;
 pub mod metrics;
 pub mod openapi;
 pub mod routes;
+pub mod session;
 pub mod settings;
 pub mod tokens;
+pub mod web;
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
@@ -55,6 +61,7 @@ pub const REQUEST_ID: &str = "x-request-id";
 pub struct AppState {
     pub rpc: Rpc,
     pub tokens: Arc<tokens::TokenVerifier>,
+    pub sessions: Arc<session::Sessions>,
     pub settings: Arc<Settings>,
 }
 
@@ -64,7 +71,11 @@ pub const SERVICES: [&str; 2] = [shared::auth::SERVICE, shared::user::SERVICE];
 impl AppState {
     /// `clients`: one NATS connection per service of [`SERVICES`] (see
     /// [`connect`]).
-    pub fn new(clients: Vec<(&'static str, async_nats::Client)>, settings: Settings) -> Self {
+    /// Fails when the session key files cannot be read.
+    pub fn new(
+        clients: Vec<(&'static str, async_nats::Client)>,
+        settings: Settings,
+    ) -> anyhow::Result<Self> {
         let rpc =
             Rpc::new(clients, settings.rpc.timeout()).with_timeouts(settings.rpc.per_subject());
         Self::with_rpc(rpc, settings)
@@ -72,12 +83,14 @@ impl AppState {
 
     /// A state over any [`Rpc`]; the benchmark's floor passes
     /// [`Rpc::local`] to serve the same API without NATS.
-    pub fn with_rpc(rpc: Rpc, settings: Settings) -> Self {
-        Self {
+    pub fn with_rpc(rpc: Rpc, settings: Settings) -> anyhow::Result<Self> {
+        let keys = settings.session.keys()?;
+        Ok(Self {
             tokens: Arc::new(tokens::TokenVerifier::new(rpc.clone(), &settings.jwt)),
+            sessions: Arc::new(session::Sessions::new(keys, settings.session.clone())),
             rpc,
             settings: Arc::new(settings),
-        }
+        })
     }
 }
 
@@ -116,9 +129,14 @@ pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
             http.request_timeout(),
             time_limit,
         ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            session::layer,
+        ))
         .layer(DefaultBodyLimit::max(http.max_body_bytes));
-    api.merge(extra)
-        .fallback(|| async { error::ApiError::NoRoute })
+    api.merge(web::router(&state.settings.web))
+        .merge(extra)
+        .fallback(web::fallback)
         .layer(layers)
         .with_state(state)
 }
@@ -140,7 +158,7 @@ pub async fn run_with(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let clients = connect(&settings.nats).await?;
-    let state = AppState::new(clients, settings);
+    let state = AppState::new(clients, settings)?;
     let refresher = keep_keys_fresh(&state).await?;
     tracing::info!(addr = %listener.local_addr()?, "gateway listening");
     let served = axum::serve(

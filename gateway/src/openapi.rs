@@ -3,7 +3,7 @@
 
 use utoipa::{
     Modify, OpenApi,
-    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+    openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 
 use crate::error::ErrorBody;
@@ -21,12 +21,13 @@ use crate::error::ErrorBody;
         (name = "auth", description = "Sign-up, login and token keys"),
         (name = "users", description = "Profiles and user management"),
         (name = "posts", description = "Posts and drafts"),
+        (name = "session", description = "The browser session (an HttpOnly cookie)"),
         (name = "ops", description = "Health, readiness and metrics"),
     )
 )]
 pub struct ApiDoc;
 
-/// Declares the `bearer` security scheme routes refer to.
+/// Declares the `bearer` and `session` security schemes routes refer to.
 struct BearerAuth;
 
 impl Modify for BearerAuth {
@@ -40,6 +41,14 @@ impl Modify for BearerAuth {
                     .bearer_format("JWT")
                     .build(),
             ),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                "__Host-natsauth",
+                "The browser session, set by POST /api/session (HttpOnly; every bearer route \
+                 also takes it)",
+            ))),
         );
     }
 }

@@ -7,6 +7,8 @@ use std::{collections::HashMap, path::Path, time::Duration};
 use runtime::{nats::NatsSettings, settings, telemetry::LogSettings};
 use serde::Deserialize;
 
+use crate::{session::SessionSettings, web::WebSettings};
+
 const DEFAULTS: &str = r#"
 [http]
 addr = "127.0.0.1:8080"
@@ -21,6 +23,28 @@ compression_min_bytes = 1024
 # X-Forwarded-For entry. Only behind exactly one trusted reverse proxy that
 # appends it; otherwise a client could claim any address.
 trust_forwarded_for = false
+
+[session]
+# The browser session's cookie; the __Host- prefix makes browsers keep it
+# only when it is Secure, Path=/ and has no Domain.
+cookie_name = "__Host-natsauth"
+# The cookie's sealing key: 32 random bytes, base64, on the first line
+# (`cargo xtask secrets` writes it; `gateway gen-session-key FILE` makes one).
+# Empty: a key made at start (sessions end with the process; one copy only).
+key_file = ".dev/secrets/session-key"
+# The key before the last rotation: its cookies are still read, and sealed
+# again with key_file's. Empty: none.
+previous_key_file = ""
+# The access token in the cookie is refreshed when less than this is left.
+refresh_before_secs = 60
+# The origin browsers use ("https://app.example.com"): a cookie-authenticated
+# POST/PUT/PATCH/DELETE without Sec-Fetch-Site must come from it. Empty: the
+# request's own Host.
+public_origin = ""
+
+[web]
+# The built web app (`cargo xtask web`, or `npm run build` in web/).
+dir = "web/dist"
 
 [rpc]
 timeout_ms = 5000
@@ -42,6 +66,8 @@ pub struct Settings {
     pub nats: NatsSettings,
     pub rpc: RpcSettings,
     pub jwt: JwtSettings,
+    pub session: SessionSettings,
+    pub web: WebSettings,
     pub log: LogSettings,
 }
 

@@ -125,6 +125,10 @@ pub struct TokenReply {
     /// Lifetime of the access token in seconds.
     #[schema(example = 900)]
     pub expires_in: u64,
+    /// Seconds until the session ends: the refresh token (and each one it
+    /// is exchanged for) stops working then, however often it is used.
+    #[schema(example = 2_592_000)]
+    pub refresh_expires_in: u64,
     pub user: User,
 }
 

@@ -81,6 +81,9 @@ fn build_and_bench(args: &BenchArgs, nats_server: &Path, pg: &Postgres) -> anyho
     ]);
     util::run(&mut build)?;
     let bin_dir = util::target_dir().join("release");
+    // The page scenarios measure the gateway serving the built app.
+    term::header("Web app");
+    crate::web::run(&crate::web::WebArgs::default())?;
 
     let floor_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, util::free_port()?));
     // Logs straight into the files: a copying thread here would take CPU

@@ -89,6 +89,7 @@ fn validate(tool: &Tool) -> anyhow::Result<()> {
     // exist for the file to load.
     NatsPasswords::ensure()?.write_process_files()?;
     secrets::ensure_pg_passwords()?;
+    secrets::ensure_session_key()?;
     term::step(&format!("validating {COMPOSE_FILE} with {}", tool.label));
     util::run(
         tool.command()

@@ -40,6 +40,7 @@ mod term;
 mod test;
 mod up;
 mod util;
+mod web;
 
 use std::process::ExitCode;
 
@@ -70,6 +71,10 @@ enum Command {
     Secrets,
     /// Write .sqlx/ anew: the query data that lets sqlx::query! build without a database.
     SqlxPrepare(pg::PgArgs),
+    /// Build the web app (web/dist) if its sources changed, installing Node.js and npm if missing.
+    Web(web::WebArgs),
+    /// Write web/openapi.json from the gateway and the web app's API types from it.
+    Openapi,
 }
 
 fn main() -> ExitCode {
@@ -101,5 +106,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::ComposeCheck => compose::run(),
         Command::Secrets => secrets::run(),
         Command::SqlxPrepare(args) => sqlx::run_prepare(&args),
+        Command::Web(args) => web::run(&args),
+        Command::Openapi => web::write_openapi(),
     }
 }

@@ -11,6 +11,8 @@
 //!   `auth-worker provision`, which sets them on the cluster in use).
 //! * `.dev/keys/jwt-ed25519.pem`: the token-signing key, made by
 //!   `auth-worker gen-key`.
+//! * `.dev/secrets/session-key`: the gateway's key for the browser session
+//!   cookie (32 random bytes, base64; mode 0600).
 
 use std::{
     collections::BTreeMap,
@@ -32,6 +34,8 @@ pub const NATS_ENV: &str = ".dev/nats.env";
 pub const SECRETS_DIR: &str = ".dev/secrets";
 /// The JWT signing key `auth-worker` reads by default.
 pub const JWT_KEY: &str = ".dev/keys/jwt-ed25519.pem";
+/// The session-cookie key the gateway reads by default.
+pub const SESSION_KEY: &str = ".dev/secrets/session-key";
 
 /// The PostgreSQL password files in [`SECRETS_DIR`]: the superuser's and
 /// those `auth-worker provision --passwords-dir` reads.
@@ -61,11 +65,14 @@ pub fn run() -> anyhow::Result<()> {
     let passwords = NatsPasswords::ensure()?;
     passwords.write_process_files()?;
     ensure_pg_passwords()?;
+    ensure_session_key()?;
     println!(
         "NATS passwords: {NATS_ENV} (nats-server's environment; delete it to make new ones)\n\
          per process:    {SECRETS_DIR}/nats-<user>-password (mounted by compose.yaml)\n\
          PostgreSQL:     {SECRETS_DIR}/pg-<superuser|migrator|auth-worker|user-worker>-password \
          (delete one to make a new one)\n\
+         session cookie: {SESSION_KEY} (the gateway's sealing key; to rotate, move it to \
+         GATEWAY_SESSION__PREVIOUS_KEY_FILE's path and run this again)\n\
          JWT key:        {JWT_KEY} is made by `cargo xtask up`; compose keeps its own \
          in the `jwt-key` volume"
     );
@@ -274,6 +281,52 @@ fn new_password() -> String {
         .collect()
 }
 
+/// The gateway's session-cookie key, made if missing (32 random bytes in
+/// base64, as `gateway gen-session-key` writes). Returns its absolute path.
+pub fn ensure_session_key() -> anyhow::Result<PathBuf> {
+    let path = util::workspace_root().join(SESSION_KEY);
+    if path.exists() {
+        return Ok(path);
+    }
+    let dir = path.parent().context("the key path has a directory")?;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("creating {}", dir.display()))?;
+    let mut key = [0u8; 32];
+    rand::rngs::OsRng.fill(&mut key);
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    writeln!(file, "{}", base64_standard(&key))?;
+    Ok(path)
+}
+
+/// Standard base64 with padding (what the gateway's key reader takes);
+/// xtask keeps its dependencies few, and this is all it needs.
+fn base64_standard(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 /// The JWT signing key: made with `auth-worker gen-key` if missing. Returns
 /// its absolute path.
 pub fn ensure_jwt_key(auth_worker: &Path) -> anyhow::Result<PathBuf> {
@@ -303,6 +356,17 @@ pub fn ensure_jwt_key(auth_worker: &Path) -> anyhow::Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn base64_matches_the_standard_alphabet_and_padding() {
+        assert_eq!(base64_standard(b""), "");
+        assert_eq!(base64_standard(b"f"), "Zg==");
+        assert_eq!(base64_standard(b"fo"), "Zm8=");
+        assert_eq!(base64_standard(b"foo"), "Zm9v");
+        assert_eq!(base64_standard(b"foobar"), "Zm9vYmFy");
+        assert_eq!(base64_standard(&[0xff; 32]).len(), 44);
+        assert_eq!(base64_standard(&[0xfb, 0xff]), "+/8=");
+    }
 
     #[test]
     fn passwords_are_long_alphanumeric_and_start_with_a_letter() {

@@ -7,9 +7,15 @@
 //! 4. nats-server and PostgreSQL, found or provided exactly as `up` does
 //! 5. `.sqlx/` is current: every `sqlx::query!` statement described again
 //!    against a freshly migrated database gives the committed data
-//! 6. `cargo test --workspace` with `NATS_SERVER_BIN` and `TEST_DATABASE_URL`
+//! 6. the web app: Node.js (installed as root when missing), `npm ci` when
+//!    the lock file changed, the type-check, its unit tests, its API types
+//!    current with `web/openapi.json`, and the build the gateway serves
+//! 7. `cargo test --workspace` with `NATS_SERVER_BIN` and `TEST_DATABASE_URL`
 //!    (an admin URL: the integration tests create a database per test)
-//! 7. `cargo xtask fuzz`'s run against the same nats-server and PostgreSQL
+//! 8. the browser walk: Debian's Chromium and ChromeDriver (installed as root
+//!    when missing) drive the built app on a real stack
+//!    (`cargo test -p gateway --test browser -- --ignored`)
+//! 9. `cargo xtask fuzz`'s run against the same nats-server and PostgreSQL
 //!    (Schemathesis against a private stack; `--no-fuzz` skips it)
 
 use anyhow::Context;
@@ -17,7 +23,7 @@ use anyhow::Context;
 use crate::{
     compose, fuzz, nats,
     pg::{PgArgs, Postgres},
-    signals, sqlx, term, util,
+    signals, sqlx, term, util, web,
 };
 
 /// Options of `cargo xtask test`.
@@ -42,7 +48,7 @@ pub fn run(args: &TestArgs) -> anyhow::Result<()> {
     // Ctrl-C still stops the cargo child (same process group); the handler
     // only keeps xtask alive long enough to stop a private PostgreSQL.
     signals::install()?;
-    let total = (if args.no_lint { 4 } else { 6 }) + usize::from(!args.no_fuzz);
+    let total = (if args.no_lint { 6 } else { 8 }) + usize::from(!args.no_fuzz);
     let mut n = 0;
     let mut next = |title: &str| {
         n += 1;
@@ -96,6 +102,18 @@ pub fn run(args: &TestArgs) -> anyhow::Result<()> {
     };
     term::step(&format!("{statements} statements, data current"));
 
+    next("the web app: type-check, unit tests, build");
+    let webbed = (|| {
+        web::ensure_node()?;
+        web::install()?;
+        web::check()?;
+        web::build(false)
+    })();
+    if let Err(e) = webbed {
+        pg.stop()?;
+        return Err(e);
+    }
+
     next("cargo test --workspace");
     let mut test = util::cargo();
     test.args(["test", "--workspace"])
@@ -107,7 +125,11 @@ pub fn run(args: &TestArgs) -> anyhow::Result<()> {
         nats_server.display(),
         pg.admin_url()
     ));
-    let tested = util::run(&mut test).context("tests failed (see above)");
+    let mut tested = util::run(&mut test).context("tests failed (see above)");
+    if tested.is_ok() {
+        next("the browser walk in Chromium");
+        tested = browser_walk(&nats_server, &pg);
+    }
     let fuzzed = match (&tested, args.no_fuzz) {
         (Ok(()), false) => {
             next("fuzzing the HTTP API (cargo xtask fuzz)");
@@ -126,7 +148,9 @@ pub fn run(args: &TestArgs) -> anyhow::Result<()> {
     }
     println!("  compose.yaml: {compose}");
     println!("  sqlx query data: current ({statements} statements)");
+    println!("  web app: type-checked, unit tests passed, built");
     println!("  cargo test --workspace: passed ({})", pg.describe());
+    println!("  browser walk: passed in Chromium (screenshots in target/browser/)");
     match fuzzed {
         Some(summary) => {
             for line in summary.lines() {
@@ -136,4 +160,28 @@ pub fn run(args: &TestArgs) -> anyhow::Result<()> {
         None => println!("  fuzzing: SKIPPED (--no-fuzz)"),
     }
     Ok(())
+}
+
+/// The browser tests (ignored by a plain `cargo test`, which has no
+/// browser): Chromium found or installed, then the `browser` test binary
+/// against the built app, one test at a time (one Chromium).
+fn browser_walk(nats_server: &std::path::Path, pg: &Postgres) -> anyhow::Result<()> {
+    let (chromium, chromedriver) = web::ensure_chromium()?;
+    let mut test = util::cargo();
+    test.args([
+        "test",
+        "-p",
+        "gateway",
+        "--test",
+        "browser",
+        "--",
+        "--ignored",
+        "--test-threads=1",
+    ])
+    .env("NATS_SERVER_BIN", nats_server)
+    .env("TEST_DATABASE_URL", pg.admin_url())
+    .env("CHROMIUM", &chromium)
+    .env("CHROMEDRIVER", &chromedriver)
+    .env("WEB_DIST", util::workspace_root().join(web::DIST));
+    util::run(&mut test).context("the browser walk failed (screenshots in target/browser/)")
 }

@@ -135,7 +135,15 @@ impl Stack<'_> {
                 self.database_env(&mut cmd, &format!("{p}_DATABASE"), PG_USER_WORKER);
             }
             Binary::Gateway => {
-                cmd.env(format!("{p}_HTTP__ADDR"), self.http_addr.to_string());
+                cmd.env(format!("{p}_HTTP__ADDR"), self.http_addr.to_string())
+                    .env(
+                        format!("{p}_SESSION__KEY_FILE"),
+                        secrets::ensure_session_key()?,
+                    )
+                    .env(
+                        format!("{p}_WEB__DIR"),
+                        util::workspace_root().join(crate::web::DIST),
+                    );
             }
         }
         Ok(cmd)
@@ -182,10 +190,24 @@ fn build_and_run(args: &UpArgs, nats_server: &Path, pg: &Postgres) -> anyhow::Re
         secrets::SECRETS_DIR
     ));
 
+    let session_key = secrets::ensure_session_key()?;
+    term::step(&format!(
+        "session-cookie key: {}",
+        util::shown(&session_key)
+    ));
+
     term::header("Build");
     let bin_dir = build(args.release)?;
     let jwt_key = secrets::ensure_jwt_key(&bin_dir.join(Binary::AuthWorker.name()))?;
     term::step(&format!("JWT signing key: {}", util::shown(&jwt_key)));
+    // The API runs without the pages: a failed web build is reported, and
+    // the gateway's pages then say how to build them.
+    term::header("Web app");
+    if let Err(e) = crate::web::run(&crate::web::WebArgs::default()) {
+        term::warn(&format!(
+            "the web app was not built ({e:#}); the API works, the pages say how to build them"
+        ));
+    }
 
     let stack = Stack {
         bin_dir,
@@ -461,10 +483,13 @@ fn print_banner(stack: &Stack<'_>, pg: &Postgres, copies: u16, readiness: &str) 
     let secrets_dir = secrets::SECRETS_DIR;
     let json = "-H 'content-type: application/json'";
     let creds = r#"'{"email":"a@example.com","password":"correct horse battery"}'"#;
+    let migrator_url = util::with_user(&stack.database_url, PG_MIGRATOR.0);
+    let auth_worker = util::shown(&stack.bin_dir.join(Binary::AuthWorker.name()));
     let banner = format!(
         "
 natsauth is up: {readiness}
 
+  web app      {http}/login   (sign up there; make an ADMIN with the command below)
   gateway      {http}   (GET /healthz, /readyz, /api/openapi.json)
   NATS         {nats}   (users and permissions in nats.conf)
   PostgreSQL   {db}   ({pg_from})
@@ -479,6 +504,11 @@ Try the API:
   TOKEN=$(curl -s -X POST {http}/api/auth/login {json} -d {creds} \\
           | sed -E 's/.*\"accessToken\":\"([^\"]+)\".*/\\1/')
   curl -s {http}/api/users/me -H \"authorization: Bearer $TOKEN\"
+
+Make an account an ADMIN (then log in again: its back-office is {http}/dashboard/):
+  AUTH_WORKER_MIGRATOR__URL={migrator_url} \\
+  AUTH_WORKER_MIGRATOR__PASSWORD_FILE={secrets_dir}/pg-migrator-password \\
+      {auth_worker} set-role --email a@example.com --role ADMIN
 
 Look inside with the nats CLI, as the ops user:
   nats context save natsauth --server nats://127.0.0.1:{nats_port} --user ops \\

@@ -12,6 +12,7 @@ pub mod auth;
 pub mod docs;
 pub mod health;
 pub mod posts;
+pub mod session;
 pub mod users;
 
 /// Every route of the API, with its document.
@@ -21,6 +22,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .nest("/api/users", users::router())
         .nest("/api/users/me", account::router())
         .nest("/api/posts", posts::router())
+        .merge(session::router())
         .merge(health::router())
         .merge(docs::router())
 }

@@ -35,6 +35,8 @@ pub struct Options {
     pub auth: fn(&mut auth_worker::Settings),
     /// `http.trust_forwarded_for`.
     pub trust_forwarded_for: bool,
+    /// Changes to the gateway's settings (after the fields above).
+    pub gateway: fn(&mut gateway::Settings),
 }
 
 impl Default for Options {
@@ -48,6 +50,7 @@ impl Default for Options {
             extra_routes: axum::Router::new(),
             auth: |_| {},
             trust_forwarded_for: false,
+            gateway: |_| {},
         }
     }
 }
@@ -122,9 +125,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         app.wait_for_service("user-worker").await;
     }
 
-    let mut settings = gateway::Settings::load(None).expect("gateway defaults");
-    settings.nats.url = app.nats.url();
-    settings.nats.password = Some(app.nats.passwords.gateway.clone().into());
+    let mut settings = app.gateway_settings();
     settings.rpc.timeout_ms = options.rpc_timeout_ms;
     settings.rpc.timeouts_ms = options
         .rpc_timeouts_ms
@@ -134,13 +135,8 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     settings.http.request_timeout_ms = options.http_timeout_ms;
     settings.http.cors_origins = options.cors_origins.to_owned();
     settings.http.trust_forwarded_for = options.trust_forwarded_for;
-    let stop = app.stop.clone();
-    app.tasks.push(tokio::spawn(gateway::run_with(
-        settings,
-        listener,
-        options.extra_routes,
-        async move { stop.cancelled().await },
-    )));
+    (options.gateway)(&mut settings);
+    app.serve_gateway(settings, listener, options.extra_routes);
     app
 }
 
@@ -153,6 +149,72 @@ impl Deref for TestApp {
 }
 
 impl TestApp {
+    /// The gateway's settings for this stack: its NATS, a session key made
+    /// for this stack (every gateway of it reads the same file), and the
+    /// repository's web build.
+    pub fn gateway_settings(&self) -> gateway::Settings {
+        let mut settings = gateway::Settings::load(None).expect("gateway defaults");
+        settings.nats.url = self.nats.url();
+        settings.nats.password = Some(self.nats.passwords.gateway.clone().into());
+        settings.session.key_file = self.session_key_file().display().to_string();
+        settings.web.dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../web/dist");
+        settings
+    }
+
+    /// Calls go to `api` (another gateway of this stack) from now on.
+    pub fn set_api(&mut self, api: Api) {
+        self.api = api;
+    }
+
+    /// This stack's session key file, made on first use.
+    pub fn session_key_file(&self) -> PathBuf {
+        let file = self.keys.path.join("session-key");
+        if !file.exists() {
+            let key = gateway::session::seal::generate().unwrap();
+            std::fs::write(&file, gateway::session::seal::encode_key(&key)).unwrap();
+        }
+        file
+    }
+
+    /// Another gateway on this stack's NATS, with `settings`; its API.
+    pub async fn start_gateway(&mut self, settings: gateway::Settings) -> Api {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr: SocketAddr = listener.local_addr().expect("addr");
+        self.serve_gateway(settings, listener, axum::Router::new());
+        let api = Api::new(format!("http://{addr}"));
+        let health = api.url("/healthz");
+        let (http, health) = (&api.http, health.as_str());
+        let up = eventually(
+            Duration::from_secs(15),
+            Duration::from_millis(20),
+            || async move {
+                http.get(health)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status() == 200)
+            },
+        );
+        assert!(up.await, "the second gateway comes up");
+        api
+    }
+
+    fn serve_gateway(
+        &mut self,
+        settings: gateway::Settings,
+        listener: tokio::net::TcpListener,
+        extra: axum::Router<gateway::AppState>,
+    ) {
+        let stop = self.stop.clone();
+        self.tasks.push(tokio::spawn(gateway::run_with(
+            settings,
+            listener,
+            extra,
+            async move { stop.cancelled().await },
+        )));
+    }
+
     pub fn auth_worker_settings(&self) -> auth_worker::Settings {
         let mut s = auth_worker::Settings::load(None).expect("auth-worker defaults");
         s.nats.url = self.nats.url();

@@ -9,6 +9,7 @@
 mod helpers;
 
 mod auth;
+mod browser;
 mod db_roles;
 mod errors;
 mod hardening;

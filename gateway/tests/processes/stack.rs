@@ -150,6 +150,9 @@ impl Stack {
         let keys = TempDir::new();
         let key_file = keys.path.join("jwt.pem");
         auth_worker::tokens::generate_key_file(&key_file).unwrap();
+        let session_key = keys.path.join("session-key");
+        let key = gateway::session::seal::generate().unwrap();
+        std::fs::write(&session_key, gateway::session::seal::encode_key(&key)).unwrap();
         let port = free_port();
         let mut env = vec![
             ("GATEWAY_NATS__URL".into(), backends.nats_url.clone()),
@@ -159,6 +162,10 @@ impl Stack {
             ),
             ("GATEWAY_HTTP__ADDR".into(), format!("127.0.0.1:{port}")),
             ("GATEWAY_LOG__LEVEL".into(), "warn".into()),
+            (
+                "GATEWAY_SESSION__KEY_FILE".into(),
+                session_key.display().to_string(),
+            ),
         ];
         env.extend(
             gateway_env

@@ -1,0 +1,203 @@
+//! `/api/session`: the browser session (see [`crate::session`]). Log in,
+//! ask who is logged in, log out. No reply body ever carries a token: the
+//! token pair lives only in the sealed cookie.
+
+use axum::{
+    extract::State,
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde::{Deserialize, Serialize};
+use shared::{
+    Role, User,
+    auth::{Login, LoginRequest, Logout, RefreshTokenRequest},
+    rpc::CallError,
+    types::Secret,
+    user,
+};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+use validator::{Validate, ValidationErrors};
+
+use crate::{
+    AppState,
+    error::{ApiError, ErrorBody},
+    extract::{Authenticated, Ctx, Valid},
+    openapi::{BodyErrors, UpstreamErrors},
+    session::{SessionAuth, Sessions, next},
+};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(login, current))
+        .routes(routes!(logout))
+}
+
+/// `POST /api/session`: the login form.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionLogin {
+    #[serde(flatten)]
+    pub credentials: LoginRequest,
+    /// Where to go after login: followed only when it is a path on this
+    /// origin (see the README's list), else the user's default page.
+    #[serde(default)]
+    #[schema(example = "/dashboard/")]
+    pub next: Option<String>,
+}
+
+impl Validate for SessionLogin {
+    fn validate(&self) -> Result<(), ValidationErrors> {
+        self.credentials.validate()
+    }
+}
+
+/// A successful login: who, and where to go.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionCreated {
+    pub user: User,
+    /// `next` when it is safe, else `/dashboard/` for an ADMIN and
+    /// `/account` for a USER.
+    #[schema(example = "/account")]
+    pub redirect_to: String,
+}
+
+/// Who is logged in, and until when the session lasts.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionInfo {
+    pub user: User,
+    /// When the session ends (it is refreshed until then).
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub expires_at: OffsetDateTime,
+}
+
+/// The page a user lands on when `next` is absent or refused.
+pub fn default_page(role: Role) -> &'static str {
+    match role {
+        Role::Admin => "/dashboard/",
+        Role::User => "/account",
+    }
+}
+
+/// Session replies are about one person: no cache may keep them.
+fn no_store() -> (header::HeaderName, HeaderValue) {
+    (header::CACHE_CONTROL, HeaderValue::from_static("no-store"))
+}
+
+/// Log in and start a browser session (sets the session cookie). The same
+/// checks and throttling as `POST /api/auth/login`; refused cross-site.
+#[utoipa::path(
+    post, path = "/api/session", tag = "session",
+    request_body = SessionLogin,
+    responses(
+        (status = 200, description = "Logged in; the cookie is set", body = SessionCreated),
+        (status = 401, description = "Unknown email or wrong password (one message for both)", body = ErrorBody),
+        (status = 403, description = "A cross-site request", body = ErrorBody),
+        (status = 429, description = "Too many failures for this email or client address; see Retry-After", body = ErrorBody),
+        BodyErrors, UpstreamErrors,
+    )
+)]
+async fn login(
+    State(state): State<AppState>,
+    Ctx(ctx): Ctx,
+    Valid(request): Valid<SessionLogin>,
+) -> Result<Response, ApiError> {
+    let reply = state.rpc.call::<Login>(&ctx, &request.credentials).await?;
+    let user = reply.user.clone();
+    let cookie = state.sessions.set_cookie(&Sessions::contents(reply))?;
+    let redirect_to = request
+        .next
+        .as_deref()
+        .and_then(next::same_origin_path)
+        .unwrap_or_else(|| default_page(user.role))
+        .to_owned();
+    tracing::info!(user_id = user.id, "browser session started");
+    Ok((
+        [(header::SET_COOKIE, cookie), no_store()],
+        axum::Json(SessionCreated { user, redirect_to }),
+    )
+        .into_response())
+}
+
+/// Who the session cookie belongs to (asked of the user-worker, so a
+/// deleted user or an ended session is 401).
+#[utoipa::path(
+    get, path = "/api/session", tag = "session",
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "The session's user", body = SessionInfo),
+        (status = 401, description = "No valid session", body = ErrorBody),
+        UpstreamErrors,
+    )
+)]
+async fn current(
+    State(state): State<AppState>,
+    session: Option<axum::Extension<SessionAuth>>,
+    ctx: Ctx,
+) -> Result<Response, ApiError> {
+    let axum::Extension(session) = session.ok_or(ApiError::Unauthorized("no session"))?;
+    let caller = state.tokens.verify(&session.contents.access_token).await?;
+    let user = state
+        .rpc
+        .call::<user::Get>(
+            &ctx.with_caller(caller),
+            &user::GetRequest { id: caller.id },
+        )
+        .await?;
+    let expires_at = OffsetDateTime::from_unix_timestamp(session.contents.session_expires_at)
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    Ok(([no_store()], axum::Json(SessionInfo { user, expires_at })).into_response())
+}
+
+/// End the browser session: its refresh token is revoked and the cookie
+/// cleared. Refused cross-site.
+#[utoipa::path(
+    post, path = "/api/session/logout", tag = "session",
+    security(("session" = [])),
+    responses(
+        (status = 204, description = "Logged out; the cookie is cleared"),
+        (status = 401, description = "No session cookie", body = ErrorBody),
+        (status = 403, description = "A cross-site request", body = ErrorBody),
+        UpstreamErrors,
+    )
+)]
+async fn logout(
+    State(state): State<AppState>,
+    session: Option<axum::Extension<SessionAuth>>,
+    caller: Result<Authenticated, ApiError>,
+    ctx: Ctx,
+) -> Result<Response, ApiError> {
+    let axum::Extension(session) = session.ok_or(ApiError::Unauthorized("no session"))?;
+    // An access token that no longer verifies (its key was retired) still
+    // names a session to end; without a caller the worker cannot check the
+    // token is this user's, so only a verified caller revokes.
+    if let Ok(Authenticated(caller)) = caller {
+        let request = RefreshTokenRequest {
+            refresh_token: Secret::new(session.contents.refresh_token.clone()),
+        };
+        match state
+            .rpc
+            .call::<Logout>(&ctx.with_caller(caller), &request)
+            .await
+        {
+            // Already over (revoked, expired, user deleted): nothing to end.
+            Err(CallError::Service(e)) if e.status_code == 401 || e.status_code == 404 => {}
+            other => {
+                other?;
+            }
+        }
+        tracing::info!(user_id = caller.id, "browser session ended");
+    }
+    Ok((
+        StatusCode::NO_CONTENT,
+        [
+            (header::SET_COOKIE, state.sessions.clear_cookie()),
+            no_store(),
+        ],
+    )
+        .into_response())
+}

@@ -1,0 +1,387 @@
+//! The browser session: one encrypted cookie holding the token pair, so no
+//! page script ever holds a token and the gateway keeps no state.
+//!
+//! * [`seal`]: the cookie's value (AES-256-GCM, with key rotation).
+//! * [`refresh`]: one `auth.refresh` per session at a time in this copy.
+//! * [`next`]: which `next` paths a login may be sent back to.
+//! * [`layer`] (a middleware on every route): CSRF for cookie-authenticated
+//!   unsafe methods, opening the cookie, refreshing the access token when it
+//!   is near expiry, and setting or clearing the cookie on the way out. It
+//!   leaves a [`SessionAuth`] in the request's extensions, which the
+//!   [`Authenticated`](crate::extract::Authenticated) extractor verifies
+//!   exactly as it verifies a bearer token (a request with an
+//!   `Authorization` header ignores the cookie).
+//!
+//! The cookie is `__Host-…` (browsers accept it only with `Secure`,
+//! `Path=/` and no `Domain`, so a sibling subdomain cannot plant one),
+//! `HttpOnly` (no script reads it), `SameSite=Lax` (not sent on cross-site
+//! subrequests and form posts), and lives until the session ends.
+
+pub mod next;
+pub mod refresh;
+pub mod seal;
+
+use axum::{
+    extract::{FromRequestParts, Request, State},
+    http::{HeaderMap, HeaderValue, Method, header},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use cookie::{Cookie, SameSite};
+use serde::Deserialize;
+use shared::{
+    auth::{Refresh, RefreshTokenRequest, TokenReply},
+    rpc::CallError,
+    types::Secret,
+};
+use time::OffsetDateTime;
+
+use crate::{AppState, error::ApiError, extract::Ctx};
+use refresh::Refresher;
+pub use seal::{Contents, SessionKeys};
+
+/// `[session]` settings.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SessionSettings {
+    /// The cookie's name; keep the `__Host-` prefix.
+    pub cookie_name: String,
+    /// The sealing key (`cargo xtask secrets` writes one). Empty: a random
+    /// key made at start, so sessions end with the process and other
+    /// gateway copies cannot read them (tests, one-off runs).
+    pub key_file: String,
+    /// The key before the last rotation; cookies it sealed are still read
+    /// and sealed again with the current key. Empty: none.
+    pub previous_key_file: String,
+    /// The access token in the cookie is refreshed when less than this is
+    /// left of it.
+    pub refresh_before_secs: u64,
+    /// The origin browsers reach this gateway at (`https://app.example.com`).
+    /// A cookie-authenticated unsafe request without `Sec-Fetch-Site` must
+    /// carry it as `Origin`. Empty: the request's own `Host`.
+    pub public_origin: String,
+}
+
+impl SessionSettings {
+    /// The keys the settings name.
+    pub fn keys(&self) -> anyhow::Result<SessionKeys> {
+        if self.key_file.is_empty() {
+            tracing::warn!(
+                "session.key_file is empty: browser sessions use a key made now, end when this \
+                 process stops and are not readable by other gateway copies"
+            );
+            return SessionKeys::ephemeral(&self.cookie_name);
+        }
+        let previous = (!self.previous_key_file.is_empty())
+            .then(|| std::path::Path::new(&self.previous_key_file));
+        SessionKeys::from_files(
+            std::path::Path::new(&self.key_file),
+            previous,
+            &self.cookie_name,
+        )
+    }
+}
+
+/// What the session layer shares between requests.
+#[derive(Debug)]
+pub struct Sessions {
+    pub keys: SessionKeys,
+    pub settings: SessionSettings,
+    refresher: Refresher,
+}
+
+/// The session a request's cookie carries, for the extractors.
+#[derive(Clone)]
+pub struct SessionAuth {
+    pub contents: Contents,
+}
+
+impl std::fmt::Debug for SessionAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.contents.fmt(f)
+    }
+}
+
+/// The refusal of a cross-site unsafe request.
+pub const CROSS_SITE: ApiError = ApiError::Forbidden("cross-site request refused");
+
+impl Sessions {
+    pub fn new(keys: SessionKeys, settings: SessionSettings) -> Self {
+        Self {
+            keys,
+            settings,
+            refresher: Refresher::default(),
+        }
+    }
+
+    /// Every value of our cookie the request carries.
+    fn cookie_values<'a>(&'a self, headers: &'a HeaderMap) -> impl Iterator<Item = String> + 'a {
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(Cookie::split_parse)
+            .filter_map(Result::ok)
+            .filter(|c| c.name() == self.settings.cookie_name)
+            .map(|c| c.value().to_owned())
+    }
+
+    /// The `Set-Cookie` that stores `contents`.
+    pub fn set_cookie(&self, contents: &Contents) -> Result<HeaderValue, ApiError> {
+        let value = self.keys.seal(contents)?;
+        let left = contents.session_expires_at - OffsetDateTime::now_utc().unix_timestamp();
+        let cookie = Cookie::build((self.settings.cookie_name.as_str(), value))
+            .http_only(true)
+            .secure(true)
+            .same_site(SameSite::Lax)
+            .path("/")
+            .max_age(time::Duration::seconds(left.max(0)));
+        HeaderValue::try_from(cookie.to_string())
+            .map_err(|e| ApiError::Internal(anyhow::anyhow!("session cookie header: {e}")))
+    }
+
+    /// The `Set-Cookie` that removes the cookie.
+    pub fn clear_cookie(&self) -> HeaderValue {
+        let cookie = Cookie::build((self.settings.cookie_name.as_str(), ""))
+            .http_only(true)
+            .secure(true)
+            .same_site(SameSite::Lax)
+            .path("/")
+            .max_age(time::Duration::ZERO)
+            .expires(OffsetDateTime::UNIX_EPOCH);
+        HeaderValue::try_from(cookie.to_string()).unwrap_or(HeaderValue::from_static(""))
+    }
+
+    /// Whether `response` already sets our cookie (a login or logout did).
+    fn sets_cookie(&self, response: &Response) -> bool {
+        let prefix = format!("{}=", self.settings.cookie_name);
+        response
+            .headers()
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .any(|v| v.as_bytes().starts_with(prefix.as_bytes()))
+    }
+
+    /// Same-origin: `Sec-Fetch-Site: same-origin` when the browser sends the
+    /// header, else an `Origin` equal to the public origin (or, with none
+    /// configured, naming the request's `Host`).
+    pub fn check_same_origin(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+        if let Some(site) = headers.get("sec-fetch-site") {
+            return if site.as_bytes() == b"same-origin" {
+                Ok(())
+            } else {
+                Err(CROSS_SITE)
+            };
+        }
+        let origin = headers
+            .get(header::ORIGIN)
+            .and_then(|v| v.to_str().ok())
+            .ok_or(CROSS_SITE)?;
+        let public = self.settings.public_origin.trim_end_matches('/');
+        let same = if public.is_empty() {
+            let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+            origin
+                .split_once("://")
+                .is_some_and(|(_, authority)| Some(authority) == host)
+        } else {
+            origin.eq_ignore_ascii_case(public)
+        };
+        if same { Ok(()) } else { Err(CROSS_SITE) }
+    }
+
+    /// Cookie contents from a login or refresh reply.
+    pub fn contents(reply: TokenReply) -> Contents {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let secs = |s: u64| i64::try_from(s).unwrap_or(i64::MAX / 4);
+        Contents {
+            access_token: reply.access_token,
+            refresh_token: reply.refresh_token,
+            access_expires_at: now + secs(reply.expires_in),
+            session_expires_at: now + secs(reply.refresh_expires_in),
+        }
+    }
+}
+
+/// Methods a cross-site page must not make with the user's cookie.
+fn is_unsafe(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    )
+}
+
+/// The session middleware (see the module docs).
+pub async fn layer(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let sessions = &state.sessions;
+    let bearer = request.headers().contains_key(header::AUTHORIZATION);
+    let values: Vec<String> = sessions.cookie_values(request.headers()).collect();
+    let login = request.method() == Method::POST && request.uri().path() == "/api/session";
+    if is_unsafe(request.method())
+        && !bearer
+        && (!values.is_empty() || login)
+        && let Err(refused) = sessions.check_same_origin(request.headers())
+    {
+        return refused.into_response();
+    }
+    if bearer || values.is_empty() {
+        return next.run(request).await;
+    }
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let opened = values
+        .iter()
+        .find_map(|v| sessions.keys.open(v).ok())
+        .filter(|o| o.contents.session_expires_at > now);
+    let Some(opened) = opened else {
+        // Tampered, sealed with a retired key, or past the session's end:
+        // the request goes on without a session and the cookie is removed.
+        tracing::debug!("a session cookie that does not open: cleared");
+        return clear(sessions, next.run(request).await);
+    };
+    let near_expiry = opened.contents.access_expires_at - now
+        <= i64::try_from(sessions.settings.refresh_before_secs).unwrap_or(i64::MAX);
+    let (mut request, contents, changed) = if near_expiry {
+        let (mut parts, body) = request.into_parts();
+        let Ok(Ctx(ctx)) = Ctx::from_request_parts(&mut parts, &state).await;
+        let refresh_token = opened.contents.refresh_token;
+        let refreshed = sessions
+            .refresher
+            .refresh(&refresh_token, || async {
+                let reply = state
+                    .rpc
+                    .call::<Refresh>(
+                        &ctx,
+                        &RefreshTokenRequest {
+                            refresh_token: Secret::new(refresh_token.clone()),
+                        },
+                    )
+                    .await?;
+                Ok(Sessions::contents(reply))
+            })
+            .await;
+        let request = Request::from_parts(parts, body);
+        match refreshed {
+            Ok(contents) => (request, contents, true),
+            Err(ApiError::Upstream(CallError::Service(e))) if e.status_code == 401 => {
+                // Revoked, expired or spent: the session is over.
+                tracing::info!("session refresh refused: cookie cleared");
+                return clear(sessions, next.run(request).await);
+            }
+            Err(other) => return other.into_response(),
+        }
+    } else {
+        (request, opened.contents, opened.stale_key)
+    };
+    request.extensions_mut().insert(SessionAuth {
+        contents: contents.clone(),
+    });
+    let mut response = next.run(request).await;
+    if changed && !sessions.sets_cookie(&response) {
+        match sessions.set_cookie(&contents) {
+            Ok(value) => {
+                response.headers_mut().append(header::SET_COOKIE, value);
+            }
+            Err(e) => return e.into_response(),
+        }
+    }
+    response
+}
+
+/// `response`, removing the cookie unless the handler set it anew.
+fn clear(sessions: &Sessions, mut response: Response) -> Response {
+    if !sessions.sets_cookie(&response) {
+        response
+            .headers_mut()
+            .append(header::SET_COOKIE, sessions.clear_cookie());
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sessions(public_origin: &str) -> Sessions {
+        let settings = SessionSettings {
+            cookie_name: "__Host-test".into(),
+            key_file: String::new(),
+            previous_key_file: String::new(),
+            refresh_before_secs: 60,
+            public_origin: public_origin.into(),
+        };
+        Sessions::new(SessionKeys::ephemeral("__Host-test").unwrap(), settings)
+    }
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        pairs
+            .iter()
+            .map(|(k, v)| {
+                (
+                    header::HeaderName::from_static(k),
+                    HeaderValue::from_static(v),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn same_origin_is_sec_fetch_site_when_sent_else_the_origin() {
+        let s = sessions("https://app.example");
+        let ok = |h: &[(&'static str, &'static str)]| s.check_same_origin(&headers(h)).is_ok();
+        assert!(ok(&[("sec-fetch-site", "same-origin")]));
+        assert!(!ok(&[("sec-fetch-site", "same-site")]));
+        assert!(!ok(&[("sec-fetch-site", "cross-site")]));
+        assert!(!ok(&[("sec-fetch-site", "none")]));
+        // The browser's word wins over an Origin that looks right.
+        assert!(!ok(&[
+            ("sec-fetch-site", "cross-site"),
+            ("origin", "https://app.example")
+        ]));
+        assert!(ok(&[("origin", "https://app.example")]));
+        assert!(!ok(&[("origin", "https://evil.example")]));
+        assert!(!ok(&[("origin", "https://app.example.evil.example")]));
+        assert!(!ok(&[("origin", "null")]));
+        assert!(!ok(&[]));
+    }
+
+    #[test]
+    fn without_a_public_origin_the_origin_must_name_the_host() {
+        let s = sessions("");
+        let ok = |h: &[(&'static str, &'static str)]| s.check_same_origin(&headers(h)).is_ok();
+        assert!(ok(&[
+            ("origin", "http://127.0.0.1:8080"),
+            ("host", "127.0.0.1:8080")
+        ]));
+        assert!(!ok(&[
+            ("origin", "http://127.0.0.1:9999"),
+            ("host", "127.0.0.1:8080")
+        ]));
+        assert!(!ok(&[
+            ("origin", "http://evil.example"),
+            ("host", "127.0.0.1:8080")
+        ]));
+        assert!(!ok(&[("origin", "http://127.0.0.1:8080")]));
+    }
+
+    #[test]
+    fn the_cookie_is_host_only_http_only_secure_and_lax() {
+        let s = sessions("");
+        let contents = Contents {
+            access_token: "a".into(),
+            refresh_token: "r".into(),
+            access_expires_at: 0,
+            session_expires_at: OffsetDateTime::now_utc().unix_timestamp() + 100,
+        };
+        let set = s.set_cookie(&contents).unwrap();
+        let set = set.to_str().unwrap();
+        assert!(set.starts_with("__Host-test=v1."), "{set}");
+        for attribute in ["HttpOnly", "Secure", "SameSite=Lax", "Path=/", "Max-Age="] {
+            assert!(set.contains(attribute), "{attribute} in {set}");
+        }
+        assert!(!set.contains("Domain"), "{set}");
+        let clear = s.clear_cookie();
+        let clear = clear.to_str().unwrap();
+        assert!(
+            clear.starts_with("__Host-test=;") && clear.contains("Max-Age=0"),
+            "{clear}"
+        );
+    }
+}
