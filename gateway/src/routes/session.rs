@@ -103,10 +103,16 @@ fn no_store() -> (header::HeaderName, HeaderValue) {
 )]
 async fn login(
     State(state): State<AppState>,
+    previous: Option<axum::Extension<SessionAuth>>,
     Ctx(ctx): Ctx,
     Valid(request): Valid<SessionLogin>,
 ) -> Result<Response, ApiError> {
     let reply = state.rpc.call::<Login>(&ctx, &request.credentials).await?;
+    if let Some(axum::Extension(previous)) = previous {
+        // The cookie this login replaces: its session ends now rather than
+        // lingering for a copy of the old cookie to use.
+        end_session(&state, ctx.clone(), &previous).await;
+    }
     let user = reply.user.clone();
     let cookie = state.sessions.set_cookie(&Sessions::contents(reply))?;
     let redirect_to = request
@@ -200,4 +206,21 @@ async fn logout(
         ],
     )
         .into_response())
+}
+
+/// Revokes the session of a cookie that is being replaced; a failure only
+/// costs that session its early end, so it is logged, not returned.
+async fn end_session(state: &AppState, ctx: shared::RequestContext, session: &SessionAuth) {
+    let Ok(caller) = state.tokens.verify(&session.contents.access_token).await else {
+        return;
+    };
+    let request = RefreshTokenRequest {
+        refresh_token: Secret::new(session.contents.refresh_token.clone()),
+    };
+    let mut ctx = ctx;
+    ctx.caller = Some(caller);
+    match state.rpc.call::<Logout>(&ctx, &request).await {
+        Ok(_) => tracing::info!(user_id = caller.id, "replaced browser session ended"),
+        Err(e) => tracing::warn!(error = %e, "could not end the replaced browser session"),
+    }
 }

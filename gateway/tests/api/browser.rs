@@ -584,6 +584,28 @@ async fn logout_revokes_the_session_and_clears_the_cookie() {
 }
 
 #[tokio::test]
+async fn logging_in_again_ends_the_session_the_cookie_replaced() {
+    let app = spawn_app().await;
+    app.signup_ok("ada@example.com").await;
+    app.signup_ok("bob@example.com").await;
+    let mut browser = Browser::new(&app);
+    browser.login_ok("ada@example.com").await;
+    let first = browser.cookie.clone().unwrap();
+    // Bob logs in on the same browser: Ada's session ends.
+    browser.login_ok("bob@example.com").await;
+    let me: Value = browser.get("/api/session").await.json().await.unwrap();
+    assert_eq!(me["user"]["email"], "bob@example.com");
+    let mut copy = Browser::new(&app);
+    copy.cookie = Some(first);
+    assert_error(copy.get("/api/session").await, 401, "/api/session").await;
+    let live: i64 = sqlx::query_scalar("select count(*) from sessions where revoked_at is null")
+        .fetch_one(&app.db.pool().await)
+        .await
+        .unwrap();
+    assert_eq!(live, 1, "only Bob's session is live");
+}
+
+#[tokio::test]
 async fn the_session_login_is_validated_and_throttled_like_the_api_login() {
     let app = spawn_app().await;
     app.signup_ok("ada@example.com").await;
