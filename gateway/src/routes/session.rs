@@ -91,7 +91,7 @@ fn no_store() -> (header::HeaderName, HeaderValue) {
 /// Log in and start a browser session (sets the session cookie). The same
 /// checks and throttling as `POST /api/auth/login`; refused cross-site.
 #[utoipa::path(
-    post, path = "/api/session", tag = "session",
+    post, path = "/api/session", tag = "session", operation_id = "session_login",
     request_body = SessionLogin,
     responses(
         (status = 200, description = "Logged in; the cookie is set", body = SessionCreated),
@@ -132,7 +132,7 @@ async fn login(
 /// Who the session cookie belongs to (asked of the user-worker, so a
 /// deleted user or an ended session is 401).
 #[utoipa::path(
-    get, path = "/api/session", tag = "session",
+    get, path = "/api/session", tag = "session", operation_id = "session_current",
     security(("session" = [])),
     responses(
         (status = 200, description = "The session's user", body = SessionInfo),
@@ -162,7 +162,7 @@ async fn current(
 /// End the browser session: its refresh token is revoked and the cookie
 /// cleared. Refused cross-site.
 #[utoipa::path(
-    post, path = "/api/session/logout", tag = "session",
+    post, path = "/api/session/logout", tag = "session", operation_id = "session_logout",
     security(("session" = [])),
     responses(
         (status = 204, description = "Logged out; the cookie is cleared"),

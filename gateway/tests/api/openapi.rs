@@ -47,6 +47,18 @@ fn every_route_of_the_router_is_in_the_document() {
     );
 }
 
+#[test]
+fn every_operation_id_is_unique() {
+    let doc = serde_json::to_value(gateway::openapi()).unwrap();
+    let mut seen = BTreeSet::new();
+    for item in doc["paths"].as_object().unwrap().values() {
+        for operation in item.as_object().unwrap().values() {
+            let id = operation["operationId"].as_str().unwrap().to_owned();
+            assert!(seen.insert(id.clone()), "operationId {id} is used twice");
+        }
+    }
+}
+
 /// The web app's types are generated from its copy of the document; a
 /// route or payload changed without `cargo xtask openapi` fails here.
 #[test]

@@ -156,11 +156,11 @@ export interface paths {
         };
         /** Who the session cookie belongs to (asked of the user-worker, so a
          *     deleted user or an ended session is 401). */
-        get: operations["current"];
+        get: operations["session_current"];
         put?: never;
         /** Log in and start a browser session (sets the session cookie). The same
          *     checks and throttling as `POST /api/auth/login`; refused cross-site. */
-        post: operations["login"];
+        post: operations["session_login"];
         delete?: never;
         options?: never;
         head?: never;
@@ -178,7 +178,7 @@ export interface paths {
         put?: never;
         /** End the browser session: its refresh token is revoked and the cookie
          *     cleared. Refused cross-site. */
-        post: operations["logout"];
+        post: operations["session_logout"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1361,7 +1361,7 @@ export interface operations {
             };
         };
     };
-    current: {
+    session_current: {
         parameters: {
             query?: never;
             header?: never;
@@ -1408,7 +1408,7 @@ export interface operations {
             };
         };
     };
-    login: {
+    session_login: {
         parameters: {
             query?: never;
             header?: never;
@@ -1504,7 +1504,7 @@ export interface operations {
             };
         };
     };
-    logout: {
+    session_logout: {
         parameters: {
             query?: never;
             header?: never;
