@@ -44,7 +44,7 @@ pub struct BenchArgs {
     posts: i64,
     /// Only the scenarios whose name starts with one of these (comma-separated):
     /// signup, login, me, me-floor, users-first, users-deep, posts-first,
-    /// posts-deep, mix, me-during-login-flood
+    /// posts-deep, mix, session, login-page, back-office, me-during-login-flood
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     #[command(flatten)]

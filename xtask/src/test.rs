@@ -14,7 +14,7 @@
 //!    (an admin URL: the integration tests create a database per test)
 //! 8. the browser walk: Debian's Chromium and ChromeDriver (installed as root
 //!    when missing) drive the built app on a real stack
-//!    (`cargo test -p gateway --test browser -- --ignored`)
+//!    (`cargo test --workspace --test browser -- --ignored`)
 //! 9. `cargo xtask fuzz`'s run against the same nats-server and PostgreSQL
 //!    (Schemathesis against a private stack; `--no-fuzz` skips it)
 
@@ -168,10 +168,11 @@ pub fn run(args: &TestArgs) -> anyhow::Result<()> {
 fn browser_walk(nats_server: &std::path::Path, pg: &Postgres) -> anyhow::Result<()> {
     let (chromium, chromedriver) = web::ensure_chromium()?;
     let mut test = util::cargo();
+    // `--workspace` keeps the feature set of the step before: `-p gateway`
+    // alone would resolve features anew and rebuild dependencies.
     test.args([
         "test",
-        "-p",
-        "gateway",
+        "--workspace",
         "--test",
         "browser",
         "--",

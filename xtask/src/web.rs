@@ -98,6 +98,10 @@ fn npm(args: &[&str]) -> Command {
         .env("npm_config_update_notifier", "false")
         .env("npm_config_fund", "false")
         .env("npm_config_audit", "false");
+    if !term::color() {
+        // Vitest and Vite colour their output even into a pipe or a CI log.
+        cmd.env("NO_COLOR", "1").env("FORCE_COLOR", "0");
+    }
     cmd
 }
 
