@@ -50,7 +50,19 @@ pub fn run(args: &TestArgs) -> anyhow::Result<()> {
     signals::install()?;
     let total = (if args.no_lint { 6 } else { 8 }) + usize::from(!args.no_fuzz);
     let mut n = 0;
+    let started = std::time::Instant::now();
+    let mut step_started = started;
+    // Each header says how long the step before it took, so a slow CI run
+    // shows where its time went.
     let mut next = |title: &str| {
+        if n > 0 {
+            term::step(&format!(
+                "step {n} took {:.0} s ({:.0} s so far)",
+                step_started.elapsed().as_secs_f64(),
+                started.elapsed().as_secs_f64()
+            ));
+        }
+        step_started = std::time::Instant::now();
         n += 1;
         term::header(&format!("[{n}/{total}] {title}"));
     };
@@ -142,7 +154,10 @@ pub fn run(args: &TestArgs) -> anyhow::Result<()> {
     let fuzzed = fuzzed.transpose()?;
     stopped?;
 
-    term::header("All checks passed");
+    term::header(&format!(
+        "All checks passed in {:.0} s",
+        started.elapsed().as_secs_f64()
+    ));
     if !args.no_lint {
         println!("  fmt, clippy: clean");
     }

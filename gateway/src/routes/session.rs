@@ -182,20 +182,7 @@ async fn logout(
     // names a session to end; without a caller the worker cannot check the
     // token is this user's, so only a verified caller revokes.
     if let Ok(Authenticated(caller)) = caller {
-        let request = RefreshTokenRequest {
-            refresh_token: Secret::new(session.contents.refresh_token.clone()),
-        };
-        match state
-            .rpc
-            .call::<Logout>(&ctx.with_caller(caller), &request)
-            .await
-        {
-            // Already over (revoked, expired, user deleted): nothing to end.
-            Err(CallError::Service(e)) if e.status_code == 401 || e.status_code == 404 => {}
-            other => {
-                other?;
-            }
-        }
+        revoke(&state, ctx.with_caller(caller), &session).await?;
         tracing::info!(user_id = caller.id, "browser session ended");
     }
     Ok((
@@ -208,19 +195,32 @@ async fn logout(
         .into_response())
 }
 
-/// Revokes the session of a cookie that is being replaced; a failure only
-/// costs that session its early end, so it is logged, not returned.
-async fn end_session(state: &AppState, ctx: shared::RequestContext, session: &SessionAuth) {
-    let Ok(caller) = state.tokens.verify(&session.contents.access_token).await else {
-        return;
-    };
+/// Ends `session` through `auth.logout` as the caller in `ctx`; a session
+/// that had already ended (revoked, expired, its user deleted) is not an
+/// error.
+async fn revoke(
+    state: &AppState,
+    ctx: shared::RequestContext,
+    session: &SessionAuth,
+) -> Result<(), CallError> {
     let request = RefreshTokenRequest {
         refresh_token: Secret::new(session.contents.refresh_token.clone()),
     };
-    let mut ctx = ctx;
-    ctx.caller = Some(caller);
     match state.rpc.call::<Logout>(&ctx, &request).await {
-        Ok(_) => tracing::info!(user_id = caller.id, "replaced browser session ended"),
+        Err(CallError::Service(e)) if e.status_code == 401 || e.status_code == 404 => Ok(()),
+        other => other.map(drop),
+    }
+}
+
+/// Revokes the session of a cookie that is being replaced; a failure only
+/// costs that session its early end, so it is logged, not returned.
+async fn end_session(state: &AppState, mut ctx: shared::RequestContext, session: &SessionAuth) {
+    let Ok(caller) = state.tokens.verify(&session.contents.access_token).await else {
+        return;
+    };
+    ctx.caller = Some(caller);
+    match revoke(state, ctx, session).await {
+        Ok(()) => tracing::info!(user_id = caller.id, "replaced browser session ended"),
         Err(e) => tracing::warn!(error = %e, "could not end the replaced browser session"),
     }
 }
