@@ -281,6 +281,16 @@ fn new_password() -> String {
         .collect()
 }
 
+/// Creates the directory of a key file, readable by its owner only.
+fn private_dir_of(path: &Path) -> anyhow::Result<()> {
+    let dir = path.parent().context("the key path has a directory")?;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("creating {}", dir.display()))
+}
+
 /// The gateway's session-cookie key, made if missing (32 random bytes in
 /// base64, as `gateway gen-session-key` writes). Returns its absolute path.
 pub fn ensure_session_key() -> anyhow::Result<PathBuf> {
@@ -288,12 +298,7 @@ pub fn ensure_session_key() -> anyhow::Result<PathBuf> {
     if path.exists() {
         return Ok(path);
     }
-    let dir = path.parent().context("the key path has a directory")?;
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .with_context(|| format!("creating {}", dir.display()))?;
+    private_dir_of(&path)?;
     let mut key = [0u8; 32];
     rand::rngs::OsRng.fill(&mut key);
     let mut file = fs::OpenOptions::new()
@@ -334,12 +339,7 @@ pub fn ensure_jwt_key(auth_worker: &Path) -> anyhow::Result<PathBuf> {
     if path.exists() {
         return Ok(path);
     }
-    let dir = path.parent().context("the key path has a directory")?;
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .with_context(|| format!("creating {}", dir.display()))?;
+    private_dir_of(&path)?;
     util::run(
         Command::new(auth_worker)
             .arg("gen-key")
