@@ -22,6 +22,9 @@ pub enum Error {
     Throttled { retry_after_secs: u64 },
     #[error("current password is incorrect")]
     WrongCurrentPassword,
+    /// A protected upstream that does not admit the caller's role.
+    #[error("role not allowed for this route")]
+    RoleNotAdmitted,
     #[error(transparent)]
     Database(sqlx::Error),
     #[error(transparent)]
@@ -50,7 +53,9 @@ impl From<Error> for ServiceError {
                 ServiceError::too_many_requests(retry_after_secs)
             }
             // Well-formed input, failed credential check: 403, not 400.
-            Error::WrongCurrentPassword => ServiceError::forbidden(e.to_string()),
+            Error::WrongCurrentPassword | Error::RoleNotAdmitted => {
+                ServiceError::forbidden(e.to_string())
+            }
             Error::Database(e) => e.into(),
             Error::Unexpected(e) => {
                 tracing::error!(error = format!("{e:#}"), "unexpected error");

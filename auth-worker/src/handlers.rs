@@ -7,7 +7,7 @@ use shared::{
     Caller, Done, User,
     auth::{
         ChangePasswordRequest, CreateUserRequest, GetUserRequest, JwkSet, JwksRequest,
-        LoginRequest, RefreshTokenRequest, TokenReply,
+        LoginRequest, ProxyAssertion, ProxyAssertionRequest, RefreshTokenRequest, TokenReply,
     },
     headers::Anonymous,
 };
@@ -181,6 +181,7 @@ pub async fn refresh(
         if now - spent_at > grace {
             sessions::revoke(&mut *tx, row.session_id).await?;
             tx.commit().await?;
+            ended(&state, row.user_id).await;
             warn!(session = %row.session_id, user_id = row.user_id, "spent refresh token presented: session revoked");
             return Err(Error::InvalidRefreshToken);
         }
@@ -264,6 +265,7 @@ pub async fn logout(
     match sessions::owner_of_token(&state.db, &hash).await? {
         Some((session, owner)) if owner == caller.id => {
             sessions::revoke(&state.db, session).await?;
+            ended(&state, caller.id).await;
             info!(user_id = caller.id, %session, "logout");
             Ok(Done {})
         }
@@ -296,8 +298,17 @@ pub async fn change_password(
     users::set_password_hash(&mut *tx, user.id, &new_hash).await?;
     let revoked = sessions::revoke_all_but(&mut *tx, user.id, caller.session).await?;
     tx.commit().await?;
+    ended(&state, user.id).await;
     info!(user_id = user.id, revoked, "password changed");
     Ok(Done {})
+}
+
+/// Sessions of `user` ended: the gateways drop what they cached for it.
+async fn ended(state: &AppState, user: shared::user::UserId) {
+    state
+        .notices
+        .user_changed(shared::auth::SESSIONS_ENDED, user)
+        .await;
 }
 
 fn token_reply(
@@ -325,4 +336,28 @@ pub async fn jwks(
     _request: JwksRequest,
 ) -> Result<JwkSet, Error> {
     Ok(state.tokens.jwks().clone())
+}
+
+/// `auth.proxy_assertion`: an identity assertion for one protected upstream,
+/// for a caller whose live session and current role were just checked, and
+/// only when that role is one the route admits.
+pub async fn proxy_assertion(
+    state: AppState,
+    Call { caller, user, .. }: Call<Caller>,
+    request: ProxyAssertionRequest,
+) -> Result<ProxyAssertion, Error> {
+    let user = user.ok_or(Error::UserNotFound)?;
+    if !request.roles.contains(&user.role) {
+        info!(
+            user_id = caller.id,
+            audience = request.audience,
+            "assertion refused: role"
+        );
+        return Err(Error::RoleNotAdmitted);
+    }
+    Ok(ProxyAssertion {
+        assertion: state.tokens.issue_assertion(&user, &request.audience)?,
+        expires_in: state.tokens.assertion_ttl_secs(),
+        user,
+    })
 }

@@ -35,6 +35,8 @@ pub struct AppState {
     pub hasher: Arc<password::Hasher>,
     pub tokens: Arc<tokens::TokenIssuer>,
     pub settings: Arc<Settings>,
+    /// Announces ended sessions ([`shared::auth::SESSIONS_ENDED`]).
+    pub notices: runtime::nats::Notices,
 }
 
 /// Serves until `shutdown` resolves, then drains and returns.
@@ -69,6 +71,7 @@ impl Worker {
             hasher: Arc::new(hasher),
             tokens: Arc::new(tokens),
             settings: Arc::new(settings),
+            notices: runtime::nats::Notices::new(client.clone()),
         };
         Ok(Self { state, client })
     }

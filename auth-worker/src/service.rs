@@ -21,4 +21,5 @@ pub fn builder(state: AppState) -> ServiceBuilder<AppState> {
         .endpoint::<auth::Refresh, _, _, _>(handlers::refresh)
         .endpoint::<auth::Logout, _, _, _>(handlers::logout)
         .endpoint::<auth::ChangePassword, _, _, _>(handlers::change_password)
+        .endpoint::<auth::MintAssertion, _, _, _>(handlers::proxy_assertion)
 }

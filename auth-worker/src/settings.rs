@@ -34,6 +34,9 @@ issuer = "natsauth"
 audience = "natsauth-api"
 access_ttl_secs = 900
 refresh_ttl_secs = 2592000
+# Lifetime of the identity assertions minted for the gateway's protected
+# upstreams (`auth.proxy_assertion`); at most 60.
+assertion_ttl_secs = 60
 
 [refresh]
 # A refresh token presented again within this many seconds of its rotation
@@ -103,6 +106,8 @@ pub struct JwtSettings {
     pub audience: String,
     pub access_ttl_secs: u64,
     pub refresh_ttl_secs: u64,
+    /// Lifetime of a proxy assertion (capped at 60 s).
+    pub assertion_ttl_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -14,7 +14,7 @@ use ring::signature::{Ed25519KeyPair, KeyPair};
 use sha2::{Digest, Sha256};
 use shared::{
     User,
-    auth::{AccessClaims, Jwk, JwkSet},
+    auth::{AccessClaims, AssertionClaims, Jwk, JwkSet},
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -29,7 +29,11 @@ pub struct TokenIssuer {
     issuer: String,
     audience: String,
     access_ttl_secs: u64,
+    assertion_ttl_secs: u64,
 }
+
+/// The longest a proxy assertion may live, whatever the settings say.
+pub const MAX_ASSERTION_TTL_SECS: u64 = 60;
 
 impl std::fmt::Debug for TokenIssuer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -75,6 +79,7 @@ impl TokenIssuer {
             issuer: settings.issuer.clone(),
             audience: settings.audience.clone(),
             access_ttl_secs: settings.access_ttl_secs,
+            assertion_ttl_secs: settings.assertion_ttl_secs.clamp(1, MAX_ASSERTION_TTL_SECS),
         })
     }
 
@@ -102,6 +107,33 @@ impl TokenIssuer {
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(self.kid.clone());
         jsonwebtoken::encode(&header, &claims, &self.key).context("signing the access token")
+    }
+}
+
+impl TokenIssuer {
+    /// Seconds a proxy assertion is valid for.
+    pub fn assertion_ttl_secs(&self) -> u64 {
+        self.assertion_ttl_secs
+    }
+
+    /// A signed assertion that `user` is who a request to the upstream with
+    /// `audience` comes from (same key and issuer as access tokens, but a
+    /// `proxy:` audience no API accepts, and a life of at most a minute).
+    pub fn issue_assertion(&self, user: &User, audience: &str) -> anyhow::Result<String> {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let claims = AssertionClaims {
+            sub: user.id.to_string(),
+            email: user.email.clone(),
+            role: user.role,
+            iat: now,
+            exp: now + i64::try_from(self.assertion_ttl_secs).unwrap_or(60),
+            iss: self.issuer.clone(),
+            aud: audience.to_owned(),
+            jti: Uuid::new_v4().to_string(),
+        };
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, &claims, &self.key).context("signing an assertion")
     }
 }
 
@@ -252,6 +284,8 @@ mod tests {
             audience: "aud".into(),
             access_ttl_secs: 60,
             refresh_ttl_secs: 60,
+            // Over the cap: the issuer keeps it at a minute.
+            assertion_ttl_secs: 3600,
         })
         .unwrap();
         let user = User {
@@ -277,6 +311,16 @@ mod tests {
         validation.set_issuer(&["iss"]);
         let data = jsonwebtoken::decode::<AccessClaims>(&token, &key, &validation).unwrap();
         assert_eq!(data.claims.sub, "3");
+
+        // An assertion: same key, its own audience, a minute at most, and
+        // no access-token audience verifies it.
+        let assertion = issuer.issue_assertion(&user, "proxy:tool").unwrap();
+        assert!(jsonwebtoken::decode::<AssertionClaims>(&assertion, &key, &validation).is_err());
+        validation.set_audience(&["proxy:tool"]);
+        let data = jsonwebtoken::decode::<AssertionClaims>(&assertion, &key, &validation).unwrap();
+        assert_eq!(data.claims.email, "a@b.co");
+        assert_eq!(data.claims.exp - data.claims.iat, 60);
+        assert_eq!(issuer.assertion_ttl_secs(), 60);
         let _ = fs::remove_dir_all(dir);
     }
 

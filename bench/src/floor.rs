@@ -25,10 +25,12 @@ pub async fn run() -> anyhow::Result<()> {
         hasher: Arc::new(hasher),
         tokens: Arc::new(auth_worker::tokens::TokenIssuer::from_settings(&auth.jwt)?),
         settings: Arc::new(auth),
+        notices: Default::default(),
     };
     let user_state = user_worker::AppState {
         db: runtime::db::pool(&users.database)?,
         settings: Arc::new(users),
+        notices: Default::default(),
     };
     let handlers = auth_worker::service::builder(auth_state)
         .into_local()

@@ -59,6 +59,14 @@ pub enum ApiError {
     /// The whole request outlasted `http.request_timeout_ms`.
     #[error("request timed out")]
     TimedOut,
+    /// A protected upstream refused the connection or broke it off; the
+    /// cause is logged.
+    #[error("upstream unavailable")]
+    BadGateway(String),
+    /// A protected upstream sent no response head within its route's
+    /// `timeout_ms`.
+    #[error("upstream timed out")]
+    UpstreamTimedOut,
     /// `/readyz`: what does not answer (`nats`, or worker services).
     #[error("not ready: {} unavailable", .0.join(", "))]
     NotReady(Vec<String>),
@@ -147,6 +155,11 @@ impl IntoResponse for ApiError {
                 (S::UNSUPPORTED_MEDIA_TYPE, Reply::new(e.to_string()))
             }
             e @ Self::TimedOut => (S::GATEWAY_TIMEOUT, Reply::new(e.to_string())),
+            Self::BadGateway(cause) => (
+                S::BAD_GATEWAY,
+                Reply::new("upstream unavailable").log(cause),
+            ),
+            e @ Self::UpstreamTimedOut => (S::GATEWAY_TIMEOUT, Reply::new(e.to_string())),
             e @ Self::NotReady(_) => (S::SERVICE_UNAVAILABLE, Reply::new(e.to_string())),
             // A worker's error reply passes through with its status.
             Self::Upstream(CallError::Service(e)) => match worker_status(e.status_code) {
@@ -267,6 +280,11 @@ pub struct ErrorBody {
 #[derive(Debug, Clone, Copy)]
 pub struct PageResponse;
 
+/// Marks a response that came from a protected upstream through the proxy:
+/// the envelope leaves it as the upstream sent it.
+#[derive(Debug, Clone, Copy)]
+pub struct Proxied;
+
 pub async fn error_envelope(request: Request, next: Next) -> Response {
     let path = request.uri().path().to_owned();
     let request_id = request
@@ -278,6 +296,10 @@ pub async fn error_envelope(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    if response.extensions().get::<Proxied>().is_some() {
+        // A protected upstream's own answer, whatever its status.
         return response;
     }
     if response.extensions().get::<PageResponse>().is_some() {
@@ -390,6 +412,12 @@ mod tests {
                 "expected `Content-Type: application/json`",
             ),
             (ApiError::TimedOut, 504, "request timed out"),
+            (
+                ApiError::BadGateway("connection refused".into()),
+                502,
+                "upstream unavailable",
+            ),
+            (ApiError::UpstreamTimedOut, 504, "upstream timed out"),
             (
                 ApiError::NotReady(vec!["nats".into()]),
                 503,

@@ -279,7 +279,11 @@ impl FromRequestParts<AppState> for Ctx {
 /// The client's address: the peer, or, behind a trusted proxy that appends
 /// it, the last `X-Forwarded-For` entry. Anything unparsable falls back to
 /// the peer.
-fn client_ip(peer: SocketAddr, headers: &HeaderMap, trust_forwarded_for: bool) -> IpAddr {
+pub(crate) fn client_ip(
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    trust_forwarded_for: bool,
+) -> IpAddr {
     if trust_forwarded_for {
         let last = headers
             .get_all("x-forwarded-for")

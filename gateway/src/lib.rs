@@ -12,16 +12,21 @@
 //!
 //! * [`session`]: the browser session cookie, CSRF, refresh; [`web`]: the
 //!   web app's pages and files.
+//! * [`proxy`]: the protected upstreams (internal web tools behind the
+//!   login).
 //!
-//! A request passes, outside in: request id (accepted or made) → trace span →
-//! error envelope → panic catcher → time limit → browser session (CSRF,
-//! cookie, refresh) → body limit → route (extractors: JSON body, bearer token
-//! or session) → handler → one NATS request.
+//! An API request passes, outside in: request id (accepted or made) → trace
+//! span → metrics → CORS → compression → error envelope → panic catcher →
+//! time limit → browser session (CSRF, cookie, refresh) → body limit → route
+//! (extractors: JSON body, bearer token or session) → handler → one NATS
+//! request. A proxied request skips CORS, compression, the time limit and
+//! the body limit, and the envelope leaves the upstream's answers alone.
 
 pub mod error;
 pub mod extract;
 pub mod metrics;
 pub mod openapi;
+pub mod proxy;
 pub mod routes;
 pub mod session;
 pub mod settings;
@@ -62,6 +67,7 @@ pub struct AppState {
     pub rpc: Rpc,
     pub tokens: Arc<tokens::TokenVerifier>,
     pub sessions: Arc<session::Sessions>,
+    pub proxy: Arc<proxy::Proxy>,
     pub settings: Arc<Settings>,
 }
 
@@ -71,7 +77,8 @@ pub const SERVICES: [&str; 2] = [shared::auth::SERVICE, shared::user::SERVICE];
 impl AppState {
     /// `clients`: one NATS connection per service of [`SERVICES`] (see
     /// [`connect`]).
-    /// Fails when the session key files cannot be read.
+    /// Fails when the session key files cannot be read or a proxy route is
+    /// wrong.
     pub fn new(
         clients: Vec<(&'static str, async_nats::Client)>,
         settings: Settings,
@@ -88,6 +95,7 @@ impl AppState {
         Ok(Self {
             tokens: Arc::new(tokens::TokenVerifier::new(rpc.clone(), &settings.jwt)),
             sessions: Arc::new(session::Sessions::new(keys, settings.session.clone())),
+            proxy: Arc::new(proxy::Proxy::new(&settings.proxy)?),
             rpc,
             settings: Arc::new(settings),
         })
@@ -109,7 +117,8 @@ pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
     metrics::handle();
     let (api, _) = routes::api().split_for_parts();
     let http = &state.settings.http;
-    let layers = ServiceBuilder::new()
+    // Every request: its id, trace span and metrics.
+    let outer = ServiceBuilder::new()
         .layer(middleware::from_fn(drop_bad_request_id))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(PropagateRequestIdLayer::x_request_id())
@@ -120,7 +129,8 @@ pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
                 .make_span_with(|_: &Request| tracing::Span::current())
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
-        .layer(middleware::from_fn(metrics::track))
+        .layer(middleware::from_fn(metrics::track));
+    let api_layers = ServiceBuilder::new()
         .layer(cors(&http.cors_origins()))
         .layer(CompressionLayer::new().compress_when(SizeAbove::new(http.compression_min_bytes)))
         .layer(middleware::from_fn(error::error_envelope))
@@ -134,10 +144,22 @@ pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
             session::layer,
         ))
         .layer(DefaultBodyLimit::max(http.max_body_bytes));
-    api.merge(web::router(&state.settings.web))
+    // Proxied traffic streams as the upstream sends it: no compression, time
+    // or body limit; the envelope only dresses the proxy's own refusals.
+    let proxy_layers = ServiceBuilder::new()
+        .layer(middleware::from_fn(error::error_envelope))
+        .layer(CatchPanicLayer::custom(on_panic))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            session::layer,
+        ));
+    let api = api
+        .merge(web::router(&state.settings.web))
         .merge(extra)
         .fallback(web::fallback)
-        .layer(layers)
+        .layer(api_layers);
+    api.merge(proxy::router(&state.proxy).layer(proxy_layers))
+        .layer(outer)
         .with_state(state)
 }
 
@@ -160,6 +182,15 @@ pub async fn run_with(
     let clients = connect(&settings.nats).await?;
     let state = AppState::new(clients, settings)?;
     let refresher = keep_keys_fresh(&state).await?;
+    let forgetter = proxy::forget_on_notices(&state).await?;
+    for route in &state.proxy.routes {
+        tracing::info!(
+            route = route.name,
+            prefix = route.prefix,
+            upstream = %format!("{}://{}{}", route.scheme, route.authority, route.base_path),
+            "proxy route"
+        );
+    }
     tracing::info!(addr = %listener.local_addr()?, "gateway listening");
     let served = axum::serve(
         listener,
@@ -168,6 +199,9 @@ pub async fn run_with(
     .with_graceful_shutdown(shutdown)
     .await;
     refresher.abort();
+    if let Some(task) = forgetter {
+        task.abort();
+    }
     Ok(served?)
 }
 

@@ -7,7 +7,7 @@ use std::{collections::HashMap, path::Path, time::Duration};
 use runtime::{nats::NatsSettings, settings, telemetry::LogSettings};
 use serde::Deserialize;
 
-use crate::{session::SessionSettings, web::WebSettings};
+use crate::{proxy::ProxySettings, session::SessionSettings, web::WebSettings};
 
 const DEFAULTS: &str = r#"
 [http]
@@ -68,6 +68,9 @@ pub struct Settings {
     pub jwt: JwtSettings,
     pub session: SessionSettings,
     pub web: WebSettings,
+    /// The protected upstreams (`[[proxy.routes]]`); none by default.
+    #[serde(default)]
+    pub proxy: ProxySettings,
     pub log: LogSettings,
 }
 

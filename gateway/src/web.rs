@@ -89,7 +89,7 @@ async fn immutable(request: Request, next: Next) -> Response {
 
 /// The app's `index.html` with `status`, or, without a build, a page that
 /// says how to make one.
-async fn index(state: &AppState, status: StatusCode) -> Response {
+pub(crate) async fn index(state: &AppState, status: StatusCode) -> Response {
     let file = state.settings.web.dir.join("index.html");
     match tokio::fs::read(&file).await {
         Ok(html) => page(status, Body::from(html)),
@@ -141,7 +141,7 @@ fn not_built(file: &Path) -> String {
 }
 
 /// `/login?next=<the page asked for>`.
-fn to_login(uri: &Uri) -> Response {
+pub(crate) fn to_login(uri: &Uri) -> Response {
     let asked = uri.path_and_query().map_or("/", |pq| pq.as_str());
     let next = utf8_percent_encode(asked, NON_ALPHANUMERIC);
     found(&format!("/login?next={next}"))

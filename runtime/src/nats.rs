@@ -222,3 +222,26 @@ mod tests {
         assert_eq!(env_prefix("user-worker"), "USER_WORKER");
     }
 }
+
+/// Publishes a worker's notices (subjects nobody answers): a client, or
+/// nothing where there is no NATS (the benchmark's in-process floor).
+#[derive(Debug, Clone, Default)]
+pub struct Notices(Option<Client>);
+
+impl Notices {
+    pub fn new(client: Client) -> Self {
+        Self(Some(client))
+    }
+
+    /// Tells listeners that `user`'s sessions or role changed. Best effort:
+    /// a notice that cannot be sent is logged (the listeners' caches expire
+    /// on their own soon after).
+    pub async fn user_changed(&self, subject: &'static str, user: shared::user::UserId) {
+        let Some(client) = &self.0 else { return };
+        let body =
+            serde_json::to_vec(&shared::user::UserChanged { user_id: user }).unwrap_or_default();
+        if let Err(e) = client.publish(subject, body.into()).await {
+            warn!(subject, user_id = user, error = %e, "notice not sent");
+        }
+    }
+}

@@ -27,6 +27,11 @@ pub const SERVICE: &str = "auth-worker";
 /// [`Endpoint`]: crate::Endpoint
 pub const KEYS_CHANGED: &str = "auth.keys_changed";
 
+/// The auth-worker's notice ([`crate::user::UserChanged`]) that sessions of
+/// a user ended: a logout, a password change, a spent refresh token
+/// presented again. Only it may publish it (`nats.conf`).
+pub const SESSIONS_ENDED: &str = "auth.sessions_ended";
+
 /// `auth.create_user` (HTTP sign-up).
 ///
 /// Missing fields decode as empty, so validation lists every missing field
@@ -175,6 +180,71 @@ pub struct AccessClaims {
     pub sid: Option<uuid::Uuid>,
 }
 
+/// `auth.proxy_assertion`: a signed statement of who the caller is, for one
+/// protected upstream (the gateway's reverse proxy sends it as
+/// `X-Auth-Assertion`). Refused with 403 unless the caller's current role is
+/// one of `roles`, so an assertion is never minted for a user the route would
+/// not let through.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Validate, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ProxyAssertionRequest {
+    /// `proxy:<route name>`.
+    #[validate(custom(function = "proxy_audience"))]
+    pub audience: String,
+    /// The roles the route admits.
+    #[validate(length(min = 1, max = 2, message = "must list one or two roles"))]
+    pub roles: Vec<crate::Role>,
+}
+
+/// The audience prefix of every proxy assertion.
+pub const PROXY_AUDIENCE_PREFIX: &str = "proxy:";
+
+/// Whether `name` may name a proxy route: 1 to 64 of `a-z`, `0-9`, `-`,
+/// starting with a letter or digit. (It becomes an audience and a metric
+/// label.)
+pub fn is_route_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+}
+
+fn proxy_audience(audience: &str) -> Result<(), ValidationError> {
+    match audience.strip_prefix(PROXY_AUDIENCE_PREFIX) {
+        Some(name) if is_route_name(name) => Ok(()),
+        _ => Err(ValidationError::new("audience")
+            .with_message("must be `proxy:` and a route name (a-z, 0-9, -)".into())),
+    }
+}
+
+/// An assertion and the user it speaks for (the headers the proxy sets).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProxyAssertion {
+    /// An EdDSA JWT ([`AssertionClaims`]), verifiable with the JWK Set.
+    pub assertion: String,
+    /// Seconds it is valid for (at most 60).
+    pub expires_in: u64,
+    /// The caller as it is now (current role and email).
+    pub user: User,
+}
+
+/// The claims of a proxy assertion: who the user is, for one upstream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssertionClaims {
+    /// The user id, as a string.
+    pub sub: String,
+    pub email: String,
+    pub role: crate::Role,
+    pub iat: i64,
+    pub exp: i64,
+    pub iss: String,
+    /// `proxy:<route name>`: an upstream accepts only its own.
+    pub aud: String,
+    pub jti: String,
+}
+
 /// `auth.jwks` takes an empty object (or an empty body).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -233,6 +303,11 @@ endpoint!(
     /// one and revokes every other session of the caller.
     ChangePassword, "auth.change_password", "auth_change_password", SERVICE, Caller, ChangePasswordRequest => Done
 );
+endpoint!(
+    /// `auth.proxy_assertion`: a short-lived signed assertion of the caller's
+    /// identity for one protected upstream (403 for a role it does not admit).
+    MintAssertion, "auth.proxy_assertion", "auth_proxy_assertion", SERVICE, Caller, ProxyAssertionRequest => ProxyAssertion
+);
 
 /// Every subject the auth worker serves, for readiness checks and tests.
 pub const SUBJECTS: &[&str] = &[
@@ -243,6 +318,7 @@ pub const SUBJECTS: &[&str] = &[
     <Refresh as crate::Endpoint>::SUBJECT,
     <Logout as crate::Endpoint>::SUBJECT,
     <ChangePassword as crate::Endpoint>::SUBJECT,
+    <MintAssertion as crate::Endpoint>::SUBJECT,
 ];
 
 #[cfg(test)]

@@ -20,6 +20,20 @@ pub const SERVICE: &str = "user-worker";
 /// Ids are 64-bit integers (PostgreSQL `bigint`).
 pub type UserId = i64;
 
+/// A notice, with no reply, that a user's sessions or role changed (the
+/// auth-worker publishes it on [`crate::auth::SESSIONS_ENDED`], this worker
+/// on [`CHANGED`]): whoever caches something on the user's word (the
+/// gateway's proxy assertions) drops it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserChanged {
+    pub user_id: UserId,
+}
+
+/// The user-worker's notice that a user's role changed or the user was
+/// deleted ([`UserChanged`]); only it may publish it (`nats.conf`).
+pub const CHANGED: &str = "user.changed";
+
 /// A user's role. Stored as the PostgreSQL enum `role`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "UPPERCASE")]

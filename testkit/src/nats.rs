@@ -117,15 +117,21 @@ pub struct NatsServer {
 }
 
 impl NatsServer {
+    /// With its HTTP monitoring endpoint on a free port too
+    /// ([`monitor_url`](Self::monitor_url)), as `cargo xtask up` runs it.
     pub async fn start() -> Self {
-        Self::start_with_config(Path::new(NATS_CONF)).await
+        Self::start_with(Path::new(NATS_CONF), &["-m", "-1"]).await
     }
 
     /// A server from another configuration file (one that includes
     /// `nats.conf`, say).
     pub async fn start_with_config(config: &Path) -> Self {
+        Self::start_with(config, &[]).await
+    }
+
+    async fn start_with(config: &Path, extra: &[&str]) -> Self {
         let passwords = Passwords::random();
-        let args = [
+        let mut args = vec![
             "-c".to_owned(),
             config.display().to_string(),
             "-a".to_owned(),
@@ -134,8 +140,19 @@ impl NatsServer {
             "-p".to_owned(),
             "-1".to_owned(),
         ];
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
         let process = NatsProcess::start("nats", &args, &passwords, &[]).await;
         Self { process, passwords }
+    }
+
+    /// `http://127.0.0.1:<port>` of the monitoring endpoint, when started
+    /// with [`start`](Self::start) (the server logs it before it takes
+    /// clients, so it is known once started).
+    pub fn monitor_url(&self) -> Option<String> {
+        let log = self.process.log.lock().unwrap();
+        log.iter()
+            .find_map(|line| line.split("Starting http monitor on ").nth(1))
+            .map(|addr| format!("http://{}", addr.trim()))
     }
 
     /// The client port.

@@ -28,6 +28,8 @@ pub use settings::Settings;
 pub struct AppState {
     pub db: PgPool,
     pub settings: Arc<Settings>,
+    /// Announces role changes and deletions ([`shared::user::CHANGED`]).
+    pub notices: runtime::nats::Notices,
 }
 
 /// Serves until `shutdown` resolves, then drains and returns.
@@ -40,6 +42,7 @@ pub async fn run(
     let state = AppState {
         db,
         settings: Arc::new(settings),
+        notices: runtime::nats::Notices::new(client.clone()),
     };
     service::builder(state).serve(client, shutdown).await
 }

@@ -73,6 +73,20 @@ pub struct SessionInfo {
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub expires_at: OffsetDateTime,
+    /// The protected upstreams (internal tools) this user's role may open,
+    /// in the order configured.
+    pub tools: Vec<Tool>,
+}
+
+/// An internal tool behind the login (a proxy route).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Tool {
+    /// The route's name.
+    #[schema(example = "nats")]
+    pub name: String,
+    /// Where it opens.
+    #[schema(example = "/proxy/nats/")]
+    pub href: String,
 }
 
 /// The page a user lands on when `next` is absent or refused.
@@ -156,7 +170,25 @@ async fn current(
         .await?;
     let expires_at = OffsetDateTime::from_unix_timestamp(session.contents.session_expires_at)
         .map_err(|e| ApiError::Internal(e.into()))?;
-    Ok(([no_store()], axum::Json(SessionInfo { user, expires_at })).into_response())
+    let tools = state
+        .proxy
+        .routes
+        .iter()
+        .filter(|route| route.roles.contains(&user.role))
+        .map(|route| Tool {
+            name: route.name.clone(),
+            href: format!("{}/", route.prefix),
+        })
+        .collect();
+    Ok((
+        [no_store()],
+        axum::Json(SessionInfo {
+            user,
+            expires_at,
+            tools,
+        }),
+    )
+        .into_response())
 }
 
 /// End the browser session: its refresh token is revoked and the cookie

@@ -18,6 +18,7 @@ mod nats_permissions;
 mod nats_tls;
 mod openapi;
 mod posts;
+mod proxy;
 mod service_api;
 mod sessions;
 mod tokens;

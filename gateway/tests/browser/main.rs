@@ -93,6 +93,21 @@ impl Browser {
         let mut app = helpers::spawn_app().await;
         let mut settings = app.gateway_settings();
         settings.web.dir = PathBuf::from(required_env("WEB_DIST"));
+        // The stack's nats-server monitoring page, ADMIN only, as `cargo
+        // xtask up` configures it.
+        let monitor = app.nats.monitor_url().expect("nats-server monitoring");
+        settings
+            .proxy
+            .routes
+            .0
+            .push(gateway::proxy::settings::RouteSettings {
+                name: "nats".into(),
+                prefix: "/proxy/nats".into(),
+                upstream: monitor,
+                roles: vec![shared::Role::Admin],
+                timeout_ms: 10_000,
+                strip_prefix: true,
+            });
         assert!(
             settings.web.dir.join("index.html").is_file(),
             "no web build in {} (`cargo xtask web` makes it)",

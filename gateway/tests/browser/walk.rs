@@ -142,6 +142,24 @@ async fn an_admin_manages_users_and_posts_in_the_back_office() {
             let public = b.app.get_json("/api/posts").await;
             assert_eq!(public["items"][0]["title"], "Release notes");
             assert_eq!(public["items"][0]["published"], true);
+
+            // An internal tool behind the login: the nats-server's own
+            // monitoring pages, through the gateway's proxy.
+            b.click("nats").await;
+            b.wait_for_path("/proxy/nats/").await;
+            b.click("General").await;
+            b.wait_for_path("/proxy/nats/varz").await;
+            let monitor = b.app.nats.monitor_url().unwrap();
+            let varz: Value = reqwest::get(format!("{monitor}/varz"))
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let server_id = varz["server_id"].as_str().unwrap();
+            let shown = b.client.source().await.unwrap();
+            assert!(shown.contains(server_id), "varz shows {server_id}");
+            b.screenshot("proxy-nats-varz").await;
         })
         .await;
 }

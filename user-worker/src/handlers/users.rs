@@ -77,6 +77,12 @@ pub async fn update(
         .await?
         .ok_or(Error::UserNotFound)?;
     tx.commit().await?;
+    if request.role.is_some() {
+        state
+            .notices
+            .user_changed(shared::user::CHANGED, request.id)
+            .await;
+    }
     if demoted {
         tracing::info!(
             user_id = request.id,
@@ -103,5 +109,9 @@ pub async fn delete(
         return Err(Error::UserNotFound);
     }
     tx.commit().await?;
+    state
+        .notices
+        .user_changed(shared::user::CHANGED, request.id)
+        .await;
     Ok(Done {})
 }

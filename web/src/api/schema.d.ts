@@ -484,6 +484,9 @@ export interface components {
              * @description When the session ends (it is refreshed until then).
              */
             expiresAt: string;
+            /** @description The protected upstreams (internal tools) this user's role may open,
+             *     in the order configured. */
+            tools: components["schemas"]["Tool"][];
             user: components["schemas"]["User"];
         };
         /** @description `POST /api/session`: the login form. */
@@ -520,6 +523,19 @@ export interface components {
              */
             tokenType: string;
             user: components["schemas"]["User"];
+        };
+        /** @description An internal tool behind the login (a proxy route). */
+        Tool: {
+            /**
+             * @description Where it opens.
+             * @example /proxy/nats/
+             */
+            href: string;
+            /**
+             * @description The route's name.
+             * @example nats
+             */
+            name: string;
         };
         /** @description The body of `PATCH /api/posts/{id}`. */
         UpdatePost: {

@@ -14,6 +14,7 @@ export type SignupBody = Schemas["CreateUserRequest"];
 export type SessionLoginBody = Schemas["SessionLogin"];
 export type SessionCreated = Schemas["SessionCreated"];
 export type SessionInfo = Schemas["SessionInfo"];
+export type Tool = Schemas["Tool"];
 export type ProfileBody = Schemas["UpdateProfile"];
 export type UpdateUserBody = Schemas["UpdateUser"];
 export type ChangePasswordBody = Schemas["ChangePasswordRequest"];

@@ -1,3 +1,4 @@
+import type { Tool } from "../api";
 import { Link } from "./Link";
 import { LogoutButton } from "./LogoutButton";
 
@@ -7,8 +8,11 @@ const LINKS = [
   { href: "/account", label: "Account" },
 ] as const;
 
-/** The back-office's top bar: where you are, where else to go, Log out. */
-export function AdminHeader({ current, email }: { current: string; email: string }) {
+/**
+ * The back-office's top bar: where you are, where else to go (the app's
+ * pages, then the internal tools the gateway puts behind the login), Log out.
+ */
+export function AdminHeader({ current, email, tools }: { current: string; email: string; tools: Tool[] }) {
   return (
     <header className="topbar">
       <span className="brand">
@@ -21,6 +25,14 @@ export function AdminHeader({ current, email }: { current: string; email: string
               <Link href={link.href} aria-current={link.href === current ? "page" : undefined}>
                 {link.label}
               </Link>
+            </li>
+          ))}
+          {tools.map((tool) => (
+            // A tool is another application: a full page load, not the app's router.
+            <li key={tool.href}>
+              <a href={tool.href} className="tool">
+                {tool.name}
+              </a>
             </li>
           ))}
         </ul>

@@ -101,7 +101,7 @@ function Posts({ session }: { session: SessionInfo }) {
     <Page
       title="Posts"
       layout="wide"
-      header={<AdminHeader current="/dashboard/posts" email={session.user.email} />}
+      header={<AdminHeader current="/dashboard/posts" email={session.user.email} tools={session.tools} />}
     >
       <CreatePostForm
         onCreated={(post) => {

@@ -87,7 +87,7 @@ function Users({ session }: { session: SessionInfo }) {
     <Page
       title="Users"
       layout="wide"
-      header={<AdminHeader current="/dashboard/" email={session.user.email} />}
+      header={<AdminHeader current="/dashboard/" email={session.user.email} tools={session.tools} />}
     >
       <div className="messages">
         <StatusMessage message={status} />

@@ -1,0 +1,219 @@
+//! The identity assertions the proxy sends upstream, minted by the
+//! auth-worker (`auth.proxy_assertion`: the gateway holds no signing key)
+//! and reused until shortly before they expire.
+//!
+//! An entry is keyed by the user, the SHA-256 of the access token it was
+//! minted for (never the token), and the route; so a refreshed token, a
+//! route of another audience or another user never shares one. Concurrent
+//! requests of one key share one call (a page and its assets arrive
+//! together). A failed call is not remembered.
+//!
+//! Revocation: the auth-worker checks the caller's session and current role
+//! when it mints, and the gateway drops a user's entries as soon as it hears
+//! that the user's sessions or role changed ([`Assertions::forget_user`]),
+//! so a logout, a password change or a demotion closes the proxy at once.
+
+use std::{
+    collections::HashMap,
+    future::Future,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use sha2::{Digest, Sha256};
+use shared::{User, user::UserId};
+use tokio::sync::OnceCell;
+
+use crate::error::ApiError;
+
+/// An assertion is reused while at least this much of its life is left, so
+/// an upstream always gets one that is valid for a while yet.
+pub const REUSE_MARGIN: Duration = Duration::from_secs(15);
+/// More entries than this: the expired ones go, then, if still full, all
+/// that no request is waiting on.
+const CAPACITY: usize = 50_000;
+
+/// A minted assertion and the user it speaks for.
+#[derive(Debug, Clone)]
+pub struct Minted {
+    pub assertion: Arc<str>,
+    pub user: Arc<User>,
+    /// When it stops being handed out.
+    pub reuse_until: Instant,
+}
+
+impl Minted {
+    /// `assertion` valid for `expires_in` from now.
+    pub fn new(assertion: String, expires_in: Duration, user: User) -> Self {
+        Self {
+            assertion: assertion.into(),
+            user: Arc::new(user),
+            reuse_until: Instant::now() + expires_in.saturating_sub(REUSE_MARGIN),
+        }
+    }
+
+    fn fresh(&self, now: Instant) -> bool {
+        now < self.reuse_until
+    }
+}
+
+type Slot = Arc<OnceCell<Minted>>;
+type Key = (UserId, [u8; 32], Arc<str>);
+
+/// The cache (one per gateway copy).
+#[derive(Default)]
+pub struct Assertions {
+    slots: Mutex<HashMap<Key, Slot>>,
+}
+
+impl std::fmt::Debug for Assertions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Assertions").finish_non_exhaustive()
+    }
+}
+
+impl Assertions {
+    /// The assertion for `user` holding `access_token` on `route`: a fresh
+    /// cached one, or `mint`'s (one call for all concurrent requests).
+    pub async fn get<F, Fut>(
+        &self,
+        user: UserId,
+        access_token: &str,
+        route: &Arc<str>,
+        mint: F,
+    ) -> Result<Minted, ApiError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Minted, ApiError>>,
+    {
+        let key = (
+            user,
+            Sha256::digest(access_token.as_bytes()).into(),
+            Arc::clone(route),
+        );
+        let slot = self.slot(key);
+        slot.get_or_try_init(mint).await.cloned()
+    }
+
+    fn slot(&self, key: Key) -> Slot {
+        let now = Instant::now();
+        let mut slots = self.lock();
+        if let Some(slot) = slots.get(&key)
+            && slot.get().is_none_or(|m| m.fresh(now))
+        {
+            return Arc::clone(slot);
+        }
+        if slots.len() >= CAPACITY {
+            slots.retain(|_, slot| slot.get().is_some_and(|m| m.fresh(now)));
+            if slots.len() >= CAPACITY {
+                slots.retain(|_, slot| Arc::strong_count(slot) > 1);
+            }
+        }
+        let slot = Slot::default();
+        slots.insert(key, Arc::clone(&slot));
+        slot
+    }
+
+    /// Drops every assertion of `user` (its sessions or role changed).
+    pub fn forget_user(&self, user: UserId) {
+        self.lock().retain(|(owner, _, _), _| *owner != user);
+    }
+
+    /// How many entries are held (for tests and metrics).
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Slot>> {
+        self.slots
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use time::OffsetDateTime;
+
+    use super::*;
+
+    fn user(id: UserId) -> User {
+        User {
+            id,
+            email: "a@b.co".into(),
+            firstname: None,
+            lastname: None,
+            role: shared::Role::Admin,
+            created_at: OffsetDateTime::now_utc(),
+            updated_at: OffsetDateTime::now_utc(),
+        }
+    }
+
+    #[tokio::test]
+    async fn one_mint_serves_concurrent_requests_until_near_expiry() {
+        let cache = Assertions::default();
+        let calls = AtomicUsize::new(0);
+        let route: Arc<str> = "proxy:a".into();
+        let mint = |life: u64| {
+            let calls = &calls;
+            move || async move {
+                calls.fetch_add(1, Ordering::SeqCst);
+                tokio::task::yield_now().await;
+                Ok(Minted::new(
+                    "jwt".into(),
+                    Duration::from_secs(life),
+                    user(1),
+                ))
+            }
+        };
+        let all =
+            futures::future::join_all((0..10).map(|_| cache.get(1, "token", &route, mint(60))))
+                .await;
+        assert!(all.iter().all(Result::is_ok));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        // Another token, route or user: its own.
+        cache.get(1, "other", &route, mint(60)).await.unwrap();
+        cache
+            .get(1, "token", &"proxy:b".into(), mint(60))
+            .await
+            .unwrap();
+        cache.get(2, "token", &route, mint(60)).await.unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 4);
+        // One within the margin of its end is not handed out again.
+        cache.get(3, "t", &route, mint(10)).await.unwrap();
+        cache.get(3, "t", &route, mint(10)).await.unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 6);
+    }
+
+    #[tokio::test]
+    async fn a_failure_is_not_kept_and_forgetting_a_user_drops_its_entries() {
+        let cache = Assertions::default();
+        let route: Arc<str> = "proxy:a".into();
+        let failed = cache
+            .get(1, "t", &route, || async {
+                Err(ApiError::Forbidden("role not allowed"))
+            })
+            .await;
+        assert!(failed.is_err());
+        let ok = cache
+            .get(1, "t", &route, || async {
+                Ok(Minted::new("jwt".into(), Duration::from_secs(60), user(1)))
+            })
+            .await;
+        assert!(ok.is_ok());
+        cache
+            .get(2, "t", &route, || async {
+                Ok(Minted::new("jwt".into(), Duration::from_secs(60), user(2)))
+            })
+            .await
+            .unwrap();
+        cache.forget_user(1);
+        assert_eq!(cache.len(), 1);
+    }
+}

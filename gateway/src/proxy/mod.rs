@@ -1,0 +1,396 @@
+//! The authenticating reverse proxy: internal web tools behind the login.
+//!
+//! Each configured route ([`settings`]) sends everything under its prefix to
+//! its upstream, for a browser session or bearer token whose current role the
+//! route admits:
+//!
+//! * anonymous navigation → 302 to `/login?next=…`; an anonymous fetch, JSON
+//!   request or WebSocket upgrade → 401 (never a redirect, never a 101); a
+//!   role the route does not admit → 403 (a page shows the app's
+//!   "Forbidden").
+//! * The session layer already applied CSRF to cookie-authenticated unsafe
+//!   methods; an upgrade with the cookie must also be same-origin (browsers
+//!   do not apply CORS to WebSockets).
+//! * The upstream gets the client's request less hop-by-hop headers, every
+//!   client-sent identity header, the `Authorization` header and the session
+//!   cookie ([`forward`]); plus `X-Forwarded-User/-Email/-Groups/-For/-Proto/
+//!   -Host`, `x-request-id`, `traceparent` and `X-Auth-Assertion`, a JWT for
+//!   audience `proxy:<name>` minted by the auth-worker and cached here
+//!   ([`assertions`]).
+//! * Bodies stream both ways: none of the API's body limit, time limit,
+//!   compression or error envelope applies (see [`crate::app_with`]). An
+//!   upgrade answered 101 becomes a byte tunnel between the two upgraded
+//!   connections.
+//! * Upstream refused or broken: 502; no response head within the route's
+//!   timeout: 504; both in the contract's shape.
+//!
+//! The client is hyper-util's pooled HTTP/1 client (already in the tree
+//! under reqwest): it streams, keeps connections alive, and hands over
+//! upgraded connections, so no HTTP is written here.
+
+pub mod assertions;
+pub mod forward;
+pub mod settings;
+
+use std::{sync::Arc, time::Instant};
+
+use axum::{
+    Router,
+    body::Body,
+    extract::{ConnectInfo, FromRequestParts, Request, State},
+    http::{HeaderValue, Method, StatusCode, header, request::Parts},
+    response::{IntoResponse, Redirect, Response},
+    routing::any,
+};
+use hyper_util::{
+    client::legacy::{Client, connect::HttpConnector},
+    rt::{TokioExecutor, TokioIo},
+};
+use shared::auth::{MintAssertion, ProxyAssertionRequest};
+
+use crate::{
+    AppState,
+    error::{ApiError, Proxied},
+    extract::{Authenticated, Ctx},
+    session::SessionAuth,
+};
+use assertions::{Assertions, Minted};
+pub use settings::{ProxySettings, Route};
+
+/// The routes, the HTTP client and the assertion cache.
+#[derive(Debug)]
+pub struct Proxy {
+    pub routes: Vec<Arc<Route>>,
+    client: Client<HttpConnector, Body>,
+    pub assertions: Assertions,
+}
+
+impl Proxy {
+    /// Fails on a route that does not check out (named in the error).
+    pub fn new(settings: &ProxySettings) -> anyhow::Result<Self> {
+        let routes = settings.routes()?.into_iter().map(Arc::new).collect();
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new()).build(connector);
+        Ok(Self {
+            routes,
+            client,
+            assertions: Assertions::default(),
+        })
+    }
+}
+
+/// Drops a user's cached assertions when a worker announces that the user's
+/// sessions ended or role changed ([`shared::auth::SESSIONS_ENDED`],
+/// [`shared::user::CHANGED`]), on every gateway copy at once. Subscribed
+/// before the gateway serves; only with routes configured.
+pub async fn forget_on_notices(
+    state: &AppState,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    use anyhow::Context;
+    use futures::StreamExt;
+    if state.proxy.routes.is_empty() {
+        return Ok(None);
+    }
+    let mut notices = Vec::new();
+    for (service, subject) in [
+        (shared::auth::SERVICE, shared::auth::SESSIONS_ENDED),
+        (shared::user::SERVICE, shared::user::CHANGED),
+    ] {
+        let client = state
+            .rpc
+            .client(service)
+            .with_context(|| format!("no NATS connection to the {service}"))?;
+        notices.push(
+            client
+                .subscribe(subject)
+                .await
+                .with_context(|| format!("subscribing to {subject}"))?,
+        );
+    }
+    let mut all = futures::stream::select_all(notices);
+    let proxy = Arc::clone(&state.proxy);
+    Ok(Some(tokio::spawn(async move {
+        while let Some(message) = all.next().await {
+            match serde_json::from_slice::<shared::user::UserChanged>(&message.payload) {
+                Ok(notice) => {
+                    proxy.assertions.forget_user(notice.user_id);
+                    tracing::debug!(user_id = notice.user_id, subject = %message.subject, "assertions dropped");
+                }
+                Err(e) => {
+                    tracing::warn!(subject = %message.subject, error = %e, "unreadable notice")
+                }
+            }
+        }
+    })))
+}
+
+/// The routes of every protected upstream: `<prefix>` redirects to
+/// `<prefix>/` (so the upstream's relative links resolve under it), and
+/// `<prefix>/…` is proxied.
+pub fn router(proxy: &Proxy) -> Router<AppState> {
+    let mut router = Router::new();
+    for route in &proxy.routes {
+        let slash = format!("{}/", route.prefix);
+        let target = slash.clone();
+        let handler = {
+            let route = Arc::clone(route);
+            move |State(state): State<AppState>, request: Request| {
+                let route = Arc::clone(&route);
+                async move { handle(&state, &route, request).await }
+            }
+        };
+        router = router
+            .route(
+                &route.prefix,
+                any(move |request: Request| {
+                    let query = request
+                        .uri()
+                        .query()
+                        .map(|q| format!("?{q}"))
+                        .unwrap_or_default();
+                    let location = format!("{target}{query}");
+                    async move { Redirect::permanent(&location) }
+                }),
+            )
+            .route(&slash, any(handler.clone()))
+            .route(&format!("{slash}{{*rest}}"), any(handler));
+    }
+    router
+}
+
+/// What kind of request an anonymous caller made: a person navigating
+/// gets the login page, anything else an error.
+fn is_navigation(parts: &Parts) -> bool {
+    if !(parts.method == Method::GET || parts.method == Method::HEAD) {
+        return false;
+    }
+    match parts.headers.get("sec-fetch-mode") {
+        Some(mode) => mode.as_bytes() == b"navigate",
+        None => parts
+            .headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|accept| accept.contains("text/html")),
+    }
+}
+
+/// The protocol an upgrade asks for (`Connection: upgrade` and `Upgrade`).
+fn upgrade_protocol(parts: &Parts) -> Option<HeaderValue> {
+    let asks = parts
+        .headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
+    asks.then(|| parts.headers.get(header::UPGRADE).cloned())
+        .flatten()
+}
+
+/// One proxied request, counted and logged by route and status.
+async fn handle(state: &AppState, route: &Route, request: Request) -> Response {
+    let started = Instant::now();
+    let (response, user) = pass(state, route, request).await;
+    let status = response.status().as_u16();
+    metrics::counter!("proxy_requests_total", "route" => route.name.clone(), "status" => status.to_string())
+        .increment(1);
+    metrics::histogram!("proxy_response_head_seconds", "route" => route.name.clone())
+        .record(started.elapsed().as_secs_f64());
+    match user {
+        Some(user_id) => tracing::info!(route = route.name, user_id, status, "proxied"),
+        None => tracing::info!(route = route.name, status, "proxy refused"),
+    }
+    response
+}
+
+async fn pass(state: &AppState, route: &Route, request: Request) -> (Response, Option<i64>) {
+    let (mut parts, body) = request.into_parts();
+    let navigation = is_navigation(&parts);
+    let upgrade = upgrade_protocol(&parts);
+    let caller = match Authenticated::from_request_parts(&mut parts, state).await {
+        Ok(Authenticated(caller)) => caller,
+        Err(ApiError::Unauthorized(_)) if navigation && upgrade.is_none() => {
+            return (crate::web::to_login(&parts.uri), None);
+        }
+        Err(e) => return (e.into_response(), None),
+    };
+    // A browser opens a WebSocket from any page it likes, with the cookie:
+    // only this origin's pages may (a bearer token is no ambient authority).
+    let by_cookie = !parts.headers.contains_key(header::AUTHORIZATION);
+    if upgrade.is_some()
+        && by_cookie
+        && let Err(refused) = state.sessions.check_same_origin(&parts.headers)
+    {
+        return (refused.into_response(), None);
+    }
+    let access_token = match parts.extensions.get::<SessionAuth>() {
+        Some(session) if by_cookie => session.contents.access_token.clone(),
+        _ => bearer(&parts).unwrap_or_default(),
+    };
+    let minted = match assertion(state, route, &mut parts, caller, &access_token).await {
+        Ok(minted) => minted,
+        Err(ApiError::Upstream(shared::rpc::CallError::Service(e))) if e.status_code == 403 => {
+            let refused = if navigation {
+                crate::web::index(state, StatusCode::FORBIDDEN).await
+            } else {
+                ApiError::Forbidden("role not allowed for this route").into_response()
+            };
+            return (refused, None);
+        }
+        Err(ApiError::Upstream(shared::rpc::CallError::Service(e)))
+            if e.status_code == 401 && navigation && upgrade.is_none() =>
+        {
+            return (crate::web::to_login(&parts.uri), None);
+        }
+        Err(e) => return (e.into_response(), None),
+    };
+    let user_id = minted.user.id;
+    let response = match forward(state, route, parts, body, &minted, upgrade).await {
+        Ok(response) => response,
+        Err(e) => e.into_response(),
+    };
+    (response, Some(user_id))
+}
+
+fn bearer(parts: &Parts) -> Option<String> {
+    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (_, token) = value.split_once(' ')?;
+    Some(token.trim().to_owned())
+}
+
+/// The route's assertion for this caller: cached, or minted now.
+async fn assertion(
+    state: &AppState,
+    route: &Route,
+    parts: &mut Parts,
+    caller: shared::Caller,
+    access_token: &str,
+) -> Result<Minted, ApiError> {
+    let Ok(Ctx(ctx)) = Ctx::from_request_parts(parts, state).await;
+    let audience: Arc<str> = route.audience.as_str().into();
+    state
+        .proxy
+        .assertions
+        .get(caller.id, access_token, &audience, || async {
+            let mut ctx = ctx;
+            ctx.caller = Some(caller);
+            let reply = state
+                .rpc
+                .call::<MintAssertion>(
+                    &ctx,
+                    &ProxyAssertionRequest {
+                        audience: route.audience.clone(),
+                        roles: route.roles.clone(),
+                    },
+                )
+                .await?;
+            Ok(Minted::new(
+                reply.assertion,
+                std::time::Duration::from_secs(reply.expires_in),
+                reply.user,
+            ))
+        })
+        .await
+}
+
+/// Sends the request upstream and streams the answer back (or, for an
+/// upgrade answered 101, tunnels the two connections).
+async fn forward(
+    state: &AppState,
+    route: &Route,
+    mut parts: Parts,
+    body: Body,
+    minted: &Minted,
+    upgrade: Option<HeaderValue>,
+) -> Result<Response, ApiError> {
+    let uri = forward::upstream_uri(route, &parts.uri)
+        .ok_or_else(|| ApiError::BadRequest("path has a `.` or `..` segment".into()))?;
+    let client_ip = parts
+        .extensions
+        .get::<ConnectInfo<std::net::SocketAddr>>()
+        .map(|ConnectInfo(peer)| {
+            crate::extract::client_ip(
+                *peer,
+                &parts.headers,
+                state.settings.http.trust_forwarded_for,
+            )
+            .to_string()
+        })
+        .unwrap_or_default();
+    let proto = if state.settings.session.public_origin.starts_with("https:") {
+        "https"
+    } else {
+        "http"
+    };
+    let user_id = minted.user.id.to_string();
+    let identity = forward::Identity {
+        user_id,
+        email: &minted.user.email,
+        role: minted.user.role.as_str(),
+        assertion: &minted.assertion,
+        client_ip,
+        proto,
+    };
+    let mut headers = forward::request_headers(
+        &parts.headers,
+        &state.sessions.settings.cookie_name,
+        upgrade.as_ref(),
+        &identity,
+    );
+    // This hop of the trace, not the client's.
+    if let Some(trace) = parts.extensions.get::<shared::headers::TraceParent>()
+        && let Ok(value) = HeaderValue::try_from(trace.to_string())
+    {
+        headers.insert(shared::headers::TRACEPARENT, value);
+    }
+    let client_upgrade = upgrade
+        .is_some()
+        .then(|| parts.extensions.remove::<hyper::upgrade::OnUpgrade>())
+        .flatten();
+    let mut outgoing = axum::http::Request::new(body);
+    *outgoing.method_mut() = parts.method.clone();
+    *outgoing.uri_mut() = uri;
+    *outgoing.headers_mut() = headers;
+    let sent = tokio::time::timeout(route.timeout, state.proxy.client.request(outgoing)).await;
+    let mut upstream = match sent {
+        Ok(Ok(response)) => response,
+        Ok(Err(e)) => {
+            return Err(ApiError::BadGateway(format!(
+                "{}: {e} ({})",
+                route.name,
+                std::error::Error::source(&e).map_or_else(String::new, ToString::to_string)
+            )));
+        }
+        Err(_) => return Err(ApiError::UpstreamTimedOut),
+    };
+    let switching = upstream.status() == StatusCode::SWITCHING_PROTOCOLS;
+    if switching {
+        let Some(client_side) = client_upgrade else {
+            return Err(ApiError::BadGateway(format!(
+                "{}: upstream switched protocols unasked",
+                route.name
+            )));
+        };
+        let upstream_side = hyper::upgrade::on(&mut upstream);
+        let name = route.name.clone();
+        tokio::spawn(async move {
+            match tokio::try_join!(client_side, upstream_side) {
+                Ok((client, upstream)) => {
+                    let mut client = TokioIo::new(client);
+                    let mut upstream = TokioIo::new(upstream);
+                    if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await
+                    {
+                        tracing::debug!(route = name, error = %e, "tunnel closed");
+                    }
+                }
+                Err(e) => tracing::info!(route = name, error = %e, "upgrade failed"),
+            }
+        });
+    }
+    let (mut head, incoming) = upstream.into_parts();
+    forward::response_headers(route, &mut head.headers, switching);
+    let mut response = Response::from_parts(head, Body::new(incoming));
+    response.extensions_mut().insert(Proxied);
+    Ok(response)
+}

@@ -1,0 +1,371 @@
+//! `[proxy]` settings: the protected upstreams, checked once at start.
+//!
+//! A file may list routes as a table array or as tables by name; the
+//! environment addresses them by name:
+//!
+//! ```toml
+//! [[proxy.routes]]
+//! name = "nats"
+//! prefix = "/proxy/nats"
+//! upstream = "http://127.0.0.1:18222"
+//! roles = ["ADMIN"]
+//!
+//! [proxy.routes.grafana]          # the same, keyed by name
+//! upstream = "http://127.0.0.1:3000"
+//! roles = "USER,ADMIN"
+//! ```
+//!
+//! `GATEWAY_PROXY__ROUTES__NATS__UPSTREAM=http://127.0.0.1:18222` (and
+//! `…__PREFIX`, `…__ROLES`, `…__TIMEOUT_MS`, `…__STRIP_PREFIX`).
+
+use std::{collections::BTreeMap, fmt, time::Duration};
+
+use anyhow::{Context, bail, ensure};
+use axum::http::{Uri, uri::Authority};
+use serde::{Deserialize, Deserializer, de};
+use shared::{
+    Role,
+    auth::{PROXY_AUDIENCE_PREFIX, is_route_name},
+};
+
+/// `[proxy]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ProxySettings {
+    /// The protected upstreams (none by default).
+    #[serde(default)]
+    pub routes: RouteList,
+}
+
+/// The routes, from a table array or from tables keyed by name.
+#[derive(Debug, Clone, Default)]
+pub struct RouteList(pub Vec<RouteSettings>);
+
+/// One protected upstream as configured.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteSettings {
+    /// Names the route in metrics, logs and the assertion's audience
+    /// (`proxy:<name>`): `a-z`, `0-9`, `-`. In the keyed form, the key.
+    #[serde(default)]
+    pub name: String,
+    /// Requests under this path go to the upstream. Default `/proxy/<name>`.
+    #[serde(default)]
+    pub prefix: String,
+    /// `http://host:port`, optionally with a base path.
+    pub upstream: String,
+    /// Who may pass: `["ADMIN"]`, `["USER", "ADMIN"]`, or `"USER,ADMIN"`.
+    #[serde(deserialize_with = "roles")]
+    pub roles: Vec<Role>,
+    /// How long the upstream has to send its response head (502 is for a
+    /// refused connection; this is 504). Bodies and tunnels have no limit.
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Send the path without the prefix (`/proxy/nats/varz` → `/varz`);
+    /// `false` sends it whole, for upstreams that serve under the prefix.
+    #[serde(default = "yes")]
+    pub strip_prefix: bool,
+}
+
+fn default_timeout_ms() -> u64 {
+    30_000
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl<'de> Deserialize<'de> for RouteList {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Shape {
+            List(Vec<RouteSettings>),
+            ByName(BTreeMap<String, RouteSettings>),
+        }
+        match Shape::deserialize(deserializer).map_err(|_| {
+            de::Error::custom(
+                "proxy.routes: expected [[proxy.routes]] tables or [proxy.routes.<name>] tables, \
+                 each with at least `upstream` and `roles` (and only the known keys)",
+            )
+        })? {
+            Shape::List(list) => Ok(Self(list)),
+            Shape::ByName(map) => Ok(Self(
+                map.into_iter()
+                    .map(|(name, route)| RouteSettings {
+                        name: if route.name.is_empty() {
+                            name
+                        } else {
+                            route.name
+                        },
+                        ..route
+                    })
+                    .collect(),
+            )),
+        }
+    }
+}
+
+/// A list of roles, or one string of comma-separated roles (what an
+/// environment variable can hold); case does not matter.
+fn roles<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Role>, D::Error> {
+    struct Roles;
+    impl<'de> de::Visitor<'de> for Roles {
+        type Value = Vec<Role>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("roles: a list of USER/ADMIN or a comma-separated string")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            v.split(',')
+                .map(str::trim)
+                .filter(|r| !r.is_empty())
+                .map(|r| role(r).map_err(E::custom))
+                .collect()
+        }
+        fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some(r) = seq.next_element::<String>()? {
+                out.push(role(&r).map_err(de::Error::custom)?);
+            }
+            Ok(out)
+        }
+    }
+    deserializer.deserialize_any(Roles)
+}
+
+fn role(name: &str) -> Result<Role, String> {
+    match name.to_ascii_uppercase().as_str() {
+        "USER" => Ok(Role::User),
+        "ADMIN" => Ok(Role::Admin),
+        _ => Err(format!("unknown role {name:?} (USER or ADMIN)")),
+    }
+}
+
+/// A route, checked and ready to serve.
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub name: String,
+    /// `/proxy/nats` (no trailing slash).
+    pub prefix: String,
+    /// `proxy:<name>`.
+    pub audience: String,
+    pub roles: Vec<Role>,
+    pub timeout: Duration,
+    pub strip_prefix: bool,
+    /// `http`.
+    pub scheme: axum::http::uri::Scheme,
+    pub authority: Authority,
+    /// The upstream URL's path without its trailing slash (`""` for none).
+    pub base_path: String,
+}
+
+/// Paths the gateway itself serves: no route may take them over.
+const RESERVED: &[&str] = &[
+    "/api",
+    "/assets",
+    "/login",
+    "/signup",
+    "/account",
+    "/dashboard",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+];
+
+impl ProxySettings {
+    /// The routes, each checked: a clear error names the route and the
+    /// setting at fault.
+    pub fn routes(&self) -> anyhow::Result<Vec<Route>> {
+        let mut routes: Vec<Route> = Vec::new();
+        for settings in &self.routes.0 {
+            let route = settings
+                .check()
+                .with_context(|| format!("proxy route {:?}", settings.name))?;
+            for other in &routes {
+                ensure!(
+                    other.name != route.name,
+                    "two proxy routes are named {:?}",
+                    route.name
+                );
+                ensure!(
+                    !nested(&other.prefix, &route.prefix) && !nested(&route.prefix, &other.prefix),
+                    "proxy routes {:?} ({}) and {:?} ({}) overlap",
+                    other.name,
+                    other.prefix,
+                    route.name,
+                    route.prefix
+                );
+            }
+            routes.push(route);
+        }
+        Ok(routes)
+    }
+}
+
+/// Whether `inner` is `outer` or under it.
+fn nested(outer: &str, inner: &str) -> bool {
+    inner == outer || inner.starts_with(&format!("{outer}/"))
+}
+
+impl RouteSettings {
+    fn check(&self) -> anyhow::Result<Route> {
+        ensure!(
+            is_route_name(&self.name),
+            "name must be 1 to 64 of a-z, 0-9 and -"
+        );
+        let prefix = if self.prefix.is_empty() {
+            format!("/proxy/{}", self.name)
+        } else {
+            self.prefix.trim_end_matches('/').to_owned()
+        };
+        ensure!(
+            prefix.starts_with('/')
+                && prefix.len() > 1
+                && prefix
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"/-._~".contains(&b))
+                && !prefix.contains("//")
+                && !prefix.split('/').any(|s| s == "." || s == ".."),
+            "prefix {prefix:?} must be a path like /proxy/tool (letters, digits, - . _ ~)"
+        );
+        if let Some(taken) = RESERVED
+            .iter()
+            .find(|r| nested(r, &prefix) || nested(&prefix, r))
+        {
+            bail!("prefix {prefix} overlaps {taken}, which the gateway serves itself");
+        }
+        let uri: Uri = self
+            .upstream
+            .parse()
+            .with_context(|| format!("upstream {:?} is not a URL", self.upstream))?;
+        let (Some(scheme), Some(authority)) = (uri.scheme(), uri.authority()) else {
+            bail!(
+                "upstream {:?} must be http://host:port[/path]",
+                self.upstream
+            );
+        };
+        ensure!(
+            scheme.as_str() == "http",
+            "upstream {:?}: only http:// upstreams (internal services) are supported",
+            self.upstream
+        );
+        ensure!(
+            uri.query().is_none() && !authority.as_str().contains('@'),
+            "upstream {:?} must have no query and no user info",
+            self.upstream
+        );
+        ensure!(!self.roles.is_empty(), "roles must name USER and/or ADMIN");
+        ensure!(self.timeout_ms > 0, "timeout_ms must be positive");
+        let mut roles = self.roles.clone();
+        roles.sort_by_key(|r| r.as_str());
+        roles.dedup();
+        Ok(Route {
+            audience: format!("{PROXY_AUDIENCE_PREFIX}{}", self.name),
+            name: self.name.clone(),
+            prefix,
+            roles,
+            timeout: Duration::from_millis(self.timeout_ms),
+            strip_prefix: self.strip_prefix,
+            scheme: scheme.clone(),
+            authority: authority.clone(),
+            base_path: uri.path().trim_end_matches('/').to_owned(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(toml: &str) -> anyhow::Result<Vec<Route>> {
+        #[derive(Deserialize)]
+        struct Doc {
+            #[serde(default)]
+            proxy: ProxySettings,
+        }
+        let doc: Doc = runtime::settings::load(&[toml], None, "PROXY_SETTINGS_TEST_UNUSED")?;
+        doc.proxy.routes()
+    }
+
+    #[test]
+    fn routes_come_as_a_table_array_or_keyed_by_name() {
+        let list = load(
+            "[[proxy.routes]]\nname = \"nats\"\nupstream = \"http://127.0.0.1:8222\"\n\
+             roles = [\"ADMIN\"]\n",
+        )
+        .unwrap();
+        assert_eq!(list[0].prefix, "/proxy/nats");
+        assert_eq!(list[0].audience, "proxy:nats");
+        assert_eq!(list[0].roles, vec![Role::Admin]);
+        assert!(list[0].strip_prefix);
+        assert_eq!(list[0].timeout, Duration::from_secs(30));
+        let keyed = load(
+            "[proxy.routes.tool]\nprefix = \"/back-office/\"\n\
+             upstream = \"http://127.0.0.1:9000/base/\"\nroles = \"user, ADMIN\"\n\
+             timeout_ms = 500\nstrip_prefix = false\n",
+        )
+        .unwrap();
+        let tool = &keyed[0];
+        assert_eq!(tool.name, "tool");
+        assert_eq!(tool.prefix, "/back-office");
+        assert_eq!(tool.base_path, "/base");
+        assert_eq!(tool.authority.as_str(), "127.0.0.1:9000");
+        assert_eq!(tool.roles.len(), 2);
+        assert!(!tool.strip_prefix);
+        assert!(load("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_bad_route_is_refused_with_what_is_wrong() {
+        let bad = [
+            (
+                "name = \"Bad Name\"\nupstream = \"http://a:1\"\nroles = \"ADMIN\"",
+                "name",
+            ),
+            (
+                "name = \"a\"\nupstream = \"https://a:1\"\nroles = \"ADMIN\"",
+                "only http",
+            ),
+            (
+                "name = \"a\"\nupstream = \"a:1\"\nroles = \"ADMIN\"",
+                "http://host",
+            ),
+            (
+                "name = \"a\"\nupstream = \"http://a:1\"\nroles = \"ROOT\"",
+                "expected",
+            ),
+            (
+                "name = \"a\"\nupstream = \"http://a:1\"\nroles = \"\"",
+                "roles",
+            ),
+            (
+                "name = \"a\"\nprefix = \"/api/x\"\nupstream = \"http://a:1\"\nroles = \"ADMIN\"",
+                "overlaps /api",
+            ),
+            (
+                "name = \"a\"\nprefix = \"/\"\nupstream = \"http://a:1\"\nroles = \"ADMIN\"",
+                "prefix",
+            ),
+            (
+                "name = \"a\"\nprefix = \"/x/../api\"\nupstream = \"http://a:1\"\nroles = \"ADMIN\"",
+                "prefix",
+            ),
+            (
+                "name = \"a\"\nprefix = \"/{x}\"\nupstream = \"http://a:1\"\nroles = \"ADMIN\"",
+                "prefix",
+            ),
+            (
+                "name = \"a\"\nupstream = \"http://u@a:1\"\nroles = \"ADMIN\"",
+                "user info",
+            ),
+        ];
+        for (route, expected) in bad {
+            let error = load(&format!("[[proxy.routes]]\n{route}\n")).unwrap_err();
+            let text = format!("{error:#}");
+            assert!(text.contains(expected), "{route}: {text}");
+        }
+        let twice = "[[proxy.routes]]\nname = \"a\"\nupstream = \"http://a:1\"\nroles = \"ADMIN\"\n\
+                     [[proxy.routes]]\nname = \"b\"\nprefix = \"/proxy/a/b\"\n\
+                     upstream = \"http://a:1\"\nroles = \"ADMIN\"\n";
+        assert!(format!("{:#}", load(twice).unwrap_err()).contains("overlap"));
+    }
+}
