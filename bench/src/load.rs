@@ -41,6 +41,12 @@ pub enum Scenario {
     BackOffice,
     /// `GET /api/session` with a user's session cookie.
     Session,
+    /// `GET /proxy/nats/varz` with an ADMIN's session cookie: nats-server's
+    /// monitoring through the gateway's reverse proxy.
+    Proxy,
+    /// `GET /varz`, anonymous, sent straight to nats-server's monitoring
+    /// port (`--addr` is that port): what `proxy` is measured against.
+    ProxyDirect,
 }
 
 /// How a scenario is driven and measured; `run` passes its own on to each
@@ -60,7 +66,8 @@ pub struct Shape {
 
 #[derive(Debug, clap::Args)]
 pub struct LoadArgs {
-    /// The gateway (or floor), e.g. 127.0.0.1:8080.
+    /// The gateway (or floor, or for `proxy-direct` nats-server's
+    /// monitoring port), e.g. 127.0.0.1:8080.
     #[arg(long)]
     addr: SocketAddr,
     #[arg(long, value_enum)]
@@ -170,6 +177,8 @@ impl Plan {
                 "/api/session",
                 Some(self.cookies[conn % self.cookies.len()].clone()),
             ),
+            Scenario::Proxy => browse("/proxy/nats/varz", Some(self.admin_cookie.clone())),
+            Scenario::ProxyDirect => browse("/varz", None),
         }
     }
 
@@ -341,7 +350,7 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
             );
         }
     }
-    let admin_cookie = if args.scenario == Scenario::BackOffice {
+    let admin_cookie = if matches!(args.scenario, Scenario::BackOffice | Scenario::Proxy) {
         session_cookie(addr, "admin@bench.example", &args.password).await?
     } else {
         String::new()

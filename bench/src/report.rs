@@ -4,7 +4,7 @@
 
 use std::{fmt::Write as _, path::Path};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// Writes `report.json` and `report.md` into `out` (made if missing);
 /// returns the Markdown.
@@ -24,6 +24,34 @@ fn find<'a>(report: &'a Value, label: &str) -> Option<&'a Value> {
         .as_array()?
         .iter()
         .find(|r| r["label"] == label)
+}
+
+/// The reverse proxy's cost, when both of its cases ran: `proxy`
+/// (`GET /proxy/nats/varz` through the gateway) against `proxy-direct` (the
+/// same request straight to nats-server's monitor), measured in one run. The
+/// added latency is through minus direct, per percentile; the throughput
+/// ratio through / direct.
+pub fn proxy_overhead(report: &Value) -> Option<Value> {
+    let through = find(report, "proxy")?;
+    let direct = find(report, "proxy-direct")?;
+    let figures = |r: &Value| {
+        Some((
+            r["rps"].as_f64()?,
+            r["latencyMs"]["p50"].as_f64()?,
+            r["latencyMs"]["p99"].as_f64()?,
+        ))
+    };
+    let (t_rps, t_p50, t_p99) = figures(through)?;
+    let (d_rps, d_p50, d_p99) = figures(direct)?;
+    // Differences to the microsecond (the histogram's unit), the ratio to
+    // four places.
+    let micros = |ms: f64| (ms * 1000.0).round() / 1000.0;
+    Some(json!({
+        "through": {"rps": t_rps, "p50Ms": t_p50, "p99Ms": t_p99, "errors": through["errors"]},
+        "direct": {"rps": d_rps, "p50Ms": d_p50, "p99Ms": d_p99, "errors": direct["errors"]},
+        "addedMs": {"p50": micros(t_p50 - d_p50), "p99": micros(t_p99 - d_p99)},
+        "throughputRatio": (t_rps / d_rps * 10_000.0).round() / 10_000.0,
+    }))
 }
 
 fn markdown(report: &Value) -> String {
@@ -55,17 +83,24 @@ fn markdown(report: &Value) -> String {
     for r in report["results"].as_array().into_iter().flatten() {
         let cpu = &r["cpuPercent"];
         let rss = &r["peakRssMib"];
+        // Whose CPU and memory come first: the front that served the
+        // requests (nats-server's monitor, sampled as `nats`, has its own
+        // column).
         let front = if r["through"] == "floor" {
             "floor"
         } else {
             "gateway"
+        };
+        let through = match r["through"].as_str() {
+            Some("nats-monitor") => "nats-monitor",
+            _ => front,
         };
         let l = &r["latencyMs"];
         let _ = writeln!(
             md,
             "| {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.1} | {} | {} / {} / {} / {} / {} / {} | {} / {} / {} / {} |",
             r["label"].as_str().unwrap_or(""),
-            front,
+            through,
             r["rps"].as_f64().unwrap_or(0.0),
             l["p50"].as_f64().unwrap_or(0.0),
             l["p90"].as_f64().unwrap_or(0.0),
@@ -117,6 +152,26 @@ fn markdown(report: &Value) -> String {
             md,
             "* pages: `GET /login` {page:.0} req/s (no NATS), `GET /dashboard/` as an ADMIN \
              {office:.0} req/s (the cookie and token checked, then `index.html`)"
+        );
+    }
+    if let Some(p) = proxy_overhead(report) {
+        let (t, d, added) = (&p["through"], &p["direct"], &p["addedMs"]);
+        let f = |v: &Value| v.as_f64().unwrap_or(0.0);
+        let _ = writeln!(
+            md,
+            "* the reverse proxy: `GET /proxy/nats/varz` through the gateway as an ADMIN (cookie) / \
+             `GET /varz` straight to nats-server's monitor, same run: added latency p50 **{:+.2} ms** \
+             ({:.2} / {:.2} ms), p99 **{:+.2} ms** ({:.2} / {:.2} ms); throughput **{:.2}×** \
+             ({:.0} / {:.0} req/s)",
+            f(&added["p50"]),
+            f(&t["p50Ms"]),
+            f(&d["p50Ms"]),
+            f(&added["p99"]),
+            f(&t["p99Ms"]),
+            f(&d["p99Ms"]),
+            f(&p["throughputRatio"]),
+            f(&t["rps"]),
+            f(&d["rps"]),
         );
     }
     for (deep, first, what) in [
@@ -277,7 +332,7 @@ fn targets(md: &mut String, report: &Value) {
 mod tests {
     use serde_json::json;
 
-    use super::markdown;
+    use super::{markdown, proxy_overhead};
 
     #[test]
     fn a_result_is_a_row_of_the_table_and_each_target_says_whether_it_was_met() {
@@ -315,5 +370,45 @@ mod tests {
             md.contains("| `/me` ≥ 0.6× the no-hop floor | not measured | – |\n"),
             "{md}"
         );
+    }
+
+    #[test]
+    fn the_proxy_is_measured_against_the_same_request_sent_directly() {
+        let row = |label: &str, through: &str, rps: f64, p50: f64, p99: f64| {
+            json!({
+                "label": label, "through": through, "rps": rps, "errors": 0,
+                "latencyMs": {"p50": p50, "p90": p99, "p99": p99, "max": p99},
+                "cpuPercent": {"gateway": 40.0, "nats-server": 30.0},
+                "peakRssMib": {"gateway": 12.0, "nats-server": 20.0},
+            })
+        };
+        let report = json!({
+            "machine": {}, "settings": {}, "seed": {}, "argon2": {},
+            "results": [
+                row("proxy", "gateway", 4000.0, 7.5, 12.25),
+                row("proxy-direct", "nats-monitor", 10000.0, 3.0, 6.0),
+            ],
+        });
+        let overhead = proxy_overhead(&report).expect("both cases ran");
+        assert_eq!(overhead["addedMs"], json!({"p50": 4.5, "p99": 6.25}));
+        assert_eq!(overhead["throughputRatio"], json!(0.4));
+        let md = markdown(&report);
+        assert!(
+            md.contains(
+                "| proxy-direct | nats-monitor | 10000 | 3.00 | 6.00 | 6.00 | 6.0 | 0 \
+                 | 40.0 / – / – / 30.0 / – / – | 12.0 / – / – / 20.0 |\n"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains(
+                "added latency p50 **+4.50 ms** (7.50 / 3.00 ms), p99 **+6.25 ms** \
+                 (12.25 / 6.00 ms); throughput **0.40×** (4000 / 10000 req/s)\n"
+            ),
+            "{md}"
+        );
+
+        let without = json!({"results": [row("proxy", "gateway", 1.0, 1.0, 1.0)]});
+        assert!(proxy_overhead(&without).is_none());
     }
 }

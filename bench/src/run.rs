@@ -1,6 +1,7 @@
 //! `run`: the whole benchmark against a stack `cargo xtask bench` started:
 //! seed, argon2 costs, every scenario through the gateway, `/me` through the
-//! no-hop floor, `/me` during a login flood; then the Markdown and JSON
+//! no-hop floor, nats-server's `/varz` straight from its monitoring port (the
+//! proxy's baseline), `/me` during a login flood; then the Markdown and JSON
 //! reports (rendered by `report`). Each measurement is a child process of this binary (`load`,
 //! `seed`, `hash`, `floor`), so its CPU is its own.
 
@@ -26,6 +27,10 @@ pub struct RunArgs {
     /// Where the floor listens.
     #[arg(long)]
     floor: SocketAddr,
+    /// nats-server's HTTP monitoring endpoint: the upstream of the
+    /// gateway's proxy route `nats`, which `proxy-direct` calls directly.
+    #[arg(long, value_name = "ADDR")]
+    nats_monitor: SocketAddr,
     /// `name=pid` of each process of the stack (gateway, auth-worker,
     /// user-worker, nats-server).
     #[arg(long, value_delimiter = ',')]
@@ -52,88 +57,122 @@ const PASSWORD: &str = "bench password 1";
 struct Case {
     label: &'static str,
     scenario: &'static str,
-    floor: bool,
+    front: Front,
     /// A login flood runs beside it.
     flood: bool,
+}
+
+/// What a case's load is sent to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Front {
+    /// The stack's gateway.
+    Gateway,
+    /// The no-hop floor, started for the case.
+    Floor,
+    /// nats-server's monitoring port, bypassing the gateway.
+    NatsMonitor,
+}
+
+impl Front {
+    /// The report's `through`.
+    fn name(self) -> &'static str {
+        match self {
+            Front::Gateway => "gateway",
+            Front::Floor => "floor",
+            Front::NatsMonitor => "nats-monitor",
+        }
+    }
 }
 
 const CASES: &[Case] = &[
     Case {
         label: "signup",
         scenario: "signup",
-        floor: false,
+        front: Front::Gateway,
         flood: false,
     },
     Case {
         label: "login",
         scenario: "login",
-        floor: false,
+        front: Front::Gateway,
         flood: false,
     },
     Case {
         label: "me",
         scenario: "me",
-        floor: false,
+        front: Front::Gateway,
         flood: false,
     },
     Case {
         label: "me-floor",
         scenario: "me",
-        floor: true,
+        front: Front::Floor,
         flood: false,
     },
     Case {
         label: "users-first",
         scenario: "users-first",
-        floor: false,
+        front: Front::Gateway,
         flood: false,
     },
     Case {
         label: "users-deep",
         scenario: "users-deep",
-        floor: false,
+        front: Front::Gateway,
         flood: false,
     },
     Case {
         label: "posts-first",
         scenario: "posts-first",
-        floor: false,
+        front: Front::Gateway,
         flood: false,
     },
     Case {
         label: "posts-deep",
         scenario: "posts-deep",
-        floor: false,
+        front: Front::Gateway,
         flood: false,
     },
     Case {
         label: "mix",
         scenario: "mix",
-        floor: false,
+        front: Front::Gateway,
         flood: false,
     },
     Case {
         label: "session",
         scenario: "session",
-        floor: false,
+        front: Front::Gateway,
         flood: false,
     },
     Case {
         label: "login-page",
         scenario: "login-page",
-        floor: false,
+        front: Front::Gateway,
         flood: false,
     },
     Case {
         label: "back-office",
         scenario: "back-office",
-        floor: false,
+        front: Front::Gateway,
+        flood: false,
+    },
+    Case {
+        label: "proxy",
+        scenario: "proxy",
+        front: Front::Gateway,
+        flood: false,
+    },
+    Case {
+        label: "proxy-direct",
+        scenario: "proxy-direct",
+        front: Front::NatsMonitor,
         flood: false,
     },
     Case {
         label: "me-during-login-flood",
         scenario: "me",
-        floor: false,
+        front: Front::Gateway,
         flood: true,
     },
 ];
@@ -178,27 +217,30 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         }
         step(&format!("Scenario {}", case.label));
         let mut floor = None;
-        let (addr, mut procs) = if case.floor {
-            // Its logs go to a file, as the gateway's do.
-            let log_path = std::env::var_os("NATSAUTH_BENCH_LOG")
-                .map_or_else(|| args.out.join("floor.log"), PathBuf::from);
-            let log = std::fs::File::create(&log_path)
-                .with_context(|| format!("creating {}", log_path.display()))?;
-            let child = Command::new(&exe)
-                .arg("floor")
-                .env("GATEWAY_HTTP__ADDR", args.floor.to_string())
-                .stdin(Stdio::null())
-                .stdout(log.try_clone()?)
-                .stderr(log)
-                .spawn()
-                .context("starting the floor")?;
-            let pid = child.id();
-            floor = Some(child);
-            wait_healthy(args.floor)?;
-            let procs = vec![("floor".to_owned(), pid)];
-            (args.floor, procs)
-        } else {
-            (args.gateway, pids.clone())
+        let (addr, mut procs) = match case.front {
+            Front::Gateway => (args.gateway, pids.clone()),
+            // The stack's processes are sampled too: nats-server serves it.
+            Front::NatsMonitor => (args.nats_monitor, pids.clone()),
+            Front::Floor => {
+                // Its logs go to a file, as the gateway's do.
+                let log_path = std::env::var_os("NATSAUTH_BENCH_LOG")
+                    .map_or_else(|| args.out.join("floor.log"), PathBuf::from);
+                let log = std::fs::File::create(&log_path)
+                    .with_context(|| format!("creating {}", log_path.display()))?;
+                let child = Command::new(&exe)
+                    .arg("floor")
+                    .env("GATEWAY_HTTP__ADDR", args.floor.to_string())
+                    .stdin(Stdio::null())
+                    .stdout(log.try_clone()?)
+                    .stderr(log)
+                    .spawn()
+                    .context("starting the floor")?;
+                let pid = child.id();
+                floor = Some(child);
+                wait_healthy(args.floor)?;
+                let procs = vec![("floor".to_owned(), pid)];
+                (args.floor, procs)
+            }
         };
         let load = |scenario: &str, longer: f64| {
             let mut cmd = Command::new(&exe);
@@ -256,7 +298,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         }
         let mut result = measured;
         result["label"] = json!(case.label);
-        result["through"] = json!(if case.floor { "floor" } else { "gateway" });
+        result["through"] = json!(case.front.name());
         if let Some(flood) = flood {
             result["flood"] = flood;
         }
@@ -264,7 +306,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         results.push(result);
     }
 
-    let report = json!({
+    let mut report = json!({
         "machine": machine(),
         "settings": {
             "connections": args.shape.connections, "warmupSeconds": args.shape.warmup,
@@ -275,6 +317,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         "results": results,
         "elapsedSeconds": started.elapsed().as_secs_f64(),
     });
+    if let Some(proxy) = report::proxy_overhead(&report) {
+        report["proxy"] = proxy;
+    }
     let markdown = report::write(&report, &args.out)?;
     println!("\n{markdown}");
     println!(

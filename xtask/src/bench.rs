@@ -2,7 +2,9 @@
 //! (nats-server from `nats.conf`, one copy of each worker, the gateway) on a
 //! fresh database, and runs `natsauth-bench run` against it: seeding, argon2
 //! costs, every scenario, the no-hop floor, the login flood. The report goes
-//! to `target/bench/report.md` and `report.json`.
+//! to `target/bench/report.md` and `report.json`. The proxy's cases need
+//! nats-server's monitoring address, which the stack passes on
+//! (`--nats-monitor`): the gateway proxies it, and `proxy-direct` calls it.
 
 use std::{
     net::{Ipv4Addr, SocketAddr},
@@ -44,7 +46,9 @@ pub struct BenchArgs {
     posts: i64,
     /// Only the scenarios whose name starts with one of these (comma-separated):
     /// signup, login, me, me-floor, users-first, users-deep, posts-first,
-    /// posts-deep, mix, session, login-page, back-office, me-during-login-flood
+    /// posts-deep, mix, session, login-page, back-office, proxy (GET /proxy/nats/varz
+    /// through the gateway), proxy-direct (GET /varz straight to nats-server's
+    /// monitor), me-during-login-flood
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     #[command(flatten)]
@@ -117,6 +121,8 @@ fn bench(
         .arg(util::connectable(stack.http_addr).to_string())
         .arg("--floor")
         .arg(floor.to_string())
+        .arg("--nats-monitor")
+        .arg(stack.nats_monitor.to_string())
         .arg("--pids")
         .arg(pids.join(","))
         .args(["--connections", &args.connections.to_string()])

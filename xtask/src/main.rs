@@ -3,9 +3,10 @@
 //!
 //! * `cargo xtask up` runs the whole stack on this machine: it finds (or
 //!   installs) `nats-server` and a PostgreSQL, generates the development
-//!   secrets in `.dev/`, builds the binaries, starts nats-server, migrates,
-//!   starts the workers and the gateway, prints how to reach them and stops
-//!   everything cleanly on Ctrl-C.
+//!   secrets in `.dev/`, builds the binaries, starts nats-server (and its
+//!   HTTP monitoring on loopback, which the gateway proxies to ADMINs at
+//!   `/proxy/nats/`), migrates, starts the workers and the gateway, prints
+//!   how to reach them and stops everything cleanly on Ctrl-C.
 //! * `cargo xtask test` runs every check: fmt, clippy, the compose file's
 //!   validation and `cargo test --workspace` against a real nats-server and
 //!   PostgreSQL, found or provided exactly as `up` does.
@@ -13,8 +14,9 @@
 //!   against a private stack, from the OpenAPI document the gateway serves;
 //!   `test` runs it too, after `cargo test`.
 //! * `cargo xtask bench` builds the release binaries, starts a private stack
-//!   on a seeded database and measures every route, the no-hop floor and
-//!   argon2 (the `bench` crate's `natsauth-bench` does the measuring).
+//!   on a seeded database and measures every route, the no-hop floor, the
+//!   reverse proxy against nats-server's monitor called directly, and argon2
+//!   (the `bench` crate's `natsauth-bench` does the measuring).
 //! * `cargo xtask compose-check` validates `compose.yaml` with a real Compose
 //!   implementation, installing one into `.dev/tools/` when none is found.
 //! * `cargo xtask secrets` writes the NATS passwords (`.dev/nats.env`, and a

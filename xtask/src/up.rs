@@ -1,7 +1,9 @@
 //! `cargo xtask up`: the whole stack on this machine, until Ctrl-C.
 //!
 //! Order: nats-server and PostgreSQL found or provided, secrets generated,
-//! binaries built, JWT key made; then nats-server started and awaited,
+//! binaries built, JWT key made; then nats-server started (with its HTTP
+//! monitoring endpoint on loopback, which the gateway proxies to ADMINs at
+//! `/proxy/nats/`) and awaited,
 //! `auth-worker provision` (the PostgreSQL roles, their passwords from
 //! `.dev/secrets`, the database) and `auth-worker migrate` (as the migrator)
 //! run, the workers (each as its own role) and the gateway started, and the
@@ -28,6 +30,10 @@ use crate::{
 };
 
 const DEFAULT_NATS_PORT: u16 = 14222;
+const DEFAULT_NATS_MONITOR_PORT: u16 = 18222;
+/// Where the gateway serves nats-server's monitoring endpoint (its proxy
+/// route `nats`, ADMIN only).
+const NATS_MONITOR_PREFIX: &str = "/proxy/nats";
 const DEFAULT_HTTP_PORT: u16 = 8080;
 const LOG_DIR: &str = ".dev/logs";
 
@@ -42,6 +48,11 @@ pub struct UpArgs {
     /// if 14222 is taken]
     #[arg(long, value_name = "PORT")]
     nats_port: Option<u16>,
+    /// nats-server's HTTP monitoring port on 127.0.0.1, which the gateway
+    /// proxies at /proxy/nats/ [default: 18222, or a free port if 18222 is
+    /// taken]
+    #[arg(long, value_name = "PORT")]
+    nats_monitor_port: Option<u16>,
     /// How many copies of each worker to run
     #[arg(long, value_name = "N", default_value_t = 1,
           value_parser = clap::value_parser!(u16).range(1..=16))]
@@ -88,6 +99,9 @@ pub struct Stack<'a> {
     pub passwords: &'a NatsPasswords,
     pub nats_port: u16,
     pub nats_url: String,
+    /// nats-server's HTTP monitoring endpoint (`-m`; on loopback, the host
+    /// of `nats.conf`), the upstream of the gateway's proxy route `nats`.
+    pub nats_monitor: SocketAddr,
     /// A superuser's URL (PostgreSQL's admin role), for provisioning.
     pub pg_admin_url: String,
     /// The stack's database, as the admin role (for psql); the processes
@@ -143,7 +157,17 @@ impl Stack<'_> {
                     .env(
                         format!("{p}_WEB__DIR"),
                         util::workspace_root().join(crate::web::DIST),
-                    );
+                    )
+                    // nats-server's monitoring behind the login, for ADMINs.
+                    .env(
+                        format!("{p}_PROXY__ROUTES__NATS__PREFIX"),
+                        NATS_MONITOR_PREFIX,
+                    )
+                    .env(
+                        format!("{p}_PROXY__ROUTES__NATS__UPSTREAM"),
+                        format!("http://{}", self.nats_monitor),
+                    )
+                    .env(format!("{p}_PROXY__ROUTES__NATS__ROLES"), "ADMIN");
             }
         }
         Ok(cmd)
@@ -177,7 +201,20 @@ pub fn run(args: &UpArgs) -> anyhow::Result<()> {
 
 fn build_and_run(args: &UpArgs, nats_server: &Path, pg: &Postgres) -> anyhow::Result<()> {
     // Before the build, so that a port asked for and taken fails at once.
-    let nats_port = choose_nats_port(args.nats_port)?;
+    let nats_port = choose_port(
+        args.nats_port,
+        DEFAULT_NATS_PORT,
+        &[],
+        "nats-server",
+        "--nats-port",
+    )?;
+    let nats_monitor_port = choose_port(
+        args.nats_monitor_port,
+        DEFAULT_NATS_MONITOR_PORT,
+        &[nats_port],
+        "nats-server's monitoring",
+        "--nats-monitor-port",
+    )?;
     let http_addr = choose_http_addr(args.http_addr)?;
 
     term::header("Secrets");
@@ -214,6 +251,7 @@ fn build_and_run(args: &UpArgs, nats_server: &Path, pg: &Postgres) -> anyhow::Re
         passwords: &passwords,
         nats_port,
         nats_url: format!("nats://127.0.0.1:{nats_port}"),
+        nats_monitor: SocketAddr::from((Ipv4Addr::LOCALHOST, nats_monitor_port)),
         pg_admin_url: pg.admin_url().to_owned(),
         database_url: pg.database_url(pg::APP_DATABASE),
         pg_secrets,
@@ -276,12 +314,14 @@ pub fn private_stack<T>(
     let passwords = NatsPasswords::fresh();
     let pg_secrets = secrets::ensure_pg_passwords()?;
     let nats_port = util::free_port()?;
+    let nats_monitor = SocketAddr::from((Ipv4Addr::LOCALHOST, util::free_port()?));
     let http_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, util::free_port()?));
     let stack = Stack {
         bin_dir,
         passwords: &passwords,
         nats_port,
         nats_url: format!("nats://127.0.0.1:{nats_port}"),
+        nats_monitor,
         pg_admin_url: pg.admin_url().to_owned(),
         database_url: pg.database_url(&database),
         pg_secrets,
@@ -290,7 +330,9 @@ pub fn private_stack<T>(
         extra_env: PRIVATE_STACK_ENV,
     };
     term::header(&format!(
-        "A private stack: gateway on {http_addr}, NATS on {nats_port}, database {database}"
+        "A private stack: gateway on {http_addr}, NATS on {nats_port} (monitoring on {}), \
+         database {database}",
+        nats_monitor.port()
     ));
     term::step(&format!("the processes log to {LOG_DIR}/<name>.log"));
     let result = (|| {
@@ -326,7 +368,9 @@ pub fn name_width(copies: u16) -> usize {
 }
 
 /// Starts the stack under `sup`: nats-server with `nats.conf` on
-/// `stack.nats_port` (awaited), `auth-worker provision` and `migrate`,
+/// `stack.nats_port` and its monitoring on `stack.nats_monitor` (awaited:
+/// the client port accepts and the monitor's `/healthz` answers 200),
+/// `auth-worker provision` and `migrate`,
 /// `copies` of each
 /// worker and the gateway; waits for the gateway's `/healthz`, then (up to
 /// 20 s) for `/readyz`. Returns what `/readyz` said.
@@ -340,14 +384,28 @@ pub fn start(
     stack.passwords.check()?;
     let nats_port = stack.nats_port;
     let mut nats = Command::new(nats_server);
-    nats.args(["-c", "nats.conf", "-p", &nats_port.to_string()])
-        .envs(stack.passwords.env());
+    // `-m` listens on nats.conf's `host` (loopback), as the clients' port.
+    nats.args([
+        "-c",
+        "nats.conf",
+        "-p",
+        &nats_port.to_string(),
+        "-m",
+        &stack.nats_monitor.port().to_string(),
+    ])
+    .envs(stack.passwords.env());
     sup.spawn("nats-server", Stage::Nats, nats)?;
     util::wait_until(
-        "nats-server",
+        "nats-server (its client port, and GET /healthz on its monitoring port)",
         Duration::from_secs(15),
         || sup.check_alive(),
-        || util::accepts(("127.0.0.1", nats_port), Duration::from_millis(200)),
+        || {
+            util::accepts(("127.0.0.1", nats_port), Duration::from_millis(200))
+                && matches!(
+                    util::http_get(stack.nats_monitor, "/healthz", Duration::from_secs(2)),
+                    Ok((200, _))
+                )
+        },
     )?;
 
     // The admin URL goes in the environment: it may hold a password, and
@@ -405,16 +463,29 @@ fn worker_names(copies: u16) -> Vec<(Binary, String)> {
         .collect()
 }
 
-fn choose_nats_port(asked: Option<u16>) -> anyhow::Result<u16> {
+/// The port `option` asked for, else `default`, else a free one (with a
+/// warning); ports in `taken` (chosen already, not yet bound) count as taken.
+fn choose_port(
+    asked: Option<u16>,
+    default: u16,
+    taken: &[u16],
+    who: &str,
+    option: &str,
+) -> anyhow::Result<u16> {
+    let free = |port: u16| !taken.contains(&port) && util::port_is_free(port);
     match asked {
-        Some(port) if util::port_is_free(port) => Ok(port),
-        Some(port) => bail!("port {port} is taken; choose another --nats-port"),
-        None if util::port_is_free(DEFAULT_NATS_PORT) => Ok(DEFAULT_NATS_PORT),
+        Some(port) if free(port) => Ok(port),
+        Some(port) => bail!("port {port} is taken; choose another {option}"),
+        None if free(default) => Ok(default),
         None => {
-            let port = util::free_port()?;
+            let port = loop {
+                let port = util::free_port()?;
+                if !taken.contains(&port) {
+                    break port;
+                }
+            };
             term::warn(&format!(
-                "port {DEFAULT_NATS_PORT} is taken; nats-server listens on {port} instead \
-                 (--nats-port chooses)"
+                "port {default} is taken; {who} listens on {port} instead ({option} chooses)"
             ));
             Ok(port)
         }
@@ -478,6 +549,7 @@ fn print_banner(stack: &Stack<'_>, pg: &Postgres, copies: u16, readiness: &str) 
     let nats_port = stack.nats_port;
     let http = format!("http://{}", util::connectable(stack.http_addr));
     let nats = &stack.nats_url;
+    let monitor = format!("http://{}", stack.nats_monitor);
     let db = util::with_user(&stack.database_url, "<role>");
     let pg_from = pg.describe();
     let secrets_dir = secrets::SECRETS_DIR;
@@ -490,8 +562,9 @@ fn print_banner(stack: &Stack<'_>, pg: &Postgres, copies: u16, readiness: &str) 
 natsauth is up: {readiness}
 
   web app      {http}/login   (sign up there; make an ADMIN with the command below)
+  NATS monitor {http}{NATS_MONITOR_PREFIX}/   (nats-server's monitoring through the gateway, ADMIN only)
   gateway      {http}   (GET /healthz, /readyz, /api/openapi.json)
-  NATS         {nats}   (users and permissions in nats.conf)
+  NATS         {nats}   (users and permissions in nats.conf; monitoring on {monitor}, loopback)
   PostgreSQL   {db}   ({pg_from})
                roles natsauth_migrator, natsauth_auth_worker, natsauth_user_worker;
                passwords in {secrets_dir}/pg-<migrator|auth-worker|user-worker>-password
@@ -563,6 +636,17 @@ mod tests {
         let body = r#"{"statusCode":503,"error":"Service Unavailable","message":"no user-worker answers","path":"/readyz"}"#;
         assert_eq!(error_message(body), "no user-worker answers");
         assert_eq!(error_message("plain text"), "plain text");
+    }
+
+    #[test]
+    fn a_port_chosen_already_or_in_use_is_not_chosen_again() {
+        let held = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
+        let in_use = held.local_addr().expect("addr").port();
+        let port = choose_port(None, in_use, &[], "x", "--x").expect("a free port");
+        assert_ne!(port, in_use);
+        let other = choose_port(None, port, &[port], "y", "--y").expect("a free port");
+        assert_ne!(other, port);
+        assert!(choose_port(Some(port), 1, &[port], "y", "--y").is_err());
     }
 
     #[test]
