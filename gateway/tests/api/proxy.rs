@@ -793,3 +793,63 @@ async fn the_session_lists_the_tools_the_user_may_open() {
         json!([{"name": "down", "href": "/proxy/down/"}])
     );
 }
+
+#[tokio::test]
+async fn the_auth_worker_mints_an_assertion_only_for_a_live_session_and_an_admitted_role() {
+    use shared::Role;
+    let app = spawn_app().await;
+    let user = app.signup_ok("bob@example.com").await;
+    let id = user["id"].as_i64().unwrap();
+    app.login_ok("bob@example.com", PASSWORD).await;
+    let subject = "auth.proxy_assertion";
+    // Straight onto NATS as the gateway's user: the worker still decides.
+    let (status, body) = app
+        .nats_request(
+            subject,
+            Some((id, Role::User)),
+            &json!({"audience": "proxy:echo", "roles": ["ADMIN"]}),
+        )
+        .await;
+    assert_eq!(status, Some(403), "{body}");
+    // A token's word is not enough: the USER claiming ADMIN is read as USER.
+    let (status, _) = app
+        .nats_request(
+            subject,
+            Some((id, Role::Admin)),
+            &json!({"audience": "proxy:echo", "roles": ["ADMIN"]}),
+        )
+        .await;
+    assert_eq!(status, Some(403));
+    let (status, _) = app
+        .nats_request(
+            subject,
+            None,
+            &json!({"audience": "proxy:echo", "roles": ["USER"]}),
+        )
+        .await;
+    assert_eq!(status, Some(401), "no caller, no assertion");
+    for bad in [
+        json!({"audience": "natsauth-api", "roles": ["USER"]}),
+        json!({"audience": "proxy:Echo Tool", "roles": ["USER"]}),
+        json!({"audience": "proxy:echo", "roles": []}),
+    ] {
+        let (status, _) = app
+            .nats_request(subject, Some((id, Role::User)), &bad)
+            .await;
+        assert_eq!(status, Some(400), "{bad}");
+    }
+    let (status, body) = app
+        .nats_request(
+            subject,
+            Some((id, Role::User)),
+            &json!({"audience": "proxy:echo", "roles": ["USER", "ADMIN"]}),
+        )
+        .await;
+    assert_eq!(status, None, "{body}");
+    assert_eq!(body["user"]["email"], "bob@example.com");
+    assert_eq!(body["expiresIn"], 60);
+    let claims = verify_assertion(&app, body["assertion"].as_str().unwrap(), "proxy:echo")
+        .await
+        .unwrap();
+    assert_eq!(claims["role"], "USER");
+}
