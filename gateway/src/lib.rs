@@ -192,6 +192,13 @@ pub async fn run_with(
         );
     }
     tracing::info!(addr = %listener.local_addr()?, "gateway listening");
+    // On the signal, proxied streams and tunnels end too (they are not
+    // bounded by the API's time limit).
+    let closing = state.proxy.closing.clone();
+    let shutdown = async move {
+        shutdown.await;
+        closing.cancel();
+    };
     let served = axum::serve(
         listener,
         app_with(state, extra).into_make_service_with_connect_info::<SocketAddr>(),

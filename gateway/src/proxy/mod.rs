@@ -42,11 +42,13 @@ use axum::{
     response::{IntoResponse, Redirect, Response},
     routing::any,
 };
+use futures::StreamExt;
 use hyper_util::{
     client::legacy::{Client, connect::HttpConnector},
     rt::{TokioExecutor, TokioIo},
 };
 use shared::auth::{MintAssertion, ProxyAssertionRequest};
+use tokio_util::sync::CancellationToken;
 
 use crate::{
     AppState,
@@ -63,6 +65,10 @@ pub struct Proxy {
     pub routes: Vec<Arc<Route>>,
     client: Client<HttpConnector, Body>,
     pub assertions: Assertions,
+    /// Cancelled when the gateway starts shutting down: proxied bodies and
+    /// tunnels end then, or an endless stream (server-sent events) would
+    /// hold the graceful shutdown open for good.
+    pub closing: CancellationToken,
 }
 
 impl Proxy {
@@ -76,6 +82,7 @@ impl Proxy {
             routes,
             client,
             assertions: Assertions::default(),
+            closing: CancellationToken::new(),
         })
     }
 }
@@ -374,14 +381,21 @@ async fn forward(
         };
         let upstream_side = hyper::upgrade::on(&mut upstream);
         let name = route.name.clone();
+        let closing = state.proxy.closing.clone();
         tokio::spawn(async move {
             match tokio::try_join!(client_side, upstream_side) {
                 Ok((client, upstream)) => {
                     let mut client = TokioIo::new(client);
                     let mut upstream = TokioIo::new(upstream);
-                    if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await
-                    {
-                        tracing::debug!(route = name, error = %e, "tunnel closed");
+                    tokio::select! {
+                        copied = tokio::io::copy_bidirectional(&mut client, &mut upstream) => {
+                            if let Err(e) = copied {
+                                tracing::debug!(route = name, error = %e, "tunnel closed");
+                            }
+                        }
+                        () = closing.cancelled() => {
+                            tracing::info!(route = name, "tunnel closed: shutting down");
+                        }
                     }
                 }
                 Err(e) => tracing::info!(route = name, error = %e, "upgrade failed"),
@@ -390,7 +404,11 @@ async fn forward(
     }
     let (mut head, incoming) = upstream.into_parts();
     forward::response_headers(route, &mut head.headers, switching);
-    let mut response = Response::from_parts(head, Body::new(incoming));
+    // Streamed as it arrives, until it ends or the gateway shuts down.
+    let body = Body::new(incoming)
+        .into_data_stream()
+        .take_until(state.proxy.closing.clone().cancelled_owned());
+    let mut response = Response::from_parts(head, Body::from_stream(body));
     response.extensions_mut().insert(Proxied);
     Ok(response)
 }

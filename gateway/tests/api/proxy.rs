@@ -853,3 +853,41 @@ async fn the_auth_worker_mints_an_assertion_only_for_a_live_session_and_an_admit
         .unwrap();
     assert_eq!(claims["role"], "USER");
 }
+
+#[tokio::test]
+async fn a_shutdown_ends_proxied_streams_instead_of_waiting_for_them() {
+    let app = spawn_app().await;
+    let (upstream, _) = start_upstream().await;
+    let settings = proxied_settings(&app, upstream, "USER");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api = Api::new(format!("http://{}", listener.local_addr().unwrap()));
+    let stop = Arc::new(Notify::new());
+    let signal = Arc::clone(&stop);
+    let gateway = tokio::spawn(gateway::run(settings, listener, async move {
+        signal.notified().await;
+    }));
+    app.signup_ok("ada@example.com").await;
+    let cookie = session(&api, "ada@example.com").await;
+    let mut events = api
+        .http
+        .get(api.url("/proxy/echo/events"))
+        .header(header::COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    let first = events.chunk().await.unwrap().unwrap();
+    assert_eq!(&first[..], b"data: first\n\n");
+    // The upstream would never send the second event (nobody releases it);
+    // the gateway is told to stop.
+    stop.notify_one();
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Ok(Some(_)) = events.chunk().await {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the proxied stream ends at shutdown");
+    let stopped = tokio::time::timeout(Duration::from_secs(10), gateway).await;
+    assert!(
+        matches!(stopped, Ok(Ok(Ok(())))),
+        "the gateway stops: {stopped:?}"
+    );
+}
