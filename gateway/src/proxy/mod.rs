@@ -266,7 +266,8 @@ fn bearer(parts: &Parts) -> Option<String> {
     Some(token.trim().to_owned())
 }
 
-/// The route's assertion for this caller: cached, or minted now.
+/// The route's assertion for this caller: cached, or minted now (the
+/// request's context for the NATS hop is only made then).
 async fn assertion(
     state: &AppState,
     route: &Route,
@@ -274,20 +275,17 @@ async fn assertion(
     caller: shared::Caller,
     access_token: &str,
 ) -> Result<Minted, ApiError> {
-    let Ok(Ctx(ctx)) = Ctx::from_request_parts(parts, state).await;
-    let audience: Arc<str> = route.audience.as_str().into();
     state
         .proxy
         .assertions
-        .get(caller.id, access_token, &audience, || async {
-            let mut ctx = ctx;
-            ctx.caller = Some(caller);
+        .get(caller.id, access_token, &route.audience, || async move {
+            let Ok(ctx) = Ctx::from_request_parts(parts, state).await;
             let reply = state
                 .rpc
                 .call::<MintAssertion>(
-                    &ctx,
+                    &ctx.with_caller(caller),
                     &ProxyAssertionRequest {
-                        audience: route.audience.clone(),
+                        audience: route.audience.to_string(),
                         roles: route.roles.clone(),
                     },
                 )

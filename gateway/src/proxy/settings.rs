@@ -146,8 +146,8 @@ pub struct Route {
     pub name: String,
     /// `/proxy/nats` (no trailing slash).
     pub prefix: String,
-    /// `proxy:<name>`.
-    pub audience: String,
+    /// `proxy:<name>` (shared with the assertion cache's keys).
+    pub audience: std::sync::Arc<str>,
     pub roles: Vec<Role>,
     pub timeout: Duration,
     pub strip_prefix: bool,
@@ -259,7 +259,7 @@ impl RouteSettings {
         roles.sort_by_key(|r| r.as_str());
         roles.dedup();
         Ok(Route {
-            audience: format!("{PROXY_AUDIENCE_PREFIX}{}", self.name),
+            audience: format!("{PROXY_AUDIENCE_PREFIX}{}", self.name).into(),
             name: self.name.clone(),
             prefix,
             roles,
@@ -294,7 +294,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(list[0].prefix, "/proxy/nats");
-        assert_eq!(list[0].audience, "proxy:nats");
+        assert_eq!(&*list[0].audience, "proxy:nats");
         assert_eq!(list[0].roles, vec![Role::Admin]);
         assert!(list[0].strip_prefix);
         assert_eq!(list[0].timeout, Duration::from_secs(30));
