@@ -7,9 +7,14 @@ use std::{fmt::Write as _, path::Path};
 use serde_json::{Value, json};
 
 /// Writes `report.json` and `report.md` into `out` (made if missing);
-/// returns the Markdown.
+/// returns the Markdown. Each result gains `cpuMicrosPerRequest`.
 pub fn write(report: &Value, out: &Path) -> anyhow::Result<String> {
     std::fs::create_dir_all(out)?;
+    let mut report = report.clone();
+    for result in report["results"].as_array_mut().into_iter().flatten() {
+        result["cpuMicrosPerRequest"] = cpu_micros_per_request(result);
+    }
+    let report = &report;
     let markdown = markdown(report);
     std::fs::write(
         out.join("report.json"),
@@ -17,6 +22,22 @@ pub fn write(report: &Value, out: &Path) -> anyhow::Result<String> {
     )?;
     std::fs::write(out.join("report.md"), &markdown)?;
     Ok(markdown)
+}
+
+/// CPU time per request of each process sampled, in µs: its share of a core
+/// over the measured window, divided by the requests per second.
+pub fn cpu_micros_per_request(result: &Value) -> Value {
+    let rps = result["rps"].as_f64().filter(|r| *r > 0.0);
+    let mut out = serde_json::Map::new();
+    if let (Some(rps), Some(cpu)) = (rps, result["cpuPercent"].as_object()) {
+        for (process, percent) in cpu {
+            if let Some(percent) = percent.as_f64() {
+                let micros = percent / 100.0 * 1e6 / rps;
+                out.insert(process.clone(), json!((micros * 10.0).round() / 10.0));
+            }
+        }
+    }
+    Value::Object(out)
 }
 
 fn find<'a>(report: &'a Value, label: &str) -> Option<&'a Value> {
@@ -119,6 +140,8 @@ fn markdown(report: &Value) -> String {
             num(&rss["nats-server"]),
         );
     }
+
+    cpu_per_request(&mut md, report);
 
     let _ = writeln!(md, "\nDerived:\n");
     let rps = |label: &str| find(report, label).and_then(|r| r["rps"].as_f64());
@@ -224,6 +247,43 @@ fn markdown(report: &Value) -> String {
 }
 
 /// The issue's targets, each with the figure that meets or misses it.
+/// The table of CPU µs per request per process (what each request costs
+/// where, rather than how busy each process was).
+fn cpu_per_request(md: &mut String, report: &Value) {
+    let _ = writeln!(
+        md,
+        "\nCPU µs per request:\n\n| scenario | gateway (floor) | auth | user | nats | pg | loadgen | all |\n|---|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    for r in report["results"].as_array().into_iter().flatten() {
+        let per = cpu_micros_per_request(r);
+        let front = if r["through"] == "floor" {
+            "floor"
+        } else {
+            "gateway"
+        };
+        let cell = |p: &str| {
+            per[p]
+                .as_f64()
+                .map_or("–".to_owned(), |x| format!("{x:.0}"))
+        };
+        let all: f64 = per
+            .as_object()
+            .map(|m| m.values().filter_map(Value::as_f64).sum())
+            .unwrap_or(0.0);
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {} | {all:.0} |",
+            r["label"].as_str().unwrap_or(""),
+            cell(front),
+            cell("auth-worker"),
+            cell("user-worker"),
+            cell("nats-server"),
+            cell("postgres"),
+            cell("loadgen"),
+        );
+    }
+}
+
 fn targets(md: &mut String, report: &Value) {
     let get = |label: &str, path: &[&str]| {
         let mut v = find(report, label)?;
@@ -362,6 +422,11 @@ mod tests {
         let row = "| me | gateway | 3500 | 1.00 | 2.00 | 3.00 | 4.0 | 0 \
                    | 50.0 / – / – / – / – / – | 12.0 / – / – / – |\n";
         assert!(md.contains(row), "{md}");
+        // 50 % of a core at 3,500.4 req/s: 142.8 µs a request.
+        assert!(
+            md.contains("| me | 143 | – | – | – | – | – | 143 |\n"),
+            "{md}"
+        );
         assert!(
             md.contains("| `/me` ≥ 3,000 req/s | 3500.40 req/s | yes |\n"),
             "{md}"
