@@ -4,6 +4,10 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use shared::Role;
 
+/// mimalloc rather than glibc's malloc (see the workspace's Cargo.toml).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The auth worker: serves `auth.*` on NATS against PostgreSQL.
 #[derive(Debug, Parser)]
 #[command(version, about)]
@@ -65,6 +69,8 @@ fn parse_role(s: &str) -> Result<Role, String> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // Before the first large allocation (see `runtime::process`).
+    let thp = runtime::process::no_transparent_huge_pages();
     let cli = Cli::parse();
     if let Some(Command::GenKey { out }) = &cli.command {
         auth_worker::tokens::generate_key_file(out)?;
@@ -73,6 +79,12 @@ async fn main() -> anyhow::Result<()> {
     }
     let settings = auth_worker::Settings::load(cli.config.as_deref())?;
     let _telemetry = runtime::telemetry::init(&settings.log, "auth-worker")?;
+    if let Err(e) = thp {
+        tracing::warn!(
+            error = e,
+            "transparent huge pages stay on (more resident memory)"
+        );
+    }
     match cli.command {
         Some(Command::Provision {
             admin_url,

@@ -21,6 +21,10 @@ mod seed;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc rather than glibc's malloc (see the workspace's Cargo.toml).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(name = "natsauth-bench", about)]
 struct Cli {
@@ -43,6 +47,10 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
+    // Before the first large allocation (see `runtime::process`).
+    if let Err(e) = runtime::process::no_transparent_huge_pages() {
+        eprintln!("transparent huge pages stay on: {e}");
+    }
     let cli = Cli::parse();
     match cli.command {
         Command::Seed(args) => runtime(2)?.block_on(seed::run(args)),

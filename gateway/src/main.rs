@@ -3,6 +3,10 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+/// mimalloc rather than glibc's malloc (see the workspace's Cargo.toml).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The HTTP gateway: JSON over HTTP in, one NATS request per call out.
 #[derive(Debug, Parser)]
 #[command(version, about)]
@@ -29,6 +33,8 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // Before the first large allocation (see `runtime::process`).
+    let thp = runtime::process::no_transparent_huge_pages();
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {}
@@ -40,6 +46,12 @@ async fn main() -> anyhow::Result<()> {
     }
     let settings = gateway::Settings::load(cli.config.as_deref())?;
     let _telemetry = runtime::telemetry::init(&settings.log, "gateway")?;
+    if let Err(e) = thp {
+        tracing::warn!(
+            error = e,
+            "transparent huge pages stay on (more resident memory)"
+        );
+    }
     let listener = tokio::net::TcpListener::bind(&settings.http.addr)
         .await
         .with_context(|| format!("cannot listen on {}", settings.http.addr))?;

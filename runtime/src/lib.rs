@@ -14,11 +14,14 @@
 //!   bound to handlers, queue groups, bounded concurrency, counted errors,
 //!   drain on shutdown.
 //! * [`secret`]: passwords read from files.
+//! * [`process`]: what each binary sets for itself first (no transparent
+//!   huge pages).
 //! * [`shutdown`]: the signal every process stops on.
 
 #[cfg(feature = "postgres")]
 pub mod db;
 pub mod nats;
+pub mod process;
 pub mod secret;
 pub mod service;
 pub mod settings;
