@@ -104,9 +104,14 @@ impl TokenIssuer {
             jti: Uuid::new_v4().to_string(),
             sid: Some(session),
         };
+        self.sign(&claims).context("signing the access token")
+    }
+
+    /// `claims` as an EdDSA JWT naming this key's `kid`.
+    fn sign(&self, claims: &impl serde::Serialize) -> jsonwebtoken::errors::Result<String> {
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(self.kid.clone());
-        jsonwebtoken::encode(&header, &claims, &self.key).context("signing the access token")
+        jsonwebtoken::encode(&header, claims, &self.key)
     }
 }
 
@@ -131,9 +136,7 @@ impl TokenIssuer {
             aud: audience.to_owned(),
             jti: Uuid::new_v4().to_string(),
         };
-        let mut header = Header::new(Algorithm::EdDSA);
-        header.kid = Some(self.kid.clone());
-        jsonwebtoken::encode(&header, &claims, &self.key).context("signing an assertion")
+        self.sign(&claims).context("signing an assertion")
     }
 }
 

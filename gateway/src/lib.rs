@@ -30,6 +30,7 @@ pub mod proxy;
 pub mod routes;
 pub mod session;
 pub mod settings;
+pub mod single_flight;
 pub mod tokens;
 pub mod web;
 

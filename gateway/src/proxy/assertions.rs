@@ -13,18 +13,12 @@
 //! that the user's sessions or role changed ([`Assertions::forget_user`]),
 //! so a logout, a password change or a demotion closes the proxy at once.
 
-use std::{
-    collections::HashMap,
-    future::Future,
-    sync::{Arc, Mutex},
-    time::{Duration, Instant},
-};
+use std::{future::Future, sync::Arc, time::Duration};
 
 use sha2::{Digest, Sha256};
 use shared::{User, user::UserId};
-use tokio::sync::OnceCell;
 
-use crate::error::ApiError;
+use crate::{error::ApiError, single_flight::SingleFlight};
 
 /// An assertion is reused while at least this much of its life is left, so
 /// an upstream always gets one that is valid for a while yet.
@@ -38,37 +32,35 @@ const CAPACITY: usize = 50_000;
 pub struct Minted {
     pub assertion: Arc<str>,
     pub user: Arc<User>,
-    /// When it stops being handed out.
-    pub reuse_until: Instant,
+    /// How long after the call it is handed out.
+    reuse_for: Duration,
 }
 
 impl Minted {
-    /// `assertion` valid for `expires_in` from now.
+    /// `assertion`, valid for `expires_in`.
     pub fn new(assertion: String, expires_in: Duration, user: User) -> Self {
         Self {
             assertion: assertion.into(),
             user: Arc::new(user),
-            reuse_until: Instant::now() + expires_in.saturating_sub(REUSE_MARGIN),
+            reuse_for: expires_in.saturating_sub(REUSE_MARGIN),
         }
-    }
-
-    fn fresh(&self, now: Instant) -> bool {
-        now < self.reuse_until
     }
 }
 
-type Slot = Arc<OnceCell<Minted>>;
+/// By user, the SHA-256 of the access token, and audience.
 type Key = (UserId, [u8; 32], Arc<str>);
 
 /// The cache (one per gateway copy).
-#[derive(Default)]
+#[derive(Debug)]
 pub struct Assertions {
-    slots: Mutex<HashMap<Key, Slot>>,
+    calls: SingleFlight<Key, Minted>,
 }
 
-impl std::fmt::Debug for Assertions {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Assertions").finish_non_exhaustive()
+impl Default for Assertions {
+    fn default() -> Self {
+        Self {
+            calls: SingleFlight::new(CAPACITY),
+        }
     }
 }
 
@@ -91,47 +83,23 @@ impl Assertions {
             Sha256::digest(access_token.as_bytes()).into(),
             Arc::clone(route),
         );
-        let slot = self.slot(key);
-        slot.get_or_try_init(mint).await.cloned()
-    }
-
-    fn slot(&self, key: Key) -> Slot {
-        let now = Instant::now();
-        let mut slots = self.lock();
-        if let Some(slot) = slots.get(&key)
-            && slot.get().is_none_or(|m| m.fresh(now))
-        {
-            return Arc::clone(slot);
-        }
-        if slots.len() >= CAPACITY {
-            slots.retain(|_, slot| slot.get().is_some_and(|m| m.fresh(now)));
-            if slots.len() >= CAPACITY {
-                slots.retain(|_, slot| Arc::strong_count(slot) > 1);
-            }
-        }
-        let slot = Slot::default();
-        slots.insert(key, Arc::clone(&slot));
-        slot
+        self.calls
+            .get(key, |age, minted| age < minted.reuse_for, mint)
+            .await
     }
 
     /// Drops every assertion of `user` (its sessions or role changed).
     pub fn forget_user(&self, user: UserId) {
-        self.lock().retain(|(owner, _, _), _| *owner != user);
+        self.calls.forget(|(owner, _, _)| *owner == user);
     }
 
-    /// How many entries are held (for tests and metrics).
+    /// How many entries are held.
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.calls.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Slot>> {
-        self.slots
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.calls.is_empty()
     }
 }
 

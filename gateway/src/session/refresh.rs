@@ -12,18 +12,12 @@
 //! token presented within `refresh.reuse_grace_secs`) with the session's
 //! current pair instead of revoking the session.
 
-use std::{
-    collections::HashMap,
-    future::Future,
-    sync::{Arc, Mutex},
-    time::{Duration, Instant},
-};
+use std::{future::Future, time::Duration};
 
 use sha2::{Digest, Sha256};
-use tokio::sync::OnceCell;
 
 use super::seal::Contents;
-use crate::error::ApiError;
+use crate::{error::ApiError, single_flight::SingleFlight};
 
 /// How long a refresh's answer is reused for the same old refresh token.
 pub const REMEMBER: Duration = Duration::from_secs(10);
@@ -31,18 +25,18 @@ pub const REMEMBER: Duration = Duration::from_secs(10);
 /// answers early (they are only an optimisation once the call is done).
 const CAPACITY: usize = 10_000;
 
-type Slot = Arc<OnceCell<Contents>>;
-
 /// The refreshes in flight or just done, by the SHA-256 of the refresh
 /// token they exchanged (never the token itself).
-#[derive(Default)]
+#[derive(Debug)]
 pub struct Refresher {
-    slots: Mutex<HashMap<[u8; 32], (Instant, Slot)>>,
+    calls: SingleFlight<[u8; 32], Contents>,
 }
 
-impl std::fmt::Debug for Refresher {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Refresher").finish_non_exhaustive()
+impl Default for Refresher {
+    fn default() -> Self {
+        Self {
+            calls: SingleFlight::new(CAPACITY),
+        }
     }
 }
 
@@ -55,30 +49,8 @@ impl Refresher {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Contents, ApiError>>,
     {
-        let slot = self.slot(Sha256::digest(refresh_token.as_bytes()).into());
-        slot.get_or_try_init(call).await.cloned()
-    }
-
-    fn slot(&self, key: [u8; 32]) -> Slot {
-        let now = Instant::now();
-        let mut slots = self
-            .slots
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some((_, slot)) = slots.get(&key) {
-            return Arc::clone(slot);
-        }
-        // An entry is kept while a request still holds it (in flight) or for
-        // REMEMBER after it was made.
-        slots.retain(|_, (made, slot)| {
-            Arc::strong_count(slot) > 1 || now.duration_since(*made) < REMEMBER
-        });
-        if slots.len() >= CAPACITY {
-            slots.retain(|_, (_, slot)| Arc::strong_count(slot) > 1);
-        }
-        let slot = Slot::default();
-        slots.insert(key, (now, Arc::clone(&slot)));
-        slot
+        let key = Sha256::digest(refresh_token.as_bytes()).into();
+        self.calls.get(key, |age, _| age < REMEMBER, call).await
     }
 }
 
