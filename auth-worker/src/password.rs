@@ -5,11 +5,18 @@
 //! `max_concurrent_hashes` at once: unbounded hashing only adds memory and
 //! latency, never throughput.
 //!
+//! The engine is `argon2-rust`, a port of the reference implementation
+//! (phc-winner-argon2) that picks AVX-512, AVX2 or SSE code at run time and
+//! asks for huge pages for its working memory. Here it hashes in half the
+//! time of the RustCrypto `argon2` crate (issue 15; `cargo xtask bench`
+//! prints both), and its strings are the reference's PHC strings. The
+//! `argon2` crate stays as the tests' oracle: each engine verifies the
+//! other's strings, and a string the old engine wrote still verifies.
+//!
 //! Each hash needs `memory_kib` of working memory. Allocating it per hash
-//! costs page faults on every use, and glibc keeps freed blocks of that size
-//! in per-thread arenas: the benchmark saw the auth-worker grow to 750 MiB.
-//! So the hasher keeps one buffer per slot and reuses it: the process holds
-//! at most `max_concurrent_hashes` × `memory_kib`, allocated on first use.
+//! costs page faults on every use, so each slot keeps an engine `Hasher`
+//! whose arena is reused: the process holds at most `max_concurrent_hashes`
+//! × `memory_kib`, allocated on first use.
 
 use std::sync::{
     Arc, Mutex,
@@ -17,22 +24,28 @@ use std::sync::{
 };
 
 use anyhow::Context;
-use argon2::{
-    Algorithm, Argon2, Block, Params, PasswordHash, Version,
-    password_hash::{Output, ParamsString, SaltString, rand_core::OsRng},
-};
+use argon2_rust::{Algorithm, Argon2, Error, Params, Version, params::Memory};
 use tokio::sync::Semaphore;
 
 use crate::settings::Argon2Settings;
 
+/// The largest costs a stored string may ask for (on top of the configured
+/// ones): a row must not be able to make one verification allocate
+/// gigabytes or spawn a thread per lane.
+const CEILING_MEMORY_MIB: u64 = 256;
+const CEILING_PASSES: u32 = 16;
+const CEILING_LANES: u32 = 16;
+
 /// Hashes and verifies passwords.
 #[derive(Debug)]
 pub struct Hasher {
-    argon2: Argon2<'static>,
-    params: Params,
+    argon2: Argon2,
+    /// What a stored string may cost at most (see [`CEILING_MEMORY_MIB`]).
+    ceiling: Params,
     slots: Arc<Semaphore>,
-    /// argon2's working memory, one buffer per hash in progress, reused.
-    buffers: Arc<Mutex<Vec<Vec<Block>>>>,
+    /// The engine's hashers, one per hash in progress, each keeping its
+    /// working memory between hashes.
+    engines: Arc<Mutex<Vec<argon2_rust::Hasher>>>,
     /// A hash of a random password, verified against when the email is
     /// unknown, so that case costs the same time as a wrong password.
     dummy_hash: String,
@@ -42,38 +55,52 @@ pub struct Hasher {
 
 impl Hasher {
     pub fn new(settings: &Argon2Settings) -> anyhow::Result<Self> {
-        let params = Params::new(
-            settings.memory_kib,
-            settings.iterations,
-            settings.parallelism,
-            None,
-        )
-        .map_err(|e| anyhow::anyhow!("invalid argon2 settings: {e}"))?;
-        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+        let invalid = |e: Error| anyhow::anyhow!("invalid argon2 settings: {e}");
+        let params = Params::builder()
+            .memory(Memory::kib(settings.memory_kib.into()))
+            .passes(settings.iterations)
+            .lanes(settings.parallelism)
+            .build()
+            .map_err(invalid)?;
+        let ceiling = Params::builder()
+            .memory(Memory::kib(
+                u64::from(settings.memory_kib).max(CEILING_MEMORY_MIB * 1024),
+            ))
+            .passes(settings.iterations.max(CEILING_PASSES))
+            .lanes(settings.parallelism.max(CEILING_LANES))
+            .threads(settings.parallelism)
+            .build()
+            .map_err(invalid)?;
+        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
         let slots = match settings.max_concurrent_hashes {
             0 => std::thread::available_parallelism().map_or(1, usize::from),
             n => n,
         };
+        let mut engine = argon2.hasher();
         let random = uuid::Uuid::new_v4().to_string();
-        let mut memory = Vec::new();
-        let dummy_hash = hash_with(&argon2, &params, &random, &mut memory)
+        let dummy_hash = engine
+            .hash_password_with_random_salt(random.as_bytes())
+            .map_err(|e| anyhow::anyhow!("{e}"))
             .context("hashing the timing dummy")?;
         Ok(Self {
             argon2,
-            params,
+            ceiling,
             slots: Arc::new(Semaphore::new(slots)),
-            buffers: Arc::new(Mutex::new(vec![memory])),
+            engines: Arc::new(Mutex::new(vec![engine])),
             dummy_hash,
             verifications: AtomicU64::new(0),
         })
     }
 
-    /// The argon2id PHC string of `password`.
+    /// The argon2id PHC string of `password`, with a fresh 16-byte salt.
     pub async fn hash(&self, password: &str) -> anyhow::Result<String> {
-        let (argon2, params) = (self.argon2.clone(), self.params.clone());
         let password = password.to_owned();
-        self.blocking(move |memory| hash_with(&argon2, &params, &password, memory))
-            .await?
+        self.blocking(move |engine| {
+            engine
+                .hash_password_with_random_salt(password.as_bytes())
+                .map_err(|e| anyhow::anyhow!("argon2 failed: {e}"))
+        })
+        .await?
     }
 
     /// Whether `password` matches `phc`; `None` for `phc` checks the dummy hash
@@ -83,8 +110,9 @@ impl Hasher {
         let known = phc.is_some();
         let phc = phc.unwrap_or_else(|| self.dummy_hash.clone());
         let password = password.to_owned();
+        let ceiling = self.ceiling;
         let matched = self
-            .blocking(move |memory| verify_with(&password, &phc, memory))
+            .blocking(move |engine| verify_with(engine, &password, &phc, &ceiling))
             .await??;
         Ok(known && matched)
     }
@@ -94,24 +122,25 @@ impl Hasher {
         self.verifications.load(Ordering::Relaxed)
     }
 
-    /// Runs `work` on the blocking pool once a slot is free, lending it a
-    /// working-memory buffer.
+    /// Runs `work` on the blocking pool once a slot is free, lending it an
+    /// engine hasher (and so its working memory).
     async fn blocking<T: Send + 'static>(
         &self,
-        work: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
+        work: impl FnOnce(&mut argon2_rust::Hasher) -> T + Send + 'static,
     ) -> anyhow::Result<T> {
         let _slot = self.slots.acquire().await.context("hasher closed")?;
-        let buffers = Arc::clone(&self.buffers);
+        let engines = Arc::clone(&self.engines);
+        let argon2 = self.argon2;
         tokio::task::spawn_blocking(move || {
-            let mut memory = buffers
+            let mut engine = engines
                 .lock()
-                .map(|mut b| b.pop())
+                .map(|mut e| e.pop())
                 .ok()
                 .flatten()
-                .unwrap_or_default();
-            let result = work(&mut memory);
-            if let Ok(mut b) = buffers.lock() {
-                b.push(memory);
+                .unwrap_or_else(|| argon2.hasher());
+            let result = work(&mut engine);
+            if let Ok(mut e) = engines.lock() {
+                e.push(engine);
             }
             result
         })
@@ -120,98 +149,47 @@ impl Hasher {
     }
 }
 
-/// Grows `memory` to what `params` needs; the buffer keeps its size after.
-fn blocks<'a>(memory: &'a mut Vec<Block>, params: &Params) -> &'a mut [Block] {
-    let needed = params.block_count();
-    if memory.len() < needed {
-        memory.resize(needed, Block::default());
-    }
-    &mut memory[..needed]
-}
-
-/// What `PasswordHasher::hash_password` makes, with our working memory.
-fn hash_with(
-    argon2: &Argon2<'_>,
-    params: &Params,
+/// Checks `password` against a stored PHC string, with the string's own
+/// algorithm, version and parameters (up to `ceiling`) and a constant-time
+/// comparison. A mismatch is `false`; a string that does not parse, or asks
+/// for more than the ceiling, is an error.
+fn verify_with(
+    engine: &mut argon2_rust::Hasher,
     password: &str,
-    memory: &mut Vec<Block>,
-) -> anyhow::Result<String> {
-    let salt = SaltString::generate(&mut OsRng);
-    let mut salt_bytes = [0u8; 64];
-    let salt_bytes = salt
-        .as_salt()
-        .decode_b64(&mut salt_bytes)
-        .map_err(|e| anyhow::anyhow!("salt: {e}"))?;
-    let len = params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN);
-    let output = Output::init_with(len, |out| {
-        argon2
-            .hash_password_into_with_memory(
-                password.as_bytes(),
-                salt_bytes,
-                out,
-                blocks(memory, params),
-            )
-            .map_err(Into::into)
-    })
-    .map_err(|e| anyhow::anyhow!("argon2 failed: {e}"))?;
-    let phc = PasswordHash {
-        algorithm: Algorithm::Argon2id.ident(),
-        version: Some(Version::V0x13.into()),
-        params: ParamsString::try_from(params).map_err(|e| anyhow::anyhow!("params: {e}"))?,
-        salt: Some(salt.as_salt()),
-        hash: Some(output),
-    };
-    Ok(phc.to_string())
-}
-
-/// What `PasswordVerifier::verify_password` does (the stored string's own
-/// algorithm, version and parameters; a constant-time comparison), with our
-/// working memory.
-fn verify_with(password: &str, phc: &str, memory: &mut Vec<Block>) -> anyhow::Result<bool> {
-    let hash =
-        PasswordHash::new(phc).map_err(|e| anyhow::anyhow!("stored hash does not parse: {e}"))?;
-    let (Some(salt), Some(expected)) = (hash.salt, hash.hash) else {
-        anyhow::bail!("stored hash has no salt or output");
-    };
-    let invalid = |e: argon2::password_hash::Error| anyhow::anyhow!("stored hash: {e}");
-    let algorithm = Algorithm::try_from(hash.algorithm).map_err(invalid)?;
-    let version = hash
-        .version
-        .map(Version::try_from)
-        .transpose()
-        .map_err(|e| anyhow::anyhow!("stored hash: {e}"))?
-        .unwrap_or_default();
-    let params = Params::try_from(&hash).map_err(invalid)?;
-    let argon2 = Argon2::new(algorithm, version, params.clone());
-    let mut salt_bytes = [0u8; 64];
-    let salt_bytes = salt.decode_b64(&mut salt_bytes).map_err(invalid)?;
-    let computed = Output::init_with(expected.len(), |out| {
-        argon2
-            .hash_password_into_with_memory(
-                password.as_bytes(),
-                salt_bytes,
-                out,
-                blocks(memory, &params),
-            )
-            .map_err(Into::into)
-    })
-    .map_err(invalid)?;
-    // `Output`'s equality is constant-time.
-    Ok(computed == expected)
+    phc: &str,
+    ceiling: &Params,
+) -> anyhow::Result<bool> {
+    let algorithm = [Algorithm::Argon2id, Algorithm::Argon2i, Algorithm::Argon2d]
+        .into_iter()
+        .find(|a| {
+            phc.strip_prefix('$')
+                .and_then(|rest| rest.strip_prefix(a.as_str()))
+                .is_some_and(|rest| rest.starts_with('$'))
+        })
+        .context("stored hash is not an argon2 PHC string")?;
+    match engine.verify_encoded_bounded(phc, password.as_bytes(), algorithm, ceiling) {
+        Ok(()) => Ok(true),
+        Err(Error::VerifyMismatch) => Ok(false),
+        Err(e) => Err(anyhow::anyhow!("stored hash: {e}")),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn cheap() -> Hasher {
+    fn hasher(memory_kib: u32, iterations: u32) -> Hasher {
         Hasher::new(&Argon2Settings {
-            memory_kib: 64,
-            iterations: 1,
+            memory_kib,
+            iterations,
             parallelism: 1,
             max_concurrent_hashes: 2,
         })
         .unwrap()
+    }
+
+    fn cheap() -> Hasher {
+        hasher(64, 1)
     }
 
     #[tokio::test]
@@ -224,45 +202,53 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn every_hash_has_its_own_salt() {
+        let h = cheap();
+        let (a, b) = (h.hash("same").await.unwrap(), h.hash("same").await.unwrap());
+        assert_ne!(a, b);
+    }
+
+    #[tokio::test]
     async fn an_unknown_user_never_verifies() {
         let h = cheap();
         assert!(!h.verify("anything", None).await.unwrap());
     }
 
-    /// The reused-memory path makes and checks exactly what the crate's own
-    /// `PasswordHasher`/`PasswordVerifier` do, both ways.
+    /// The design's `argon2` crate (RustCrypto) is the oracle: it verifies
+    /// our strings, and ours verify its strings, also at other parameters
+    /// than the hasher's (the stored string's win).
     #[tokio::test]
-    async fn hashes_are_interchangeable_with_the_crates_own_phc_api() {
-        use argon2::{PasswordHasher, PasswordVerifier};
+    async fn hashes_are_interchangeable_with_the_argon2_crate_both_ways() {
+        use argon2::{
+            PasswordHash, PasswordHasher, PasswordVerifier,
+            password_hash::{SaltString, rand_core::OsRng},
+        };
+        let oracle = |m, t| {
+            argon2::Argon2::new(
+                argon2::Algorithm::Argon2id,
+                argon2::Version::V0x13,
+                argon2::Params::new(m, t, 1, None).unwrap(),
+            )
+        };
         let h = cheap();
         let ours = h.hash("correct horse").await.unwrap();
-        let theirs_argon2 = Argon2::new(
-            Algorithm::Argon2id,
-            Version::V0x13,
-            Params::new(64, 1, 1, None).unwrap(),
-        );
         let parsed = PasswordHash::new(&ours).unwrap();
         assert!(
-            theirs_argon2
+            oracle(64, 1)
                 .verify_password(b"correct horse", &parsed)
                 .is_ok()
         );
         assert!(
-            theirs_argon2
+            oracle(64, 1)
                 .verify_password(b"wrong horse", &parsed)
                 .is_err()
         );
 
-        // Different parameters than the hasher's: the stored string's win.
         let salt = SaltString::generate(&mut OsRng);
-        let theirs = Argon2::new(
-            Algorithm::Argon2id,
-            Version::V0x13,
-            Params::new(128, 2, 1, None).unwrap(),
-        )
-        .hash_password(b"battery staple", &salt)
-        .unwrap()
-        .to_string();
+        let theirs = oracle(128, 2)
+            .hash_password(b"battery staple", &salt)
+            .unwrap()
+            .to_string();
         assert!(
             h.verify("battery staple", Some(theirs.clone()))
                 .await
@@ -271,28 +257,82 @@ mod tests {
         assert!(!h.verify("battery stapler", Some(theirs)).await.unwrap());
     }
 
+    /// A string the previous engine (the `argon2` 0.5 crate) wrote with the
+    /// default parameters, as the users table holds them from before the
+    /// change.
+    #[tokio::test]
+    async fn a_hash_written_by_the_previous_engine_still_verifies() {
+        const OLD: &str = "$argon2id$v=19$m=19456,t=2,p=1$yH7OB6J6MRwkxq6SFOynIw$QHqoEvTP6k4EESRnYkjsnVqA0+N77HgQ7CJJgqpvU3c";
+        let h = hasher(19456, 2);
+        let old = Some(OLD.to_owned());
+        assert!(
+            h.verify("correct horse battery staple", old.clone())
+                .await
+                .unwrap()
+        );
+        assert!(
+            !h.verify("correct horse battery stapler", old)
+                .await
+                .unwrap()
+        );
+    }
+
     /// A vector of the reference implementation's own tests
     /// (phc-winner-argon2 `src/test.c`: Argon2id v1.3, t=2, m=2^16 KiB, p=1,
-    /// "password", "somesalt").
-    #[test]
-    fn the_reused_memory_path_matches_the_reference_implementation() {
-        let params = Params::new(65536, 2, 1, Some(32)).unwrap();
-        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
-        let mut memory = vec![Block::default(); 8]; // too small: grown
-        let mut out = [0u8; 32];
+    /// "password", "somesalt"), through a hasher whose working memory is
+    /// smaller (so grown) and then reused dirty, and through the PHC path.
+    #[tokio::test]
+    async fn the_reference_implementations_vector_holds_with_reused_memory() {
+        const TAG: &str = "09316115d5cf24ed5a15a31a3ba326e5cf32edc24702987c02b6566f61913cf7";
+        let h = cheap();
+        let params = Params::builder()
+            .memory(Memory::kib(65536))
+            .passes(2)
+            .build()
+            .unwrap();
+        let mut engine = h.argon2.hasher();
+        engine.set_argon2(Argon2::new(Algorithm::Argon2id, Version::V0x13, params));
         for _ in 0..2 {
-            // Twice through the same (dirty) buffer: same answer.
-            argon2
-                .hash_password_into_with_memory(
-                    b"password",
-                    b"somesalt",
-                    &mut out,
-                    blocks(&mut memory, &params),
-                )
+            let mut out = [0u8; 32];
+            engine
+                .hash_into(b"password", b"somesalt", &mut out)
                 .unwrap();
-            assert_eq!(
-                hex(&out),
-                "09316115d5cf24ed5a15a31a3ba326e5cf32edc24702987c02b6566f61913cf7"
+            assert_eq!(hex(&out), TAG);
+        }
+
+        use base64::Engine as _;
+        let tag: Vec<u8> = (0..TAG.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&TAG[i..i + 2], 16).unwrap())
+            .collect();
+        let b64 = base64::engine::general_purpose::STANDARD_NO_PAD;
+        let phc = format!(
+            "$argon2id$v=19$m=65536,t=2,p=1${}${}",
+            b64.encode(b"somesalt"),
+            b64.encode(&tag)
+        );
+        assert!(h.verify("password", Some(phc.clone())).await.unwrap());
+        assert!(!h.verify("passwort", Some(phc)).await.unwrap());
+    }
+
+    /// A stored string may not make a verification allocate what it likes.
+    #[tokio::test]
+    async fn a_stored_string_beyond_the_ceiling_is_an_error_not_an_allocation() {
+        let h = cheap();
+        let huge = "$argon2id$v=19$m=4194304,t=2,p=1$c29tZXNhbHQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc";
+        let err = h.verify("password", Some(huge.into())).await.unwrap_err();
+        assert!(err.to_string().contains("stored hash"), "{err}");
+        let wide =
+            "$argon2id$v=19$m=512,t=1,p=64$c29tZXNhbHQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc";
+        assert!(h.verify("password", Some(wide.into())).await.is_err());
+        for junk in [
+            "",
+            "$argon2$x",
+            "$bcrypt$v=19$m=64,t=1,p=1$c29tZXNhbHQ$AAAA",
+        ] {
+            assert!(
+                h.verify("password", Some(junk.into())).await.is_err(),
+                "{junk}"
             );
         }
     }

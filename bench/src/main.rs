@@ -47,11 +47,15 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
-    // Before the first large allocation (see `runtime::process`).
-    if let Err(e) = runtime::process::no_transparent_huge_pages() {
+    let cli = Cli::parse();
+    // Before the first large allocation (see `runtime::process`). `hash`
+    // keeps them, as the auth-worker does, and so does `run`, whose children
+    // (`hash` among them) would inherit the setting.
+    if !matches!(cli.command, Command::Hash(_) | Command::Run(_))
+        && let Err(e) = runtime::process::no_transparent_huge_pages()
+    {
         eprintln!("transparent huge pages stay on: {e}");
     }
-    let cli = Cli::parse();
     match cli.command {
         Command::Seed(args) => runtime(2)?.block_on(seed::run(args)),
         // One thread: the load generator shares the cores with the system

@@ -214,13 +214,14 @@ fn markdown(report: &Value) -> String {
     if let Some(per_second) = a["hasherPerSecond"].as_f64() {
         let _ = writeln!(
             md,
-            "* argon2id m={} t={} p={}: {:.1} ms per hash on one core with `argon2` 0.5 (the auth-worker's), {:.1} ms with 0.6; \
+            "* argon2id m={} t={} p={}: {:.1} ms per hash on one core with `argon2-rust` (the auth-worker's engine, {} backend), {:.1} ms with `argon2` 0.5 (RustCrypto); \
              the auth-worker's hasher ({} at once) does **{per_second:.0} hashes/s**, the ceiling for sign-ups and logins",
             a["params"]["memoryKib"],
             a["params"]["iterations"],
             a["params"]["parallelism"],
+            a["msPerHash"]["argon2-rust"].as_f64().unwrap_or(0.0),
+            a["backend"].as_str().unwrap_or("?"),
             a["msPerHash"]["argon2 0.5"].as_f64().unwrap_or(0.0),
-            a["msPerHash"]["argon2 0.6"].as_f64().unwrap_or(0.0),
             a["maxConcurrentHashes"],
         );
     }
