@@ -43,6 +43,8 @@ pub async fn run() -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", gateway.http.addr))?;
     tracing::info!(addr = %listener.local_addr()?, "floor listening (no NATS)");
     let app = gateway::app(gateway::AppState::with_rpc(rpc, gateway)?);
+    // As the gateway's `run` does.
+    let _upkeep = gateway::metrics::upkeep();
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

@@ -198,6 +198,7 @@ pub async fn run_with(
     let clients = connect(&settings.nats).await?;
     let state = AppState::new(clients, settings)?;
     let refresher = keep_keys_fresh(&state).await?;
+    let upkeep = metrics::upkeep();
     let forgetter = proxy::forget_on_notices(&state).await?;
     for route in &state.proxy.routes {
         tracing::info!(
@@ -222,6 +223,7 @@ pub async fn run_with(
     .with_graceful_shutdown(shutdown)
     .await;
     refresher.abort();
+    upkeep.abort();
     if let Some(task) = forgetter {
         task.abort();
     }
