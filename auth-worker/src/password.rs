@@ -1,7 +1,7 @@
-//! argon2id hashing, off the async runtime and bounded to the cores.
+//! argon2id hashing, on threads of its own and bounded to the cores.
 //!
 //! Hashing is deliberately expensive (19 MiB and two passes by default, the
-//! OWASP baseline), so it runs on the blocking pool and at most
+//! OWASP baseline), so it runs on threads of its own, at most
 //! `max_concurrent_hashes` at once: unbounded hashing only adds memory and
 //! latency, never throughput.
 //!
@@ -14,9 +14,15 @@
 //! other's strings, and a string the old engine wrote still verifies.
 //!
 //! Each hash needs `memory_kib` of working memory. Allocating it per hash
-//! costs page faults on every use, so each slot keeps an engine `Hasher`
-//! whose arena is reused: the process holds at most `max_concurrent_hashes`
-//! × `memory_kib`, allocated on first use.
+//! costs page faults on every use, so each of the `max_concurrent_hashes`
+//! hashing threads keeps an engine `Hasher` whose arena is reused: the
+//! process holds at most `max_concurrent_hashes` × `memory_kib`, allocated
+//! on first use.
+//!
+//! The hashing threads run at a lower priority (`argon2.nice`, 10 by
+//! default): a login flood then gets the CPU the other requests leave, and
+//! `/me` and the pages on the same machine keep theirs (issue 16's isolation
+//! between routes).
 
 use std::sync::{
     Arc, Mutex,
@@ -25,7 +31,6 @@ use std::sync::{
 
 use anyhow::Context;
 use argon2_rust::{Algorithm, Argon2, Error, Params, Version, params::Memory};
-use tokio::sync::Semaphore;
 
 use crate::settings::Argon2Settings;
 
@@ -36,16 +41,19 @@ const CEILING_MEMORY_MIB: u64 = 256;
 const CEILING_PASSES: u32 = 16;
 const CEILING_LANES: u32 = 16;
 
+/// One piece of work for a hashing thread, with its engine lent.
+type Job = Box<dyn FnOnce(&mut argon2_rust::Hasher) + Send>;
+
 /// Hashes and verifies passwords.
 #[derive(Debug)]
 pub struct Hasher {
-    argon2: Argon2,
     /// What a stored string may cost at most (see [`CEILING_MEMORY_MIB`]).
     ceiling: Params,
-    slots: Arc<Semaphore>,
-    /// The engine's hashers, one per hash in progress, each keeping its
-    /// working memory between hashes.
-    engines: Arc<Mutex<Vec<argon2_rust::Hasher>>>,
+    /// The hashing threads' queue. Each of `max_concurrent_hashes` threads
+    /// owns an engine hasher (and so keeps its working memory between
+    /// hashes) and runs at the configured nice value. Dropping the sender
+    /// ends them.
+    jobs: std::sync::mpsc::Sender<Job>,
     /// A hash of a random password, verified against when the email is
     /// unknown, so that case costs the same time as a wrong password.
     dummy_hash: String,
@@ -72,21 +80,29 @@ impl Hasher {
             .build()
             .map_err(invalid)?;
         let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
-        let slots = match settings.max_concurrent_hashes {
+        let threads = match settings.max_concurrent_hashes {
             0 => std::thread::available_parallelism().map_or(1, usize::from),
             n => n,
         };
-        let mut engine = argon2.hasher();
         let random = uuid::Uuid::new_v4().to_string();
-        let dummy_hash = engine
+        let dummy_hash = argon2
+            .hasher()
             .hash_password_with_random_salt(random.as_bytes())
             .map_err(|e| anyhow::anyhow!("{e}"))
             .context("hashing the timing dummy")?;
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        for i in 0..threads {
+            let queue = Arc::clone(&queue);
+            let nice = settings.nice;
+            std::thread::Builder::new()
+                .name(format!("argon2-{i}"))
+                .spawn(move || hashing_thread(&argon2, &queue, nice))
+                .context("starting a hashing thread")?;
+        }
         Ok(Self {
-            argon2,
             ceiling,
-            slots: Arc::new(Semaphore::new(slots)),
-            engines: Arc::new(Mutex::new(vec![engine])),
+            jobs,
             dummy_hash,
             verifications: AtomicU64::new(0),
         })
@@ -95,7 +111,7 @@ impl Hasher {
     /// The argon2id PHC string of `password`, with a fresh 16-byte salt.
     pub async fn hash(&self, password: &str) -> anyhow::Result<String> {
         let password = password.to_owned();
-        self.blocking(move |engine| {
+        self.on_hashing_thread(move |engine| {
             engine
                 .hash_password_with_random_salt(password.as_bytes())
                 .map_err(|e| anyhow::anyhow!("argon2 failed: {e}"))
@@ -112,7 +128,7 @@ impl Hasher {
         let password = password.to_owned();
         let ceiling = self.ceiling;
         let matched = self
-            .blocking(move |engine| verify_with(engine, &password, &phc, &ceiling))
+            .on_hashing_thread(move |engine| verify_with(engine, &password, &phc, &ceiling))
             .await??;
         Ok(known && matched)
     }
@@ -122,30 +138,44 @@ impl Hasher {
         self.verifications.load(Ordering::Relaxed)
     }
 
-    /// Runs `work` on the blocking pool once a slot is free, lending it an
-    /// engine hasher (and so its working memory).
-    async fn blocking<T: Send + 'static>(
+    /// Runs `work` on the next free hashing thread and waits for its answer
+    /// without blocking the runtime.
+    async fn on_hashing_thread<T: Send + 'static>(
         &self,
         work: impl FnOnce(&mut argon2_rust::Hasher) -> T + Send + 'static,
     ) -> anyhow::Result<T> {
-        let _slot = self.slots.acquire().await.context("hasher closed")?;
-        let engines = Arc::clone(&self.engines);
-        let argon2 = self.argon2;
-        tokio::task::spawn_blocking(move || {
-            let mut engine = engines
-                .lock()
-                .map(|mut e| e.pop())
-                .ok()
-                .flatten()
-                .unwrap_or_else(|| argon2.hasher());
-            let result = work(&mut engine);
-            if let Ok(mut e) = engines.lock() {
-                e.push(engine);
-            }
-            result
-        })
-        .await
-        .context("hashing task panicked")
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        self.jobs
+            .send(Box::new(move |engine| {
+                let _ = answer.send(work(engine));
+            }))
+            .ok()
+            .context("hasher closed")?;
+        answered.await.context("hashing failed (a panic)")
+    }
+}
+
+/// One hashing thread: lowers its priority to `nice`, then runs jobs until
+/// the queue closes. A panicking job costs its caller an error, not the
+/// thread.
+fn hashing_thread(argon2: &Argon2, queue: &Mutex<std::sync::mpsc::Receiver<Job>>, nice: i32) {
+    if nice > 0
+        && let Err(e) = runtime::process::lower_this_threads_priority(nice)
+    {
+        tracing::warn!(
+            error = e,
+            nice,
+            "hashing thread keeps the process's priority"
+        );
+    }
+    let mut engine = argon2.hasher();
+    loop {
+        let job = match queue.lock() {
+            Ok(queue) => queue.recv(),
+            Err(_) => return,
+        };
+        let Ok(job) = job else { return };
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut engine)));
     }
 }
 
@@ -178,14 +208,18 @@ fn verify_with(
 mod tests {
     use super::*;
 
-    fn hasher(memory_kib: u32, iterations: u32) -> Hasher {
-        Hasher::new(&Argon2Settings {
+    fn settings(memory_kib: u32, iterations: u32) -> Argon2Settings {
+        Argon2Settings {
             memory_kib,
             iterations,
             parallelism: 1,
             max_concurrent_hashes: 2,
-        })
-        .unwrap()
+            nice: 0,
+        }
+    }
+
+    fn hasher(memory_kib: u32, iterations: u32) -> Hasher {
+        Hasher::new(&settings(memory_kib, iterations)).unwrap()
     }
 
     fn cheap() -> Hasher {
@@ -290,7 +324,9 @@ mod tests {
             .passes(2)
             .build()
             .unwrap();
-        let mut engine = h.argon2.hasher();
+        let small = params.to_builder().memory(Memory::kib(8)).build().unwrap();
+        let mut engine = Argon2::new(Algorithm::Argon2id, Version::V0x13, small).hasher();
+        engine.hash(b"first", b"somesalt").unwrap();
         engine.set_argon2(Argon2::new(Algorithm::Argon2id, Version::V0x13, params));
         for _ in 0..2 {
             let mut out = [0u8; 32];
@@ -337,6 +373,47 @@ mod tests {
         }
     }
 
+    /// The hashing threads run at the configured nice value, so a login
+    /// flood yields the CPU to the other requests of the machine.
+    #[tokio::test]
+    async fn the_hashing_threads_run_at_the_configured_nice_value() {
+        let h = Hasher::new(&Argon2Settings {
+            nice: 7,
+            ..settings(64, 1)
+        })
+        .unwrap();
+        for _ in 0..4 {
+            let nice = h
+                .on_hashing_thread(|_| runtime::process::this_threads_nice())
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(nice, 7);
+        }
+        assert_eq!(runtime::process::this_threads_nice().unwrap(), 0);
+        let plain = cheap();
+        let nice = plain
+            .on_hashing_thread(|_| runtime::process::this_threads_nice())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(nice, 0);
+    }
+
+    /// A panic in a job is its caller's error; the thread lives on.
+    #[tokio::test]
+    async fn a_panicking_job_fails_its_caller_only() {
+        let h = Hasher::new(&Argon2Settings {
+            max_concurrent_hashes: 1,
+            ..settings(64, 1)
+        })
+        .unwrap();
+        let failed = h.on_hashing_thread(|_| -> () { panic!("boom") }).await;
+        assert!(failed.is_err());
+        let phc = h.hash("still here").await.unwrap();
+        assert!(h.verify("still here", Some(phc)).await.unwrap());
+    }
+
     fn hex(bytes: &[u8]) -> String {
         bytes.iter().map(|b| format!("{b:02x}")).collect()
     }
@@ -352,5 +429,6 @@ mod tests {
             ),
             (19456, 2, 1)
         );
+        assert_eq!(s.argon2.nice, 10);
     }
 }

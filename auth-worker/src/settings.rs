@@ -77,6 +77,9 @@ iterations = 2
 parallelism = 1
 # 0 means one per CPU core.
 max_concurrent_hashes = 0
+# The hashing threads' nice value (0 to 19): under a login flood they take
+# the CPU left over by the other requests of the machine, not theirs.
+nice = 10
 "#;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -138,6 +141,9 @@ pub struct Argon2Settings {
     pub iterations: u32,
     pub parallelism: u32,
     pub max_concurrent_hashes: usize,
+    /// The hashing threads' nice value; 0 leaves them at the process's.
+    #[serde(default)]
+    pub nice: i32,
 }
 
 impl Settings {
