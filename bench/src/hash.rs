@@ -4,9 +4,9 @@
 //!   picked at run time) and the design's crate (`argon2` 0.5, RustCrypto),
 //!   interleaved round by round, same inputs, same output checked, working
 //!   memory reused as the auth-worker does;
-//! * the auth-worker's own `Hasher` (bounded to the cores, on the blocking
-//!   pool) kept busy by more callers than cores: the ceiling for sign-ups
-//!   and logins per second.
+//! * the auth-worker's own `Hasher` (its hashing threads, one per core, at
+//!   their nice value) kept busy by more callers than cores: the ceiling for
+//!   sign-ups and logins per second.
 //!
 //! This command keeps transparent huge pages on, as the auth-worker does.
 

@@ -16,18 +16,20 @@ struct Cli {
     config: Option<PathBuf>,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     // Before the first large allocation (see `runtime::process`).
     let thp = runtime::process::no_transparent_huge_pages();
     let cli = Cli::parse();
     let settings = user_worker::Settings::load(cli.config.as_deref())?;
-    let _telemetry = runtime::telemetry::init(&settings.log, "user-worker")?;
-    if let Err(e) = thp {
-        tracing::warn!(
-            error = e,
-            "transparent huge pages stay on (more resident memory)"
-        );
-    }
-    user_worker::run(settings, runtime::shutdown::signal()).await
+    // `service.threads`: one by default (see `runtime::settings`).
+    settings.service.runtime()?.block_on(async move {
+        let _telemetry = runtime::telemetry::init(&settings.log, "user-worker")?;
+        if let Err(e) = thp {
+            tracing::warn!(
+                error = e,
+                "transparent huge pages stay on (more resident memory)"
+            );
+        }
+        user_worker::run(settings, runtime::shutdown::signal()).await
+    })
 }
