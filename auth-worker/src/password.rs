@@ -383,21 +383,17 @@ mod tests {
         })
         .unwrap();
         for _ in 0..4 {
-            let nice = h
-                .on_hashing_thread(|_| runtime::process::this_threads_nice())
-                .await
-                .unwrap()
-                .unwrap();
-            assert_eq!(nice, 7);
+            assert_eq!(nice_of_a_hashing_thread(&h).await, 7);
         }
         assert_eq!(runtime::process::this_threads_nice().unwrap(), 0);
-        let plain = cheap();
-        let nice = plain
-            .on_hashing_thread(|_| runtime::process::this_threads_nice())
+        assert_eq!(nice_of_a_hashing_thread(&cheap()).await, 0);
+    }
+
+    async fn nice_of_a_hashing_thread(h: &Hasher) -> i32 {
+        h.on_hashing_thread(|_| runtime::process::this_threads_nice())
             .await
             .unwrap()
-            .unwrap();
-        assert_eq!(nice, 0);
+            .unwrap()
     }
 
     /// A panic in a job is its caller's error; the thread lives on.

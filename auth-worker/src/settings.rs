@@ -142,7 +142,6 @@ pub struct Argon2Settings {
     pub parallelism: u32,
     pub max_concurrent_hashes: usize,
     /// The hashing threads' nice value; 0 leaves them at the process's.
-    #[serde(default)]
     pub nice: i32,
 }
 

@@ -53,12 +53,7 @@ pub struct ServiceSettings {
     /// woken across cores (issue 15: the user-worker's CPU per `/me` went
     /// from 50 to 36 µs, a quarter of it kernel time spent on those
     /// wake-ups).
-    #[serde(default = "one")]
     pub threads: usize,
-}
-
-fn one() -> usize {
-    1
 }
 
 impl ServiceSettings {
