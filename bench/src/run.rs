@@ -58,8 +58,45 @@ struct Case {
     label: &'static str,
     scenario: &'static str,
     front: Front,
-    /// A login flood runs beside it.
-    flood: bool,
+    /// Connections; 0: the run's `--connections`.
+    connections: usize,
+    /// Client addresses the connections come from (`load --addresses`);
+    /// 0: one per connection.
+    addresses: usize,
+    /// Connections of a login flood beside it; 0: none.
+    flood: usize,
+}
+
+impl Case {
+    const fn gateway(label: &'static str, scenario: &'static str) -> Self {
+        Self {
+            label,
+            scenario,
+            front: Front::Gateway,
+            connections: 0,
+            addresses: 0,
+            flood: 0,
+        }
+    }
+
+    const fn connections(self, connections: usize) -> Self {
+        Self {
+            connections,
+            ..self
+        }
+    }
+
+    const fn front(self, front: Front) -> Self {
+        Self { front, ..self }
+    }
+
+    const fn flood(self, flood: usize) -> Self {
+        Self { flood, ..self }
+    }
+
+    const fn addresses(self, addresses: usize) -> Self {
+        Self { addresses, ..self }
+    }
 }
 
 /// What a case's load is sent to.
@@ -85,96 +122,32 @@ impl Front {
 }
 
 const CASES: &[Case] = &[
-    Case {
-        label: "signup",
-        scenario: "signup",
-        front: Front::Gateway,
-        flood: false,
-    },
-    Case {
-        label: "login",
-        scenario: "login",
-        front: Front::Gateway,
-        flood: false,
-    },
-    Case {
-        label: "me",
-        scenario: "me",
-        front: Front::Gateway,
-        flood: false,
-    },
-    Case {
-        label: "me-floor",
-        scenario: "me",
-        front: Front::Floor,
-        flood: false,
-    },
-    Case {
-        label: "users-first",
-        scenario: "users-first",
-        front: Front::Gateway,
-        flood: false,
-    },
-    Case {
-        label: "users-deep",
-        scenario: "users-deep",
-        front: Front::Gateway,
-        flood: false,
-    },
-    Case {
-        label: "posts-first",
-        scenario: "posts-first",
-        front: Front::Gateway,
-        flood: false,
-    },
-    Case {
-        label: "posts-deep",
-        scenario: "posts-deep",
-        front: Front::Gateway,
-        flood: false,
-    },
-    Case {
-        label: "mix",
-        scenario: "mix",
-        front: Front::Gateway,
-        flood: false,
-    },
-    Case {
-        label: "session",
-        scenario: "session",
-        front: Front::Gateway,
-        flood: false,
-    },
-    Case {
-        label: "login-page",
-        scenario: "login-page",
-        front: Front::Gateway,
-        flood: false,
-    },
-    Case {
-        label: "back-office",
-        scenario: "back-office",
-        front: Front::Gateway,
-        flood: false,
-    },
-    Case {
-        label: "proxy",
-        scenario: "proxy",
-        front: Front::Gateway,
-        flood: false,
-    },
-    Case {
-        label: "proxy-direct",
-        scenario: "proxy-direct",
-        front: Front::NatsMonitor,
-        flood: false,
-    },
-    Case {
-        label: "me-during-login-flood",
-        scenario: "me",
-        front: Front::Gateway,
-        flood: true,
-    },
+    Case::gateway("signup", "signup"),
+    Case::gateway("login", "login"),
+    Case::gateway("me", "me"),
+    Case::gateway("me-floor", "me").front(Front::Floor),
+    Case::gateway("users-first", "users-first"),
+    Case::gateway("users-deep", "users-deep"),
+    Case::gateway("posts-first", "posts-first"),
+    Case::gateway("posts-deep", "posts-deep"),
+    Case::gateway("mix", "mix"),
+    Case::gateway("session", "session"),
+    Case::gateway("login-page", "login-page"),
+    Case::gateway("back-office", "back-office"),
+    Case::gateway("proxy", "proxy"),
+    Case::gateway("proxy-direct", "proxy-direct").front(Front::NatsMonitor),
+    Case::gateway("me-during-login-flood", "me").flood(32),
+    // Overload (issue 16): the same routes with 8× the clients.
+    Case::gateway("me-c64", "me").connections(64),
+    Case::gateway("me-c512", "me").connections(512),
+    Case::gateway("login-c256", "login").connections(256),
+    Case::gateway("me-during-login-flood-c256", "me").flood(256),
+    // One address with 256 connections: its share of the hashing lane
+    // goes through, the rest is refused (429) before NATS; what a refusal
+    // costs.
+    Case::gateway("login-one-client", "login")
+        .connections(256)
+        .addresses(1),
 ];
 
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
@@ -242,7 +215,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
                 (args.floor, procs)
             }
         };
-        let load = |scenario: &str, longer: f64| {
+        let load = |scenario: &str, longer: f64, connections: usize| {
             let mut cmd = Command::new(&exe);
             cmd.args([
                 "load",
@@ -251,7 +224,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
                 "--scenario",
                 scenario,
                 "--connections",
-                &args.shape.connections.to_string(),
+                &connections.to_string(),
+                "--addresses",
+                &case.addresses.to_string(),
                 "--warmup",
                 &args.shape.warmup.to_string(),
                 "--duration",
@@ -269,11 +244,15 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         // in behind a flood would take longer than the flood), and lasts a
         // second longer than the other's warm-up and window.
         let mut flood = None;
-        let measured = measure(load(case.scenario, 0.0)?, &mut procs, || {
-            if !case.flood {
+        let connections = match case.connections {
+            0 => args.shape.connections,
+            n => n,
+        };
+        let measured = measure(load(case.scenario, 0.0, connections)?, &mut procs, || {
+            if case.flood == 0 {
                 return Ok(None);
             }
-            let child = load("login", 1.0)?;
+            let child = load("login", 1.0, case.flood)?;
             let pid = child.id();
             flood = Some(child);
             Ok(Some(("flood-loadgen".to_owned(), pid)))

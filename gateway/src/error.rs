@@ -139,6 +139,8 @@ pub struct ErrorReport {
     pub error: ServiceError,
     /// Logged, never sent.
     pub detail: Option<String>,
+    /// Logged at debug level only: a refusal of admission control.
+    pub quiet: bool,
 }
 
 impl IntoResponse for ApiError {
@@ -182,6 +184,22 @@ impl IntoResponse for ApiError {
             Self::Upstream(e @ CallError::Timeout(..)) => {
                 (S::GATEWAY_TIMEOUT, Reply::new("upstream timed out").log(e))
             }
+            // Admission control's refusal: load, not a fault. Counted in
+            // metrics, logged at debug only (a flood must not become a
+            // flood of log lines).
+            Self::Upstream(CallError::Refused(e)) => match worker_status(e.status_code) {
+                Some(status) => (
+                    status,
+                    Reply {
+                        quiet: true,
+                        ..Reply::from(e)
+                    },
+                ),
+                None => (
+                    S::INTERNAL_SERVER_ERROR,
+                    Reply::internal(format!("refusal without an error status: {e}")),
+                ),
+            },
             Self::Upstream(e @ (CallError::Transport(..) | CallError::Decode(..))) => {
                 (S::INTERNAL_SERVER_ERROR, Reply::internal(e.to_string()))
             }
@@ -195,6 +213,7 @@ impl IntoResponse for ApiError {
                 ..ServiceError::new(status.as_u16(), reply.message)
             },
             detail: reply.detail,
+            quiet: reply.quiet,
         });
         response
     }
@@ -207,6 +226,7 @@ struct Reply {
     details: Vec<FieldError>,
     retry_after: Option<u64>,
     detail: Option<String>,
+    quiet: bool,
 }
 
 impl Reply {
@@ -216,6 +236,7 @@ impl Reply {
             details: Vec::new(),
             retry_after: None,
             detail: None,
+            quiet: false,
         }
     }
 
@@ -241,6 +262,7 @@ impl From<ServiceError> for Reply {
             details: e.details,
             retry_after: e.retry_after,
             detail: None,
+            quiet: false,
         }
     }
 }
@@ -280,6 +302,11 @@ pub struct ErrorBody {
 #[derive(Debug, Clone, Copy)]
 pub struct PageResponse;
 
+/// Marks admission control's refusal (503/429 before NATS): the request's
+/// response line is logged at debug level only, as its error is.
+#[derive(Debug, Clone, Copy)]
+pub struct Refused;
+
 /// Marks a response that came from a protected upstream through the proxy:
 /// the envelope leaves it as the upstream sent it.
 #[derive(Debug, Clone, Copy)]
@@ -310,15 +337,21 @@ pub async fn error_envelope(request: Request, next: Next) -> Response {
         return response;
     }
     let (mut parts, _body) = response.into_parts();
-    let ErrorReport { error, detail } =
-        parts
-            .extensions
-            .remove::<ErrorReport>()
-            .unwrap_or_else(|| ErrorReport {
-                error: ServiceError::new(status.as_u16(), default_message(status)),
-                detail: None,
-            });
-    if status.is_server_error() {
+    let ErrorReport {
+        error,
+        detail,
+        quiet,
+    } = parts
+        .extensions
+        .remove::<ErrorReport>()
+        .unwrap_or_else(|| ErrorReport {
+            error: ServiceError::new(status.as_u16(), default_message(status)),
+            detail: None,
+            quiet: false,
+        });
+    if quiet {
+        tracing::debug!(status = status.as_u16(), message = %error.message, "request refused");
+    } else if status.is_server_error() {
         tracing::error!(status = status.as_u16(), detail, message = %error.message, "request failed");
     } else {
         tracing::info!(status = status.as_u16(), message = %error.message, "request rejected");
@@ -351,6 +384,9 @@ pub async fn error_envelope(request: Request, next: Next) -> Response {
     parts.headers.remove(header::CONTENT_LENGTH);
     let mut response = Json(body).into_response();
     *response.status_mut() = status;
+    if quiet {
+        response.extensions_mut().insert(Refused);
+    }
     // Keep the original headers that matter (e.g. `Allow` on a 405).
     for (name, value) in &parts.headers {
         if name != header::CONTENT_TYPE {

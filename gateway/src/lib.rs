@@ -22,6 +22,7 @@
 //! request. A proxied request skips CORS, compression, the time limit and
 //! the body limit, and the envelope leaves the upstream's answers alone.
 
+pub mod admission;
 pub mod error;
 pub mod extract;
 pub mod metrics;
@@ -80,7 +81,8 @@ impl std::ops::Deref for AppState {
 /// The contents of [`AppState`].
 #[derive(Debug)]
 pub struct Shared {
-    pub rpc: Rpc,
+    /// NATS calls, through admission control.
+    pub rpc: admission::Calls,
     pub tokens: Arc<tokens::TokenVerifier>,
     pub sessions: Arc<session::Sessions>,
     pub proxy: Arc<proxy::Proxy>,
@@ -109,10 +111,12 @@ impl AppState {
     pub fn with_rpc(rpc: Rpc, settings: Settings) -> anyhow::Result<Self> {
         let keys = settings.session.keys()?;
         Ok(Self(Arc::new(Shared {
+            // Key fetches bypass admission: one at a time (single flight),
+            // and every token check waits on them.
             tokens: Arc::new(tokens::TokenVerifier::new(rpc.clone(), &settings.jwt)),
             sessions: Arc::new(session::Sessions::new(keys, settings.session.clone())),
             proxy: Arc::new(proxy::Proxy::new(&settings.proxy)?),
-            rpc,
+            rpc: admission::Calls::new(rpc, admission::Admission::new(&settings.admission)),
             settings: Arc::new(settings),
         })))
     }
@@ -143,7 +147,7 @@ pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
             TraceLayer::new_for_http()
                 // The span `trace_context` made and entered.
                 .make_span_with(|_: &Request| tracing::Span::current())
-                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+                .on_response(ResponseLine),
         )
         .layer(middleware::from_fn(metrics::track));
     let api_layers = ServiceBuilder::new()
@@ -236,6 +240,7 @@ async fn keep_keys_fresh(state: &AppState) -> anyhow::Result<tokio::task::JoinHa
     use futures::StreamExt;
     let client = state
         .rpc
+        .rpc()
         .client(shared::auth::SERVICE)
         .context("no NATS connection to the auth-worker")?;
     let notices = client
@@ -319,6 +324,24 @@ async fn trace_context(mut request: Request, next: Next) -> Response {
         telemetry::mark_failed(&span);
     }
     response
+}
+
+/// The line logged per response: at info level, except admission control's
+/// refusals (debug), which a flood would turn into a flood of lines.
+#[derive(Debug, Clone, Copy)]
+struct ResponseLine;
+
+impl<B> tower_http::trace::OnResponse<B> for ResponseLine {
+    fn on_response(self, response: &Response<B>, latency: Duration, span: &tracing::Span) {
+        let level = if response.extensions().get::<error::Refused>().is_some() {
+            Level::DEBUG
+        } else {
+            Level::INFO
+        };
+        DefaultOnResponse::new()
+            .level(level)
+            .on_response(response, latency, span);
+    }
 }
 
 /// CORS for the configured origins; none configured means no CORS headers.

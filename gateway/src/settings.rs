@@ -7,7 +7,9 @@ use std::{collections::HashMap, path::Path, time::Duration};
 use runtime::{nats::NatsSettings, settings, telemetry::LogSettings};
 use serde::Deserialize;
 
-use crate::{proxy::ProxySettings, session::SessionSettings, web::WebSettings};
+use crate::{
+    admission::AdmissionSettings, proxy::ProxySettings, session::SessionSettings, web::WebSettings,
+};
 
 const DEFAULTS: &str = r#"
 [http]
@@ -50,6 +52,33 @@ dir = "web/dist"
 timeout_ms = 5000
 [rpc.timeouts_ms]
 
+# Admission control (see `gateway::admission`): per lane, how many NATS
+# requests may be out at once (adaptive between min_limit and max_limit),
+# how long one may wait for its turn before a 503, and how many one client
+# address may hold (0: no bound) before a 429.
+[admission]
+enabled = true
+
+# Every subject that does not hash a password.
+[admission.default]
+algorithm = "aimd"
+initial_limit = 32
+min_limit = 8
+max_limit = 1024
+max_wait_ms = 1000
+max_per_client = 0
+max_queue = 10000
+
+# auth.login, auth.create_user, auth.change_password (argon2id).
+[admission.hashing]
+algorithm = "vegas"
+initial_limit = 4
+min_limit = 1
+max_limit = 64
+max_wait_ms = 10000
+max_per_client = 8
+max_queue = 10000
+
 [jwt]
 issuer = "natsauth"
 audience = "natsauth-api"
@@ -68,6 +97,7 @@ pub struct Settings {
     pub jwt: JwtSettings,
     pub session: SessionSettings,
     pub web: WebSettings,
+    pub admission: AdmissionSettings,
     /// The protected upstreams (`[[proxy.routes]]`); none by default.
     #[serde(default)]
     pub proxy: ProxySettings,

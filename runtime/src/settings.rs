@@ -35,7 +35,11 @@ otlp_sample_ratio = 1.0
 /// settings.
 pub const SERVICE: &str = r#"
 [service]
-max_in_flight = 64
+# Requests one copy works on at once (a task each); beyond: 503 "busy" at
+# once, which a gateway sends again. Room for 512 keeps the gateway's queue
+# (where handing a slot over costs a wake-up across its threads) empty up to
+# 512 clients per copy.
+max_in_flight = 512
 # Threads of the async runtime: 1 runs it on the main thread alone; 0 means
 # one per core. Scale a worker by running more copies (one per core).
 threads = 1
@@ -154,7 +158,7 @@ mod tests {
         assert_eq!(worker.nats.user, "user-worker");
         assert_eq!(worker.nats.inbox_prefix, "_INBOX_user-worker");
         assert_eq!(worker.nats.url, "nats://127.0.0.1:14222");
-        assert_eq!(worker.service.max_in_flight, 64);
+        assert_eq!(worker.service.max_in_flight, 512);
         assert_eq!(worker.service.threads, 1);
         assert_eq!(worker.log.level, "info");
     }

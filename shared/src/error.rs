@@ -40,6 +40,9 @@ pub struct ServiceError {
     pub retry_after: Option<u64>,
 }
 
+/// [`ServiceError::busy`]'s message.
+const BUSY: &str = "busy, retry later";
+
 impl ServiceError {
     pub fn new(status_code: u16, message: impl Into<String>) -> Self {
         Self {
@@ -88,6 +91,20 @@ impl ServiceError {
 
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self::new(503, message)
+    }
+
+    /// A worker copy's reply when all its `max_in_flight` slots are taken:
+    /// the handler did not run, so the request may be sent again.
+    pub fn busy() -> Self {
+        Self {
+            retry_after: Some(1),
+            ..Self::unavailable(BUSY)
+        }
+    }
+
+    /// Whether this is [`ServiceError::busy`]'s reply.
+    pub fn is_busy(&self) -> bool {
+        self.status_code == 503 && self.message == BUSY
     }
 
     /// 500 with a message that reveals nothing; log the cause before calling.

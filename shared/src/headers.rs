@@ -96,15 +96,23 @@ pub struct ClientAddress(pub std::net::IpAddr);
 impl ClientAddress {
     /// IPv4 (also when mapped into IPv6) as is; IPv6 masked to its /64.
     pub fn throttle_key(&self) -> String {
+        match self.masked() {
+            std::net::IpAddr::V6(prefix) => format!("{prefix}/64"),
+            v4 => v4.to_string(),
+        }
+    }
+
+    /// The address that counts as the client: IPv4 (also when mapped into
+    /// IPv6) as is, IPv6 with all but its /64 prefix zeroed.
+    pub fn masked(&self) -> std::net::IpAddr {
         use std::net::IpAddr;
         match self.0 {
-            IpAddr::V4(v4) => v4.to_string(),
+            IpAddr::V4(v4) => IpAddr::V4(v4),
             IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => v4.to_string(),
+                Some(v4) => IpAddr::V4(v4),
                 None => {
                     let s = v6.segments();
-                    let prefix = std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
-                    format!("{prefix}/64")
+                    IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
                 }
             },
         }

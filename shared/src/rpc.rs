@@ -123,6 +123,10 @@ pub enum CallError {
     /// The reply did not match the contract.
     #[error("reply on {0} does not match the contract: {1}")]
     Decode(&'static str, String),
+    /// Not sent: the caller's admission control refused it (503 when
+    /// overloaded, 429 beyond a client's share), with its retry hint.
+    #[error("refused before sending: {0}")]
+    Refused(ServiceError),
 }
 
 /// The typed NATS client: per-subject timeouts, context headers, contract
@@ -247,6 +251,7 @@ impl Rpc {
             Err(CallError::Timeout(..)) => "timeout".to_owned(),
             Err(CallError::Disconnected) => "disconnected".to_owned(),
             Err(CallError::Transport(..) | CallError::Decode(..)) => "failed".to_owned(),
+            Err(CallError::Refused(_)) => "refused".to_owned(),
         };
         metrics::counter!("nats_requests_total", "subject" => E::SUBJECT, "outcome" => outcome)
             .increment(1);

@@ -115,13 +115,17 @@ pub struct Stack<'a> {
     pub extra_env: &'static [(&'static str, &'static str)],
 }
 
-/// A private stack's load (benchmark, fuzzer) all comes from one client
-/// address, which the sign-up limit per address would soon refuse, as would
-/// the address's login limit (it counts attempts in flight: 32 connections
-/// logging in at once are 32).
+/// A private stack's load (benchmark, fuzzer) all comes from loopback,
+/// which the sign-up limit per address would soon refuse, as would the
+/// address's login limit (it counts attempts in flight: 32 connections
+/// logging in at once are 32). The gateway trusts `X-Forwarded-For` there:
+/// the benchmark's load generator gives each connection its own client
+/// address, as clients on a network have (the hashing lane's share per
+/// address is then what it is for real clients), or all the same one.
 const PRIVATE_STACK_ENV: &[(&str, &str)] = &[
     ("AUTH_WORKER_THROTTLE__SIGNUP_MAX_PER_ADDRESS", "1000000000"),
     ("AUTH_WORKER_THROTTLE__ADDRESS_MAX_FAILURES", "1000000000"),
+    ("GATEWAY_HTTP__TRUST_FORWARDED_FOR", "true"),
 ];
 
 impl Stack<'_> {

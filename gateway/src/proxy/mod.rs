@@ -106,6 +106,7 @@ pub async fn forget_on_notices(
     ] {
         let client = state
             .rpc
+            .rpc()
             .client(service)
             .with_context(|| format!("no NATS connection to the {service}"))?;
         notices.push(

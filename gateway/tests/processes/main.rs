@@ -10,6 +10,10 @@
 //!   restarted (503, then recovery).
 //! * `cluster`: the three-node NATS cluster of `nats-cluster/`, one node
 //!   SIGKILLed under load.
+//! * `overload`: 8× the logins one hashing thread keeps up with: it stays
+//!   busy with logins that succeed, the rest get a fast 503 from the
+//!   gateway (not the worker), `/me` keeps answering; one address beyond
+//!   its share gets a fast 429 while another still logs in.
 //! * `otlp`: spans exported to a collector of the test's own, one trace
 //!   across the hop, sent on SIGTERM.
 //!
@@ -29,4 +33,5 @@ mod stack;
 mod cluster;
 mod faults;
 mod otlp;
+mod overload;
 mod scaling;

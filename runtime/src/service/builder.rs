@@ -84,7 +84,7 @@ impl<S: Clone + Send + Sync + 'static> ServiceBuilder<S> {
             name,
             version: version.into(),
             description: String::new(),
-            max_in_flight: 64,
+            max_in_flight: 512,
             state,
             endpoints: Vec::new(),
             announce: None,

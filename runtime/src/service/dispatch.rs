@@ -203,12 +203,10 @@ struct Job<S> {
     stats: Arc<Mutex<Vec<endpoint::Stats>>>,
 }
 
-/// The reply of a copy whose `max_in_flight` requests are all in progress.
+/// The reply of a copy whose `max_in_flight` requests are all in progress
+/// (the gateway sends such a request again: it did not run).
 fn busy() -> ServiceError {
-    ServiceError {
-        retry_after: Some(1),
-        ..ServiceError::unavailable("busy, retry later")
-    }
+    ServiceError::busy()
 }
 
 impl<S: Clone> Job<S> {
