@@ -18,8 +18,8 @@
 //! An API request passes, outside in: request id (accepted or made) → trace
 //! span → metrics → CORS → compression → error envelope → panic catcher →
 //! time limit → browser session (CSRF, cookie, refresh) → body limit → route
-//! (extractors: JSON body, bearer token or session) → handler → one NATS
-//! request. A proxied request skips CORS, compression, the time limit and
+//! (extractors: JSON body, bearer token or session) → handler → admission
+//! (its lane's turn, [`admission`]) → one NATS request. A proxied request skips CORS, compression, the time limit and
 //! the body limit, and the envelope leaves the upstream's answers alone.
 
 pub mod admission;
