@@ -100,8 +100,12 @@ async fn readyz_names_the_missing_worker_and_turns_200_when_both_run() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_worker_answers_a_fast_503_with_a_retry_hint_instead_of_a_timeout() {
+    // The worker's own backpressure, as a caller without admission control
+    // sees it (the gateway's would hold the logins back, or send a "busy"
+    // one again: `tests/processes/overload.rs`).
     let app = spawn_app_with(Options {
         auth: |s| s.service.max_in_flight = 1,
+        gateway: |s| s.admission.enabled = false,
         ..Options::default()
     })
     .await;
