@@ -109,6 +109,8 @@ impl AppState {
     /// A state over any [`Rpc`]; the benchmark's floor passes
     /// [`Rpc::local`] to serve the same API without NATS.
     pub fn with_rpc(rpc: Rpc, settings: Settings) -> anyhow::Result<Self> {
+        // The recorder first: admission control registers its gauges now.
+        metrics::handle();
         let keys = settings.session.keys()?;
         Ok(Self(Arc::new(Shared {
             // Key fetches bypass admission: one at a time (single flight),

@@ -196,6 +196,15 @@ async fn eight_times_the_logins_that_keep_the_hasher_busy_still_succeed_at_its_p
         worker_refusals * 10 <= ok_flood as u64,
         "{worker_refusals} logins were refused by the worker ({summary})"
     );
+    // Operators see the lanes and the refusals.
+    let metrics = stack.get_text("/metrics").await;
+    for line in [
+        r#"gateway_admission_limit{lane="hashing"}"#,
+        r#"gateway_admission_queued{lane="default"}"#,
+        r#"gateway_admission_refused_total{lane="hashing",reason="#,
+    ] {
+        assert!(metrics.contains(line), "no {line} in /metrics");
+    }
     // /me has its own lane: the login queue does not hold it up.
     assert!(me.len() > 10, "{me:?}");
     assert!(me.iter().all(|s| *s == 200), "{me:?}");
