@@ -332,8 +332,10 @@ impl LaneGate {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The current limit, sent requests and waiting ones.
-    pub fn snapshot(&self) -> (u32, u32, usize) {
+    /// The current limit, sent requests and waiting ones (the gauges say
+    /// the same to operators).
+    #[cfg(test)]
+    fn snapshot(&self) -> (u32, u32, usize) {
         let state = self.lock();
         (state.limit.current(), state.in_flight, state.queue.len())
     }
