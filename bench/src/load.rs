@@ -47,6 +47,9 @@ pub enum Scenario {
     /// `GET /varz`, anonymous, sent straight to nats-server's monitoring
     /// port (`--addr` is that port): what `proxy` is measured against.
     ProxyDirect,
+    /// `GET /healthz`, anonymous: the gateway's cheapest answer (every
+    /// layer, a small JSON body, no NATS), what any reply costs at least.
+    Healthz,
 }
 
 /// How a scenario is driven and measured; `run` passes its own on to each
@@ -184,6 +187,7 @@ impl Plan {
             ),
             Scenario::Proxy => browse("/proxy/nats/varz", Some(self.admin_cookie.clone())),
             Scenario::ProxyDirect => browse("/varz", None),
+            Scenario::Healthz => get("/healthz".into(), None),
         }
     }
 

@@ -40,6 +40,33 @@ pub fn cpu_micros_per_request(result: &Value) -> Value {
     Value::Object(out)
 }
 
+/// With `--rounds`, every round's successful req/s per scenario; the table
+/// above shows each scenario's median round.
+fn rounds(md: &mut String, report: &Value) {
+    let results = report["results"].as_array().into_iter().flatten();
+    let lines: Vec<String> = results
+        .filter_map(|r| {
+            let all = r["roundsOkRps"].as_array()?;
+            let figures: Vec<String> = all
+                .iter()
+                .map(|v| format!("{:.0}", v.as_f64().unwrap_or(0.0)))
+                .collect();
+            Some(format!(
+                "* {}: {}",
+                r["label"].as_str().unwrap_or(""),
+                figures.join(" / ")
+            ))
+        })
+        .collect();
+    if !lines.is_empty() {
+        let _ = writeln!(
+            md,
+            "\nSuccessful req/s of each round, in the order they ran (the table shows the median round):\n\n{}",
+            lines.join("\n")
+        );
+    }
+}
+
 fn find<'a>(report: &'a Value, label: &str) -> Option<&'a Value> {
     report["results"]
         .as_array()?
@@ -140,6 +167,7 @@ fn markdown(report: &Value) -> String {
             num(&rss["nats-server"]),
         );
     }
+    rounds(&mut md, report);
 
     cpu_per_request(&mut md, report);
 
@@ -295,6 +323,9 @@ pub fn overload_figures(report: &Value) -> Value {
         .and_then(|r| cpu_micros_per_request(r)["gateway"].as_f64());
     let accepted = find(report, "me").and_then(server_micros);
     let login = find(report, "login").and_then(server_micros);
+    // The cheapest reply: every layer, no NATS; what any answer costs.
+    let healthz =
+        find(report, "healthz").and_then(|r| cpu_micros_per_request(r)["gateway"].as_f64());
     json!({
         "acceptedLoginMicros": login,
         "refusalOverAcceptedLogin": ratio(refusal, login),
@@ -302,6 +333,8 @@ pub fn overload_figures(report: &Value) -> Value {
         "login256Over32": ratio(ok("login-c256"), ok("login")),
         "meDuringFlood256Over32": ratio(ok("me-during-login-flood-c256"), ok("me-during-login-flood")),
         "refusalMicros": refusal,
+        "healthzMicros": healthz,
+        "refusalOverHealthz": ratio(refusal, healthz),
         "acceptedMeMicros": accepted,
         "refusalOverAccepted": ratio(refusal, accepted),
     })
@@ -372,6 +405,14 @@ fn overload(md: &mut String, report: &Value) {
                     "; an accepted login {l:.0} µs: **{:.4}×**",
                     r / l
                 )),
+        );
+    }
+    if let (Some(r), Some(h)) = (o["refusalMicros"].as_f64(), o["healthzMicros"].as_f64()) {
+        let _ = writeln!(
+            md,
+            "* The gateway's cheapest reply, `GET /healthz` (every layer, no NATS), costs it \
+             {h:.1} µs: a refusal is **{:.2}×** that",
+            r / h
         );
     }
 }

@@ -9,7 +9,7 @@ use std::{
     collections::BTreeMap,
     io::{BufRead, BufReader, Read, Write},
     net::{SocketAddr, TcpStream},
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
@@ -49,6 +49,11 @@ pub struct RunArgs {
     /// A note for the report (e.g. what the stack's settings are).
     #[arg(long, default_value = "")]
     note: String,
+    /// Runs of the whole selection, one after the other (interleaved, so a
+    /// slow spell of the machine touches every scenario alike); each
+    /// scenario's reported run is its median by successful req/s.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    rounds: u32,
 }
 
 const PASSWORD: &str = "bench password 1";
@@ -148,6 +153,8 @@ const CASES: &[Case] = &[
     Case::gateway("login-one-client", "login")
         .connections(256)
         .addresses(1),
+    // The cheapest reply the gateway gives, to price a refusal against.
+    Case::gateway("healthz", "healthz"),
 ];
 
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
@@ -183,107 +190,25 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let hash: Value = serde_json::from_str(capture(Command::new(&exe).arg("hash"))?.trim())?;
     println!("  {hash}");
 
-    let mut results = Vec::new();
-    for case in CASES {
-        if !args.only.is_empty() && !args.only.iter().any(|o| case.label.starts_with(o.as_str())) {
-            continue;
+    let selected: Vec<&Case> = CASES
+        .iter()
+        .filter(|case| {
+            args.only.is_empty() || args.only.iter().any(|o| case.label.starts_with(o.as_str()))
+        })
+        .collect();
+    let mut runs: Vec<Vec<Value>> = vec![Vec::new(); selected.len()];
+    for round in 1..=args.rounds {
+        for (case, runs) in selected.iter().zip(&mut runs) {
+            let label = if args.rounds > 1 {
+                format!("Scenario {} (round {round} of {})", case.label, args.rounds)
+            } else {
+                format!("Scenario {}", case.label)
+            };
+            step(&label);
+            runs.push(run_case(case, &args, &exe, &pids, &seed)?);
         }
-        step(&format!("Scenario {}", case.label));
-        let mut floor = None;
-        let (addr, mut procs) = match case.front {
-            Front::Gateway => (args.gateway, pids.clone()),
-            // The stack's processes are sampled too: nats-server serves it.
-            Front::NatsMonitor => (args.nats_monitor, pids.clone()),
-            Front::Floor => {
-                // Its logs go to a file, as the gateway's do.
-                let log_path = std::env::var_os("NATSAUTH_BENCH_LOG")
-                    .map_or_else(|| args.out.join("floor.log"), PathBuf::from);
-                let log = std::fs::File::create(&log_path)
-                    .with_context(|| format!("creating {}", log_path.display()))?;
-                let child = Command::new(&exe)
-                    .arg("floor")
-                    .env("GATEWAY_HTTP__ADDR", args.floor.to_string())
-                    .stdin(Stdio::null())
-                    .stdout(log.try_clone()?)
-                    .stderr(log)
-                    .spawn()
-                    .context("starting the floor")?;
-                let pid = child.id();
-                floor = Some(child);
-                wait_healthy(args.floor)?;
-                let procs = vec![("floor".to_owned(), pid)];
-                (args.floor, procs)
-            }
-        };
-        let load = |scenario: &str, longer: f64, connections: usize| {
-            let mut cmd = Command::new(&exe);
-            cmd.args([
-                "load",
-                "--addr",
-                &addr.to_string(),
-                "--scenario",
-                scenario,
-                "--connections",
-                &connections.to_string(),
-                "--addresses",
-                &case.addresses.to_string(),
-                "--warmup",
-                &args.shape.warmup.to_string(),
-                "--duration",
-                &(args.shape.duration + longer).to_string(),
-                "--password",
-                PASSWORD,
-                "--seed",
-                &seed.to_string(),
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped());
-            cmd.spawn().context("starting the load generator")
-        };
-        // The flood starts once the measured load has its tokens (logging
-        // in behind a flood would take longer than the flood), and lasts a
-        // second longer than the other's warm-up and window.
-        let mut flood = None;
-        let connections = match case.connections {
-            0 => args.shape.connections,
-            n => n,
-        };
-        let measured = measure(load(case.scenario, 0.0, connections)?, &mut procs, || {
-            if case.flood == 0 {
-                return Ok(None);
-            }
-            let child = load("login", 1.0, case.flood)?;
-            let pid = child.id();
-            flood = Some(child);
-            Ok(Some(("flood-loadgen".to_owned(), pid)))
-        })?;
-        let flood = match flood {
-            Some(mut child) => {
-                let mut out = String::new();
-                child
-                    .stdout
-                    .take()
-                    .context("no stdout")?
-                    .read_to_string(&mut out)?;
-                child.wait()?;
-                out.lines()
-                    .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-                    .next_back()
-            }
-            None => None,
-        };
-        if let Some(mut child) = floor {
-            stop(&mut child)?;
-        }
-        let mut result = measured;
-        result["label"] = json!(case.label);
-        result["through"] = json!(case.front.name());
-        if let Some(flood) = flood {
-            result["flood"] = flood;
-        }
-        print_line(&result);
-        results.push(result);
     }
+    let results: Vec<Value> = runs.into_iter().map(median_run).collect();
 
     let mut report = json!({
         "machine": machine(),
@@ -307,6 +232,126 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         args.out.join("report.json").display()
     );
     Ok(())
+}
+
+/// The run of a scenario with the median successful req/s (the upper one
+/// of an even count), with every run's figure beside it (`roundsOkRps`,
+/// in the order they ran).
+fn median_run(mut runs: Vec<Value>) -> Value {
+    let ok = |r: &Value| r["okRps"].as_f64().unwrap_or(0.0);
+    let all: Vec<f64> = runs.iter().map(ok).collect();
+    runs.sort_by(|a, b| ok(a).total_cmp(&ok(b)));
+    let middle = runs.len() / 2;
+    let mut chosen = runs.swap_remove(middle);
+    if all.len() > 1 {
+        chosen["roundsOkRps"] = json!(all);
+    }
+    chosen
+}
+
+/// Runs one scenario once: its own load generator (and the floor, or a
+/// login flood, when it has one), sampled over the measured window.
+fn run_case(
+    case: &Case,
+    args: &RunArgs,
+    exe: &Path,
+    pids: &[(String, u32)],
+    seed: &Value,
+) -> anyhow::Result<Value> {
+    let mut floor = None;
+    let (addr, mut procs) = match case.front {
+        Front::Gateway => (args.gateway, pids.to_vec()),
+        // The stack's processes are sampled too: nats-server serves it.
+        Front::NatsMonitor => (args.nats_monitor, pids.to_vec()),
+        Front::Floor => {
+            // Its logs go to a file, as the gateway's do.
+            let log_path = std::env::var_os("NATSAUTH_BENCH_LOG")
+                .map_or_else(|| args.out.join("floor.log"), PathBuf::from);
+            let log = std::fs::File::create(&log_path)
+                .with_context(|| format!("creating {}", log_path.display()))?;
+            let child = Command::new(&exe)
+                .arg("floor")
+                .env("GATEWAY_HTTP__ADDR", args.floor.to_string())
+                .stdin(Stdio::null())
+                .stdout(log.try_clone()?)
+                .stderr(log)
+                .spawn()
+                .context("starting the floor")?;
+            let pid = child.id();
+            floor = Some(child);
+            wait_healthy(args.floor)?;
+            let procs = vec![("floor".to_owned(), pid)];
+            (args.floor, procs)
+        }
+    };
+    let load = |scenario: &str, longer: f64, connections: usize| {
+        let mut cmd = Command::new(&exe);
+        cmd.args([
+            "load",
+            "--addr",
+            &addr.to_string(),
+            "--scenario",
+            scenario,
+            "--connections",
+            &connections.to_string(),
+            "--addresses",
+            &case.addresses.to_string(),
+            "--warmup",
+            &args.shape.warmup.to_string(),
+            "--duration",
+            &(args.shape.duration + longer).to_string(),
+            "--password",
+            PASSWORD,
+            "--seed",
+            &seed.to_string(),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped());
+        cmd.spawn().context("starting the load generator")
+    };
+    // The flood starts once the measured load has its tokens (logging
+    // in behind a flood would take longer than the flood), and lasts a
+    // second longer than the other's warm-up and window.
+    let mut flood = None;
+    let connections = match case.connections {
+        0 => args.shape.connections,
+        n => n,
+    };
+    let measured = measure(load(case.scenario, 0.0, connections)?, &mut procs, || {
+        if case.flood == 0 {
+            return Ok(None);
+        }
+        let child = load("login", 1.0, case.flood)?;
+        let pid = child.id();
+        flood = Some(child);
+        Ok(Some(("flood-loadgen".to_owned(), pid)))
+    })?;
+    let flood = match flood {
+        Some(mut child) => {
+            let mut out = String::new();
+            child
+                .stdout
+                .take()
+                .context("no stdout")?
+                .read_to_string(&mut out)?;
+            child.wait()?;
+            out.lines()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .next_back()
+        }
+        None => None,
+    };
+    if let Some(mut child) = floor {
+        stop(&mut child)?;
+    }
+    let mut result = measured;
+    result["label"] = json!(case.label);
+    result["through"] = json!(case.front.name());
+    if let Some(flood) = flood {
+        result["flood"] = flood;
+    }
+    print_line(&result);
+    Ok(result)
 }
 
 /// Runs one load generator to its end, sampling `procs` over its measured

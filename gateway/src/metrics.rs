@@ -3,10 +3,15 @@
 //! outcome (recorded by `shared::rpc::Rpc`), and process metrics (CPU,
 //! memory, open files), rendered at `GET /metrics`.
 
-use std::{sync::OnceLock, time::Instant};
+use std::{
+    collections::HashSet,
+    sync::{OnceLock, PoisonError, RwLock},
+    time::Instant,
+};
 
 use axum::{
     extract::{MatchedPath, Request},
+    http::Method,
     middleware::Next,
     response::Response,
 };
@@ -69,18 +74,59 @@ pub fn render() -> String {
 
 /// Counts every request by method, matched route (never the raw path, so ids
 /// do not explode the label set) and status, and records its latency.
+///
+/// Every label value is a `&'static str` (no allocation per request) from a
+/// bounded set: the standard methods (any other is `other`: the method is
+/// the client's to choose, and each new one would be a new series), the
+/// router's routes, and the status codes.
 pub async fn track(request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().to_string();
+    let method = method_label(request.method());
     let route = request
         .extensions()
         .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+        .map_or("unmatched", |p| intern(p.as_str()));
     let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
-    metrics::counter!("http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
+    let status = intern(response.status().as_str());
+    metrics::counter!("http_requests_total", "method" => method, "route" => route, "status" => status)
         .increment(1);
     metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => route)
         .record(started.elapsed().as_secs_f64());
     response
+}
+
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
+}
+
+/// A `'static` copy of a label value from a bounded set (the router's
+/// matched routes, the three-digit status codes), made once per value.
+fn intern(value: &str) -> &'static str {
+    static SEEN: OnceLock<RwLock<HashSet<&'static str>>> = OnceLock::new();
+    let seen = SEEN.get_or_init(Default::default);
+    if let Some(known) = seen
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(value)
+    {
+        return known;
+    }
+    let mut seen = seen.write().unwrap_or_else(PoisonError::into_inner);
+    if let Some(known) = seen.get(value) {
+        return known;
+    }
+    let leaked: &'static str = Box::leak(value.to_owned().into_boxed_str());
+    seen.insert(leaked);
+    leaked
 }

@@ -48,9 +48,14 @@ pub struct BenchArgs {
     /// signup, login, me, me-floor, users-first, users-deep, posts-first,
     /// posts-deep, mix, session, login-page, back-office, proxy (GET /proxy/nats/varz
     /// through the gateway), proxy-direct (GET /varz straight to nats-server's
-    /// monitor), me-during-login-flood
+    /// monitor), me-during-login-flood, and the overload cases me-c64, me-c512,
+    /// login-c256, me-during-login-flood-c256, login-one-client
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// Run the selection this many times, interleaved; each scenario reports
+    /// its median round (ratios between scenarios then come from medians)
+    #[arg(long, default_value_t = 1)]
+    rounds: u32,
     #[command(flatten)]
     pg: PgArgs,
 }
@@ -130,6 +135,7 @@ fn bench(
         .args(["--warmup", &args.warmup.to_string()])
         .args(["--users", &args.users.to_string()])
         .args(["--posts", &args.posts.to_string()])
+        .args(["--rounds", &args.rounds.to_string()])
         .arg("--out")
         .arg(&out)
         .args([

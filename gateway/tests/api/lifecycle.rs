@@ -159,6 +159,31 @@ async fn large_responses_are_compressed_for_clients_that_accept_it() {
     assert!(small.headers().get("content-encoding").is_none());
 }
 
+/// The method is the client's to choose (`XYZ1`, `XYZ2`, ... are valid
+/// tokens): as a label it would let anyone add metric series without end.
+/// Methods other than the standard ones are counted as `other`.
+#[tokio::test]
+async fn a_client_chosen_method_does_not_become_a_metric_label() {
+    let app = spawn_app().await;
+    for n in 0..3 {
+        let method = reqwest::Method::from_bytes(format!("XCARDINALITY{n}").as_bytes()).unwrap();
+        let response = app
+            .http
+            .request(method, app.url("/api/users/me"))
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_client_error(), "{}", response.status());
+    }
+    let text = app.get("/metrics").await.text().await.unwrap();
+    assert!(!text.contains("XCARDINALITY"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("http_requests_total{") && l.contains(r#"method="other""#)),
+        "{text}"
+    );
+}
+
 #[tokio::test]
 async fn metrics_count_http_requests_by_route_and_nats_requests_by_outcome() {
     let app = spawn_app().await;
