@@ -269,7 +269,7 @@ fn run_case(
                 .map_or_else(|| args.out.join("floor.log"), PathBuf::from);
             let log = std::fs::File::create(&log_path)
                 .with_context(|| format!("creating {}", log_path.display()))?;
-            let child = Command::new(&exe)
+            let child = Command::new(exe)
                 .arg("floor")
                 .env("GATEWAY_HTTP__ADDR", args.floor.to_string())
                 .stdin(Stdio::null())
@@ -285,7 +285,7 @@ fn run_case(
         }
     };
     let load = |scenario: &str, longer: f64, connections: usize| {
-        let mut cmd = Command::new(&exe);
+        let mut cmd = Command::new(exe);
         cmd.args([
             "load",
             "--addr",

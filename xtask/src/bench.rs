@@ -141,8 +141,8 @@ fn bench(
         .args([
             "--note",
             "Default settings of every process (log level info, one copy of each worker), but \
-             for the sign-up and login limits per client address: all the load comes from \
-             one address.",
+             the gateway trusts X-Forwarded-For (each connection sends its own address) and \
+             the auth-worker's sign-up and failure limits per address are lifted.",
         ]);
     if !args.only.is_empty() {
         run.args(["--only", &args.only.join(",")]);
