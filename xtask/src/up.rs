@@ -398,6 +398,15 @@ pub fn start(
         &stack.nats_monitor.port().to_string(),
     ])
     .envs(stack.passwords.env());
+    // One Go scheduler thread (P) unless the caller sets its own. This stack
+    // shares a few cores with the gateway, the workers and PostgreSQL; with
+    // one P per core, nats-server's idle Ps spin, park and wake on futexes
+    // around every message (a third of its CPU in the profile), and the
+    // bench measured 6–9 µs less of its CPU per `/me` with one (README,
+    // Performance). It uses about a third of a core at full load here.
+    if std::env::var_os("GOMAXPROCS").is_none() {
+        nats.env("GOMAXPROCS", "1");
+    }
     sup.spawn("nats-server", Stage::Nats, nats)?;
     util::wait_until(
         "nats-server (its client port, and GET /healthz on its monitoring port)",
