@@ -54,7 +54,7 @@ pub struct BenchArgs {
     only: Vec<String>,
     /// Run the selection this many times, interleaved; each scenario reports
     /// its median round (ratios between scenarios then come from medians)
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     rounds: u32,
     #[command(flatten)]
     pg: PgArgs,

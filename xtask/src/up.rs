@@ -402,8 +402,8 @@ pub fn start(
     // shares a few cores with the gateway, the workers and PostgreSQL; with
     // one P per core, nats-server's idle Ps spin, park and wake on futexes
     // around every message (a third of its CPU in the profile), and the
-    // bench measured 6–9 µs less of its CPU per `/me` with one (README,
-    // Performance). It uses about a third of a core at full load here.
+    // bench measured 5–12 µs less of its CPU per request with one (README,
+    // Optimizations kept). It uses about a third of a core at full load here.
     if std::env::var_os("GOMAXPROCS").is_none() {
         nats.env("GOMAXPROCS", "1");
     }
