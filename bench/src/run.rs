@@ -192,9 +192,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
 
     let selected: Vec<&Case> = CASES
         .iter()
-        .filter(|case| {
-            args.only.is_empty() || args.only.iter().any(|o| case.label.starts_with(o.as_str()))
-        })
+        .filter(|case| args.only.is_empty() || args.only.iter().any(|o| selects(o, case.label)))
         .collect();
     let mut runs: Vec<Vec<Value>> = vec![Vec::new(); selected.len()];
     for round in 1..=args.rounds {
@@ -502,6 +500,15 @@ fn stop(child: &mut Child) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `--only`: `me` selects every scenario whose label starts with it, `me$`
+/// that one scenario alone.
+fn selects(selector: &str, label: &str) -> bool {
+    match selector.strip_suffix('$') {
+        Some(exact) => label == exact,
+        None => label.starts_with(selector),
+    }
+}
+
 fn step(text: &str) {
     println!("\n==> {text}");
 }
@@ -543,4 +550,19 @@ fn machine() -> Value {
         "kernel": read("/proc/sys/kernel/osrelease").trim(),
         "date": date,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::selects;
+
+    #[test]
+    fn a_prefix_selects_every_scenario_it_starts_and_a_dollar_one_alone() {
+        assert!(selects("me", "me"));
+        assert!(selects("me", "me-floor"));
+        assert!(selects("me$", "me"));
+        assert!(!selects("me$", "me-floor"));
+        assert!(!selects("me-floor$", "me"));
+        assert!(!selects("login", "me"));
+    }
 }

@@ -49,7 +49,8 @@ pub struct BenchArgs {
     /// posts-deep, mix, session, login-page, back-office, proxy (GET /proxy/nats/varz
     /// through the gateway), proxy-direct (GET /varz straight to nats-server's
     /// monitor), me-during-login-flood, and the overload cases me-c64, me-c512,
-    /// login-c256, me-during-login-flood-c256, login-one-client
+    /// login-c256, me-during-login-flood-c256, login-one-client; a name
+    /// ending in `$` selects that scenario alone (`me$,me-floor`)
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Run the selection this many times, interleaved; each scenario reports

@@ -58,11 +58,14 @@ pub fn violated_constraint(e: &sqlx::Error) -> Option<&str> {
 /// A lazily connecting pool: the worker starts (and answers 503) while the
 /// database is down, and recovers by itself when it returns.
 ///
-/// No ping before each acquire: sqlx already pings every connection when it
-/// goes back to the pool (and drops one that fails), so a second round trip
-/// to PostgreSQL per query bought nothing but its cost. A connection that
-/// died while idle (PostgreSQL restarted) fails its one next query with a
-/// 503, and is dropped on release.
+/// One round trip to PostgreSQL per query: no ping before each acquire, and
+/// none when a connection goes back to the pool with nothing in flight and no
+/// transaction open (sqlx pings on every release; the workspace's vendored
+/// `sqlx-postgres` answers that ping at once for a clean connection). A
+/// dropped transaction's queued rollback, or a query abandoned mid-flight,
+/// still makes the release ask the server (and wait). A connection that died
+/// while idle (PostgreSQL restarted) fails its one next query with a 503; that
+/// query left it unclean, so its release asks, fails, and drops it.
 pub fn pool(settings: &DatabaseSettings) -> anyhow::Result<PgPool> {
     Ok(PgPoolOptions::new()
         .max_connections(settings.max_connections)
