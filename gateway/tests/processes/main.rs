@@ -15,8 +15,8 @@
 //!   gateway (not the worker), `/me` keeps answering; one address beyond
 //!   its share gets a fast 429 while another still logs in.
 //! * `pool`: the workers' PostgreSQL pool gives a connection back without a
-//!   round trip when its query left it clean, and still drains a dropped
-//!   query, rolls back a dropped transaction and replaces a dead connection.
+//!   round trip when its query left it clean, and still rolls back a dropped
+//!   transaction as it goes back and replaces a dead connection.
 //! * `otlp`: spans exported to a collector of the test's own, one trace
 //!   across the hop, sent on SIGTERM.
 //!

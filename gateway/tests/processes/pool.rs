@@ -1,7 +1,9 @@
 //! The PostgreSQL pool both workers use (`runtime::db::pool`) against a real
 //! server: a connection goes back to the pool without a round trip when its
 //! query left it clean (the vendored sqlx-postgres patch), and is still
-//! drained, rolled back or dropped when it was not.
+//! rolled back or dropped when it was not. (A query dropped mid-flight is
+//! drained by sqlx before the connection's next query whether or not the
+//! release pings, so no test here could tell the patch from its absence.)
 
 use std::time::Duration;
 
