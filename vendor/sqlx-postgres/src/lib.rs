@@ -1,5 +1,10 @@
 //! **PostgreSQL** database driver.
 
+// natsauth patch: from crates.io this crate builds with its warnings capped;
+// as a path dependency it would print three of upstream's own (a deprecated
+// futures call in the listener, an unused `Flush` message) on every build.
+#![allow(deprecated, dead_code)]
+
 #[macro_use]
 extern crate sqlx_core;
 
