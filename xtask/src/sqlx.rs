@@ -13,8 +13,8 @@
 //! Both make a throwaway database `natsauth_sqlx_<pid>`, apply the migrations
 //! with `psql` as the admin role (no project binary is needed, so this works
 //! when the data is missing and nothing builds offline), then run `cargo
-//! check` on the crates with statements, online, with `SQLX_OFFLINE_DIR`
-//! naming an empty folder that sqlx's macros write into.
+//! check` on the workspace, online, with `SQLX_OFFLINE_DIR` naming an empty
+//! folder that sqlx's macros write into.
 
 use std::{
     collections::BTreeMap,
@@ -34,8 +34,8 @@ use crate::{
 /// Where the committed query data lives (the workspace root's, which sqlx's
 /// macros look in for every crate).
 const DATA_DIR: &str = ".sqlx";
-/// The crates whose sources hold `sqlx::query!` statements; `cargo check` of
-/// the two workers compiles all three (`runtime` with its `postgres` feature).
+/// The crates whose sources hold `sqlx::query!` statements, touched so that
+/// `cargo check` expands their macros again.
 const CRATES_WITH_STATEMENTS: &[&str] = &["runtime", "auth-worker", "user-worker"];
 /// The roles the migrations grant to (`auth-worker provision` makes them with
 /// passwords; here they only need to exist).
@@ -183,9 +183,14 @@ fn check_online(database_url: &str) -> anyhow::Result<BTreeMap<String, String>> 
     for krate in CRATES_WITH_STATEMENTS {
         touch_tree(&Path::new(krate).join("src"))?;
     }
+    // The whole workspace with every target, as clippy checked it just
+    // before in `cargo xtask test`: the same features for every dependency,
+    // so only the workspace's own crates are checked again. `-p` of the two
+    // workers alone unifies features differently and checked a hundred
+    // dependencies again (186 s of a 27-minute CI run on a slow VM).
     util::run(
         util::cargo()
-            .args(["check", "--quiet", "-p", "auth-worker", "-p", "user-worker"])
+            .args(["check", "--quiet", "--workspace", "--all-targets"])
             .env("DATABASE_URL", database_url)
             .env("SQLX_OFFLINE", "false")
             .env("SQLX_OFFLINE_DIR", &out),
