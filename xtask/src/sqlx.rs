@@ -186,8 +186,8 @@ fn check_online(database_url: &str) -> anyhow::Result<BTreeMap<String, String>> 
     // The whole workspace with every target, as clippy checked it just
     // before in `cargo xtask test`: the same features for every dependency,
     // so only the workspace's own crates are checked again. `-p` of the two
-    // workers alone unifies features differently and checked a hundred
-    // dependencies again (186 s of a 27-minute CI run on a slow VM).
+    // workers alone unifies features differently and checked dependencies
+    // again (186 s of a 27-minute CI run on a slow VM; 24 s this way).
     util::run(
         util::cargo()
             .args(["check", "--quiet", "--workspace", "--all-targets"])
