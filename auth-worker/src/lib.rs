@@ -22,6 +22,7 @@ pub mod tokens;
 use std::{future::Future, sync::Arc};
 
 use anyhow::Context;
+use runtime::db::callers::{self, Callers};
 use sqlx::{PgPool, postgres::PgPoolOptions};
 
 pub use error::Error;
@@ -85,7 +86,8 @@ impl Worker {
     /// expired rows at start and on its schedule meanwhile.
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
         let purge = tokio::spawn(purge_loop(self.state.clone()));
-        let served = service::builder(self.state)
+        let callers = Callers::new(self.state.db.clone(), callers::LANES);
+        let served = service::builder(self.state, callers)
             .serve(self.client, shutdown)
             .await;
         purge.abort();

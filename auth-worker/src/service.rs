@@ -1,15 +1,16 @@
 //! Registers every `auth.*` endpoint with its handler.
 
-use runtime::service::ServiceBuilder;
+use runtime::service::{ResolveCaller, ServiceBuilder};
 use shared::auth;
 
 use crate::{AppState, handlers};
 
-/// The auth worker's service, ready to serve.
-pub fn builder(state: AppState) -> ServiceBuilder<AppState> {
+/// The auth worker's service, ready to serve; `callers` checks the caller
+/// of every endpoint that takes one (the worker's own is
+/// [`runtime::db::callers::Callers`]).
+pub fn builder(state: AppState, callers: impl ResolveCaller) -> ServiceBuilder<AppState> {
     let max_in_flight = state.settings.service.max_in_flight;
-    let db = state.db.clone();
-    ServiceBuilder::new(auth::SERVICE, env!("CARGO_PKG_VERSION"), state, db)
+    ServiceBuilder::new(auth::SERVICE, env!("CARGO_PKG_VERSION"), state, callers)
         .description("Accounts, credentials and access tokens")
         .max_in_flight(max_in_flight)
         // Its key set may have changed: token verifiers fetch it again.

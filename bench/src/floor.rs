@@ -4,13 +4,29 @@
 //! as over NATS; what is missing is the broker: publishing, routing, two
 //! socket writes and reads, headers. Configured by the same environment as
 //! the three real processes (`GATEWAY_*`, `AUTH_WORKER_*`, `USER_WORKER_*`).
+//!
+//! Its caller checks are one query per request by default (`impl
+//! ResolveCaller for PgPool`), as a single-process monolith makes them: the
+//! `me-floor` scenario, which issue 15's target is set against. With
+//! `--coalesced` they go through the workers' own
+//! [`runtime::db::callers::Callers`] (`me-floor-coalesced`): the same code as
+//! the stack with only the hop taken away, the hop's own price.
 
 use std::{net::SocketAddr, sync::Arc};
 
 use anyhow::Context;
+use runtime::db::callers::{self, Callers};
 use shared::rpc::Rpc;
 
-pub async fn run() -> anyhow::Result<()> {
+#[derive(Debug, clap::Args)]
+pub struct FloorArgs {
+    /// Check callers in batches, as the workers do, rather than with one
+    /// query per request.
+    #[arg(long)]
+    coalesced: bool,
+}
+
+pub async fn run(args: FloorArgs) -> anyhow::Result<()> {
     let gateway = gateway::Settings::load(None)?;
     let auth = auth_worker::Settings::load(None)?;
     let users = user_worker::Settings::load(None)?;
@@ -32,10 +48,22 @@ pub async fn run() -> anyhow::Result<()> {
         settings: Arc::new(users),
         notices: Default::default(),
     };
-    let handlers = auth_worker::service::builder(auth_state)
-        .into_local()
-        .into_iter()
-        .chain(user_worker::service::builder(user_state).into_local());
+    let (auth, users) = if args.coalesced {
+        let auth = auth_worker::service::builder(
+            auth_state.clone(),
+            Callers::new(auth_state.db, callers::LANES),
+        );
+        let users = user_worker::service::builder(
+            user_state.clone(),
+            Callers::new(user_state.db, callers::LANES),
+        );
+        (auth.into_local(), users.into_local())
+    } else {
+        let auth = auth_worker::service::builder(auth_state.clone(), auth_state.db);
+        let users = user_worker::service::builder(user_state.clone(), user_state.db);
+        (auth.into_local(), users.into_local())
+    };
+    let handlers = auth.into_iter().chain(users);
     let rpc = Rpc::local(handlers, gateway.rpc.timeout()).with_timeouts(gateway.rpc.per_subject());
 
     let listener = tokio::net::TcpListener::bind(&gateway.http.addr)

@@ -8,7 +8,9 @@
 //!   line of results.
 //! * `floor`: the same axum front (every layer, token checks) calling the
 //!   workers' handlers in this process instead of over NATS: what the hop
-//!   is measured against.
+//!   is measured against. Its caller checks are one query per request, as a
+//!   monolith makes them, or (`--coalesced`) batched as the workers batch
+//!   them.
 //! * `hash`: argon2id's cost per hash on this machine, one core and all, for
 //!   the crate the auth-worker uses and the next major version.
 
@@ -39,7 +41,7 @@ enum Command {
     /// Drive one scenario against a running gateway.
     Load(load::LoadArgs),
     /// Serve the API without NATS (handlers in-process).
-    Floor,
+    Floor(floor::FloorArgs),
     /// Measure argon2id per hash.
     Hash(hash::HashArgs),
     /// The whole benchmark against a running stack (`cargo xtask bench`).
@@ -61,7 +63,7 @@ fn main() -> anyhow::Result<()> {
         // One thread: the load generator shares the cores with the system
         // under test, and one thread drives 32 connections easily.
         Command::Load(args) => runtime(1)?.block_on(load::run(args)),
-        Command::Floor => tokio::runtime::Runtime::new()?.block_on(floor::run()),
+        Command::Floor(args) => tokio::runtime::Runtime::new()?.block_on(floor::run(args)),
         Command::Hash(args) => runtime(2)?.block_on(hash::run(args)),
         Command::Run(args) => run::run(args),
     }

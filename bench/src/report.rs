@@ -189,6 +189,18 @@ fn markdown(report: &Value) -> String {
             hop / floor
         );
     }
+    // The same code as the stack with only the hop taken away: what the
+    // broker itself costs, now that the workers coalesce caller checks.
+    if let (Some(hop), Some(floor)) = (rps("me"), rps("me-floor-coalesced")) {
+        let p99s = p99("me").zip(p99("me-floor-coalesced"));
+        let _ = writeln!(
+            md,
+            "* `/me` through NATS / without NATS, both with coalesced caller checks: **{:.2}×** \
+             the throughput ({hop:.0} / {floor:.0} req/s){}",
+            hop / floor,
+            p99s.map_or(String::new(), |(a, b)| format!(", p99 **{:.2}×**", a / b)),
+        );
+    }
     if let (Some(session), Some(me)) = (rps("session"), rps("me")) {
         let _ = writeln!(
             md,

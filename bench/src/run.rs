@@ -109,8 +109,11 @@ impl Case {
 enum Front {
     /// The stack's gateway.
     Gateway,
-    /// The no-hop floor, started for the case.
+    /// The no-hop floor, started for the case: one caller query per
+    /// request, as a monolith.
     Floor,
+    /// The no-hop floor with the workers' coalesced caller checks.
+    FloorCoalesced,
     /// nats-server's monitoring port, bypassing the gateway.
     NatsMonitor,
 }
@@ -120,7 +123,7 @@ impl Front {
     fn name(self) -> &'static str {
         match self {
             Front::Gateway => "gateway",
-            Front::Floor => "floor",
+            Front::Floor | Front::FloorCoalesced => "floor",
             Front::NatsMonitor => "nats-monitor",
         }
     }
@@ -131,6 +134,7 @@ const CASES: &[Case] = &[
     Case::gateway("login", "login"),
     Case::gateway("me", "me"),
     Case::gateway("me-floor", "me").front(Front::Floor),
+    Case::gateway("me-floor-coalesced", "me").front(Front::FloorCoalesced),
     Case::gateway("users-first", "users-first"),
     Case::gateway("users-deep", "users-deep"),
     Case::gateway("posts-first", "posts-first"),
@@ -261,7 +265,7 @@ fn run_case(
         Front::Gateway => (args.gateway, pids.to_vec()),
         // The stack's processes are sampled too: nats-server serves it.
         Front::NatsMonitor => (args.nats_monitor, pids.to_vec()),
-        Front::Floor => {
+        Front::Floor | Front::FloorCoalesced => {
             // Its logs go to a file, as the gateway's do.
             let log_path = std::env::var_os("NATSAUTH_BENCH_LOG")
                 .map_or_else(|| args.out.join("floor.log"), PathBuf::from);
@@ -269,6 +273,7 @@ fn run_case(
                 .with_context(|| format!("creating {}", log_path.display()))?;
             let child = Command::new(exe)
                 .arg("floor")
+                .args((case.front == Front::FloorCoalesced).then_some("--coalesced"))
                 .env("GATEWAY_HTTP__ADDR", args.floor.to_string())
                 .stdin(Stdio::null())
                 .stdout(log.try_clone()?)

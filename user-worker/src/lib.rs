@@ -18,6 +18,7 @@ pub mod settings;
 
 use std::{future::Future, sync::Arc};
 
+use runtime::db::callers::{self, Callers};
 use sqlx::PgPool;
 
 pub use error::Error;
@@ -44,5 +45,8 @@ pub async fn run(
         settings: Arc::new(settings),
         notices: runtime::nats::Notices::new(client.clone()),
     };
-    service::builder(state).serve(client, shutdown).await
+    let callers = Callers::new(state.db.clone(), callers::LANES);
+    service::builder(state, callers)
+        .serve(client, shutdown)
+        .await
 }

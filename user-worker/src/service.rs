@@ -1,6 +1,6 @@
 //! Registers every `user.*` and `post.*` endpoint with its handler.
 
-use runtime::service::ServiceBuilder;
+use runtime::service::{ResolveCaller, ServiceBuilder};
 use shared::{post, user};
 
 use crate::{
@@ -8,11 +8,12 @@ use crate::{
     handlers::{posts, users},
 };
 
-/// The user worker's service, ready to serve.
-pub fn builder(state: AppState) -> ServiceBuilder<AppState> {
+/// The user worker's service, ready to serve; `callers` checks the caller
+/// of every endpoint that takes one (the worker's own is
+/// [`runtime::db::callers::Callers`]).
+pub fn builder(state: AppState, callers: impl ResolveCaller) -> ServiceBuilder<AppState> {
     let max_in_flight = state.settings.service.max_in_flight;
-    let db = state.db.clone();
-    ServiceBuilder::new(user::SERVICE, env!("CARGO_PKG_VERSION"), state, db)
+    ServiceBuilder::new(user::SERVICE, env!("CARGO_PKG_VERSION"), state, callers)
         .description("User profiles and posts")
         .max_in_flight(max_in_flight)
         .endpoint::<user::Get, _, _, _>(users::get)

@@ -534,3 +534,154 @@ async fn a_right_password_gives_its_attempt_back_so_the_owner_is_never_counted_o
         );
     }
 }
+
+/// A user signed up and logged in: its id, access token and session.
+struct Login {
+    id: i64,
+    access: String,
+    refresh: String,
+    session: uuid::Uuid,
+}
+
+async fn logged_in(app: &TestApp, email: &str) -> Login {
+    app.signup_ok(email).await;
+    let body = app.login_ok(email, PASSWORD).await;
+    let access = body["accessToken"].as_str().unwrap().to_owned();
+    Login {
+        id: body["user"]["id"].as_i64().unwrap(),
+        session: session_of(&access),
+        refresh: body["refreshToken"].as_str().unwrap().to_owned(),
+        access,
+    }
+}
+
+async fn log_out(app: &TestApp, login: &Login) {
+    let logout = json!({"refreshToken": login.refresh});
+    let response = app
+        .call(
+            Method::POST,
+            "/api/auth/logout",
+            login.access.as_str(),
+            Some(&logout),
+        )
+        .send()
+        .await;
+    assert_eq!(response.status(), 204);
+}
+
+/// The workers check callers in batches (`runtime::db::callers`): one query
+/// for every request that came together. Within one batch each claim still
+/// gets its own answer: a live session its own user with the current role;
+/// a revoked or expired session, another user's session, an unknown one or
+/// none, 401.
+#[tokio::test]
+async fn one_coalesced_caller_check_answers_each_claim_on_its_own() {
+    use runtime::{db::callers::Callers, service::ResolveCaller};
+
+    let app = spawn_app().await;
+    let ada = logged_in(&app, "ada@example.com").await;
+    let bob = logged_in(&app, "bob@example.com").await;
+    let cy = logged_in(&app, "cy@example.com").await;
+    let dee = logged_in(&app, "dee@example.com").await;
+    log_out(&app, &bob).await;
+    let db = app.db.pool().await;
+    sqlx::query("update sessions set expires_at = now() - interval '1 second' where id = $1")
+        .bind(cy.session)
+        .execute(&db)
+        .await
+        .unwrap();
+    // Made an ADMIN after its token was issued: the token still says USER.
+    sqlx::query("update users set role = 'ADMIN' where id = $1")
+        .bind(dee.id)
+        .execute(&db)
+        .await
+        .unwrap();
+
+    let claim = |id: i64, session: Option<uuid::Uuid>| Caller {
+        id,
+        role: Role::User,
+        session,
+    };
+    let claims = [
+        claim(ada.id, Some(ada.session)),
+        claim(bob.id, Some(bob.session)),
+        claim(cy.id, Some(cy.session)),
+        // Ada's live session, claimed by Bob.
+        claim(bob.id, Some(ada.session)),
+        claim(ada.id, None),
+        claim(ada.id, Some(uuid::Uuid::new_v4())),
+        claim(dee.id, Some(dee.session)),
+        // The same claim twice in one batch.
+        claim(ada.id, Some(ada.session)),
+    ];
+    // As the user-worker connects: its own role, least privilege.
+    let pool = sqlx::PgPool::connect(&app.db.url_as("natsauth_user_worker"))
+        .await
+        .unwrap();
+    let callers = Callers::new(pool, 1);
+    // Every check is queued before the lane first runs (this test's runtime
+    // has one thread), so they make one batch.
+    let answers =
+        futures::future::join_all(claims.iter().map(|c| callers.resolve_caller(*c))).await;
+
+    let users: Vec<Option<(i64, Role)>> = answers
+        .iter()
+        .map(|a| a.as_ref().ok().map(|u| (u.id, u.role)))
+        .collect();
+    assert_eq!(
+        users,
+        [
+            Some((ada.id, Role::User)),
+            None,
+            None,
+            None,
+            None,
+            None,
+            Some((dee.id, Role::Admin)),
+            Some((ada.id, Role::User)),
+        ]
+    );
+    for answer in answers.iter().filter_map(|a| a.as_ref().err()) {
+        assert_eq!(answer.status_code, 401, "{answer:?}");
+    }
+    assert_eq!(answers[0].as_ref().unwrap().email, "ada@example.com");
+    // The claim without a session is refused before it is queued.
+    assert_eq!(callers.queries(), 1, "one query for the whole batch");
+}
+
+/// Through the whole stack, many `/me` at once with live and logged-out
+/// tokens of several users (checked together in the user-worker's
+/// batches): each gets its own user or 401.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_me_with_live_and_ended_sessions_each_get_their_own_answer() {
+    let app = spawn_app().await;
+    let mut logins = Vec::new();
+    for i in 0..6 {
+        logins.push(logged_in(&app, &format!("user{i}@example.com")).await);
+    }
+    for ended in logins.iter().skip(1).step_by(2) {
+        log_out(&app, ended).await;
+    }
+    let app = &app;
+    let calls = (0..8)
+        .flat_map(|_| logins.iter().enumerate())
+        .map(|(i, login)| async move {
+            let response = app
+                .call(Method::GET, "/api/users/me", login.access.as_str(), None)
+                .send()
+                .await;
+            (i, response)
+        });
+    let replies = futures::future::join_all(calls).await;
+    assert_eq!(replies.len(), 48);
+    for (i, response) in replies {
+        if i % 2 == 0 {
+            assert_eq!(response.status(), 200);
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["email"], format!("user{i}@example.com"));
+            assert_eq!(body["id"], logins[i].id);
+        } else {
+            assert_error(response, 401, "/api/users/me").await;
+        }
+    }
+}

@@ -1,8 +1,9 @@
-//! PostgreSQL as both workers use it: settings, the pool, and
-//! [`users`], the reads of a user that both make (the caller check among
-//! them). Every statement is checked against the migrated schema at build
+//! PostgreSQL as both workers use it: settings, the pool, [`users`], the
+//! reads of a user that both make, and [`callers`], the check of every
+//! request's caller, coalesced. Every statement is checked against the migrated schema at build
 //! time (`sqlx::query!`, with the query data in `.sqlx/`).
 
+pub mod callers;
 pub mod users;
 
 use std::path::PathBuf;

@@ -1,5 +1,6 @@
 //! The reads of a user that both workers make: one by id, and the check of a
-//! claimed caller on every request that takes one.
+//! claimed caller with a query of its own (the workers batch theirs:
+//! [`super::callers`]).
 
 use shared::{Caller, Role, ServiceError, User, user::UserId};
 use sqlx::{PgExecutor, PgPool};

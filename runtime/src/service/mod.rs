@@ -48,8 +48,10 @@ pub struct Call<C> {
 /// session in the token is live (not revoked, not expired), and the role is
 /// the user's current one. The service loop calls it once per request, before
 /// decoding, for every endpoint whose [`Access`](shared::headers::Access)
-/// asks for it. Both workers use the database's (`impl ResolveCaller for
-/// PgPool`, feature `postgres`).
+/// asks for it. Both workers use the database's, coalesced
+/// ([`crate::db::callers::Callers`], feature `postgres`: one query for the
+/// requests that arrive together); `impl ResolveCaller for PgPool` makes one
+/// query per request (the benchmark's monolith floor).
 pub trait ResolveCaller: Send + Sync + 'static {
     /// The caller's user as it is now (its role is the one that counts), or
     /// 401 when the caller's session has ended.
