@@ -685,3 +685,54 @@ async fn concurrent_me_with_live_and_ended_sessions_each_get_their_own_answer() 
         }
     }
 }
+
+/// With every connection taken (the database out of reach, say), a check
+/// queued behind a batch that is waiting for one still gets its 503 about
+/// `acquire_timeout` after it arrived, as its own query would have, not a
+/// whole timeout after that batch gave up (which would pass the gateway's
+/// NATS timeout and turn into a 504).
+#[tokio::test]
+async fn a_caller_check_waits_for_a_connection_no_longer_than_the_pools_timeout() {
+    use runtime::{db::callers::Callers, service::ResolveCaller};
+
+    let db = testkit::TestDb::create().await;
+    let acquire_timeout = Duration::from_secs(2);
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(acquire_timeout)
+        .connect(&db.url_as("natsauth_user_worker"))
+        .await
+        .unwrap();
+    let held = pool.acquire().await.unwrap();
+    let callers = Callers::new(pool.clone(), 1);
+    let claim = Caller {
+        id: 1,
+        role: Role::User,
+        session: Some(uuid::Uuid::new_v4()),
+    };
+    let started = Instant::now();
+    // The one lane takes the first check and waits for the connection.
+    let first = tokio::spawn({
+        let callers = callers.clone();
+        async move { callers.resolve_caller(claim).await }
+    });
+    let taken = testkit::eventually(acquire_timeout / 2, Duration::from_millis(5), || async {
+        callers.queries() == 1
+    });
+    assert!(taken.await, "the lane took the first check");
+    // Queued while the lane waits: taken only when the first has failed.
+    let second = callers.resolve_caller(claim).await;
+    let waited = started.elapsed();
+    assert_eq!(second.unwrap_err().status_code, 503);
+    assert_eq!(first.await.unwrap().unwrap_err().status_code, 503);
+    assert!(
+        waited < acquire_timeout * 7 / 4,
+        "the second check was answered after {waited:?}"
+    );
+    drop(held);
+    // Once a connection is free the same checks are answered (401: no
+    // such session) at once.
+    let answer = callers.resolve_caller(claim).await;
+    assert_eq!(answer.unwrap_err().status_code, 401);
+    assert_eq!(callers.queries(), 3);
+}

@@ -9,7 +9,11 @@
 //! request that arrives alone is checked at once, in a batch of one: there
 //! is no timer, so coalescing adds no wait at low load. Every check is still
 //! a read made after its request arrived, so a revocation committed before
-//! the request is seen, as with one query per request.
+//! the request is seen, as with one query per request. A check waits for a
+//! connection no longer than the pool's `acquire_timeout` from its arrival
+//! (then 503), as its own query would: with the database down, a batch taken
+//! late does not wait a whole timeout more. A failed query fails its whole
+//! batch alike (503 when the database is out of reach, else 500).
 
 use std::{
     collections::HashMap,
@@ -21,7 +25,10 @@ use std::{
 
 use shared::{Caller, Role, ServiceError, User, user::UserId};
 use sqlx::PgPool;
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::{
+    sync::{Mutex, mpsc, oneshot},
+    time::Instant,
+};
 use uuid::Uuid;
 
 use crate::service::ResolveCaller;
@@ -35,6 +42,9 @@ pub const LANES: usize = 2;
 type Answer = Result<Option<User>, ServiceError>;
 
 struct Check {
+    /// When the check was queued: it waits for a connection no longer than
+    /// the pool's `acquire_timeout` from then, as a query of its own would.
+    queued: Instant,
     session: Uuid,
     user: UserId,
     answer: oneshot::Sender<Answer>,
@@ -80,6 +90,7 @@ impl ResolveCaller for Callers {
         let session = claimed.session.ok_or_else(ended)?;
         let (answer, answered) = oneshot::channel();
         let check = Check {
+            queued: Instant::now(),
             session,
             user: claimed.id,
             answer,
@@ -121,7 +132,17 @@ async fn lane(
 /// fails.
 async fn answer(db: &PgPool, batch: &mut Vec<Check>) {
     let sessions: Vec<Uuid> = batch.iter().map(|c| c.session).collect();
-    match live_sessions(db, &sessions).await {
+    // The oldest check's: a batch taken late (the lanes were all waiting for
+    // connections, the database down) fails by then with the pool's 503,
+    // before the gateway's own timeout, rather than waiting a whole
+    // `acquire_timeout` more.
+    let deadline = batch
+        .iter()
+        .map(|c| c.queued)
+        .min()
+        .unwrap_or_else(Instant::now)
+        + db.options().get_acquire_timeout();
+    match live_sessions(db, &sessions, deadline).await {
         Ok(live) => {
             for check in batch.drain(..) {
                 // A session is live only for the user it belongs to.
@@ -142,8 +163,16 @@ async fn answer(db: &PgPool, batch: &mut Vec<Check>) {
 }
 
 /// The users of those of `sessions` that are live (not revoked, not expired),
-/// by session. A deleted user has no sessions left.
-async fn live_sessions(db: &PgPool, sessions: &[Uuid]) -> Result<HashMap<Uuid, User>, sqlx::Error> {
+/// by session. A deleted user has no sessions left. `PoolTimedOut` when no
+/// connection is free by `deadline`.
+async fn live_sessions(
+    db: &PgPool,
+    sessions: &[Uuid],
+    deadline: Instant,
+) -> Result<HashMap<Uuid, User>, sqlx::Error> {
+    let mut connection = tokio::time::timeout_at(deadline, db.acquire())
+        .await
+        .map_err(|_| sqlx::Error::PoolTimedOut)??;
     let rows = sqlx::query!(
         r#"select s.id as session, u.id, u.email, u.firstname, u.lastname,
                   u.role as "role: Role", u.created_at, u.updated_at
@@ -151,7 +180,7 @@ async fn live_sessions(db: &PgPool, sessions: &[Uuid]) -> Result<HashMap<Uuid, U
            where s.id = any($1) and s.revoked_at is null and s.expires_at > now()"#,
         sessions
     )
-    .fetch_all(db)
+    .fetch_all(&mut *connection)
     .await?;
     Ok(rows
         .into_iter()
