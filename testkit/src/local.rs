@@ -35,8 +35,9 @@ const PORTS: std::ops::Range<u32> = 10_000..32_000;
 ///
 /// Each port is handed out once per test process: asking the kernel for
 /// port 0 and letting it go can give two tests the same port, and then one
-/// test's requests reach the other's gateway (seen in CI: a first sign-up
-/// answered 409, logins answered 429 by another stack's throttle). Test
+/// test's requests reach the other's gateway (the likely cause of a CI run
+/// where two process tests failed at once: a first sign-up answered 409,
+/// logins 429 from a throttle the test had lifted). Test
 /// processes start at a different place in the range (by process id), and a
 /// port something else already holds is skipped.
 pub fn free_port() -> u16 {
