@@ -185,19 +185,11 @@ async fn a_deleted_users_token_gets_401_on_every_route() {
 #[tokio::test]
 async fn after_logout_the_access_token_gets_401_everywhere() {
     let app = spawn_app().await;
-    app.signup_ok("ada@example.com").await;
-    let body = app.login_ok("ada@example.com", PASSWORD).await;
-    let access = body["accessToken"].as_str().unwrap();
-    let id = body["user"]["id"].as_i64().unwrap();
-    let post = app.create_post(access, "mine", false).await;
-    let logout = json!({"refreshToken": body["refreshToken"]});
-    let response = app
-        .call(Method::POST, "/api/auth/logout", access, Some(&logout))
-        .send()
-        .await;
-    assert_eq!(response.status(), 204);
+    let ada = logged_in(&app, "ada@example.com").await;
+    let post = app.create_post(ada.access.as_str(), "mine", false).await;
+    log_out(&app, &ada).await;
 
-    let statuses = every_route_with(&app, access, id, post["id"].as_i64().unwrap()).await;
+    let statuses = every_route_with(&app, &ada.access, ada.id, post["id"].as_i64().unwrap()).await;
     assert_all_401(&statuses);
 }
 
