@@ -1,11 +1,10 @@
-//! What crosses the proxy: the upstream URL of a request, the headers each
-//! way, and the upstream's redirects. Pure functions, tested here.
+//! What crosses the proxy: the headers each way and the upstream's
+//! redirects. Pure functions, tested here; the upstream's URL is
+//! [`super::paths`]'s, its cookies [`super::cookies`]'.
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Uri, header};
-use cookie::Cookie;
-use percent_encoding::percent_decode_str;
 
-use super::settings::Route;
+use super::{cookies, settings::Route};
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1, plus the old `Keep-Alive` and
 /// `Proxy-Connection`): about one connection, never forwarded.
@@ -31,19 +30,42 @@ pub const FORWARDED_EMAIL: &str = "x-forwarded-email";
 pub const FORWARDED_GROUPS: &str = "x-forwarded-groups";
 pub const AUTH_ASSERTION: &str = "x-auth-assertion";
 
-/// Whether a client-sent header could claim an identity or an origin the
-/// upstream would trust: all of them are dropped, and the gateway sets its
+/// Headers an upstream may read as who the user is, where the request came
+/// from or which URL it was for (oauth2-proxy's, Authelia's, Grafana's,
+/// IIS's, proxies' and CDNs'), besides the [families](IDENTITY_FAMILIES).
+const IDENTITY: &[&str] = &[
+    "authorization",
+    "forwarded",
+    "x-auth-assertion",
+    "x-real-ip",
+    "true-client-ip",
+    "x-client-ip",
+    "cf-connecting-ip",
+    "x-client-address",
+    "x-original-url",
+    "x-original-uri",
+    "x-rewrite-url",
+];
+
+/// Whole families of them: `X-Forwarded-*` (`-User`, `-Email`, `-Groups`,
+/// `-Preferred-Username`, `-For`, `-Host`, …), `X-Auth-Request-*`,
+/// `X-Remote-*`, `Remote-*`, `X-WEBAUTH-*`.
+const IDENTITY_FAMILIES: &[&str] = &[
+    "x-forwarded-",
+    "x-auth-request-",
+    "x-remote-",
+    "remote-",
+    "x-webauth-",
+];
+
+/// Whether a client-sent header could claim an identity, an address or a
+/// URL the upstream would trust. Names are read case-insensitively and with
+/// `_` as `-`, as CGI, WSGI, PHP and Rack read them (`X_Forwarded_User` is
+/// their `X-Forwarded-User`). All of them are dropped; the gateway sets its
 /// own.
-fn is_identity(name: &HeaderName) -> bool {
-    let name = name.as_str();
-    name == header::AUTHORIZATION.as_str()
-        || name == header::FORWARDED.as_str()
-        || name == AUTH_ASSERTION
-        || name == "x-real-ip"
-        || name == "x-client-address"
-        || name.starts_with("x-forwarded-")
-        || name.starts_with("x-auth-request-")
-        || name.starts_with("remote-")
+pub fn is_identity(name: &str) -> bool {
+    let name = name.to_ascii_lowercase().replace('_', "-");
+    IDENTITY.contains(&name.as_str()) || IDENTITY_FAMILIES.iter().any(|f| name.starts_with(f))
 }
 
 /// The header names a `Connection` header lists (hop-by-hop too).
@@ -57,30 +79,6 @@ fn connection_listed(headers: &HeaderMap) -> Vec<HeaderName> {
         .collect()
 }
 
-/// The request's path under the route, or `None` when it has a `.` or `..`
-/// segment (also percent-encoded): the upstream would resolve it out of the
-/// route's base path, so it is refused.
-pub fn upstream_uri(route: &Route, uri: &Uri) -> Option<Uri> {
-    let path = uri.path();
-    let rest = path.strip_prefix(route.prefix.as_str()).unwrap_or(path);
-    let dotted = rest.split('/').any(|segment| {
-        let decoded = percent_decode_str(segment).decode_utf8_lossy();
-        decoded == "." || decoded == ".."
-    });
-    if dotted {
-        return None;
-    }
-    let sent = if route.strip_prefix { rest } else { path };
-    let sent = if sent.is_empty() { "/" } else { sent };
-    let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
-    Uri::builder()
-        .scheme(route.scheme.clone())
-        .authority(route.authority.clone())
-        .path_and_query(format!("{}{sent}{query}", route.base_path))
-        .build()
-        .ok()
-}
-
 /// What the gateway tells the upstream about the request.
 #[derive(Debug)]
 pub struct Identity<'a> {
@@ -91,14 +89,19 @@ pub struct Identity<'a> {
     pub client_ip: String,
     /// `http` or `https`: how the browser reached the gateway.
     pub proto: &'a str,
+    /// `X-Forwarded-Host`: the public origin's host, or the request's.
+    pub host: Option<HeaderValue>,
 }
 
-/// The headers sent upstream: the client's, less hop-by-hop, identity and
-/// `Host` headers and the session cookie (other cookies pass), plus the
-/// gateway's identity headers. An upgrade keeps its `Upgrade`.
+/// The headers sent upstream for `route`: the client's, less hop-by-hop
+/// headers, [identity](is_identity) headers, `Host`, every header whose
+/// name has an `_` (as nginx drops them by default: CGI-style servers read
+/// `A_B` as `A-B`, so it could stand in for a header the gateway sets), and
+/// every cookie but the route's own ([`cookies::upstream_cookie`]); plus the
+/// gateway's identity headers, each once. An upgrade keeps its `Upgrade`.
 pub fn request_headers(
     incoming: &HeaderMap,
-    session_cookie: &str,
+    route: &str,
     upgrade: Option<&HeaderValue>,
     identity: &Identity<'_>,
 ) -> HeaderMap {
@@ -107,7 +110,8 @@ pub fn request_headers(
     for (name, value) in incoming {
         if is_hop_by_hop(name)
             || listed.contains(name)
-            || is_identity(name)
+            || name.as_str().contains('_')
+            || is_identity(name.as_str())
             || name == header::HOST
             || name == header::COOKIE
         {
@@ -115,21 +119,10 @@ pub fn request_headers(
         }
         out.append(name.clone(), value.clone());
     }
-    let cookies: Vec<String> = incoming
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(Cookie::split_parse)
-        .filter_map(Result::ok)
-        .filter(|c| c.name() != session_cookie)
-        .map(|c| format!("{}={}", c.name(), c.value()))
-        .collect();
-    if !cookies.is_empty()
-        && let Ok(value) = HeaderValue::try_from(cookies.join("; "))
-    {
-        out.insert(header::COOKIE, value);
+    if let Some(cookie) = cookies::upstream_cookie(route, incoming) {
+        out.insert(header::COOKIE, cookie);
     }
-    if let Some(host) = incoming.get(header::HOST) {
+    if let Some(host) = &identity.host {
         out.insert("x-forwarded-host", host.clone());
     }
     let mut set = |name: &'static str, value: &str| {
@@ -151,9 +144,16 @@ pub fn request_headers(
 }
 
 /// The upstream's response headers as the client gets them: hop-by-hop
-/// headers go (but a 101 keeps `Connection` and `Upgrade`), and a redirect
-/// into the upstream is turned into one under the route's prefix.
-pub fn response_headers(route: &Route, headers: &mut HeaderMap, switching: bool) {
+/// headers go (but a 101 keeps `Connection` and `Upgrade`), a redirect into
+/// the upstream is turned into one under the route's prefix, cookies are
+/// [the route's](cookies::browser_set_cookie), headers that would act on
+/// the whole origin go, and every reply but a 101 is [marked](protect).
+pub fn response_headers(
+    route: &Route,
+    session_cookie: &str,
+    headers: &mut HeaderMap,
+    switching: bool,
+) {
     let listed = connection_listed(headers);
     let names = HOP_BY_HOP
         .iter()
@@ -170,6 +170,63 @@ pub fn response_headers(route: &Route, headers: &mut HeaderMap, switching: bool)
         && let Ok(value) = HeaderValue::try_from(rewritten)
     {
         headers.insert(header::LOCATION, value);
+    }
+    set_cookies(route, session_cookie, headers);
+    for name in BEYOND_THE_ROUTE {
+        headers.remove(*name);
+    }
+    if !switching {
+        protect(route, headers);
+    }
+}
+
+/// Response headers whose effect reaches past the route, so past what the
+/// upstream may decide: `Clear-Site-Data` would clear the gateway's session
+/// cookie and storage, `Service-Worker-Allowed` would let a worker
+/// registered under the route control the gateway's pages.
+const BEYOND_THE_ROUTE: &[&str] = &["clear-site-data", "service-worker-allowed"];
+
+/// Replaces the upstream's `Set-Cookie`s by the route's versions of them.
+fn set_cookies(route: &Route, session_cookie: &str, headers: &mut HeaderMap) {
+    let values: Vec<HeaderValue> = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| cookies::browser_set_cookie(route, session_cookie, v))
+        .filter_map(|v| HeaderValue::try_from(v).ok())
+        .collect();
+    headers.remove(header::SET_COOKIE);
+    for value in values {
+        headers.append(header::SET_COOKIE, value);
+    }
+}
+
+/// The sandbox of an isolated route: scripts, forms, popups (sandboxed
+/// too), dialogs and downloads work, but in an opaque origin: no
+/// `allow-same-origin`, so no access to the gateway's cookies, storage or
+/// pages, and no credentialed same-site request to `/api/`.
+pub const SANDBOX: &str =
+    "sandbox allow-scripts allow-forms allow-popups allow-modals allow-downloads";
+
+/// What every reply of `route` gets: `X-Content-Type-Options: nosniff` and
+/// its `Cross-Origin-Resource-Policy` (unless its settings say otherwise),
+/// and for an isolated route the [`SANDBOX`] (beside any policy of the
+/// upstream's own: browsers enforce both).
+fn protect(route: &Route, headers: &mut HeaderMap) {
+    if route.nosniff {
+        headers.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+    }
+    if let Some(policy) = &route.resource_policy {
+        headers.insert("cross-origin-resource-policy", policy.clone());
+    }
+    if route.isolate {
+        headers.append(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(SANDBOX),
+        );
     }
 }
 
@@ -218,67 +275,8 @@ pub fn rewrite_location(route: &Route, location: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
-
-    fn route(upstream: &str, strip: bool) -> Route {
-        let uri: Uri = upstream.parse().unwrap();
-        Route {
-            name: "tool".into(),
-            prefix: "/proxy/tool".into(),
-            audience: "proxy:tool".into(),
-            roles: vec![shared::Role::Admin],
-            timeout: Duration::from_secs(1),
-            strip_prefix: strip,
-            scheme: uri.scheme().unwrap().clone(),
-            authority: uri.authority().unwrap().clone(),
-            base_path: uri.path().trim_end_matches('/').to_owned(),
-        }
-    }
-
-    fn sent(route: &Route, path: &str) -> Option<String> {
-        upstream_uri(route, &path.parse().unwrap()).map(|u| u.to_string())
-    }
-
-    #[test]
-    fn the_path_and_query_go_under_the_upstream() {
-        let r = route("http://127.0.0.1:9000", true);
-        assert_eq!(
-            sent(&r, "/proxy/tool/varz?a=1&b=%2F").unwrap(),
-            "http://127.0.0.1:9000/varz?a=1&b=%2F"
-        );
-        assert_eq!(sent(&r, "/proxy/tool/").unwrap(), "http://127.0.0.1:9000/");
-        assert_eq!(
-            sent(&r, "/proxy/tool/a%2Fb").unwrap(),
-            "http://127.0.0.1:9000/a%2Fb"
-        );
-        let based = route("http://127.0.0.1:9000/base/", true);
-        assert_eq!(
-            sent(&based, "/proxy/tool/x").unwrap(),
-            "http://127.0.0.1:9000/base/x"
-        );
-        let kept = route("http://127.0.0.1:9000", false);
-        assert_eq!(
-            sent(&kept, "/proxy/tool/x?q").unwrap(),
-            "http://127.0.0.1:9000/proxy/tool/x?q"
-        );
-    }
-
-    #[test]
-    fn dot_segments_are_refused_even_encoded() {
-        let r = route("http://127.0.0.1:9000/base", true);
-        for path in [
-            "/proxy/tool/../secret",
-            "/proxy/tool/a/./b",
-            "/proxy/tool/%2e%2e/secret",
-            "/proxy/tool/%2E./x",
-            "/proxy/tool/..",
-        ] {
-            assert_eq!(sent(&r, path), None, "{path}");
-        }
-        assert!(sent(&r, "/proxy/tool/..hidden/x").is_some());
-    }
+    use crate::proxy::settings::tests::route;
 
     fn identity() -> Identity<'static> {
         Identity {
@@ -288,42 +286,97 @@ mod tests {
             assertion: "jwt",
             client_ip: "10.1.2.3".into(),
             proto: "https",
+            host: Some(HeaderValue::from_static("app.example")),
+        }
+    }
+
+    fn map(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(
+                HeaderName::try_from(*name).unwrap(),
+                HeaderValue::try_from(*value).unwrap(),
+            );
+        }
+        map
+    }
+
+    fn values(headers: &HeaderMap, name: &str) -> Vec<String> {
+        headers
+            .get_all(name)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn identity_headers_are_recognized_however_spelled() {
+        for name in [
+            "X-Forwarded-User",
+            "x_forwarded_user",
+            "X-Forwarded_Email",
+            "x-forwarded-groups",
+            "X-FORWARDED-PREFERRED-USERNAME",
+            "x-auth-assertion",
+            "X_Auth_Request_Email",
+            "x-remote-user",
+            "X_REMOTE_GROUPS",
+            "Remote-User",
+            "remote_email",
+            "X-WEBAUTH-USER",
+            "x_webauth_role",
+            "X-Original-URL",
+            "X_Rewrite_Url",
+            "Forwarded",
+            "X-Real-IP",
+            "True-Client-IP",
+            "x_client_ip",
+            "CF-Connecting-IP",
+            "authorization",
+        ] {
+            assert!(is_identity(name), "{name}");
+        }
+        for name in [
+            "accept",
+            "x-request-id",
+            "x-remotely",
+            "remoteuser",
+            "cookie",
+        ] {
+            assert!(!is_identity(name), "{name}");
         }
     }
 
     #[test]
-    fn identity_headers_are_the_gateways_and_the_session_cookie_stays_home() {
-        let mut incoming = HeaderMap::new();
-        for (name, value) in [
+    fn identity_headers_are_the_gateways_and_only_the_routes_cookies_pass() {
+        let incoming = map(&[
             ("host", "app.example"),
             ("authorization", "Bearer stolen"),
             ("x-forwarded-user", "1"),
+            ("x_forwarded_user", "1"),
             ("X-Forwarded-Email", "root@example.com"),
             ("x-forwarded-groups", "ADMIN"),
             ("x-forwarded-for", "6.6.6.6"),
+            ("x-forwarded-host", "evil.example"),
             ("forwarded", "for=6.6.6.6"),
             ("x-auth-assertion", "forged"),
             ("x-real-ip", "6.6.6.6"),
+            ("x-webauth-user", "admin"),
+            ("remote_user", "root"),
+            ("x_custom", "1"),
             ("connection", "keep-alive, x-secret-hop"),
             ("x-secret-hop", "1"),
             ("te", "trailers"),
-            ("cookie", "theme=dark; __Host-natsauth=v1.sealed"),
-            ("cookie", "lang=en"),
+            (
+                "cookie",
+                "theme=dark; __Host-natsauth=v1.sealed; tool.sid=a",
+            ),
+            ("cookie", "tool.lang=en; other.sid=b"),
             ("accept", "text/html"),
             ("x-request-id", "req-1"),
-        ] {
-            incoming.append(
-                HeaderName::try_from(name).unwrap(),
-                HeaderValue::from_static(value),
-            );
-        }
-        let out = request_headers(&incoming, "__Host-natsauth", None, &identity());
-        let get = |n: &str| {
-            out.get_all(n)
-                .iter()
-                .map(|v| v.to_str().unwrap().to_owned())
-                .collect::<Vec<_>>()
-        };
+        ]);
+        let out = request_headers(&incoming, "tool", None, &identity());
+        let get = |n: &str| values(&out, n);
         assert_eq!(get("x-forwarded-user"), ["7"]);
         assert_eq!(get("x-forwarded-email"), ["ada@example.com"]);
         assert_eq!(get("x-forwarded-groups"), ["ADMIN"]);
@@ -331,13 +384,17 @@ mod tests {
         assert_eq!(get("x-forwarded-proto"), ["https"]);
         assert_eq!(get("x-forwarded-host"), ["app.example"]);
         assert_eq!(get("x-auth-assertion"), ["jwt"]);
-        assert_eq!(get("cookie"), ["theme=dark; lang=en"]);
+        assert_eq!(get("cookie"), ["sid=a; lang=en"]);
         assert_eq!(get("accept"), ["text/html"]);
         assert_eq!(get("x-request-id"), ["req-1"]);
+        for (name, _) in &out {
+            assert!(!name.as_str().contains('_'), "{name} was forwarded");
+        }
         for gone in [
             "authorization",
             "forwarded",
             "x-real-ip",
+            "x-webauth-user",
             "connection",
             "x-secret-hop",
             "te",
@@ -345,21 +402,19 @@ mod tests {
         ] {
             assert!(get(gone).is_empty(), "{gone} was forwarded");
         }
-        // Only the session cookie: no Cookie header at all.
-        let mut only = HeaderMap::new();
-        only.insert(
-            header::COOKIE,
-            HeaderValue::from_static("__Host-natsauth=x"),
-        );
-        assert!(
-            request_headers(&only, "__Host-natsauth", None, &identity())
-                .get(header::COOKIE)
-                .is_none()
-        );
+        // No cookie of the route's: no Cookie header at all.
+        let only = map(&[("cookie", "__Host-natsauth=x; theme=dark")]);
+        let no_host = Identity {
+            host: None,
+            ..identity()
+        };
+        let out = request_headers(&only, "tool", None, &no_host);
+        assert!(out.get(header::COOKIE).is_none());
+        assert!(out.get("x-forwarded-host").is_none());
         // An upgrade keeps what it needs.
         let up = request_headers(
             &only,
-            "__Host-natsauth",
+            "tool",
             Some(&HeaderValue::from_static("websocket")),
             &identity(),
         );
@@ -392,17 +447,66 @@ mod tests {
             rewrite_location(&kept, "http://127.0.0.1:9000/proxy/tool/a").as_deref(),
             Some("/proxy/tool/a")
         );
-        let mut headers = HeaderMap::new();
-        headers.insert(header::LOCATION, HeaderValue::from_static("/next"));
-        headers.insert(header::CONNECTION, HeaderValue::from_static("close, x-hop"));
-        headers.insert("x-hop", HeaderValue::from_static("1"));
-        headers.insert(
-            header::TRANSFER_ENCODING,
-            HeaderValue::from_static("chunked"),
+    }
+
+    #[test]
+    fn replies_lose_hop_headers_and_the_session_cookie_and_are_marked() {
+        let r = route("http://127.0.0.1:9000", true);
+        let mut headers = map(&[
+            ("location", "/next"),
+            ("connection", "close, x-hop"),
+            ("x-hop", "1"),
+            ("transfer-encoding", "chunked"),
+            ("set-cookie", "__Host-natsauth=evil; Path=/"),
+            ("set-cookie", "sid=1; Path=/; Domain=x.example"),
+            ("clear-site-data", "\"cookies\""),
+            ("service-worker-allowed", "/"),
+            ("x-content-type-options", "sniff-away"),
+            ("content-security-policy", "default-src 'self'"),
+        ]);
+        response_headers(&r, "__Host-natsauth", &mut headers, false);
+        assert_eq!(values(&headers, "location"), ["/proxy/tool/next"]);
+        for gone in [
+            "x-hop",
+            "connection",
+            "transfer-encoding",
+            "clear-site-data",
+            "service-worker-allowed",
+        ] {
+            assert!(headers.get(gone).is_none(), "{gone}");
+        }
+        assert_eq!(
+            values(&headers, "set-cookie"),
+            ["tool.sid=1; Path=/proxy/tool/"]
         );
-        response_headers(&r, &mut headers, false);
-        assert_eq!(headers.get(header::LOCATION).unwrap(), "/proxy/tool/next");
-        assert!(headers.get("x-hop").is_none() && headers.get(header::CONNECTION).is_none());
-        assert!(headers.get(header::TRANSFER_ENCODING).is_none());
+        assert_eq!(values(&headers, "x-content-type-options"), ["nosniff"]);
+        assert_eq!(
+            values(&headers, "cross-origin-resource-policy"),
+            ["same-origin"]
+        );
+        assert_eq!(
+            values(&headers, "content-security-policy"),
+            ["default-src 'self'"]
+        );
+
+        let mut isolated = route("http://127.0.0.1:9000", true);
+        isolated.isolate = true;
+        isolated.nosniff = false;
+        isolated.resource_policy = None;
+        let mut headers = map(&[("content-security-policy", "default-src 'self'")]);
+        response_headers(&isolated, "__Host-natsauth", &mut headers, false);
+        assert_eq!(
+            values(&headers, "content-security-policy"),
+            ["default-src 'self'", SANDBOX]
+        );
+        assert!(!SANDBOX.contains("allow-same-origin"));
+        assert!(headers.get("x-content-type-options").is_none());
+        assert!(headers.get("cross-origin-resource-policy").is_none());
+
+        // A 101 keeps what the switch needs, and nothing is added to it.
+        let mut switched = map(&[("connection", "upgrade"), ("upgrade", "websocket")]);
+        response_headers(&isolated, "__Host-natsauth", &mut switched, true);
+        assert_eq!(values(&switched, "upgrade"), ["websocket"]);
+        assert!(switched.get("content-security-policy").is_none());
     }
 }

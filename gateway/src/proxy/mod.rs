@@ -8,19 +8,29 @@
 //!   request or WebSocket upgrade → 401 (never a redirect, never a 101); a
 //!   role the route does not admit → 403 (a page shows the app's
 //!   "Forbidden").
-//! * The session layer already applied CSRF to cookie-authenticated unsafe
-//!   methods; an upgrade with the cookie must also be same-origin (browsers
-//!   do not apply CORS to WebSockets).
+//! * Before anything else ([`gate`], [`paths`]): with a public origin, the
+//!   request must be for its host (400); a path that would leave the route
+//!   gets 400; an upgrade must be a WebSocket (400); and a
+//!   cookie-authenticated request from another site passes only as a
+//!   top-level navigation, whatever its method (403), as must a WebSocket
+//!   upgrade (browsers apply no CORS to WebSockets).
 //! * The upstream gets the client's request less hop-by-hop headers, every
-//!   client-sent identity header, the `Authorization` header and the session
-//!   cookie ([`forward`]); plus `X-Forwarded-User/-Email/-Groups/-For/-Proto/
-//!   -Host`, `x-request-id`, `traceparent` and `X-Auth-Assertion`, a JWT for
-//!   audience `proxy:<name>` minted by the auth-worker and cached here
+//!   client-sent identity header however spelled, every header with an `_`,
+//!   the `Authorization` header, the query parameters the route drops and
+//!   every cookie but the route's own ([`forward`], [`cookies`]); plus
+//!   `X-Forwarded-User/-Email/-Groups/-For/-Proto/-Host`, `x-request-id`,
+//!   `traceparent` and `X-Auth-Assertion`, a JWT for audience
+//!   `proxy:<name>` minted by the auth-worker and cached here
 //!   ([`assertions`]).
+//! * The client gets the upstream's reply with its cookies renamed and
+//!   scoped to the route, never the gateway's session cookie, and marked
+//!   `nosniff`, `Cross-Origin-Resource-Policy` and, for an isolated route,
+//!   sandboxed.
 //! * Bodies stream both ways: none of the API's body limit, time limit,
-//!   compression or error envelope applies (see [`crate::app_with`]). An
-//!   upgrade answered 101 becomes a byte tunnel between the two upgraded
-//!   connections.
+//!   compression or error envelope applies (see [`crate::app_with`]). A
+//!   WebSocket answered 101 becomes a byte tunnel between the two upgraded
+//!   connections ([`tunnel`]), which ends when the user's sessions or role
+//!   change.
 //! * Upstream refused or broken: 502; no response head within the route's
 //!   timeout: 504; both in the contract's shape.
 //!
@@ -29,8 +39,12 @@
 //! upgraded connections, so no HTTP is written here.
 
 pub mod assertions;
+pub mod cookies;
 pub mod forward;
+pub mod gate;
+pub mod paths;
 pub mod settings;
+pub mod tunnel;
 
 use std::{sync::Arc, time::Instant};
 
@@ -38,14 +52,14 @@ use axum::{
     Router,
     body::Body,
     extract::{ConnectInfo, FromRequestParts, Request, State},
-    http::{HeaderValue, Method, StatusCode, header, request::Parts},
+    http::{HeaderMap, HeaderValue, Method, StatusCode, header, request::Parts},
     response::{IntoResponse, Redirect, Response},
     routing::any,
 };
 use futures::StreamExt;
 use hyper_util::{
     client::legacy::{Client, connect::HttpConnector},
-    rt::{TokioExecutor, TokioIo},
+    rt::TokioExecutor,
 };
 use shared::auth::{MintAssertion, ProxyAssertionRequest};
 use tokio_util::sync::CancellationToken;
@@ -54,7 +68,7 @@ use crate::{
     AppState,
     error::{ApiError, Proxied},
     extract::{Authenticated, Ctx},
-    session::SessionAuth,
+    session::{CROSS_SITE, SessionAuth},
 };
 use assertions::{Assertions, Minted};
 pub use settings::{ProxySettings, Route};
@@ -65,6 +79,8 @@ pub struct Proxy {
     pub routes: Vec<Arc<Route>>,
     client: Client<HttpConnector, Body>,
     pub assertions: Assertions,
+    /// The open WebSocket tunnels, by user.
+    pub tunnels: tunnel::Tunnels,
     /// Cancelled when the gateway starts shutting down: proxied bodies and
     /// tunnels end then, or an endless stream (server-sent events) would
     /// hold the graceful shutdown open for good.
@@ -82,15 +98,18 @@ impl Proxy {
             routes,
             client,
             assertions: Assertions::default(),
+            tunnels: tunnel::Tunnels::default(),
             closing: CancellationToken::new(),
         })
     }
 }
 
-/// Drops a user's cached assertions when a worker announces that the user's
-/// sessions ended or role changed ([`shared::auth::SESSIONS_ENDED`],
-/// [`shared::user::CHANGED`]), on every gateway copy at once. Subscribed
-/// before the gateway serves; only with routes configured.
+/// Drops a user's cached assertions, then ends the user's tunnels, when a
+/// worker announces that the user's sessions ended or role changed
+/// ([`shared::auth::SESSIONS_ENDED`], [`shared::user::CHANGED`]), on every
+/// gateway copy at once. (In that order: a request that registers its
+/// tunnel after the tunnels were ended finds no assertion to reuse.)
+/// Subscribed before the gateway serves; only with routes configured.
 pub async fn forget_on_notices(
     state: &AppState,
 ) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
@@ -123,7 +142,8 @@ pub async fn forget_on_notices(
             match serde_json::from_slice::<shared::user::UserChanged>(&message.payload) {
                 Ok(notice) => {
                     proxy.assertions.forget_user(notice.user_id);
-                    tracing::debug!(user_id = notice.user_id, subject = %message.subject, "assertions dropped");
+                    let tunnels = proxy.tunnels.end_user(notice.user_id);
+                    tracing::debug!(user_id = notice.user_id, tunnels, subject = %message.subject, "assertions dropped, tunnels ended");
                 }
                 Err(e) => {
                     tracing::warn!(subject = %message.subject, error = %e, "unreadable notice")
@@ -183,19 +203,6 @@ fn is_navigation(parts: &Parts) -> bool {
     }
 }
 
-/// The protocol an upgrade asks for (`Connection: upgrade` and `Upgrade`).
-fn upgrade_protocol(parts: &Parts) -> Option<HeaderValue> {
-    let asks = parts
-        .headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
-    asks.then(|| parts.headers.get(header::UPGRADE).cloned())
-        .flatten()
-}
-
 /// One proxied request, counted and logged by route and status.
 async fn handle(state: &AppState, route: &Route, request: Request) -> Response {
     let started = Instant::now();
@@ -215,23 +222,21 @@ async fn handle(state: &AppState, route: &Route, request: Request) -> Response {
 async fn pass(state: &AppState, route: &Route, request: Request) -> (Response, Option<i64>) {
     let (mut parts, body) = request.into_parts();
     let navigation = is_navigation(&parts);
-    let upgrade = upgrade_protocol(&parts);
+    let admitted = match admit(state, route, &parts) {
+        Ok(admitted) => admitted,
+        Err(e) => return (e.into_response(), None),
+    };
+    let upgrade = admitted.upgrade.is_some();
     let caller = match Authenticated::from_request_parts(&mut parts, state).await {
         Ok(Authenticated(caller)) => caller,
-        Err(ApiError::Unauthorized(_)) if navigation && upgrade.is_none() => {
+        Err(ApiError::Unauthorized(_)) if navigation && !upgrade => {
             return (crate::web::to_login(&parts.uri), None);
         }
         Err(e) => return (e.into_response(), None),
     };
-    // A browser opens a WebSocket from any page it likes, with the cookie:
-    // only this origin's pages may (a bearer token is no ambient authority).
+    // Before the assertion is looked up: a notice from here on ends it.
+    let tunnel = upgrade.then(|| state.proxy.tunnels.register(caller.id));
     let by_cookie = !parts.headers.contains_key(header::AUTHORIZATION);
-    if upgrade.is_some()
-        && by_cookie
-        && let Err(refused) = state.sessions.check_same_origin(&parts.headers)
-    {
-        return (refused.into_response(), None);
-    }
     let access_token = match parts.extensions.get::<SessionAuth>() {
         Some(session) if by_cookie => session.contents.access_token.clone(),
         _ => bearer(&parts).unwrap_or_default(),
@@ -247,18 +252,54 @@ async fn pass(state: &AppState, route: &Route, request: Request) -> (Response, O
             return (refused, None);
         }
         Err(ApiError::Upstream(shared::rpc::CallError::Service(e)))
-            if e.status_code == 401 && navigation && upgrade.is_none() =>
+            if e.status_code == 401 && navigation && !upgrade =>
         {
             return (crate::web::to_login(&parts.uri), None);
         }
         Err(e) => return (e.into_response(), None),
     };
     let user_id = minted.user.id;
-    let response = match forward(state, route, parts, body, &minted, upgrade).await {
+    let response = match forward(state, route, parts, body, &minted, admitted, tunnel).await {
         Ok(response) => response,
         Err(e) => e.into_response(),
     };
     (response, Some(user_id))
+}
+
+/// What [`admit`] found out about a request it lets through.
+#[derive(Debug)]
+struct Admitted {
+    /// Where it goes.
+    uri: axum::http::Uri,
+    /// `X-Forwarded-Host`.
+    host: Option<HeaderValue>,
+    /// `websocket`, for an upgrade.
+    upgrade: Option<HeaderValue>,
+}
+
+/// The checks made on the request's head before anyone is asked anything
+/// (see the module docs).
+fn admit(state: &AppState, route: &Route, parts: &Parts) -> Result<Admitted, ApiError> {
+    let public_origin = &state.settings.session.public_origin;
+    let host = gate::forwarded_host(public_origin, &parts.uri, &parts.headers)?;
+    let uri = paths::upstream_uri(route, &parts.uri)
+        .ok_or_else(|| ApiError::BadRequest(paths::REFUSED.into()))?;
+    let upgrade = gate::websocket_upgrade(&parts.method, &parts.headers)?;
+    let by_cookie = !parts.headers.contains_key(header::AUTHORIZATION)
+        && parts.extensions.get::<SessionAuth>().is_some();
+    if by_cookie {
+        match gate::site(&parts.method, &parts.headers) {
+            gate::Site::Passes => {}
+            gate::Site::Refused => return Err(CROSS_SITE),
+            gate::Site::AskOrigin => state.sessions.check_same_origin(&parts.headers)?,
+        }
+        // A browser opens a WebSocket from any page it likes, with the
+        // cookie: only this origin's pages may.
+        if upgrade.is_some() {
+            state.sessions.check_same_origin(&parts.headers)?;
+        }
+    }
+    Ok(Admitted { uri, host, upgrade })
 }
 
 fn bearer(parts: &Parts) -> Option<String> {
@@ -300,18 +341,93 @@ async fn assertion(
         .await
 }
 
-/// Sends the request upstream and streams the answer back (or, for an
-/// upgrade answered 101, tunnels the two connections).
+/// Sends the request upstream and streams the answer back (or, for a
+/// WebSocket answered 101, tunnels the two connections).
 async fn forward(
     state: &AppState,
     route: &Route,
     mut parts: Parts,
     body: Body,
     minted: &Minted,
-    upgrade: Option<HeaderValue>,
+    admitted: Admitted,
+    tunnel: Option<tunnel::Registration>,
 ) -> Result<Response, ApiError> {
-    let uri = forward::upstream_uri(route, &parts.uri)
-        .ok_or_else(|| ApiError::BadRequest("path has a `.` or `..` segment".into()))?;
+    let headers = upstream_headers(state, route, &parts, minted, &admitted);
+    let client_upgrade = tunnel
+        .is_some()
+        .then(|| parts.extensions.remove::<hyper::upgrade::OnUpgrade>())
+        .flatten();
+    let mut outgoing = axum::http::Request::new(body);
+    *outgoing.method_mut() = parts.method;
+    *outgoing.uri_mut() = admitted.uri;
+    *outgoing.headers_mut() = headers;
+    let sent = tokio::time::timeout(route.timeout, state.proxy.client.request(outgoing)).await;
+    let mut upstream = match sent {
+        Ok(Ok(response)) => response,
+        Ok(Err(e)) => {
+            return Err(ApiError::BadGateway(format!(
+                "{}: {e} ({})",
+                route.name,
+                std::error::Error::source(&e).map_or_else(String::new, ToString::to_string)
+            )));
+        }
+        Err(_) => return Err(ApiError::UpstreamTimedOut),
+    };
+    let switching = upstream.status() == StatusCode::SWITCHING_PROTOCOLS;
+    if switching {
+        open_tunnel(state, route, &mut upstream, client_upgrade, tunnel)?;
+    }
+    let (mut head, incoming) = upstream.into_parts();
+    let session_cookie = &state.sessions.settings.cookie_name;
+    forward::response_headers(route, session_cookie, &mut head.headers, switching);
+    // Streamed as it arrives, until it ends or the gateway shuts down.
+    let body = Body::new(incoming)
+        .into_data_stream()
+        .take_until(state.proxy.closing.clone().cancelled_owned());
+    let mut response = Response::from_parts(head, Body::from_stream(body));
+    response.extensions_mut().insert(Proxied);
+    Ok(response)
+}
+
+/// Tunnels the client's connection to the upstream's, which switched
+/// protocols: only to a WebSocket, and only when one was asked for.
+fn open_tunnel(
+    state: &AppState,
+    route: &Route,
+    upstream: &mut hyper::Response<hyper::body::Incoming>,
+    client_upgrade: Option<hyper::upgrade::OnUpgrade>,
+    tunnel: Option<tunnel::Registration>,
+) -> Result<(), ApiError> {
+    let to_websocket = upstream
+        .headers()
+        .get(header::UPGRADE)
+        .is_some_and(gate::is_websocket);
+    let (Some(client_side), Some(tunnel), true) = (client_upgrade, tunnel, to_websocket) else {
+        return Err(ApiError::BadGateway(format!(
+            "{}: upstream switched protocols unasked",
+            route.name
+        )));
+    };
+    let upstream_side = hyper::upgrade::on(upstream);
+    tunnel::spawn(
+        route.name.clone(),
+        client_side,
+        upstream_side,
+        tunnel,
+        state.proxy.closing.clone(),
+    );
+    Ok(())
+}
+
+/// The headers the upstream gets ([`forward::request_headers`]), with this
+/// hop of the request's trace.
+fn upstream_headers(
+    state: &AppState,
+    route: &Route,
+    parts: &Parts,
+    minted: &Minted,
+    admitted: &Admitted,
+) -> HeaderMap {
     let client_ip = parts
         .extensions
         .get::<ConnectInfo<std::net::SocketAddr>>()
@@ -329,85 +445,25 @@ async fn forward(
     } else {
         "http"
     };
-    let user_id = minted.user.id.to_string();
     let identity = forward::Identity {
-        user_id,
+        user_id: minted.user.id.to_string(),
         email: &minted.user.email,
         role: minted.user.role.as_str(),
         assertion: &minted.assertion,
         client_ip,
         proto,
+        host: admitted.host.clone(),
     };
     let mut headers = forward::request_headers(
         &parts.headers,
-        &state.sessions.settings.cookie_name,
-        upgrade.as_ref(),
+        &route.name,
+        admitted.upgrade.as_ref(),
         &identity,
     );
-    // This hop of the trace, not the client's.
     if let Some(trace) = parts.extensions.get::<shared::headers::TraceParent>()
         && let Ok(value) = HeaderValue::try_from(trace.to_string())
     {
         headers.insert(shared::headers::TRACEPARENT, value);
     }
-    let client_upgrade = upgrade
-        .is_some()
-        .then(|| parts.extensions.remove::<hyper::upgrade::OnUpgrade>())
-        .flatten();
-    let mut outgoing = axum::http::Request::new(body);
-    *outgoing.method_mut() = parts.method.clone();
-    *outgoing.uri_mut() = uri;
-    *outgoing.headers_mut() = headers;
-    let sent = tokio::time::timeout(route.timeout, state.proxy.client.request(outgoing)).await;
-    let mut upstream = match sent {
-        Ok(Ok(response)) => response,
-        Ok(Err(e)) => {
-            return Err(ApiError::BadGateway(format!(
-                "{}: {e} ({})",
-                route.name,
-                std::error::Error::source(&e).map_or_else(String::new, ToString::to_string)
-            )));
-        }
-        Err(_) => return Err(ApiError::UpstreamTimedOut),
-    };
-    let switching = upstream.status() == StatusCode::SWITCHING_PROTOCOLS;
-    if switching {
-        let Some(client_side) = client_upgrade else {
-            return Err(ApiError::BadGateway(format!(
-                "{}: upstream switched protocols unasked",
-                route.name
-            )));
-        };
-        let upstream_side = hyper::upgrade::on(&mut upstream);
-        let name = route.name.clone();
-        let closing = state.proxy.closing.clone();
-        tokio::spawn(async move {
-            match tokio::try_join!(client_side, upstream_side) {
-                Ok((client, upstream)) => {
-                    let mut client = TokioIo::new(client);
-                    let mut upstream = TokioIo::new(upstream);
-                    tokio::select! {
-                        copied = tokio::io::copy_bidirectional(&mut client, &mut upstream) => {
-                            if let Err(e) = copied {
-                                tracing::debug!(route = name, error = %e, "tunnel closed");
-                            }
-                        }
-                        () = closing.cancelled() => {
-                            tracing::info!(route = name, "tunnel closed: shutting down");
-                        }
-                    }
-                }
-                Err(e) => tracing::info!(route = name, error = %e, "upgrade failed"),
-            }
-        });
-    }
-    let (mut head, incoming) = upstream.into_parts();
-    forward::response_headers(route, &mut head.headers, switching);
-    // Streamed as it arrives, until it ends or the gateway shuts down.
-    let body = Body::new(incoming)
-        .into_data_stream()
-        .take_until(state.proxy.closing.clone().cancelled_owned());
-    let mut response = Response::from_parts(head, Body::from_stream(body));
-    response.extensions_mut().insert(Proxied);
-    Ok(response)
+    headers
 }

@@ -16,12 +16,14 @@
 //! ```
 //!
 //! `GATEWAY_PROXY__ROUTES__NATS__UPSTREAM=http://127.0.0.1:18222` (and
-//! `…__PREFIX`, `…__ROLES`, `…__TIMEOUT_MS`, `…__STRIP_PREFIX`).
+//! `…__PREFIX`, `…__ROLES`, `…__TIMEOUT_MS`, `…__STRIP_PREFIX`,
+//! `…__ISOLATE`, `…__DROP_QUERY`, `…__NOSNIFF`,
+//! `…__CROSS_ORIGIN_RESOURCE_POLICY`).
 
 use std::{collections::BTreeMap, fmt, time::Duration};
 
 use anyhow::{Context, bail, ensure};
-use axum::http::{Uri, uri::Authority};
+use axum::http::{HeaderValue, Uri, uri::Authority};
 use serde::{Deserialize, Deserializer, de};
 use shared::{
     Role,
@@ -64,10 +66,37 @@ pub struct RouteSettings {
     /// `false` sends it whole, for upstreams that serve under the prefix.
     #[serde(default = "yes")]
     pub strip_prefix: bool,
+    /// Serve the upstream's replies with `Content-Security-Policy: sandbox
+    /// …`, so its pages run in an opaque origin: their scripts cannot read
+    /// the gateway's cookies or call `/api/` as the visitor. Off: the
+    /// route's pages are as trusted as the gateway's own.
+    #[serde(default)]
+    pub isolate: bool,
+    /// Query parameters never forwarded (compared case-insensitively, once
+    /// decoded): a list, or one comma-separated string; `""` for none.
+    /// `callback` is JSONP, which would let another site's `<script>` read
+    /// a JSON endpoint.
+    #[serde(default = "default_drop_query", deserialize_with = "names")]
+    pub drop_query: Vec<String>,
+    /// Every reply gets `X-Content-Type-Options: nosniff`.
+    #[serde(default = "yes")]
+    pub nosniff: bool,
+    /// Every reply gets this `Cross-Origin-Resource-Policy` (`same-origin`,
+    /// `same-site` or `cross-origin`); `""` keeps the upstream's own.
+    #[serde(default = "default_resource_policy")]
+    pub cross_origin_resource_policy: String,
 }
 
 fn default_timeout_ms() -> u64 {
     30_000
+}
+
+fn default_drop_query() -> Vec<String> {
+    vec!["callback".to_owned()]
+}
+
+fn default_resource_policy() -> String {
+    "same-origin".to_owned()
 }
 
 fn yes() -> bool {
@@ -108,28 +137,38 @@ impl<'de> Deserialize<'de> for RouteList {
 /// A list of roles, or one string of comma-separated roles (what an
 /// environment variable can hold); case does not matter.
 fn roles<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Role>, D::Error> {
-    struct Roles;
-    impl<'de> de::Visitor<'de> for Roles {
-        type Value = Vec<Role>;
+    names(deserializer)?
+        .iter()
+        .map(|r| role(r).map_err(de::Error::custom))
+        .collect()
+}
+
+/// A list of strings, or one string of comma-separated ones; blanks go.
+fn names<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    struct Names;
+    impl<'de> de::Visitor<'de> for Names {
+        type Value = Vec<String>;
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("roles: a list of USER/ADMIN or a comma-separated string")
+            f.write_str("a list, or a comma-separated string")
         }
         fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-            v.split(',')
+            Ok(v.split(',')
                 .map(str::trim)
-                .filter(|r| !r.is_empty())
-                .map(|r| role(r).map_err(E::custom))
-                .collect()
+                .filter(|n| !n.is_empty())
+                .map(str::to_owned)
+                .collect())
         }
         fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
             let mut out = Vec::new();
-            while let Some(r) = seq.next_element::<String>()? {
-                out.push(role(&r).map_err(de::Error::custom)?);
+            while let Some(n) = seq.next_element::<String>()? {
+                if !n.trim().is_empty() {
+                    out.push(n.trim().to_owned());
+                }
             }
             Ok(out)
         }
     }
-    deserializer.deserialize_any(Roles)
+    deserializer.deserialize_any(Names)
 }
 
 fn role(name: &str) -> Result<Role, String> {
@@ -156,6 +195,13 @@ pub struct Route {
     pub authority: Authority,
     /// The upstream URL's path without its trailing slash (`""` for none).
     pub base_path: String,
+    /// Replies are sandboxed (see [`RouteSettings::isolate`]).
+    pub isolate: bool,
+    /// Query parameter names never forwarded.
+    pub drop_query: Vec<String>,
+    pub nosniff: bool,
+    /// `Cross-Origin-Resource-Policy` for every reply, if any.
+    pub resource_policy: Option<HeaderValue>,
 }
 
 /// Paths the gateway itself serves: no route may take them over.
@@ -268,13 +314,39 @@ impl RouteSettings {
             scheme: scheme.clone(),
             authority: authority.clone(),
             base_path: uri.path().trim_end_matches('/').to_owned(),
+            isolate: self.isolate,
+            drop_query: self.drop_query.clone(),
+            nosniff: self.nosniff,
+            resource_policy: self.resource_policy()?,
+        })
+    }
+
+    fn resource_policy(&self) -> anyhow::Result<Option<HeaderValue>> {
+        Ok(match self.cross_origin_resource_policy.as_str() {
+            "" => None,
+            policy @ ("same-origin" | "same-site" | "cross-origin") => {
+                Some(HeaderValue::from_str(policy)?)
+            }
+            other => bail!(
+                "cross_origin_resource_policy {other:?} must be same-origin, same-site, \
+                 cross-origin or empty"
+            ),
         })
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// A route `tool` at `/proxy/tool` to `upstream`, with the defaults.
+    pub(crate) fn route(upstream: &str, strip_prefix: bool) -> Route {
+        let toml = format!(
+            "[[proxy.routes]]\nname = \"tool\"\nupstream = \"{upstream}\"\nroles = \"ADMIN\"\n\
+             timeout_ms = 1000\nstrip_prefix = {strip_prefix}\n"
+        );
+        load(&toml).unwrap().remove(0)
+    }
 
     fn load(toml: &str) -> anyhow::Result<Vec<Route>> {
         #[derive(Deserialize)]
@@ -312,6 +384,37 @@ mod tests {
         assert_eq!(tool.roles.len(), 2);
         assert!(!tool.strip_prefix);
         assert!(load("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn every_route_drops_jsonp_and_is_marked_unless_told_otherwise() {
+        let plain = route("http://127.0.0.1:9000", true);
+        assert_eq!(plain.drop_query, ["callback"]);
+        assert!(plain.nosniff && !plain.isolate);
+        assert_eq!(plain.resource_policy.unwrap(), "same-origin");
+        let told = load(
+            "[proxy.routes.tool]\nupstream = \"http://127.0.0.1:9000\"\nroles = \"ADMIN\"\n\
+             isolate = true\ndrop_query = \"jsonp, cb\"\nnosniff = false\n\
+             cross_origin_resource_policy = \"\"\n",
+        )
+        .unwrap()
+        .remove(0);
+        assert!(told.isolate && !told.nosniff);
+        assert_eq!(told.drop_query, ["jsonp", "cb"]);
+        assert_eq!(told.resource_policy, None);
+        let none = load(
+            "[proxy.routes.tool]\nupstream = \"http://127.0.0.1:9000\"\nroles = \"ADMIN\"\n\
+             drop_query = []\ncross_origin_resource_policy = \"same-site\"\n",
+        )
+        .unwrap()
+        .remove(0);
+        assert!(none.drop_query.is_empty());
+        assert_eq!(none.resource_policy.unwrap(), "same-site");
+        let bad = load(
+            "[proxy.routes.tool]\nupstream = \"http://127.0.0.1:9000\"\nroles = \"ADMIN\"\n\
+             cross_origin_resource_policy = \"anyone\"\n",
+        );
+        assert!(format!("{:#}", bad.unwrap_err()).contains("cross_origin_resource_policy"));
     }
 
     #[test]

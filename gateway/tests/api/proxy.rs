@@ -28,21 +28,21 @@ use tokio::sync::Notify;
 
 use crate::helpers::{TestApp, spawn_app};
 
-const COOKIE: &str = "__Host-natsauth";
+pub(crate) const COOKIE: &str = "__Host-natsauth";
 
 /// What the upstream saw and can be told.
 #[derive(Debug, Default)]
-struct Upstream {
+pub(crate) struct Upstream {
     /// Requests that reached it.
-    hits: AtomicUsize,
+    pub(crate) hits: AtomicUsize,
     /// Released by the test: the event stream's second event.
     release: Notify,
     /// The headers of the last WebSocket handshake.
-    ws_headers: std::sync::Mutex<Option<HeaderMap>>,
+    pub(crate) ws_headers: std::sync::Mutex<Option<HeaderMap>>,
 }
 
 /// The echo upstream on a free port; its address.
-async fn start_upstream() -> (SocketAddr, Arc<Upstream>) {
+pub(crate) async fn start_upstream() -> (SocketAddr, Arc<Upstream>) {
     let seen = Arc::new(Upstream::default());
     let app = Router::new()
         .route(
@@ -63,6 +63,8 @@ async fn start_upstream() -> (SocketAddr, Arc<Upstream>) {
         )
         .route("/big", get(|| async { "x".repeat(64 * 1024) }))
         .route("/ws", get(websocket))
+        .route("/switch", any(switch))
+        .route("/set-cookie", get(set_cookie))
         .fallback(any(echo))
         .with_state(Arc::clone(&seen));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -141,6 +143,43 @@ async fn websocket(
     })
 }
 
+/// Switches to whatever protocol the request's `Upgrade` names, as a
+/// server that speaks h2c (or anything else) would, then echoes bytes.
+async fn switch(mut request: Request) -> Response {
+    let Some(protocol) = request.headers().get(header::UPGRADE).cloned() else {
+        return StatusCode::BAD_REQUEST.into_response();
+    };
+    if let Some(upgrade) = request
+        .extensions_mut()
+        .remove::<hyper::upgrade::OnUpgrade>()
+    {
+        tokio::spawn(async move {
+            if let Ok(upgraded) = upgrade.await {
+                let (mut read, mut write) =
+                    tokio::io::split(hyper_util::rt::TokioIo::new(upgraded));
+                let _ = tokio::io::copy(&mut read, &mut write).await;
+            }
+        });
+    }
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::CONNECTION, "upgrade")
+        .header(header::UPGRADE, protocol)
+        .body(Body::empty())
+        .unwrap()
+}
+
+/// A `Set-Cookie` for each `x-set-cookie` the request carries, as written.
+async fn set_cookie(headers: HeaderMap) -> Response {
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    for value in headers.get_all("x-set-cookie") {
+        response
+            .headers_mut()
+            .append(header::SET_COOKIE, value.clone());
+    }
+    response
+}
+
 /// A gateway of `app`'s stack with a route `echo` to `upstream` for
 /// `roles`, and another, `down`, to a port nobody listens on; it becomes
 /// `app`'s API.
@@ -169,7 +208,7 @@ fn proxied_settings(app: &TestApp, upstream: SocketAddr, roles: &str) -> gateway
 
 /// A browser session of `email` (signed up, or an ADMIN made here): the
 /// `Cookie` header value.
-async fn session(api: &Api, email: &str) -> String {
+pub(crate) async fn session(api: &Api, email: &str) -> String {
     let response = api
         .http
         .post(api.url("/api/session"))
@@ -185,7 +224,7 @@ async fn session(api: &Api, email: &str) -> String {
     pair.to_owned()
 }
 
-async fn admin_session(app: &TestApp, email: &str) -> (i64, String) {
+pub(crate) async fn admin_session(app: &TestApp, email: &str) -> (i64, String) {
     let account = app.admin_account(email).await;
     (account.id, session(app, email).await)
 }
@@ -199,7 +238,7 @@ fn no_redirects() -> reqwest::Client {
 }
 
 /// GET `path` with `cookie` as a page's script would (same-origin fetch).
-async fn fetch(app: &TestApp, cookie: &str, path: &str) -> reqwest::Response {
+pub(crate) async fn fetch(app: &TestApp, cookie: &str, path: &str) -> reqwest::Response {
     app.http
         .get(app.url(path))
         .header(header::COOKIE, cookie)
@@ -210,7 +249,7 @@ async fn fetch(app: &TestApp, cookie: &str, path: &str) -> reqwest::Response {
         .unwrap()
 }
 
-fn header_values(echoed: &Value, name: &str) -> Vec<String> {
+pub(crate) fn header_values(echoed: &Value, name: &str) -> Vec<String> {
     echoed["headers"][name]
         .as_array()
         .map(|a| a.iter().map(|v| v.as_str().unwrap().to_owned()).collect())
@@ -247,7 +286,10 @@ async fn the_upstream_sees_only_the_gateways_identity_headers_and_a_valid_assert
     let response = app
         .http
         .get(app.url("/proxy/echo/inspect/it?q=1&r=%2F"))
-        .header(header::COOKIE, format!("theme=dark; {cookie}; lang=en"))
+        .header(
+            header::COOKIE,
+            format!("echo.theme=dark; {cookie}; lang=en; echo.lang=en"),
+        )
         .header("sec-fetch-site", "same-origin")
         .header("x-request-id", "proxy-test-1")
         .header(
@@ -294,7 +336,8 @@ async fn the_upstream_sees_only_the_gateways_identity_headers_and_a_valid_assert
         "{traceparent}"
     );
     assert!(!traceparent.contains("b7ad6b7169203331"), "{traceparent}");
-    // Other cookies pass; the session cookie never does.
+    // The route's own cookies pass, under their own names; the session
+    // cookie and the others never do.
     assert_eq!(one("cookie"), "theme=dark; lang=en");
     for absent in ["authorization", "forwarded", "x-real-ip"] {
         assert!(

@@ -107,6 +107,10 @@ impl Browser {
                 roles: vec![shared::Role::Admin],
                 timeout_ms: 10_000,
                 strip_prefix: true,
+                isolate: false,
+                drop_query: vec!["callback".into()],
+                nosniff: true,
+                cross_origin_resource_policy: "same-origin".into(),
             });
         assert!(
             settings.web.dir.join("index.html").is_file(),
