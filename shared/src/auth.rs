@@ -9,7 +9,7 @@ use crate::{
     headers::Anonymous,
     rpc::endpoint,
     types::{
-        Secret, email_address, login_password, name, new_password, refresh_token, trimmed,
+        Email, Secret, email_address, login_password, name, new_password, refresh_token,
         trimmed_optional,
     },
     user::{User, UserId},
@@ -38,15 +38,16 @@ pub const SESSIONS_ENDED: &str = "auth.sessions_ended";
 /// at once instead of stopping at the first.
 #[derive(Debug, Clone, Serialize, Deserialize, Validate, ToSchema)]
 pub struct CreateUserRequest {
-    #[serde(default, deserialize_with = "trimmed")]
+    #[serde(default)]
     #[validate(custom(function = "email_address"))]
     #[schema(
+        value_type = String,
         example = "ada@example.com",
         required = true,
         min_length = 1,
         max_length = 254
     )]
-    pub email: String,
+    pub email: Email,
     #[serde(default)]
     #[validate(custom(function = "new_password"))]
     #[schema(value_type = String, format = Password, required = true, min_length = 8, max_length = 128)]
@@ -69,8 +70,8 @@ pub enum GetUserRequest {
         id: UserId,
     },
     Email {
-        #[serde(deserialize_with = "trimmed")]
-        email: String,
+        #[schema(value_type = String)]
+        email: Email,
     },
 }
 
@@ -101,15 +102,16 @@ impl Validate for GetUserRequest {
 #[derive(Debug, Clone, Serialize, Deserialize, Validate, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LoginRequest {
-    #[serde(default, deserialize_with = "trimmed")]
+    #[serde(default)]
     #[validate(custom(function = "email_address"))]
     #[schema(
+        value_type = String,
         example = "ada@example.com",
         required = true,
         min_length = 1,
         max_length = 254
     )]
-    pub email: String,
+    pub email: Email,
     #[serde(default)]
     #[validate(custom(function = "login_password"))]
     #[schema(value_type = String, format = Password, required = true, min_length = 1, max_length = 128)]
@@ -330,11 +332,11 @@ mod tests {
     fn get_user_takes_an_id_or_an_email() {
         let by_id: GetUserRequest = serde_json::from_str(r#"{"id":5}"#).unwrap();
         assert_eq!(by_id, GetUserRequest::Id { id: 5 });
-        let by_email: GetUserRequest = serde_json::from_str(r#"{"email":" a@b.co "}"#).unwrap();
+        let by_email: GetUserRequest = serde_json::from_str(r#"{"email":" a@B.co. "}"#).unwrap();
         assert_eq!(
             by_email,
             GetUserRequest::Email {
-                email: "a@b.co".into()
+                email: Email::parse("a@b.co").unwrap()
             }
         );
         assert!(serde_json::from_str::<GetUserRequest>(r#"{"name":"x"}"#).is_err());
@@ -362,13 +364,13 @@ mod tests {
     }
 
     #[test]
-    fn a_good_sign_up_is_trimmed_and_valid() {
+    fn a_good_sign_up_is_normalized_and_valid() {
         let req: CreateUserRequest = serde_json::from_str(
             r#"{"email":" Ada@Example.com ","password":"correct horse","lastname":"  "}"#,
         )
         .unwrap();
         assert!(req.validate().is_ok());
-        assert_eq!(req.email, "Ada@Example.com");
+        assert_eq!(req.email.as_str(), "Ada@example.com");
         assert_eq!(req.lastname, None);
     }
 

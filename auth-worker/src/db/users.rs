@@ -1,17 +1,22 @@
 //! Users and their credentials. (Reading a user by id is the same in both
 //! workers: [`runtime::db::users`].)
+//!
+//! Emails come in as [`Email`], normalized, and are stored so; look-ups
+//! still compare `lower(email)`, the unique index `users_email_key`, so the
+//! local part's case does not count.
 
-use shared::{Role, User, user::UserId};
+use shared::{Role, User, types::Email, user::UserId};
 use sqlx::{PgExecutor, PgPool};
 use time::OffsetDateTime;
 
 use crate::Error;
 
-/// Inserts a USER; a duplicate email (any case) is [`Error::EmailTaken`]
-/// (the unique index `users_email_key`, see `Error`'s `From<sqlx::Error>`).
+/// Inserts a USER; a duplicate email (any case, any spelling: it is
+/// normalized) is [`Error::EmailTaken`] (the unique index `users_email_key`,
+/// see `Error`'s `From<sqlx::Error>`).
 pub async fn insert_user(
     db: &PgPool,
-    email: &str,
+    email: &Email,
     password_hash: &str,
     firstname: Option<&str>,
     lastname: Option<&str>,
@@ -21,7 +26,7 @@ pub async fn insert_user(
         r#"insert into users (email, password_hash, firstname, lastname)
            values ($1, $2, $3, $4)
            returning id, email, firstname, lastname, role as "role: Role", created_at, updated_at"#,
-        email,
+        email.as_str(),
         password_hash,
         firstname,
         lastname,
@@ -30,21 +35,21 @@ pub async fn insert_user(
     .await?)
 }
 
-pub async fn email_taken(db: &PgPool, email: &str) -> Result<bool, Error> {
+pub async fn email_taken(db: &PgPool, email: &Email) -> Result<bool, Error> {
     Ok(sqlx::query_scalar!(
         r#"select exists (select 1 from users where lower(email) = lower($1)) as "taken!""#,
-        email
+        email.as_str()
     )
     .fetch_one(db)
     .await?)
 }
 
-pub async fn user_by_email(db: &PgPool, email: &str) -> Result<Option<User>, Error> {
+pub async fn user_by_email(db: &PgPool, email: &Email) -> Result<Option<User>, Error> {
     Ok(sqlx::query_as!(
         User,
         r#"select id, email, firstname, lastname, role as "role: Role", created_at, updated_at
            from users where lower(email) = lower($1)"#,
-        email
+        email.as_str()
     )
     .fetch_optional(db)
     .await?)
@@ -81,14 +86,14 @@ impl Credentials {
 /// The user and their password hash, for a login.
 pub async fn credentials_by_email(
     db: &PgPool,
-    email: &str,
+    email: &Email,
 ) -> Result<Option<(User, String)>, Error> {
     let row = sqlx::query_as!(
         Credentials,
         r#"select id, email, firstname, lastname, role as "role: Role", created_at, updated_at,
                   password_hash
            from users where lower(email) = lower($1)"#,
-        email
+        email.as_str()
     )
     .fetch_optional(db)
     .await?;
@@ -128,7 +133,7 @@ pub async fn set_password_hash(
 /// the user's sessions in the same transaction, as `user.update` does.
 pub async fn set_role_by_email(
     db: &PgPool,
-    email: &str,
+    email: &Email,
     role: Role,
 ) -> Result<Option<User>, Error> {
     let mut tx = db.begin().await?;
@@ -136,7 +141,7 @@ pub async fn set_role_by_email(
         User,
         r#"update users set role = $2, updated_at = now() where lower(email) = lower($1)
            returning id, email, firstname, lastname, role as "role: Role", created_at, updated_at"#,
-        email,
+        email.as_str(),
         role as Role,
     )
     .fetch_optional(&mut *tx)
