@@ -79,29 +79,30 @@ pub async fn get_user(
 }
 
 /// Reserves a password check for `email` from `client` (see
-/// `db::throttle`): 429 when the pair or the address is over its limit; past
-/// the email's own threshold, waits before answering instead of refusing, so
-/// guessing from many addresses is slowed and the owner is never locked out.
-/// On success the keys to give back if the password is right.
+/// `db::throttle`): 429 when the pair or the address is over its limit.
+/// Past the email's own threshold of failures, waits before checking
+/// instead of refusing, so guessing from many addresses is slowed and the
+/// owner is never locked out. On success the keys to give back if the
+/// password is right ([`Reserved::passed`]) or to count a failure against
+/// ([`Reserved::failed`]).
+///
+/// The email counts failures only, recorded after a check: attempts a hard
+/// limit refused never ran a hash, and logins in progress (a script's many
+/// at once) are no guesses, so neither slows the owner down.
 async fn reserve_check<'a>(
     state: &AppState,
     email: &'a str,
     client: Option<shared::headers::ClientAddress>,
-) -> Result<Vec<Key<'a>>, Error> {
+) -> Result<Reserved<'a>, Error> {
     let limits = &state.settings.throttle;
-    let mut keys = vec![Key::Pair(email, client), Key::Email(email)];
+    let mut keys = vec![Key::Pair(email, client)];
     keys.extend(client.map(Key::Address));
     let counts = throttle::reserve(&state.db, &keys, limits.window_secs).await?;
-    let mut slow_down = false;
     for (key, count) in keys.iter().zip(&counts) {
         let refused = match key {
             Key::Pair(..) => count.attempts > limits.pair_max_attempts,
             Key::Address(_) => count.attempts > limits.address_max_failures,
-            Key::Email(_) => {
-                slow_down |= count.attempts > limits.email_slowdown_after;
-                false
-            }
-            Key::Signup(_) => false,
+            Key::Email(_) | Key::Signup(_) => false,
         };
         if refused {
             return Err(Error::Throttled {
@@ -109,10 +110,38 @@ async fn reserve_check<'a>(
             });
         }
     }
-    if slow_down {
+    let email = Key::Email(email);
+    if throttle::count(&state.db, email, limits.window_secs).await? > limits.email_slowdown_after {
         tokio::time::sleep(std::time::Duration::from_millis(limits.email_slowdown_ms)).await;
     }
-    Ok(keys)
+    Ok(Reserved { keys, email })
+}
+
+/// A password check [`reserve_check`] let through.
+struct Reserved<'a> {
+    /// Reserved before the check.
+    keys: Vec<Key<'a>>,
+    /// Counted only when the check fails.
+    email: Key<'a>,
+}
+
+impl Reserved<'_> {
+    /// The password was right: the reservation is given back.
+    async fn passed(self, state: &AppState) -> Result<(), Error> {
+        throttle::release(&state.db, &self.keys).await
+    }
+
+    /// The password was wrong: the reservation stays, and the email counts
+    /// one failure more.
+    async fn failed(self, state: &AppState) -> Result<(), Error> {
+        throttle::reserve(
+            &state.db,
+            &[self.email],
+            state.settings.throttle.window_secs,
+        )
+        .await?;
+        Ok(())
+    }
 }
 
 /// `auth.login`: an unknown email costs one argon2 verification too, so the
@@ -125,7 +154,7 @@ pub async fn login(
     Call { client, .. }: Call<Anonymous>,
     request: LoginRequest,
 ) -> Result<TokenReply, Error> {
-    let keys = reserve_check(&state, &request.email, client).await?;
+    let reserved = reserve_check(&state, &request.email, client).await?;
     let found = users::credentials_by_email(&state.db, &request.email).await?;
     let (user, hash) = match found {
         Some((user, hash)) => (Some(user), Some(hash)),
@@ -134,9 +163,12 @@ pub async fn login(
     let matched = state.hasher.verify(request.password.expose(), hash).await?;
     let user = match user {
         Some(user) if matched => user,
-        _ => return Err(Error::InvalidCredentials),
+        _ => {
+            reserved.failed(&state).await?;
+            return Err(Error::InvalidCredentials);
+        }
     };
-    throttle::release(&state.db, &keys).await?;
+    reserved.passed(&state).await?;
     let (refresh_token, refresh_hash) = tokens::new_refresh_token();
     let ttl = i64::try_from(state.settings.jwt.refresh_ttl_secs).unwrap_or(i64::MAX / 2);
     let expires_at = OffsetDateTime::now_utc() + Duration::seconds(ttl);
@@ -284,15 +316,16 @@ pub async fn change_password(
     let (user, hash) = users::credentials_by_id(&state.db, caller.id)
         .await?
         .ok_or(Error::UserNotFound)?;
-    let keys = reserve_check(&state, &user.email, client).await?;
+    let reserved = reserve_check(&state, &user.email, client).await?;
     if !state
         .hasher
         .verify(request.current_password.expose(), Some(hash))
         .await?
     {
+        reserved.failed(&state).await?;
         return Err(Error::WrongCurrentPassword);
     }
-    throttle::release(&state.db, &keys).await?;
+    reserved.passed(&state).await?;
     let new_hash = state.hasher.hash(request.new_password.expose()).await?;
     let mut tx = state.db.begin().await?;
     users::set_password_hash(&mut *tx, user.id, &new_hash).await?;

@@ -10,9 +10,10 @@
 //! * [`provision`] makes the PostgreSQL roles and the database (as a
 //!   superuser); [`migrate`] and [`set_role`] connect as the migrator role.
 
-mod db;
+pub mod db;
 mod error;
 mod handlers;
+mod normalize;
 pub mod password;
 pub mod provision;
 pub mod service;
@@ -108,6 +109,7 @@ async fn purge_loop(state: AppState) {
             Ok(Some(p)) => tracing::info!(
                 sessions = p.sessions,
                 refresh_tokens = p.refresh_tokens,
+                successors = p.successors,
                 throttle_rows = p.throttle_rows,
                 "purged expired rows"
             ),
@@ -118,8 +120,9 @@ async fn purge_loop(state: AppState) {
 }
 
 /// Applies `migrations/`, connected with `settings` (the migrator's: the
-/// owner of the schema). The database and the roles come first, from
-/// [`provision`].
+/// owner of the schema), then brings every stored email to its normal form
+/// (`normalize`: it fails, changing nothing, when two accounts would share
+/// a mailbox). The database and the roles come first, from [`provision`].
 pub async fn migrate(settings: &DatabaseSettings) -> anyhow::Result<()> {
     let pool = PgPoolOptions::new()
         .max_connections(1)
@@ -133,8 +136,12 @@ pub async fn migrate(settings: &DatabaseSettings) -> anyhow::Result<()> {
                 .context("cannot reach PostgreSQL (is it running? `cargo xtask up` starts one)"),
         })?;
     MIGRATOR.run(&pool).await.context("applying migrations")?;
+    let emails_normalized = normalize::emails(&pool)
+        .await
+        .context("normalizing stored emails")?;
     tracing::info!(
         applied = MIGRATOR.iter().count(),
+        emails_normalized,
         "migrations are up to date"
     );
     Ok(())
@@ -152,10 +159,12 @@ pub async fn set_role(
         .connect_with(settings.connect_options()?)
         .await
         .context("cannot reach PostgreSQL")?;
-    db::users::set_role_by_email(&pool, email.trim(), role)
+    let email = shared::types::Email::parse(email)
+        .map_err(|e| anyhow::anyhow!("--email {email:?}: {e}"))?;
+    db::users::set_role_by_email(&pool, &email, role)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?
-        .with_context(|| format!("no user with email {email:?}: sign up first"))
+        .with_context(|| format!("no user with email {:?}: sign up first", email.as_str()))
 }
 
 /// The project's migrations, embedded at build time.

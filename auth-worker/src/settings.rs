@@ -41,8 +41,10 @@ assertion_ttl_secs = 60
 [refresh]
 # A refresh token presented again within this many seconds of its rotation
 # (a client that retried after losing the reply, two tabs) gets the session's
-# current token pair back; later, a reuse revokes the whole session.
-reuse_grace_secs = 5
+# current token pair back; later, a reuse revokes the whole session. Keep it
+# well above the gateway's NATS timeout (rpc.timeout_ms, 5 s) plus one retry
+# and a person's reload: a reply lost to a 504 is retried within it.
+reuse_grace_secs = 30
 
 [throttle]
 # Login attempts are counted before the password is checked (one statement
@@ -67,9 +69,10 @@ signup_window_secs = 3600
 # How often a copy deletes expired sessions and tokens and finished throttle
 # windows (one copy at a time, whatever the number of copies; also at start).
 interval_secs = 600
-# Spent refresh tokens are kept this long to catch a stolen one being
-# replayed (which revokes its session); after that they are deleted.
-spent_token_retention_secs = 86400
+# Revoked sessions (with their tokens) are kept this long, then deleted.
+# Spent refresh tokens of a live session are kept as long as it lives, so a
+# stolen one replayed at any time revokes it.
+revoked_session_retention_secs = 86400
 
 [argon2]
 memory_kib = 19456
@@ -132,7 +135,7 @@ pub struct ThrottleSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct PurgeSettings {
     pub interval_secs: u64,
-    pub spent_token_retention_secs: u64,
+    pub revoked_session_retention_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

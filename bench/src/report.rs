@@ -344,6 +344,12 @@ pub fn overload_figures(report: &Value) -> Value {
         "me512Over64": ratio(ok("me-c512"), ok("me-c64")),
         "login256Over32": ratio(ok("login-c256"), ok("login")),
         "meDuringFlood256Over32": ratio(ok("me-during-login-flood-c256"), ok("me-during-login-flood")),
+        "oneAccountOverMany": ratio(ok("login-one-account"), ok("login")),
+        "oneClientLogin256Over32": ratio(ok("login-one-client"), ok("login-one-client-c32")),
+        "meDuringOneClientFlood256Over32": ratio(
+            ok("me-during-one-client-flood-c256"),
+            ok("me-during-one-client-flood")
+        ),
         "refusalMicros": refusal,
         "healthzMicros": healthz,
         "refusalOverHealthz": ratio(refusal, healthz),
@@ -580,6 +586,24 @@ fn targets(md: &mut String, report: &Value) {
     check(
         "`/me` during a 256-connection login flood ≥ 0.8× during a 32-connection one",
         o["meDuringFlood256Over32"].as_f64(),
+        &|v| v >= 0.8,
+        "×",
+    );
+    check(
+        "login of one account ≥ 0.9× logins of a thousand",
+        o["oneAccountOverMany"].as_f64(),
+        &|v| v >= 0.9,
+        "×",
+    );
+    check(
+        "one address: logins with 256 connections ≥ 0.9× with 32",
+        o["oneClientLogin256Over32"].as_f64(),
+        &|v| v >= 0.9,
+        "×",
+    );
+    check(
+        "`/me` beside one address's 256-connection login flood ≥ 0.8× beside its 32",
+        o["meDuringOneClientFlood256Over32"].as_f64(),
         &|v| v >= 0.8,
         "×",
     );

@@ -70,6 +70,8 @@ struct Case {
     addresses: usize,
     /// Connections of a login flood beside it; 0: none.
     flood: usize,
+    /// Distinct users who log in (`load --users`); 0: the load's default.
+    users: usize,
 }
 
 impl Case {
@@ -81,7 +83,12 @@ impl Case {
             connections: 0,
             addresses: 0,
             flood: 0,
+            users: 0,
         }
+    }
+
+    const fn users(self, users: usize) -> Self {
+        Self { users, ..self }
     }
 
     const fn connections(self, connections: usize) -> Self {
@@ -156,6 +163,19 @@ const CASES: &[Case] = &[
     // costs.
     Case::gateway("login-one-client", "login")
         .connections(256)
+        .addresses(1),
+    // Logins of one account at once (each connection its own address):
+    // against `login`'s thousand accounts, what contention on one
+    // account's rows costs.
+    Case::gateway("login-one-account", "login").users(1),
+    // One address flooding: what its refused requests cost the others,
+    // with 32 connections and with 256 (measured against each other).
+    Case::gateway("login-one-client-c32", "login").addresses(1),
+    Case::gateway("me-during-one-client-flood", "me")
+        .flood(32)
+        .addresses(1),
+    Case::gateway("me-during-one-client-flood-c256", "me")
+        .flood(256)
         .addresses(1),
     // The cheapest reply the gateway gives, to price a refusal against.
     Case::gateway("healthz", "healthz"),
@@ -299,6 +319,12 @@ fn run_case(
             &connections.to_string(),
             "--addresses",
             &case.addresses.to_string(),
+            "--users",
+            &match case.users {
+                0 => 1000,
+                n => n,
+            }
+            .to_string(),
             "--warmup",
             &args.shape.warmup.to_string(),
             "--duration",

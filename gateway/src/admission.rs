@@ -31,7 +31,13 @@
 //! * **Per-client share**: in a lane with `max_per_client` set (the hashing
 //!   lane by default), one client address may hold that many requests,
 //!   waiting or sent; more get 429 with `Retry-After`. The address is the
-//!   one login throttling uses (`http.trust_forwarded_for`).
+//!   one login throttling uses (`http.trust_forwarded_for`). The default
+//!   lane's share is generous (64): it only stops one address's flood from
+//!   filling the queue everyone's cheap requests wait in.
+//! * **A 429 is held** (`hold_refusals_ms`, bounded by `max_held_refusals`)
+//!   before it is answered, whether this gate or a worker's throttle
+//!   refused: a client that retries at once then sends a few refused
+//!   requests a second, not thousands whose handling starves the others.
 //!
 //! A refusal never reaches NATS or a worker, is logged at debug level only
 //! and counted in `gateway_admission_refused_total{lane,reason}`; each
@@ -88,6 +94,14 @@ pub struct AdmissionSettings {
     /// Off: every request goes straight to NATS (the workers' own
     /// `max_in_flight` is then the only bound).
     pub enabled: bool,
+    /// A 429 (a client past its share here, or a throttle in a worker) is
+    /// answered after this long, so a client that retries at once, as a
+    /// closed loop does, sends a few refused requests a second rather than
+    /// thousands; 0 answers at once.
+    pub hold_refusals_ms: u64,
+    /// Refusals held at once, at most; past it they are answered at once
+    /// (a held refusal costs a parked task and its open connection).
+    pub max_held_refusals: u32,
     pub default: LaneSettings,
     pub hashing: LaneSettings,
 }
@@ -137,6 +151,10 @@ pub struct Admission {
     enabled: bool,
     default: LaneGate,
     hashing: LaneGate,
+    hold: Duration,
+    max_held: u32,
+    held: std::sync::atomic::AtomicU32,
+    held_gauge: metrics::Gauge,
 }
 
 impl Admission {
@@ -145,7 +163,46 @@ impl Admission {
             enabled: settings.enabled,
             default: LaneGate::new(Lane::Default, settings.default.clone()),
             hashing: LaneGate::new(Lane::Hashing, settings.hashing.clone()),
+            hold: Duration::from_millis(settings.hold_refusals_ms),
+            max_held: settings.max_held_refusals,
+            held: std::sync::atomic::AtomicU32::new(0),
+            held_gauge: metrics::gauge!("gateway_admission_held_refusals"),
         }
+    }
+
+    /// `result`, after [`AdmissionSettings::hold_refusals_ms`] when it is a
+    /// 429 and fewer than `max_held_refusals` are held.
+    async fn hold<T>(&self, result: Result<T, CallError>) -> Result<T, CallError> {
+        use std::sync::atomic::Ordering;
+        let too_many = match &result {
+            Err(CallError::Refused(e) | CallError::Service(e)) => e.status_code == 429,
+            _ => false,
+        };
+        if !too_many || self.hold.is_zero() {
+            return result;
+        }
+        let taken = self
+            .held
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                (held < self.max_held).then_some(held + 1)
+            });
+        if taken.is_err() {
+            return result;
+        }
+        /// Gives the place back however the wait ends (a client that
+        /// leaves drops it).
+        struct Held<'a>(&'a Admission);
+        impl Drop for Held<'_> {
+            fn drop(&mut self) {
+                let left = self.0.held.fetch_sub(1, Ordering::AcqRel) - 1;
+                self.0.held_gauge.set(left);
+            }
+        }
+        let held = Held(self);
+        self.held_gauge.set(self.held.load(Ordering::Acquire));
+        tokio::time::sleep(self.hold).await;
+        drop(held);
+        result
     }
 
     pub fn lane(&self, lane: Lane) -> &LaneGate {
@@ -190,25 +247,25 @@ impl Calls {
         ctx: &RequestContext,
         request: &E::Request,
     ) -> Result<E::Reply, CallError> {
-        if !self.admission.enabled {
-            return self.rpc.call::<E>(ctx, request).await;
-        }
+        let result = if self.admission.enabled {
+            self.admitted::<E>(ctx, request).await
+        } else {
+            self.rpc.call::<E>(ctx, request).await
+        };
+        self.admission.hold(result).await
+    }
+
+    async fn admitted<E: Endpoint>(
+        &self,
+        ctx: &RequestContext,
+        request: &E::Request,
+    ) -> Result<E::Reply, CallError> {
         let gate = self.admission.lane(Lane::of::<E>());
         let mut tries = 0;
         loop {
             let mut permit = gate.acquire(ctx.client).await?;
             let result = self.rpc.call::<E>(ctx, request).await;
-            permit.outcome = match &result {
-                Ok(_) => Outcome::Replied,
-                // The worker had no room, or did not answer in time: too
-                // much is out.
-                Err(CallError::Service(e)) if e.status_code == 503 => Outcome::Overloaded,
-                Err(CallError::Timeout(..)) => Outcome::Overloaded,
-                // A reply (an error one too) took a real round trip.
-                Err(CallError::Service(_)) => Outcome::Replied,
-                // No worker, no connection: says nothing about load.
-                Err(_) => Outcome::Ignored,
-            };
+            permit.outcome = Outcome::of(gate.lane, &result);
             drop(permit);
             match result {
                 Err(CallError::Service(e)) if e.is_busy() => {
@@ -234,6 +291,33 @@ enum Outcome {
     Replied,
     Overloaded,
     Ignored,
+}
+
+impl Outcome {
+    /// What a result says about the lane's load.
+    fn of<T>(lane: Lane, result: &Result<T, CallError>) -> Self {
+        match result {
+            Ok(_) => Self::Replied,
+            // The worker had no room, or did not answer in time: too much
+            // is out.
+            Err(CallError::Service(e)) if e.status_code == 503 => Self::Overloaded,
+            Err(CallError::Timeout(..)) => Self::Overloaded,
+            // In the hashing lane, an error reply that ran no hash (a
+            // throttle's 429, an email already taken) is many times faster
+            // than a login: taken as the no-queue latency, it would make
+            // every real login look queued and shrink the limit. Only a
+            // wrong password (401) or a wrong current one (403) was hashed.
+            Err(CallError::Service(e))
+                if lane == Lane::Hashing && !matches!(e.status_code, 401 | 403) =>
+            {
+                Self::Ignored
+            }
+            // A reply (an error one too) took a real round trip.
+            Err(CallError::Service(_)) => Self::Replied,
+            // No worker, no connection: says nothing about load.
+            Err(_) => Self::Ignored,
+        }
+    }
 }
 
 /// One lane: its limit, what is out, who waits.
@@ -894,6 +978,85 @@ mod tests {
         assert_eq!(limit.current(), 12, "its maximum");
         limit.on_overload();
         assert_eq!(limit.current(), 10);
+    }
+
+    fn admission(hold_ms: u64, max_held: u32) -> Admission {
+        Admission::new(&AdmissionSettings {
+            enabled: true,
+            hold_refusals_ms: hold_ms,
+            max_held_refusals: max_held,
+            default: settings(4, 1000, 0),
+            hashing: settings(4, 1000, 0),
+        })
+    }
+
+    fn refused(status: u16) -> Result<(), CallError> {
+        Err(CallError::Refused(ServiceError::new(status, "x")))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_429_is_held_before_it_is_answered_and_past_the_bound_answered_at_once() {
+        let admission = admission(1000, 1);
+        let started = tokio::time::Instant::now();
+        let first = admission.hold(refused(429));
+        let second = async {
+            // Once the first is held, the bound (1) is reached.
+            tokio::task::yield_now().await;
+            let answered = admission.hold(refused(429)).await;
+            (answered, started.elapsed())
+        };
+        let (first, (second, second_after)) = tokio::join!(first, second);
+        assert!(first.is_err() && second.is_err());
+        assert_eq!(second_after, Duration::ZERO, "past the bound: at once");
+        assert_eq!(
+            started.elapsed(),
+            Duration::from_millis(1000),
+            "held for the hold"
+        );
+        // The place was given back; other statuses are never held.
+        let again = tokio::time::Instant::now();
+        admission.hold(refused(429)).await.ok();
+        assert_eq!(again.elapsed(), Duration::from_millis(1000));
+        let now = tokio::time::Instant::now();
+        admission.hold(refused(503)).await.ok();
+        admission.hold(Ok(())).await.unwrap();
+        assert_eq!(now.elapsed(), Duration::ZERO);
+        let off = admission_off();
+        let now = tokio::time::Instant::now();
+        off.hold(refused(429)).await.ok();
+        assert_eq!(now.elapsed(), Duration::ZERO);
+    }
+
+    fn admission_off() -> Admission {
+        admission(0, 10)
+    }
+
+    #[test]
+    fn only_replies_that_ran_a_hash_feed_the_hashing_lanes_estimate() {
+        let reply = |status: u16| -> Result<(), CallError> {
+            Err(CallError::Service(ServiceError::new(status, "x")))
+        };
+        for status in [429, 409, 400, 404] {
+            assert_eq!(
+                Outcome::of(Lane::Hashing, &reply(status)),
+                Outcome::Ignored,
+                "{status}"
+            );
+            assert_eq!(
+                Outcome::of(Lane::Default, &reply(status)),
+                Outcome::Replied,
+                "{status}"
+            );
+        }
+        for status in [401, 403] {
+            assert_eq!(
+                Outcome::of(Lane::Hashing, &reply(status)),
+                Outcome::Replied,
+                "{status}"
+            );
+        }
+        assert_eq!(Outcome::of(Lane::Hashing, &Ok(())), Outcome::Replied);
+        assert_eq!(Outcome::of(Lane::Hashing, &reply(503)), Outcome::Overloaded);
     }
 
     #[test]

@@ -185,6 +185,26 @@ impl FromRequestParts<AppState> for Admin {
         if caller.is_admin() {
             return Ok(Self(caller));
         }
+        Self::confirm(parts, state, caller).await
+    }
+}
+
+impl Admin {
+    /// The guard for a route that makes no worker call of its own (the
+    /// back-office pages): the current role is asked for even when the
+    /// token says ADMIN, so a demotion or a deletion counts at once.
+    pub async fn now(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Authenticated(caller) = Authenticated::from_request_parts(parts, state).await?;
+        Self::confirm(parts, state, caller).await
+    }
+
+    /// ADMIN as the user-worker sees the caller now (its live session and
+    /// current role).
+    async fn confirm(
+        parts: &mut Parts,
+        state: &AppState,
+        caller: Caller,
+    ) -> Result<Self, ApiError> {
         let Ok(ctx) = Ctx::from_request_parts(parts, state).await;
         let now = state
             .rpc
@@ -284,19 +304,59 @@ pub(crate) fn client_ip(
     headers: &HeaderMap,
     trust_forwarded_for: bool,
 ) -> IpAddr {
-    if trust_forwarded_for {
-        let last = headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .last()
-            .and_then(|ip| ip.trim().parse().ok());
-        if let Some(ip) = last {
-            return ip;
-        }
+    if trust_forwarded_for && let Some(ip) = last_forwarded_for(headers).and_then(forwarded_ip) {
+        return ip;
     }
     peer.ip()
+}
+
+/// The last `X-Forwarded-For` entry: the one the trusted proxy appended.
+fn last_forwarded_for(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .next_back()
+}
+
+/// An `X-Forwarded-For` entry as proxies write it: `ip`, `ip:port`,
+/// `[v6]` or `[v6]:port`.
+fn forwarded_ip(entry: &str) -> Option<IpAddr> {
+    entry
+        .parse()
+        .ok()
+        .or_else(|| entry.parse::<SocketAddr>().ok().map(|s| s.ip()))
+        .or_else(|| {
+            let v6 = entry.strip_prefix('[')?.strip_suffix(']')?;
+            v6.parse::<std::net::Ipv6Addr>().ok().map(IpAddr::V6)
+        })
+}
+
+/// With `http.trust_forwarded_for`, a request whose last `X-Forwarded-For`
+/// entry is no address gets 400: taking the proxy's own address instead
+/// would count every client as one (one throttle, one share). The proxy's
+/// misconfiguration is logged once.
+pub async fn forwarded_for(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if state.settings.http.trust_forwarded_for
+        && let Some(last) = last_forwarded_for(request.headers())
+        && forwarded_ip(last).is_none()
+    {
+        if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            let shown: String = last.chars().take(64).collect();
+            tracing::warn!(entry = ?shown, "X-Forwarded-For's last entry is no address: refused (400); check the proxy in front");
+        }
+        return ApiError::BadRequest("X-Forwarded-For: the last entry is not an address".into())
+            .into_response();
+    }
+    next.run(request).await
 }
 
 #[cfg(test)]
@@ -316,5 +376,26 @@ mod tests {
         assert_eq!(client_ip(peer, &h, false), peer.ip());
         assert_eq!(client_ip(peer, &h, true).to_string(), "5.6.7.8");
         assert_eq!(client_ip(peer, &forwarded("garbage"), true), peer.ip());
+    }
+
+    #[test]
+    fn forwarded_entries_with_ports_and_brackets_parse() {
+        let peer: SocketAddr = "10.0.0.1:5000".parse().unwrap();
+        for (value, ip) in [
+            ("1.2.3.4, 5.6.7.8:4711", "5.6.7.8"),
+            ("[2001:db8::1]:443", "2001:db8::1"),
+            ("[2001:db8::2]", "2001:db8::2"),
+            ("2001:db8::3", "2001:db8::3"),
+            (" 9.9.9.9 ", "9.9.9.9"),
+        ] {
+            assert_eq!(
+                client_ip(peer, &forwarded(value), true).to_string(),
+                ip,
+                "{value}"
+            );
+        }
+        for bad in ["unknown", "1.2.3.4:", "[::1", "1.2.3.4.5"] {
+            assert_eq!(forwarded_ip(bad), None, "{bad}");
+        }
     }
 }

@@ -158,6 +158,10 @@ pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
         .layer(middleware::from_fn(error::error_envelope))
         .layer(CatchPanicLayer::custom(on_panic))
         .layer(middleware::from_fn_with_state(
+            state.clone(),
+            extract::forwarded_for,
+        ))
+        .layer(middleware::from_fn_with_state(
             http.request_timeout(),
             time_limit,
         ))
@@ -171,6 +175,10 @@ pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
     let proxy_layers = ServiceBuilder::new()
         .layer(middleware::from_fn(error::error_envelope))
         .layer(CatchPanicLayer::custom(on_panic))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            extract::forwarded_for,
+        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             session::layer,

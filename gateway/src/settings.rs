@@ -58,6 +58,12 @@ timeout_ms = 5000
 # address may hold (0: no bound) before a 429.
 [admission]
 enabled = true
+# A 429 (past an address's share, or a worker's throttle) is answered after
+# this long: a client that retries at once then sends a few refused requests
+# a second, not thousands that eat the CPU of everyone else's. 0: at once.
+hold_refusals_ms = 1000
+# At most this many refusals held at once; past it they are answered at once.
+max_held_refusals = 4096
 
 # Every subject that does not hash a password.
 [admission.default]
@@ -66,7 +72,10 @@ initial_limit = 32
 min_limit = 8
 max_limit = 1024
 max_wait_ms = 1000
-max_per_client = 0
+# Generous: one address (a NAT of many people, a busy API client) may hold
+# 64 cheap requests at once; a flood from one address gets 429 beyond that
+# instead of making everybody else's requests wait past max_wait_ms.
+max_per_client = 64
 max_queue = 10000
 
 # auth.login, auth.create_user, auth.change_password (argon2id).

@@ -183,9 +183,15 @@ async fn account_page(State(state): State<AppState>, request: Request) -> Respon
 /// token says).
 async fn admin_page(State(state): State<AppState>, request: Request) -> Response {
     let (mut parts, _) = request.into_parts();
-    match Admin::from_request_parts(&mut parts, &state).await {
+    match Admin::now(&mut parts, &state).await {
         Ok(_) => index(&state, StatusCode::OK).await,
         Err(ApiError::Unauthorized(_)) => to_login(&parts.uri),
+        // The session ended, or its user is gone.
+        Err(ApiError::Upstream(shared::rpc::CallError::Service(e)))
+            if e.status_code == 401 || e.status_code == 404 =>
+        {
+            to_login(&parts.uri)
+        }
         Err(ApiError::Forbidden(_)) => index(&state, StatusCode::FORBIDDEN).await,
         Err(other) => other.into_response(),
     }

@@ -1,5 +1,6 @@
 //! Deleting what no request can use any more: sessions that ended, refresh
-//! tokens that expired (or were spent long ago), throttle windows that closed.
+//! tokens that expired, the sealed successors of tokens spent before the
+//! grace window, throttle windows that closed.
 
 use sqlx::PgPool;
 
@@ -13,6 +14,8 @@ const BATCH: i64 = 5_000;
 pub struct Purged {
     pub sessions: u64,
     pub refresh_tokens: u64,
+    /// Spent tokens whose sealed successor was erased.
+    pub successors: u64,
     pub throttle_rows: u64,
 }
 
@@ -62,7 +65,7 @@ macro_rules! batched {
 }
 
 async fn purge(conn: &mut sqlx::PgConnection, settings: &Settings) -> Result<Purged, Error> {
-    let retention = settings.purge.spent_token_retention_secs as f64;
+    let retention = settings.purge.revoked_session_retention_secs as f64;
     // A session that expired, or was revoked more than the retention ago,
     // takes its tokens with it (on delete cascade).
     let sessions = batched!(
@@ -71,13 +74,24 @@ async fn purge(conn: &mut sqlx::PgConnection, settings: &Settings) -> Result<Pur
         "delete from sessions where id in (select id from sessions
            where expires_at < now() or revoked_at < now() - make_interval(secs => $1) limit $2)"
     );
-    // In a live session: tokens past their expiry (refused anyway), and spent
-    // ones kept long enough to catch a replay.
+    // Tokens past their expiry are refused anyway. A spent token stays as
+    // long as its session: presented again at any time after the grace
+    // window, it revokes the session.
     let refresh_tokens = batched!(
         conn,
-        retention,
+        0.0_f64,
         "delete from refresh_tokens where token_hash in (select token_hash from refresh_tokens
-           where expires_at < now() or spent_at < now() - make_interval(secs => $1) limit $2)"
+           where expires_at < now() - make_interval(secs => $1) limit $2)"
+    );
+    // The sealed successor only serves a retry inside the grace window;
+    // after it nothing may open the session's current token from a spent one.
+    let grace = settings.refresh.reuse_grace_secs as f64;
+    let successors = batched!(
+        conn,
+        grace,
+        "update refresh_tokens set successor = null where token_hash in (
+           select token_hash from refresh_tokens where successor is not null
+             and spent_at < now() - make_interval(secs => $1) limit $2)"
     );
     // A window that ended counts nothing: the next attempt starts a new one.
     let longest_window = settings
@@ -93,6 +107,7 @@ async fn purge(conn: &mut sqlx::PgConnection, settings: &Settings) -> Result<Pur
     Ok(Purged {
         sessions,
         refresh_tokens,
+        successors,
         throttle_rows,
     })
 }

@@ -1,16 +1,21 @@
 //! Throttles: attempts counted per key in a window, in PostgreSQL so every
 //! copy of every process sees the same counts.
 //!
-//! An attempt is *reserved* before the password is checked: one upsert adds
-//! it to every key at once and returns the counts, so any number of parallel
-//! guesses are counted before any of them is verified. A right password gives
-//! its reservation back ([`release`]), so the counts are failures (and
-//! attempts still in progress).
+//! For a hard limit, an attempt is *reserved* before the password is
+//! checked: one upsert adds it to every key at once and returns the counts,
+//! so any number of parallel guesses are counted before any of them is
+//! verified. A right password gives its reservation back ([`release`]), so
+//! the counts are failures (and attempts still in progress).
 //!
 //! What each key does with its count is the caller's choice (see
-//! `handlers::login`): a hard limit per email and client address pair and per
-//! client address, only a slowdown per email alone, a hard limit on sign-ups
-//! per client address.
+//! `handlers::reserve_check`): a hard limit per email and client address
+//! pair and per client address, and on sign-ups per client address; only a
+//! slowdown per email alone, which counts failures after the check (read
+//! with [`count`], added with [`reserve`]).
+//!
+//! No statement holds a row lock past itself (none runs inside a
+//! transaction that waits for a hash), and each takes its rows in the order
+//! `scope, key`, so concurrent logins never deadlock.
 
 use shared::headers::ClientAddress;
 use sqlx::PgPool;
@@ -24,7 +29,7 @@ pub enum Key<'a> {
     Pair(&'a str, Option<ClientAddress>),
     /// A client address, over every email.
     Address(ClientAddress),
-    /// An email, from every address.
+    /// An email, from every address: failed checks only.
     Email(&'a str),
     /// Sign-ups from a client address.
     Signup(ClientAddress),
@@ -98,18 +103,43 @@ pub async fn reserve(db: &PgPool, keys: &[Key<'_>], window_secs: u64) -> Result<
         .collect())
 }
 
+/// The count of `key` in its current window (0 when none is open).
+pub async fn count(db: &PgPool, key: Key<'_>, window_secs: u64) -> Result<i32, Error> {
+    let (scope, name) = key.parts();
+    let failures = sqlx::query_scalar!(
+        "select failures from login_failures
+         where scope = $1 and key = $2 and window_start > now() - make_interval(secs => $3)",
+        scope,
+        name,
+        window_secs as f64,
+    )
+    .fetch_optional(db)
+    .await?;
+    Ok(failures.unwrap_or(0))
+}
+
 /// Gives back the reservation of an attempt that succeeded: the pair starts
 /// over; the address and email counts lose this one attempt. (An address is
 /// not forgiven its failures: one good account must not reset the count of
 /// an address that is guessing others.)
+///
+/// The rows are locked first, in the order [`reserve`] takes them
+/// (`scope, key`), and only then changed: a delete and an update of one
+/// statement would lock in whatever order their plans run, and a
+/// reservation of the same keys waiting in the other order is a deadlock.
 pub async fn release(db: &PgPool, keys: &[Key<'_>]) -> Result<(), Error> {
     let (scopes, names): (Vec<&str>, Vec<String>) = keys.iter().map(|k| k.parts()).unzip();
     sqlx::query!(
-        "with k (scope, key) as (select * from unnest($1::text[], $2::text[])),
-         cleared as (delete from login_failures f using k
-                     where f.scope = k.scope and f.key = k.key and f.scope = 'pair')
-         update login_failures f set failures = greatest(f.failures - 1, 0) from k
-         where f.scope = k.scope and f.key = k.key and f.scope <> 'pair'",
+        "with locked as (
+           select f.scope, f.key from login_failures f
+           join unnest($1::text[], $2::text[]) as k (scope, key)
+             on f.scope = k.scope and f.key = k.key
+           order by f.scope, f.key
+           for update of f),
+         cleared as (delete from login_failures f using locked l
+                     where f.scope = l.scope and f.key = l.key and f.scope = 'pair')
+         update login_failures f set failures = greatest(f.failures - 1, 0) from locked l
+         where f.scope = l.scope and f.key = l.key and f.scope <> 'pair'",
         &scopes as &[&str],
         &names,
     )

@@ -35,6 +35,7 @@ use shared::{
     types::Secret,
 };
 use time::OffsetDateTime;
+use tracing::Instrument;
 
 use crate::{AppState, error::ApiError, extract::Ctx};
 use refresh::Refresher;
@@ -209,8 +210,35 @@ fn is_unsafe(method: &Method) -> bool {
     )
 }
 
-/// The session middleware (see the module docs).
+/// The session middleware (see the module docs), and what caches may keep
+/// of its replies: nothing of one that sets the cookie (a shared cache
+/// would hand the session to the next visitor), nor of an API reply to a
+/// caller with credentials.
 pub async fn layer(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let credentialed = request.headers().contains_key(header::AUTHORIZATION)
+        || state
+            .sessions
+            .cookie_values(request.headers())
+            .next()
+            .is_some();
+    let api = request.uri().path().starts_with("/api/");
+    let mut response = open_and_refresh(&state, request, next).await;
+    let cache_control = if state.sessions.sets_cookie(&response) {
+        Some("private, no-store")
+    } else if credentialed && api {
+        Some("no-store")
+    } else {
+        None
+    };
+    if let Some(value) = cache_control {
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static(value));
+    }
+    response
+}
+
+async fn open_and_refresh(state: &AppState, request: Request, next: Next) -> Response {
     let sessions = &state.sessions;
     let bearer = request.headers().contains_key(header::AUTHORIZATION);
     let values: Vec<String> = sessions.cookie_values(request.headers()).collect();
@@ -240,23 +268,8 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
         <= i64::try_from(sessions.settings.refresh_before_secs).unwrap_or(i64::MAX);
     let (mut request, contents, changed) = if near_expiry {
         let (mut parts, body) = request.into_parts();
-        let Ok(Ctx(ctx)) = Ctx::from_request_parts(&mut parts, &state).await;
-        let refresh_token = opened.contents.refresh_token;
-        let refreshed = sessions
-            .refresher
-            .refresh(&refresh_token, || async {
-                let reply = state
-                    .rpc
-                    .call::<Refresh>(
-                        &ctx,
-                        &RefreshTokenRequest {
-                            refresh_token: Secret::new(refresh_token.clone()),
-                        },
-                    )
-                    .await?;
-                Ok(Sessions::contents(reply))
-            })
-            .await;
+        let Ok(Ctx(ctx)) = Ctx::from_request_parts(&mut parts, state).await;
+        let refreshed = refresh(state, ctx, opened.contents.refresh_token).await;
         let request = Request::from_parts(parts, body);
         match refreshed {
             Ok(contents) => (request, contents, true),
@@ -283,6 +296,41 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
         }
     }
     response
+}
+
+/// Exchanges the cookie's refresh token in a task of its own: its answer
+/// is kept (and given to the next request with the same cookie) even when
+/// the request that started it is gone first, closed by the client or cut
+/// by a time limit. Dropping the call instead would lose a rotation that
+/// the auth-worker may already have made, and leave the browser with a
+/// spent token.
+async fn refresh(
+    state: &AppState,
+    ctx: shared::RequestContext,
+    refresh_token: String,
+) -> Result<Contents, ApiError> {
+    let state = state.clone();
+    let call = async move {
+        let sessions = &state.sessions;
+        sessions
+            .refresher
+            .refresh(&refresh_token, || async {
+                let reply = state
+                    .rpc
+                    .call::<Refresh>(
+                        &ctx,
+                        &RefreshTokenRequest {
+                            refresh_token: Secret::new(refresh_token.clone()),
+                        },
+                    )
+                    .await?;
+                Ok(Sessions::contents(reply))
+            })
+            .await
+    };
+    tokio::spawn(call.instrument(tracing::Span::current()))
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("session refresh task: {e}")))?
 }
 
 /// `response`, removing the cookie unless the handler set it anew.

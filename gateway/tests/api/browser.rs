@@ -9,23 +9,23 @@ use testkit::{Api, PASSWORD, TempDir, assert_error};
 
 use crate::helpers::{Options, TestApp, endpoint, spawn_app, spawn_app_with};
 
-const COOKIE: &str = "__Host-natsauth";
+pub(crate) const COOKIE: &str = "__Host-natsauth";
 
 /// A browser's cookie jar for our one cookie.
 #[derive(Debug, Clone)]
-struct Browser<'a> {
+pub(crate) struct Browser<'a> {
     api: &'a Api,
     /// `name=value`, as sent back in `Cookie`.
-    cookie: Option<String>,
+    pub(crate) cookie: Option<String>,
 }
 
 impl<'a> Browser<'a> {
-    fn new(api: &'a Api) -> Self {
+    pub(crate) fn new(api: &'a Api) -> Self {
         Self { api, cookie: None }
     }
 
     /// A same-origin request (what a page of ours sends), with the cookie.
-    fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+    pub(crate) fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
         let mut request = self
             .api
             .http
@@ -38,7 +38,7 @@ impl<'a> Browser<'a> {
     }
 
     /// Sends and keeps what the reply sets.
-    async fn send(&mut self, request: reqwest::RequestBuilder) -> Response {
+    pub(crate) async fn send(&mut self, request: reqwest::RequestBuilder) -> Response {
         let response = request.send().await.expect("request");
         if let Some(set) = set_cookie(&response) {
             self.cookie = (!set.value.is_empty()).then(|| format!("{COOKIE}={}", set.value));
@@ -55,13 +55,13 @@ impl<'a> Browser<'a> {
         self.send(request).await
     }
 
-    async fn login_ok(&mut self, email: &str) -> Value {
+    pub(crate) async fn login_ok(&mut self, email: &str) -> Value {
         let response = self.login(email, PASSWORD, None).await;
         assert_eq!(response.status(), 200, "session login of {email}");
         response.json().await.unwrap()
     }
 
-    async fn get(&mut self, path: &str) -> Response {
+    pub(crate) async fn get(&mut self, path: &str) -> Response {
         let request = self.request(Method::GET, path);
         self.send(request).await
     }
@@ -69,12 +69,12 @@ impl<'a> Browser<'a> {
 
 /// Our cookie as a `Set-Cookie` sets it: value and attributes.
 #[derive(Debug)]
-struct SetCookie {
-    value: String,
-    attributes: Vec<String>,
+pub(crate) struct SetCookie {
+    pub(crate) value: String,
+    pub(crate) attributes: Vec<String>,
 }
 
-fn set_cookie(response: &Response) -> Option<SetCookie> {
+pub(crate) fn set_cookie(response: &Response) -> Option<SetCookie> {
     let ours: Vec<&str> = response
         .headers()
         .get_all(header::SET_COOKIE)
@@ -92,7 +92,7 @@ fn set_cookie(response: &Response) -> Option<SetCookie> {
     })
 }
 
-fn cleared(response: &Response) -> bool {
+pub(crate) fn cleared(response: &Response) -> bool {
     set_cookie(response)
         .is_some_and(|c| c.value.is_empty() && c.attributes.iter().any(|a| a == "Max-Age=0"))
 }
@@ -106,7 +106,7 @@ async fn refreshes(app: &TestApp) -> u64 {
 }
 
 /// A client without redirects, to see the gateway's 302s.
-fn no_redirects() -> reqwest::Client {
+pub(crate) fn no_redirects() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -120,7 +120,10 @@ async fn a_session_login_sets_one_sealed_host_only_cookie_and_no_token_in_the_bo
     let mut browser = Browser::new(&app);
     let response = browser.login("ada@example.com", PASSWORD, None).await;
     assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
+    assert_eq!(
+        response.headers()[header::CACHE_CONTROL],
+        "private, no-store"
+    );
     let set = set_cookie(&response).expect("a session cookie");
     for attribute in ["HttpOnly", "Secure", "SameSite=Lax", "Path=/"] {
         assert!(
@@ -634,7 +637,7 @@ async fn the_session_login_is_validated_and_throttled_like_the_api_login() {
 }
 
 /// A stand-in build of the web app, so page tests do not need npm.
-fn fake_build() -> TempDir {
+pub(crate) fn fake_build() -> TempDir {
     let dir = TempDir::new();
     std::fs::create_dir_all(dir.path.join("assets")).unwrap();
     std::fs::write(
@@ -651,7 +654,7 @@ fn fake_build() -> TempDir {
     dir
 }
 
-async fn app_with_web(dir: &Path) -> TestApp {
+pub(crate) async fn app_with_web(dir: &Path) -> TestApp {
     let mut app = spawn_app().await;
     let mut settings = app.gateway_settings();
     settings.web.dir = dir.to_owned();

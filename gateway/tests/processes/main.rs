@@ -13,7 +13,12 @@
 //! * `overload`: 8× the logins one hashing thread keeps up with: it stays
 //!   busy with logins that succeed, the rest get a fast 503 from the
 //!   gateway (not the worker), `/me` keeps answering; one address beyond
-//!   its share gets a fast 429 while another still logs in.
+//!   its share gets a 429 (held a second, so it does not retry at once)
+//!   while another still logs in.
+//! * `logins`: 64 concurrent logins of one account, and of a few, all
+//!   succeed with the throttles lifted (no lock waits, no deadlock).
+//! * `refresh`: a cookie refresh answered 504 while the auth-worker was
+//!   stopped keeps the session (no reuse, no revocation).
 //! * `pool`: the workers' PostgreSQL pool gives a connection back without a
 //!   round trip when its query left it clean, and still rolls back a dropped
 //!   transaction as it goes back and replaces a dead connection.
@@ -35,7 +40,9 @@ mod stack;
 
 mod cluster;
 mod faults;
+mod logins;
 mod otlp;
 mod overload;
 mod pool;
+mod refresh;
 mod scaling;

@@ -211,7 +211,7 @@ async fn eight_times_the_logins_that_keep_the_hasher_busy_still_succeed_at_its_p
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_address_gets_its_share_of_the_hashing_lane_and_a_fast_429_beyond_it() {
+async fn one_address_gets_its_share_of_the_hashing_lane_and_a_429_held_a_second_beyond_it() {
     let stack = Stack::start_with(&[
         ("GATEWAY_HTTP__TRUST_FORWARDED_FOR", "true"),
         ("GATEWAY_ADMISSION__HASHING__MAX_PER_CLIENT", "4"),
@@ -251,9 +251,12 @@ async fn one_address_gets_its_share_of_the_hashing_lane_and_a_fast_429_beyond_it
             refused.body
         );
         assert!(refused.retry_after.is_some_and(|s| s >= 1), "{refused:?}");
-        // Refused on arrival, not after waiting.
+        // Refused on arrival, then held for `admission.hold_refusals_ms`
+        // (1 s) so the client does not retry at once; not after waiting
+        // its turn in the queue.
         assert!(
-            refused.elapsed < Duration::from_secs(1),
+            refused.elapsed >= Duration::from_secs(1)
+                && refused.elapsed < Duration::from_millis(2500),
             "a refusal took {:?}",
             refused.elapsed
         );

@@ -37,19 +37,27 @@ pub struct Proc {
 
 impl Proc {
     fn start(name: &str, env: &[(String, String)]) -> Self {
+        Self::start_logging(name, env, None)
+    }
+
+    /// Started with its log (stdout and stderr) written to `log`, if any.
+    fn start_logging(name: &str, env: &[(String, String)], log: Option<&std::path::Path>) -> Self {
         let verbose = std::env::var_os("TEST_LOG").is_some();
+        let output = || match log {
+            Some(path) => Stdio::from(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .unwrap(),
+            ),
+            None if verbose => Stdio::inherit(),
+            None => Stdio::null(),
+        };
         let child = Command::new(bin(name))
             .envs(env.iter().cloned())
-            .stdout(if verbose {
-                Stdio::inherit()
-            } else {
-                Stdio::null()
-            })
-            .stderr(if verbose {
-                Stdio::inherit()
-            } else {
-                Stdio::null()
-            })
+            .stdout(output())
+            .stderr(output())
             .kill_on_drop(true)
             .spawn()
             .unwrap_or_else(|e| panic!("start {name}: {e}"));
@@ -59,6 +67,17 @@ impl Proc {
     /// SIGKILL: no drain, no goodbye.
     pub async fn kill_hard(&mut self) {
         self.child.kill().await.expect("SIGKILL");
+    }
+
+    /// Sends `signal` (`STOP`, `CONT`, …) and returns once it is sent.
+    pub async fn signal(&self, signal: &str) {
+        let pid = self.child.id().expect("running").to_string();
+        let sent = Command::new("kill")
+            .args([format!("-{signal}"), pid])
+            .status()
+            .await
+            .unwrap();
+        assert!(sent.success(), "kill -{signal}");
     }
 
     /// SIGTERM, then the exit status.
@@ -197,12 +216,27 @@ impl Stack {
         stack
     }
 
+    /// The stack's database, as a superuser.
+    pub fn db_url(&self) -> &str {
+        &self.backends.db_url
+    }
+
     pub fn worker(&self, name: &str) -> Proc {
         self.worker_with(name, &[])
     }
 
     /// A worker with `extra` environment besides the stack's.
     pub fn worker_with(&self, name: &str, extra: &[(&str, &str)]) -> Proc {
+        self.worker_logging(name, extra, None)
+    }
+
+    /// [`Self::worker_with`], its log written to `log`.
+    pub fn worker_logging(
+        &self,
+        name: &str,
+        extra: &[(&str, &str)],
+        log: Option<&std::path::Path>,
+    ) -> Proc {
         let (prefix, password, (role, password_file)) = match name {
             "auth-worker" => (
                 "AUTH_WORKER",
@@ -244,7 +278,7 @@ impl Stack {
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
         );
-        Proc::start(name, &env)
+        Proc::start_logging(name, &env, log)
     }
 
     /// Every reply to one request on a service-API subject (`$SRV.PING.x`,
