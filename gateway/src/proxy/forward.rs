@@ -274,7 +274,7 @@ pub fn rewrite_location(route: &Route, location: &str) -> Option<String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::proxy::settings::tests::route;
 
@@ -290,7 +290,8 @@ mod tests {
         }
     }
 
-    fn map(pairs: &[(&str, &str)]) -> HeaderMap {
+    /// A header map of `pairs`, in order (the proxy's tests share it).
+    pub(crate) fn map(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut map = HeaderMap::new();
         for (name, value) in pairs {
             map.append(

@@ -120,20 +120,8 @@ pub fn is_websocket(protocol: &HeaderValue) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use axum::http::HeaderName;
-
     use super::*;
-
-    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for (name, value) in pairs {
-            map.append(
-                HeaderName::try_from(*name).unwrap(),
-                HeaderValue::try_from(*value).unwrap(),
-            );
-        }
-        map
-    }
+    use crate::proxy::forward::tests::map as headers;
 
     #[test]
     fn another_site_passes_only_as_a_top_level_navigation_whatever_the_method() {

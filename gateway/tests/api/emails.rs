@@ -181,22 +181,7 @@ async fn the_upstream_and_the_assertion_carry_the_normalized_address() {
 
     let spelling = " Ada@ＥＸＡＭＰＬＥ.com";
     let user = app.signup_ok(spelling).await;
-    let response = app
-        .http
-        .post(app.url("/api/session"))
-        .header("sec-fetch-site", "same-origin")
-        .json(&json!({"email": spelling, "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let cookie = response.headers()[header::SET_COOKIE]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let cookie = crate::proxy::session(&app, spelling).await;
     let seen: Value = app
         .http
         .get(app.url("/proxy/whoami/"))

@@ -206,6 +206,19 @@ fn proxied_settings(app: &TestApp, upstream: SocketAddr, roles: &str) -> gateway
     settings
 }
 
+/// Logs the browser session of `cookie` out (204).
+pub(crate) async fn log_out(api: &Api, cookie: &str) {
+    let logout = api
+        .http
+        .post(api.url("/api/session/logout"))
+        .header(header::COOKIE, cookie)
+        .header("sec-fetch-site", "same-origin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), 204);
+}
+
 /// A browser session of `email` (signed up, or an ADMIN made here): the
 /// `Cookie` header value.
 pub(crate) async fn session(api: &Api, email: &str) -> String {
@@ -542,15 +555,7 @@ async fn logout_and_demotion_close_the_proxy_at_once_on_every_gateway() {
 
     // Ada logs out on the first gateway; a copy of her cookie is dead on
     // both, at once.
-    let logout = first
-        .http
-        .post(first.url("/api/session/logout"))
-        .header(header::COOKIE, &cookie)
-        .header("sec-fetch-site", "same-origin")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(logout.status(), 204);
+    log_out(&first, &cookie).await;
     for api in [&first, &second] {
         let response = on(api, &cookie).await.unwrap();
         assert_error(response, 401, "/proxy/echo/x").await;

@@ -14,7 +14,7 @@ use tokio_tungstenite::tungstenite::{self, Message};
 
 use crate::{
     helpers::{TestApp, spawn_app},
-    proxy::{COOKIE, admin_session, header_values, session, start_upstream},
+    proxy::{COOKIE, admin_session, header_values, log_out, session, start_upstream},
 };
 
 /// The public origin the gateways of these tests are reached at.
@@ -534,15 +534,7 @@ async fn only_websocket_upgrades_pass_and_a_tunnel_ends_with_its_session() {
     app.signup_ok("bob@example.com").await;
     let bob = session(&app, "bob@example.com").await;
     let mut bobs = open(&app, "/proxy/echo/ws", &bob).await;
-    let logout = app
-        .http
-        .post(app.url("/api/session/logout"))
-        .header(header::COOKIE, &cookie)
-        .header("sec-fetch-site", "same-origin")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(logout.status(), 204);
+    log_out(&app, &cookie).await;
     assert!(ends(&mut socket).await, "the tunnel outlived its session");
     assert_echoes(&mut bobs).await;
     let again = tokio_tungstenite::connect_async(websocket(&app, "/proxy/echo/ws", &cookie)).await;
