@@ -10,6 +10,8 @@
 //! * [`provision`] makes the PostgreSQL roles and the database (as a
 //!   superuser); [`migrate`] and [`set_role`] connect as the migrator role.
 
+/// The SQL; public so the tests can run the throttle's statements under
+/// contention against a real database.
 pub mod db;
 mod error;
 mod handlers;
