@@ -8,8 +8,8 @@
 //! The engine is `argon2-rust`, a port of the reference implementation
 //! (phc-winner-argon2) that picks AVX-512, AVX2 or SSE code at run time and
 //! asks for huge pages for its working memory. Here it hashes in half the
-//! time of the RustCrypto `argon2` crate (issue 15; `cargo xtask bench`
-//! prints both), and its strings are the reference's PHC strings. The
+//! time of the RustCrypto `argon2` crate (`cargo xtask bench` prints
+//! both), and its strings are the reference's PHC strings. The
 //! `argon2` crate stays as the tests' oracle: each engine verifies the
 //! other's strings, and a string the old engine wrote still verifies.
 //!
@@ -21,8 +21,8 @@
 //!
 //! The hashing threads run at a lower priority (`argon2.nice`, 10 by
 //! default): a login flood then gets the CPU the other requests leave, and
-//! `/me` and the pages on the same machine keep theirs (issue 16's isolation
-//! between routes).
+//! `/me` and the pages on the same machine keep theirs (isolation between
+//! routes under overload).
 
 use std::sync::{
     Arc, Mutex,

@@ -7,7 +7,7 @@
 //!
 //! Its caller checks are one query per request by default (`impl
 //! ResolveCaller for PgPool`), as a single-process monolith makes them: the
-//! `me-floor` scenario, which issue 15's target is set against. With
+//! `me-floor` scenario, which the `/me` target is set against. With
 //! `--coalesced` they go through the workers' own
 //! [`runtime::db::callers::Callers`] (`me-floor-coalesced`): the same code as
 //! the stack with only the hop taken away, the hop's own price.

@@ -319,7 +319,7 @@ fn server_micros(r: &Value) -> Option<f64> {
     (sum > 0.0).then_some(sum)
 }
 
-/// Overload (issue 16): goodput with 8× the clients, and what a refusal
+/// Overload: goodput with 8× the clients, and what a refusal
 /// costs.
 pub fn overload_figures(report: &Value) -> Value {
     let ok = |label: &str| find(report, label).and_then(ok_rps);
@@ -498,8 +498,8 @@ fn targets(md: &mut String, report: &Value) {
     let ratio = get("me", &["rps"])
         .zip(get("me-floor", &["rps"]))
         .map(|(a, b)| a / b);
-    // Issue 15's target, against the floor that makes one caller query per
-    // request, as a monolith does (issue 10's was 0.6× and 2×).
+    // Against the floor that makes one caller query per request, as a
+    // monolith does.
     check(
         "`/me` ≥ 0.75× the no-hop floor (a monolith)",
         ratio,

@@ -153,7 +153,7 @@ const CASES: &[Case] = &[
     Case::gateway("proxy", "proxy"),
     Case::gateway("proxy-direct", "proxy-direct").front(Front::NatsMonitor),
     Case::gateway("me-during-login-flood", "me").flood(32),
-    // Overload (issue 16): the same routes with 8× the clients.
+    // Overload: the same routes with 8× the clients.
     Case::gateway("me-c64", "me").connections(64),
     Case::gateway("me-c512", "me").connections(512),
     Case::gateway("login-c256", "login").connections(256),

@@ -65,7 +65,7 @@ pub const REQUEST_ID: &str = "x-request-id";
 
 /// What every handler can reach: one `Arc`, so that the clone axum makes
 /// for each request's handler and middleware is one counter, not six
-/// (issue 15's profile had the per-request clones and drops at 4 % of the
+/// (a profile had the per-request clones and drops at 4 % of the
 /// gateway's CPU).
 #[derive(Debug, Clone)]
 pub struct AppState(Arc<Shared>);

@@ -54,7 +54,7 @@ pub struct ServiceSettings {
     /// Threads of the async runtime: 1 (the default) is tokio's
     /// current-thread runtime, 0 one worker thread per core, n that many.
     /// One thread per copy, with a copy per core, is cheapest: no task is
-    /// woken across cores (issue 15: the user-worker's CPU per `/me` went
+    /// woken across cores (in the benchmark the user-worker's CPU per `/me` went
     /// from 50 to 36 µs, a quarter of it kernel time spent on those
     /// wake-ups).
     pub threads: usize,

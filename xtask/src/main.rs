@@ -32,6 +32,7 @@
 mod bench;
 mod compose;
 mod fuzz;
+mod history;
 mod nats;
 mod pg;
 mod secrets;

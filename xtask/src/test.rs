@@ -2,26 +2,28 @@
 //!
 //! 1. `cargo fmt --all -- --check`
 //! 2. `cargo clippy --workspace --all-targets -- -D warnings`
-//! 3. compose.yaml's validation (skipped, saying why, when no Compose
+//! 3. no source comment names an issue (`history`: the why goes in the
+//!    comment, the issue in the commit or an ADR)
+//! 4. compose.yaml's validation (skipped, saying why, when no Compose
 //!    implementation can be found or installed)
-//! 4. nats-server and PostgreSQL, found or provided exactly as `up` does
-//! 5. `.sqlx/` is current: every `sqlx::query!` statement described again
+//! 5. nats-server and PostgreSQL, found or provided exactly as `up` does
+//! 6. `.sqlx/` is current: every `sqlx::query!` statement described again
 //!    against a freshly migrated database gives the committed data
-//! 6. the web app: Node.js (installed as root when missing), `npm ci` when
+//! 7. the web app: Node.js (installed as root when missing), `npm ci` when
 //!    the lock file changed, the type-check, its unit tests, its API types
 //!    current with `web/openapi.json`, and the build the gateway serves
-//! 7. `cargo test --workspace` with `NATS_SERVER_BIN` and `TEST_DATABASE_URL`
+//! 8. `cargo test --workspace` with `NATS_SERVER_BIN` and `TEST_DATABASE_URL`
 //!    (an admin URL: the integration tests create a database per test)
-//! 8. the browser walk: Debian's Chromium and ChromeDriver (installed as root
+//! 9. the browser walk: Debian's Chromium and ChromeDriver (installed as root
 //!    when missing) drive the built app on a real stack
 //!    (`cargo test --workspace --test browser -- --ignored`)
-//! 9. `cargo xtask fuzz`'s run against the same nats-server and PostgreSQL
-//!    (Schemathesis against a private stack; `--no-fuzz` skips it)
+//! 10. `cargo xtask fuzz`'s run against the same nats-server and PostgreSQL
+//!     (Schemathesis against a private stack; `--no-fuzz` skips it)
 
 use anyhow::Context;
 
 use crate::{
-    compose, fuzz, nats,
+    compose, fuzz, history, nats,
     pg::{PgArgs, Postgres},
     signals, sqlx, term, util, web,
 };
@@ -48,7 +50,7 @@ pub fn run(args: &TestArgs) -> anyhow::Result<()> {
     // Ctrl-C still stops the cargo child (same process group); the handler
     // only keeps xtask alive long enough to stop a private PostgreSQL.
     signals::install()?;
-    let total = (if args.no_lint { 6 } else { 8 }) + usize::from(!args.no_fuzz);
+    let total = (if args.no_lint { 7 } else { 9 }) + usize::from(!args.no_fuzz);
     let mut n = 0;
     let started = std::time::Instant::now();
     let mut step_started = started;
@@ -90,6 +92,10 @@ pub fn run(args: &TestArgs) -> anyhow::Result<()> {
         ]))
         .context("clippy found problems (listed above)")?;
     }
+
+    next("no comment names an issue");
+    let checked = history::check()?;
+    term::step(&format!("{checked} source files checked"));
 
     next("compose.yaml");
     let compose = match compose::validate_if_possible()? {
