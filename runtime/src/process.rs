@@ -3,9 +3,9 @@
 /// Turns transparent huge pages off for this process (Linux; elsewhere a
 /// no-op). The processes use mimalloc (see the workspace's `Cargo.toml`),
 /// whose regions are 2 MiB-aligned: where the kernel's THP setting is
-/// `always`, every region touched became a resident huge page, and the
-/// gateway's peak RSS went from 22 to 37 MiB under load for no speed (the
-/// benchmark). A small server heap gains nothing from huge pages.
+/// `always`, every region touched becomes a resident huge page: more
+/// resident memory for no speed (docs/adr/0007-allocator-huge-pages-threads.md).
+/// A small server heap gains nothing from huge pages.
 /// (The auth-worker does not call this: its argon2id arenas want huge pages.)
 /// A refusal (an old kernel) only costs that memory, so it is returned for
 /// the log, not raised.

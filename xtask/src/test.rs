@@ -2,7 +2,8 @@
 //!
 //! 1. `cargo fmt --all -- --check`
 //! 2. `cargo clippy --workspace --all-targets -- -D warnings`
-//! 3. no source comment names an issue (`history`: the why goes in the
+//! 3. no source comment or Markdown page names an issue, and every relative
+//!    link of a Markdown page resolves (`history`: the why goes in the
 //!    comment, the issue in the commit or an ADR)
 //! 4. compose.yaml's validation (skipped, saying why, when no Compose
 //!    implementation can be found or installed)
@@ -93,9 +94,9 @@ pub fn run(args: &TestArgs) -> anyhow::Result<()> {
         .context("clippy found problems (listed above)")?;
     }
 
-    next("no comment names an issue");
+    next("no comment names an issue; the docs' links resolve");
     let checked = history::check()?;
-    term::step(&format!("{checked} source files checked"));
+    term::step(&format!("{checked} source and Markdown files checked"));
 
     next("compose.yaml");
     let compose = match compose::validate_if_possible()? {
