@@ -1,7 +1,11 @@
 //! Layered configuration: built-in defaults, then an optional TOML file, then
 //! environment variables (`<PREFIX>_<SECTION>__<KEY>`), later wins; and the
 //! blocks that more than one process has, written once: [`nats`] and [`LOG`]
-//! (every process) and [`SERVICE`] (every worker).
+//! (every process) and [`SERVICE`] (every worker). [`reference::undocumented`]
+//! is the check, in each process's tests, that its reference files name every
+//! key of its settings.
+
+pub mod reference;
 
 use std::path::Path;
 
