@@ -1,6 +1,7 @@
-//! The gateway's settings: defaults here, then `--config FILE`, then
-//! `GATEWAY_<SECTION>__<KEY>` environment variables. `[nats]`'s and
-//! `[log]`'s defaults are every process's ([`runtime::settings`]).
+//! The gateway's settings: the defaults of `config/gateway.toml` and
+//! `config/log.toml` (compiled in), then `--config FILE`, then
+//! `GATEWAY_<SECTION>__<KEY>` environment variables. What each key means is
+//! in those files; the docs here stay short.
 
 use std::{collections::HashMap, path::Path, time::Duration};
 
@@ -11,93 +12,11 @@ use crate::{
     admission::AdmissionSettings, proxy::ProxySettings, session::SessionSettings, web::WebSettings,
 };
 
-const DEFAULTS: &str = r#"
-[http]
-addr = "127.0.0.1:8080"
-# Room for a post's 50 000 characters however the JSON escapes them.
-max_body_bytes = 1048576
-request_timeout_ms = 30000
-# Comma-separated origins allowed by CORS; empty means no CORS headers, "*" any.
-cors_origins = ""
-# Responses at least this large are compressed when the client accepts it.
-compression_min_bytes = 1024
-# Take the client address (for login throttling) from the last
-# X-Forwarded-For entry. Only behind exactly one trusted reverse proxy that
-# appends it; otherwise a client could claim any address.
-trust_forwarded_for = false
+/// The gateway's defaults, and the reference of every key it reads (but
+/// `[log]`'s, in [`settings::LOG`]).
+const DEFAULTS: &str = include_str!("../../config/gateway.toml");
 
-[session]
-# The browser session's cookie; the __Host- prefix makes browsers keep it
-# only when it is Secure, Path=/ and has no Domain.
-cookie_name = "__Host-natsauth"
-# The cookie's sealing key: 32 random bytes, base64, on the first line
-# (`cargo xtask secrets` writes it; `gateway gen-session-key FILE` makes one).
-# Empty: a key made at start (sessions end with the process; one copy only).
-key_file = ".dev/secrets/session-key"
-# The key before the last rotation: its cookies are still read, and sealed
-# again with key_file's. Empty: none.
-previous_key_file = ""
-# The access token in the cookie is refreshed when less than this is left.
-refresh_before_secs = 60
-# The origin browsers use ("https://app.example.com"): a cookie-authenticated
-# POST/PUT/PATCH/DELETE without Sec-Fetch-Site must come from it. Empty: the
-# request's own Host.
-public_origin = ""
-
-[web]
-# The built web app (`cargo xtask web`, or `npm run build` in web/).
-dir = "web/dist"
-
-[rpc]
-timeout_ms = 5000
-[rpc.timeouts_ms]
-
-# Admission control (see `gateway::admission`): per lane, how many NATS
-# requests may be out at once (adaptive between min_limit and max_limit),
-# how long one may wait for its turn before a 503, and how many one client
-# address may hold (0: no bound) before a 429.
-[admission]
-enabled = true
-# A 429 (past an address's share, or a worker's throttle) is answered after
-# this long: a client that retries at once then sends a few refused requests
-# a second, not thousands that eat the CPU of everyone else's. 0: at once.
-hold_refusals_ms = 1000
-# At most this many refusals held at once; past it they are answered at once.
-max_held_refusals = 4096
-
-# Every subject that does not hash a password.
-[admission.default]
-algorithm = "aimd"
-initial_limit = 32
-min_limit = 8
-max_limit = 1024
-max_wait_ms = 1000
-# Generous: one address (a NAT of many people, a busy API client) may hold
-# 64 cheap requests at once; a flood from one address gets 429 beyond that
-# instead of making everybody else's requests wait past max_wait_ms.
-max_per_client = 64
-max_queue = 10000
-
-# auth.login, auth.create_user, auth.change_password (argon2id).
-[admission.hashing]
-algorithm = "vegas"
-initial_limit = 4
-min_limit = 1
-max_limit = 64
-max_wait_ms = 10000
-max_per_client = 8
-max_queue = 10000
-
-[jwt]
-issuer = "natsauth"
-audience = "natsauth-api"
-leeway_secs = 5
-jwks_refresh_min_interval_ms = 1000
-# The key set is fetched again this often (and whenever the auth-worker
-# announces a change), so a key removed from it stops verifying.
-jwks_refresh_interval_secs = 300
-"#;
-
+/// Every setting of the gateway.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
     pub http: HttpSettings,
@@ -113,6 +32,7 @@ pub struct Settings {
     pub log: LogSettings,
 }
 
+/// `[http]`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct HttpSettings {
     pub addr: String,
@@ -143,6 +63,7 @@ impl HttpSettings {
     }
 }
 
+/// `[rpc]`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct RpcSettings {
     /// How long a NATS request may take before the client gets 504.
@@ -165,6 +86,7 @@ impl RpcSettings {
     }
 }
 
+/// `[jwt]`: how access tokens are verified.
 #[derive(Debug, Clone, Deserialize)]
 pub struct JwtSettings {
     /// Tokens must carry exactly this `iss` …
@@ -175,11 +97,13 @@ pub struct JwtSettings {
     pub leeway_secs: u64,
     /// A token with an unknown `kid` refetches `auth.jwks` at most this often.
     pub jwks_refresh_min_interval_ms: u64,
-    /// `auth.jwks` is fetched again this often (at least every second).
+    /// `auth.jwks` is fetched again this often (see
+    /// [`Self::jwks_refresh_interval`]).
     pub jwks_refresh_interval_secs: u64,
 }
 
 impl JwtSettings {
+    /// At least a second, so a zero cannot make the refresh spin.
     pub fn jwks_refresh_interval(&self) -> Duration {
         Duration::from_secs(self.jwks_refresh_interval_secs.max(1))
     }
@@ -187,10 +111,21 @@ impl JwtSettings {
 
 impl Settings {
     pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
-        Ok(settings::load(
-            &[DEFAULTS, &settings::nats("gateway"), settings::LOG],
-            file,
-            "GATEWAY",
-        )?)
+        Ok(settings::load(&[DEFAULTS, settings::LOG], file, "GATEWAY")?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_config_files_name_every_setting() {
+        let missing =
+            settings::reference::undocumented::<Settings>("", &[DEFAULTS, settings::LOG]).unwrap();
+        assert!(
+            missing.is_empty(),
+            "config/gateway.toml and config/log.toml do not name {missing:?}"
+        );
     }
 }

@@ -8,31 +8,25 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use tracing::{info, warn};
 
-/// `[nats]` in every process's settings.
+/// `[nats]` in every process's settings: each process's defaults, and what
+/// each key means, are in its `config/<process>.toml`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct NatsSettings {
-    /// One server URL or several, comma-separated (a cluster).
+    /// One server URL or several, comma-separated.
     pub url: String,
     /// This process's NATS user (see `nats.conf`).
     pub user: String,
-    /// The password, from the environment; or use `password_file`.
+    /// The password; or else `password_file`.
     pub password: Option<SecretString>,
-    /// A file holding the password (first line).
+    /// A file whose first line is the password.
     pub password_file: Option<PathBuf>,
     /// The reply-subject prefix this user may subscribe to in `nats.conf`.
     pub inbox_prefix: String,
     /// Give up connecting at start-up after this long.
-    #[serde(default = "default_connect_timeout_ms")]
     pub connect_timeout_ms: u64,
-    /// A PEM file of CA certificates to trust for the servers' TLS
-    /// certificates (beside the system's); setting it also requires TLS, so
-    /// a server without it is refused. For NATS off loopback.
+    /// CA certificates (PEM) for the servers' TLS; set, TLS is required.
     #[serde(default)]
     pub tls_ca_file: Option<PathBuf>,
-}
-
-fn default_connect_timeout_ms() -> u64 {
-    5_000
 }
 
 impl NatsSettings {

@@ -1,62 +1,36 @@
 //! Layered configuration: built-in defaults, then an optional TOML file, then
-//! environment variables (`<PREFIX>_<SECTION>__<KEY>`), later wins; and the
-//! blocks that more than one process has, written once: [`nats`] and [`LOG`]
-//! (every process) and [`SERVICE`] (every worker).
+//! environment variables (`<PREFIX>_<SECTION>__<KEY>`), later wins.
+//!
+//! The defaults are the commented TOML files of `config/`, compiled in: one
+//! per process (`gateway.toml`, `auth-worker.toml`, `user-worker.toml`, each
+//! with its own `[nats]`), and the blocks more than one process has, written
+//! once: [`LOG`] (every process) and [`SERVICE`] (every worker). Those files
+//! are the settings' reference; [`reference::undocumented`] is the check,
+//! in each process's tests, that they name every key.
+
+pub mod reference;
 
 use std::path::Path;
 
 use config::{Config, Environment, File, FileFormat};
 use serde::{Deserialize, de::DeserializeOwned};
 
-/// The defaults of `[nats]` ([`crate::nats::NatsSettings`]) for the process
-/// that connects as NATS user `user` (see `nats.conf`): the project's
-/// nats-server on this machine, and the user's own reply prefix.
-pub fn nats(user: &str) -> String {
-    format!(
-        "[nats]\nurl = \"nats://127.0.0.1:14222\"\nuser = \"{user}\"\n\
-         inbox_prefix = \"_INBOX_{user}\"\n"
-    )
-}
+/// `[log]` ([`crate::telemetry::LogSettings`]): `config/log.toml`, in every
+/// process's defaults.
+pub const LOG: &str = include_str!("../../config/log.toml");
 
-/// The defaults of `[log]` ([`crate::telemetry::LogSettings`]), in every
-/// process's settings.
-pub const LOG: &str = r#"
-[log]
-level = "info"
-format = "text"
-# OTLP/HTTP base URL for span export, e.g. "http://127.0.0.1:4318"; empty: off
-# (unless OTEL_EXPORTER_OTLP_ENDPOINT is set).
-otlp_endpoint = ""
-# Share of the traces started here that are exported (0 to 1).
-otlp_sample_ratio = 1.0
-"#;
+/// `[service]` ([`ServiceSettings`]): `config/service.toml`, in every
+/// worker's defaults.
+pub const SERVICE: &str = include_str!("../../config/service.toml");
 
-/// The defaults of `[service]` ([`ServiceSettings`]), in every worker's
-/// settings.
-pub const SERVICE: &str = r#"
-[service]
-# Requests one copy works on at once (a task each); beyond: 503 "busy" at
-# once, which a gateway sends again. Room for 512 keeps the gateway's queue
-# (where handing a slot over costs a wake-up across its threads) empty up to
-# 512 clients per copy.
-max_in_flight = 512
-# Threads of the async runtime: 1 runs it on the main thread alone; 0 means
-# one per core. Scale a worker by running more copies (one per core).
-threads = 1
-"#;
-
-/// `[service]`: how a worker copy serves its endpoints.
+/// `[service]`: how a worker copy serves its endpoints (see
+/// `config/service.toml`).
 #[derive(Debug, Clone, Deserialize)]
 pub struct ServiceSettings {
-    /// Requests handled at once by this copy (over all endpoints); one more
-    /// gets a fast 503 with `retryAfter`.
+    /// Requests handled at once by this copy, over all endpoints.
     pub max_in_flight: usize,
-    /// Threads of the async runtime: 1 (the default) is tokio's
-    /// current-thread runtime, 0 one worker thread per core, n that many.
-    /// One thread per copy, with a copy per core, is cheapest: no task is
-    /// woken across cores (in the benchmark the user-worker's CPU per `/me` went
-    /// from 50 to 36 µs, a quarter of it kernel time spent on those
-    /// wake-ups).
+    /// Threads of the async runtime: 1 is tokio's current-thread runtime,
+    /// 0 one worker thread per core, n that many.
     pub threads: usize,
 }
 
@@ -81,7 +55,7 @@ impl ServiceSettings {
 /// Loads a process's settings.
 ///
 /// * `defaults`: TOML documents that together give every setting a default
-///   (the process's own, and [`nats`], [`LOG`], [`SERVICE`] as it has them).
+///   (the process's own file, and [`LOG`], [`SERVICE`] as it has them).
 /// * `file`: an optional TOML file; it must exist when given.
 /// * `env_prefix`: e.g. `GATEWAY` reads `GATEWAY_HTTP__ADDR` into `http.addr`.
 pub fn load<T: DeserializeOwned>(
@@ -150,7 +124,7 @@ mod tests {
     #[test]
     fn the_shared_blocks_give_their_settings_defaults() {
         let worker: Worker = load(
-            &[&nats("user-worker"), SERVICE, LOG],
+            &[include_str!("../../config/user-worker.toml"), SERVICE, LOG],
             None,
             "SETTINGS_TEST_UNUSED",
         )

@@ -31,27 +31,18 @@ use tracing_subscriber::{EnvFilter, Layer, filter::Targets, fmt, prelude::*};
 
 use shared::headers::TraceParent;
 
-/// `[log]` in every process's settings.
+/// `[log]` in every process's settings: the defaults, and what each key
+/// means, are in `config/log.toml`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct LogSettings {
-    /// `info`, `debug`, or any `RUST_LOG`-style filter; `RUST_LOG` wins.
+    /// A `RUST_LOG`-style filter; `RUST_LOG` wins.
     pub level: String,
-    /// `text` or `json`.
     pub format: LogFormat,
-    /// Where to export spans over OTLP/HTTP (protobuf), e.g.
-    /// `http://127.0.0.1:4318` (`/v1/traces` is appended). Empty: no export,
-    /// unless the standard `OTEL_EXPORTER_OTLP_ENDPOINT` or
-    /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` variable is set.
-    #[serde(default)]
+    /// OTLP/HTTP base URL for span export; empty: the standard
+    /// `OTEL_EXPORTER_OTLP_*` variables decide.
     pub otlp_endpoint: String,
-    /// The share of new traces exported, from 0 to 1. A trace continued from
-    /// a caller follows the caller's sampled flag instead.
-    #[serde(default = "export_every_trace")]
+    /// The share of new traces exported, from 0 to 1.
     pub otlp_sample_ratio: f64,
-}
-
-fn export_every_trace() -> f64 {
-    1.0
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -1,6 +1,7 @@
-//! The user worker's settings: defaults here, then `--config FILE`, then
-//! `USER_WORKER_<SECTION>__<KEY>` environment variables. `[nats]`,
-//! `[service]` and `[log]` are every worker's ([`runtime::settings`]).
+//! The user-worker's settings: the defaults of `config/user-worker.toml`,
+//! `config/service.toml` and `config/log.toml` (compiled in), then
+//! `--config FILE`, then `USER_WORKER_<SECTION>__<KEY>` environment variables.
+//! What each key means is in those files; the docs here stay short.
 
 use std::path::Path;
 
@@ -12,15 +13,12 @@ use runtime::{
 };
 use serde::Deserialize;
 
-const DEFAULTS: &str = r#"
-[database]
-# The worker's own role: no password hashes, no refresh tokens (see
-# migrations/0005_worker_roles.sql); its password in password_file.
-url = "postgres://natsauth_user_worker@127.0.0.1:5432/natsauth"
-max_connections = 8
-acquire_timeout_ms = 3000
-"#;
+/// The user-worker's defaults, and the reference of every key it reads (but
+/// `[service]`'s and `[log]`'s, in [`settings::SERVICE`] and
+/// [`settings::LOG`]).
+const DEFAULTS: &str = include_str!("../../config/user-worker.toml");
 
+/// Every setting of the user-worker.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
     pub nats: NatsSettings,
@@ -32,14 +30,27 @@ pub struct Settings {
 impl Settings {
     pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
         Ok(settings::load(
-            &[
-                DEFAULTS,
-                &settings::nats("user-worker"),
-                settings::SERVICE,
-                settings::LOG,
-            ],
+            &[DEFAULTS, settings::SERVICE, settings::LOG],
             file,
             "USER_WORKER",
         )?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_config_files_name_every_setting() {
+        let missing = settings::reference::undocumented::<Settings>(
+            "",
+            &[DEFAULTS, settings::SERVICE, settings::LOG],
+        )
+        .unwrap();
+        assert!(
+            missing.is_empty(),
+            "config/user-worker.toml, config/service.toml and config/log.toml do not name {missing:?}"
+        );
     }
 }

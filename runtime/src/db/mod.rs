@@ -17,14 +17,13 @@ use sqlx::{
 };
 
 /// `[database]` in a worker's settings (and `[migrator]` in the
-/// auth-worker's).
+/// auth-worker's): the defaults, and what each key means, are in the
+/// worker's `config/<worker>.toml`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct DatabaseSettings {
-    /// A `postgres://` URL; may hold a password, so it is a secret. Better
-    /// without one, and the password in `password_file`.
+    /// A `postgres://` URL; a secret, since it may hold a password.
     pub url: SecretString,
     /// A file whose first line is the password (it wins over one in `url`).
-    /// Read at start-up; an empty file is an error.
     #[serde(default)]
     pub password_file: Option<PathBuf>,
     pub max_connections: u32,
