@@ -79,7 +79,7 @@ fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let settings = auth_worker::Settings::load(cli.config.as_deref())?;
-    // `service.threads`: one by default (see `runtime::settings`); the
+    // `service.threads`: one by default (see `config/service.toml`); the
     // hashing has threads of its own.
     settings.service.runtime()?.block_on(serve(cli, settings))
 }

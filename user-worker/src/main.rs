@@ -21,7 +21,7 @@ fn main() -> anyhow::Result<()> {
     let thp = runtime::process::no_transparent_huge_pages();
     let cli = Cli::parse();
     let settings = user_worker::Settings::load(cli.config.as_deref())?;
-    // `service.threads`: one by default (see `runtime::settings`).
+    // `service.threads`: one by default (see `config/service.toml`).
     settings.service.runtime()?.block_on(async move {
         let _telemetry = runtime::telemetry::init(&settings.log, "user-worker")?;
         if let Err(e) = thp {
