@@ -124,7 +124,7 @@ pub async fn forget_on_notices(
         (shared::user::SERVICE, shared::user::CHANGED),
     ] {
         let client = state
-            .rpc
+            .nats
             .rpc()
             .client(service)
             .with_context(|| format!("no NATS connection to the {service}"))?;
@@ -323,7 +323,7 @@ async fn assertion(
         .get(caller.id, access_token, &route.audience, || async move {
             let Ok(ctx) = Ctx::from_request_parts(parts, state).await;
             let reply = state
-                .rpc
+                .nats
                 .call::<MintAssertion>(
                     &ctx.with_caller(caller),
                     &ProxyAssertionRequest {
