@@ -3,8 +3,8 @@
 //!
 //! Each call goes into a *lane*: `hashing` for the subjects that hash a
 //! password with argon2id (`auth.login`, `auth.create_user`,
-//! `auth.change_password`, each ~10 ms of a core), `default` for every other
-//! subject (well under 1 ms). A lane lets at most `limit` of its requests be
+//! `auth.change_password`, each milliseconds of a core), `default` for
+//! every other subject (a small fraction of that). A lane lets at most `limit` of its requests be
 //! out on NATS at once; the rest wait here in arrival order. So a login
 //! flood fills the hashing lane's queue, never the default lane's, and the
 //! workers are only handed what they can start on; a queue in the gateway
@@ -17,8 +17,8 @@
 //!   and `6·log10(limit)`, so a login flood waits here, not in the
 //!   auth-worker's slots that its cheap subjects need. The default lane's by
 //!   *AIMD*: +1 per `limit` replies while in use, so cheap requests go out
-//!   many at once (they are batched on the sockets; Vegas held `/me` to
-//!   half its throughput). Both cut the limit to 0.9× on a worker's "busy"
+//!   many at once (they are batched on the sockets, so a queue in the
+//!   workers costs them little). Both cut the limit to 0.9× on a worker's "busy"
 //!   503 or a timeout, and a "busy" request (its handler never ran) goes
 //!   back into the lane, so the limit finds what the workers take, across
 //!   however many copies and gateways there are, without being told.
@@ -44,22 +44,25 @@
 //! lane's `gateway_admission_limit`, `…_in_flight` and `…_queued` are
 //! gauges. A worker copy still answers "busy" past its own `max_in_flight`:
 //! that is the last line when several gateways share the workers.
+//!
+//! Here: [`Calls`] (what handlers call), [`Admission`] (the lanes and the
+//! held refusals) and `Outcome`; the queue, permits and refusals of one
+//! lane are in `gate`, the adaptive limits in `limit`.
 
-use std::{
-    collections::{HashMap, VecDeque},
-    net::IpAddr,
-    sync::{Arc, Mutex, MutexGuard},
-    time::{Duration, Instant},
-};
+mod gate;
+mod limit;
+
+use std::{sync::Arc, time::Duration};
 
 use serde::Deserialize;
 use shared::{
-    Endpoint, RequestContext, ServiceError,
+    Endpoint, RequestContext,
     auth::{ChangePassword, CreateUser, Login},
-    headers::ClientAddress,
     rpc::{CallError, Rpc},
 };
-use tokio::sync::oneshot;
+
+pub use gate::{LaneGate, Refusal};
+pub use limit::Algorithm;
 
 /// The two lanes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,21 +107,6 @@ pub struct AdmissionSettings {
     pub max_held_refusals: u32,
     pub default: LaneSettings,
     pub hashing: LaneSettings,
-}
-
-/// How a lane's limit adapts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Algorithm {
-    /// Round trips against the fastest recent one: keeps the workers' own
-    /// queue short (the hashing lane: a login queued in the auth-worker
-    /// holds one of its `max_in_flight` slots, which its other subjects
-    /// need).
-    Vegas,
-    /// Grows by one per `limit` replies while in use, ×0.9 on a worker's
-    /// "busy" or a timeout: fills the workers' slots (the default lane:
-    /// cheap requests run best many at once, batched on the sockets).
-    Aimd,
 }
 
 /// One lane's settings.
@@ -214,7 +202,7 @@ impl Admission {
 }
 
 /// The gateway's NATS calls: [`Rpc`] behind [`Admission`]. Handlers call
-/// `state.rpc.call::<E>(&ctx, &request)`.
+/// `state.nats.call::<E>(&ctx, &request)`.
 #[derive(Debug, Clone)]
 pub struct Calls {
     rpc: Rpc,
@@ -320,479 +308,14 @@ impl Outcome {
     }
 }
 
-/// One lane: its limit, what is out, who waits.
-#[derive(Debug)]
-pub struct LaneGate {
-    lane: Lane,
-    settings: LaneSettings,
-    state: Mutex<LaneState>,
-    gauges: Gauges,
-}
-
-#[derive(Debug)]
-struct Gauges {
-    limit: metrics::Gauge,
-    in_flight: metrics::Gauge,
-    queued: metrics::Gauge,
-}
-
-#[derive(Debug)]
-struct LaneState {
-    limit: Limit,
-    in_flight: u32,
-    queue: VecDeque<Waiter>,
-    /// Requests each client address holds in the lane (only counted when
-    /// `max_per_client` is set).
-    per_client: HashMap<IpAddr, u32>,
-    /// The mean time between two replies while requests wait (EWMA): how
-    /// fast the queue moves, for the wait estimate.
-    interval: Option<Duration>,
-    /// The last reply while requests waited.
-    last_done: Option<Instant>,
-    /// The next waiter's id.
-    next_id: u64,
-}
-
-#[derive(Debug)]
-struct Waiter {
-    id: u64,
-    since: Instant,
-    wake: oneshot::Sender<()>,
-}
-
-/// Why a request was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
-    /// The lane's queue is as long as `max_wait_ms` allows (503).
-    Overloaded,
-    /// The request waited `max_wait_ms` without a turn (503).
-    WaitedTooLong,
-    /// The client holds `max_per_client` requests already (429).
-    ClientShare,
-}
-
-impl Refusal {
-    fn name(self) -> &'static str {
-        match self {
-            Self::Overloaded => "overloaded",
-            Self::WaitedTooLong => "waited_too_long",
-            Self::ClientShare => "client_share",
-        }
-    }
-}
-
-impl LaneGate {
-    fn new(lane: Lane, settings: LaneSettings) -> Self {
-        let min = f64::from(settings.min_limit.max(1));
-        let max = f64::from(settings.max_limit).max(min);
-        let initial = f64::from(settings.initial_limit).clamp(min, max);
-        let name = lane.name();
-        let gauges = Gauges {
-            limit: metrics::gauge!("gateway_admission_limit", "lane" => name),
-            in_flight: metrics::gauge!("gateway_admission_in_flight", "lane" => name),
-            queued: metrics::gauge!("gateway_admission_queued", "lane" => name),
-        };
-        gauges.limit.set(initial);
-        let limit = Limit::new(settings.algorithm, initial, min, max);
-        Self {
-            lane,
-            settings,
-            state: Mutex::new(LaneState {
-                limit,
-                in_flight: 0,
-                queue: VecDeque::new(),
-                per_client: HashMap::new(),
-                interval: None,
-                last_done: None,
-                next_id: 0,
-            }),
-            gauges,
-        }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, LaneState> {
-        // The state stays consistent at every unlock; a panic elsewhere
-        // while holding it cannot leave it half-changed.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The current limit, sent requests and waiting ones (the gauges say
-    /// the same to operators).
-    #[cfg(test)]
-    fn snapshot(&self) -> (u32, u32, usize) {
-        let state = self.lock();
-        (state.limit.current(), state.in_flight, state.queue.len())
-    }
-
-    /// Waits for this lane's turn, or refuses.
-    async fn acquire(&self, client: Option<ClientAddress>) -> Result<Permit<'_>, CallError> {
-        let client = client.filter(|_| self.settings.max_per_client > 0);
-        let wake = {
-            let mut state = self.lock();
-            if let Some(client) = client {
-                let held = state.per_client.entry(client.masked()).or_default();
-                if *held >= self.settings.max_per_client {
-                    drop(state);
-                    return Err(self.refuse(Refusal::ClientShare, 1));
-                }
-                *held += 1;
-            }
-            if state.queue.is_empty() && state.in_flight < state.limit.current() {
-                state.in_flight += 1;
-                self.gauges.in_flight.set(state.in_flight);
-                None
-            } else {
-                let wait = state.expected_wait(state.queue.len() + 1);
-                let full = state.queue.len() >= self.settings.max_queue as usize;
-                if full || wait > self.settings.max_wait() {
-                    state.release_client(client);
-                    drop(state);
-                    return Err(self.refuse(Refusal::Overloaded, retry_after(wait)));
-                }
-                let (tx, rx) = oneshot::channel();
-                let id = state.next_id;
-                state.next_id += 1;
-                state.queue.push_back(Waiter {
-                    id,
-                    since: Instant::now(),
-                    wake: tx,
-                });
-                self.gauges.queued.set(state.queue.len() as f64);
-                Some((id, rx))
-            }
-        };
-        let Some((id, rx)) = wake else {
-            return Ok(Permit {
-                gate: self,
-                client,
-                started: Instant::now(),
-                outcome: Outcome::Ignored,
-            });
-        };
-        let mut waiting = Waiting {
-            gate: self,
-            id,
-            client,
-            rx,
-            admitted: false,
-        };
-        match tokio::time::timeout(self.settings.max_wait(), &mut waiting.rx).await {
-            // The slot was handed over with `in_flight` counted.
-            Ok(Ok(())) => {
-                waiting.admitted = true;
-                Ok(Permit {
-                    gate: self,
-                    client,
-                    started: Instant::now(),
-                    outcome: Outcome::Ignored,
-                })
-            }
-            // Out of time: give the place up (`Waiting`'s drop).
-            _ => {
-                drop(waiting);
-                let retry = {
-                    let state = self.lock();
-                    retry_after(state.expected_wait(state.queue.len()))
-                };
-                Err(self.refuse(Refusal::WaitedTooLong, retry))
-            }
-        }
-    }
-
-    fn refuse(&self, why: Refusal, retry_after: u64) -> CallError {
-        metrics::counter!(
-            "gateway_admission_refused_total",
-            "lane" => self.lane.name(),
-            "reason" => why.name()
-        )
-        .increment(1);
-        let error = match why {
-            Refusal::ClientShare => ServiceError {
-                retry_after: Some(retry_after),
-                ..ServiceError::new(429, "too many requests from this address, retry later")
-            },
-            Refusal::Overloaded | Refusal::WaitedTooLong => ServiceError {
-                retry_after: Some(retry_after),
-                ..ServiceError::unavailable("overloaded, retry later")
-            },
-        };
-        CallError::Refused(error)
-    }
-
-    /// A sent request ended: learn from it, free its slot, wake whoever
-    /// may go now.
-    fn release(&self, permit: &Permit<'_>) {
-        let mut state = self.lock();
-        state.release_client(permit.client);
-        let now = Instant::now();
-        let rtt = now - permit.started;
-        let in_flight = state.in_flight;
-        // The queue's pace, measured only while it is not empty (then the
-        // lane runs at its limit).
-        if state.queue.is_empty() {
-            state.last_done = None;
-        } else {
-            if let Some(last) = state.last_done {
-                let gap = now - last;
-                state.interval = Some(match state.interval {
-                    None => gap,
-                    Some(mean) => mean.mul_f64(0.95) + gap.mul_f64(0.05),
-                });
-            }
-            state.last_done = Some(now);
-        }
-        match permit.outcome {
-            Outcome::Replied => state.limit.on_reply(rtt, in_flight),
-            Outcome::Overloaded => state.limit.on_overload(),
-            Outcome::Ignored => {}
-        }
-        state.in_flight -= 1;
-        self.hand_over(&mut state);
-        self.gauges.limit.set(state.limit.current());
-        self.gauges.in_flight.set(state.in_flight);
-        self.gauges.queued.set(state.queue.len() as f64);
-    }
-
-    /// Waiter `id` left without using a slot it may have been handed.
-    fn leave(&self, id: u64, client: Option<ClientAddress>, had_slot: bool) {
-        let mut state = self.lock();
-        state.release_client(client);
-        // Out of time, it is among the oldest: look from the front.
-        if let Some(at) = state.queue.iter().position(|w| w.id == id) {
-            state.queue.remove(at);
-        }
-        if had_slot {
-            state.in_flight -= 1;
-            self.hand_over(&mut state);
-            self.gauges.in_flight.set(state.in_flight);
-        }
-        self.gauges.queued.set(state.queue.len() as f64);
-    }
-
-    /// Gives free slots to the longest waiting requests still waiting.
-    fn hand_over(&self, state: &mut LaneState) {
-        while state.in_flight < state.limit.current() {
-            let Some(waiter) = state.queue.pop_front() else {
-                return;
-            };
-            // Its wait ran out (it refuses itself), or its caller left.
-            if waiter.since.elapsed() >= self.settings.max_wait() || waiter.wake.is_closed() {
-                continue;
-            }
-            state.in_flight += 1;
-            if waiter.wake.send(()).is_err() {
-                state.in_flight -= 1;
-            }
-        }
-    }
-}
-
-impl LaneState {
-    /// How long the `position`-th waiter would wait at the pace the queue
-    /// last moved.
-    fn expected_wait(&self, position: usize) -> Duration {
-        // Never queued yet: no estimate; each waiter's own `max_wait` bounds it.
-        self.interval
-            .map_or(Duration::ZERO, |gap| gap.mul_f64(position as f64))
-    }
-
-    fn release_client(&mut self, client: Option<ClientAddress>) {
-        let Some(client) = client else { return };
-        let key = client.masked();
-        if let Some(held) = self.per_client.get_mut(&key) {
-            *held -= 1;
-            if *held == 0 {
-                self.per_client.remove(&key);
-            }
-        }
-    }
-}
-
-/// `Retry-After` for a wait: whole seconds, at least 1, at most a minute.
-fn retry_after(wait: Duration) -> u64 {
-    wait.as_secs_f64().ceil().clamp(1.0, 60.0) as u64
-}
-
-/// A slot in a lane while the request is out, given back on drop (also
-/// when the caller's future is dropped mid-request).
-struct Permit<'a> {
-    gate: &'a LaneGate,
-    client: Option<ClientAddress>,
-    started: Instant,
-    outcome: Outcome,
-}
-
-/// A place in a lane's queue. Dropped without being admitted (out of time,
-/// or the caller's future dropped), it gives back the slot it may have been
-/// handed in the meantime.
-struct Waiting<'a> {
-    gate: &'a LaneGate,
-    id: u64,
-    client: Option<ClientAddress>,
-    rx: oneshot::Receiver<()>,
-    admitted: bool,
-}
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        if self.admitted {
-            return;
-        }
-        // After `close`, a slot sent before it is still received.
-        self.rx.close();
-        let had_slot = self.rx.try_recv().is_ok();
-        self.gate.leave(self.id, self.client, had_slot);
-    }
-}
-
-impl Drop for Permit<'_> {
-    fn drop(&mut self) {
-        self.gate.release(self);
-    }
-}
-
-/// A lane's adaptive limit.
-#[derive(Debug)]
-enum Limit {
-    Vegas(Vegas),
-    Aimd(Aimd),
-}
-
-impl Limit {
-    fn new(algorithm: Algorithm, initial: f64, min: f64, max: f64) -> Self {
-        match algorithm {
-            Algorithm::Vegas => Self::Vegas(Vegas::new(initial, min, max)),
-            Algorithm::Aimd => Self::Aimd(Aimd {
-                limit: initial,
-                min,
-                max,
-            }),
-        }
-    }
-
-    fn current(&self) -> u32 {
-        match self {
-            Self::Vegas(v) => v.limit as u32,
-            Self::Aimd(a) => a.limit as u32,
-        }
-    }
-
-    fn on_reply(&mut self, rtt: Duration, in_flight: u32) {
-        match self {
-            Self::Vegas(v) => v.on_reply(rtt, in_flight),
-            Self::Aimd(a) => a.on_reply(in_flight),
-        }
-    }
-
-    /// A worker was busy or did not answer in time: ×0.9 at once.
-    fn on_overload(&mut self) {
-        let (limit, min) = match self {
-            Self::Vegas(v) => (&mut v.limit, v.min),
-            Self::Aimd(a) => (&mut a.limit, a.min),
-        };
-        *limit = (*limit * 0.9).max(min);
-    }
-}
-
-/// Netflix concurrency-limits' `AIMDLimit`: +1 per `limit` replies while
-/// the lane uses at least half of it (so an idle lane does not drift up).
-#[derive(Debug)]
-struct Aimd {
-    limit: f64,
-    min: f64,
-    max: f64,
-}
-
-impl Aimd {
-    fn on_reply(&mut self, in_flight: u32) {
-        if f64::from(in_flight) * 2.0 >= self.limit {
-            self.limit = (self.limit + 1.0 / self.limit).min(self.max);
-        }
-    }
-}
-
-/// Netflix concurrency-limits' `VegasLimit` (defaults: alpha `3·log10`,
-/// beta `6·log10`, threshold `log10`, no smoothing), plus AIMD's
-/// multiplicative decrease on an overload signal. Its probe differs: it
-/// takes the fastest reply of the window since the last probe as the
-/// no-queue latency, not the one reply at hand (with which the limit jumped
-/// by `6·log10` per reply until it was far past what the workers hold).
-#[derive(Debug)]
-struct Vegas {
-    limit: f64,
-    min: f64,
-    max: f64,
-    /// The fastest recent round trip: the lane's no-queue latency.
-    rtt_noload: Option<Duration>,
-    /// Replies until the no-queue latency is measured afresh (so that a
-    /// slower backend is not judged against a faster past).
-    until_probe: u64,
-    /// The fastest reply since the last probe.
-    window_min: Option<Duration>,
-}
-
-impl Vegas {
-    /// Replies between probes, per unit of limit (Netflix's jittered
-    /// `probeMultiplier` of 30, without the jitter).
-    const PROBE_EVERY: f64 = 30.0;
-
-    fn new(initial: f64, min: f64, max: f64) -> Self {
-        Self {
-            limit: initial,
-            min,
-            max,
-            rtt_noload: None,
-            until_probe: (Self::PROBE_EVERY * initial) as u64,
-            window_min: None,
-        }
-    }
-
-    fn on_reply(&mut self, rtt: Duration, in_flight: u32) {
-        self.window_min = Some(self.window_min.map_or(rtt, |m| m.min(rtt)));
-        self.until_probe = self.until_probe.saturating_sub(1);
-        if self.until_probe == 0 {
-            // The fastest of the last window becomes the no-queue latency:
-            // a backend that got slower is not judged against its past,
-            // and the limit does not jump as it would from one sample.
-            self.until_probe = (Self::PROBE_EVERY * self.limit) as u64;
-            self.rtt_noload = self.window_min.take();
-            return;
-        }
-        let noload = match self.rtt_noload {
-            Some(noload) if rtt >= noload => noload,
-            _ => {
-                self.rtt_noload = Some(rtt);
-                return;
-            }
-        };
-        // Not using the limit: no evidence it should grow.
-        if f64::from(in_flight) * 2.0 < self.limit {
-            return;
-        }
-        let queued =
-            (self.limit * (1.0 - noload.as_secs_f64() / rtt.as_secs_f64().max(1e-9))).ceil();
-        let log = self.limit.log10().max(1.0);
-        let (alpha, beta, threshold) = (3.0 * log, 6.0 * log, log);
-        let next = if queued <= threshold {
-            self.limit + beta
-        } else if queued < alpha {
-            self.limit + log
-        } else if queued > beta {
-            self.limit - log
-        } else {
-            return;
-        };
-        self.limit = next.clamp(self.min, self.max);
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use std::net::Ipv4Addr;
+    use shared::ServiceError;
 
     use super::*;
 
-    fn settings(limit: u32, max_wait_ms: u64, max_per_client: u32) -> LaneSettings {
+    /// A lane of a fixed `limit` (the gate's tests share it).
+    pub(super) fn settings(limit: u32, max_wait_ms: u64, max_per_client: u32) -> LaneSettings {
         LaneSettings {
             algorithm: Algorithm::Aimd,
             initial_limit: limit,
@@ -804,18 +327,6 @@ mod tests {
         }
     }
 
-    fn client(n: u8) -> Option<ClientAddress> {
-        Some(ClientAddress(IpAddr::V4(Ipv4Addr::new(10, 0, 0, n))))
-    }
-
-    fn status(result: Result<Permit<'_>, CallError>) -> (u16, Option<u64>) {
-        match result {
-            Err(CallError::Refused(e)) => (e.status_code, e.retry_after),
-            Err(other) => panic!("not a refusal: {other}"),
-            Ok(_) => (200, None),
-        }
-    }
-
     #[test]
     fn the_hashing_subjects_have_their_own_lane() {
         assert_eq!(Lane::of::<Login>(), Lane::Hashing);
@@ -823,161 +334,6 @@ mod tests {
         assert_eq!(Lane::of::<ChangePassword>(), Lane::Hashing);
         assert_eq!(Lane::of::<shared::auth::Refresh>(), Lane::Default);
         assert_eq!(Lane::of::<shared::user::Get>(), Lane::Default);
-    }
-
-    #[tokio::test]
-    async fn within_the_limit_requests_go_at_once_beyond_it_they_wait_in_order() {
-        let gate = LaneGate::new(Lane::Default, settings(1, 10_000, 0));
-        let first = gate.acquire(None).await.unwrap();
-        assert_eq!(gate.snapshot(), (1, 1, 0));
-        let order = Arc::new(Mutex::new(Vec::new()));
-        let gate = &gate;
-        let waiting = |n: u32| {
-            let order = Arc::clone(&order);
-            async move {
-                let permit = gate.acquire(None).await.unwrap();
-                order.lock().unwrap().push(n);
-                drop(permit);
-            }
-        };
-        let (second, third) = (waiting(2), waiting(3));
-        let both = futures::future::join(second, third);
-        tokio::pin!(both);
-        // Both queue behind the first …
-        assert!(futures::poll!(&mut both).is_pending());
-        assert_eq!(gate.snapshot(), (1, 1, 2));
-        // … and go in arrival order once it is done.
-        drop(first);
-        both.await;
-        assert_eq!(*order.lock().unwrap(), [2, 3]);
-        assert_eq!(gate.snapshot(), (1, 0, 0));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_queue_longer_than_the_wait_allows_is_refused_at_once_with_retry_after() {
-        let gate = LaneGate::new(Lane::Default, settings(1, 100, 0));
-        // The queue moves one place per 60 ms: two replies that far apart
-        // while someone waited.
-        let first = gate.acquire(None).await.unwrap();
-        let second = gate.acquire(None);
-        let third = gate.acquire(None);
-        tokio::pin!(second, third);
-        assert!(futures::poll!(&mut second).is_pending());
-        assert!(futures::poll!(&mut third).is_pending());
-        drop(first);
-        let second = second.await.unwrap();
-        std::thread::sleep(Duration::from_millis(60));
-        drop(second);
-        let _third = third.await.unwrap();
-        assert!(
-            gate.lock()
-                .interval
-                .is_some_and(|i| i >= Duration::from_millis(60))
-        );
-        // The next would wait about 60 ms: it queues. The one after it,
-        // 120 ms: refused on arrival (the clock is paused: waiting would
-        // move it), with the wait as its retry hint (at least a second).
-        let next = gate.acquire(None);
-        tokio::pin!(next);
-        assert!(futures::poll!(&mut next).is_pending());
-        let refused_at = tokio::time::Instant::now();
-        assert_eq!(status(gate.acquire(None).await), (503, Some(1)));
-        assert_eq!(refused_at.elapsed(), Duration::ZERO);
-        assert_eq!(gate.snapshot(), (1, 1, 1));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_request_that_waited_its_max_wait_is_refused_and_frees_its_place() {
-        let gate = LaneGate::new(Lane::Default, settings(1, 100, 0));
-        let held = gate.acquire(None).await.unwrap();
-        assert_eq!(status(gate.acquire(None).await), (503, Some(1)));
-        // Its place is not handed a slot later.
-        drop(held);
-        assert_eq!(gate.snapshot(), (1, 0, 0));
-        let _next = gate.acquire(None).await.unwrap();
-        assert_eq!(gate.snapshot(), (1, 1, 0));
-    }
-
-    #[tokio::test]
-    async fn a_caller_that_leaves_while_waiting_gives_its_turn_to_the_next() {
-        let gate = LaneGate::new(Lane::Default, settings(1, 10_000, 0));
-        let held = gate.acquire(None).await.unwrap();
-        {
-            let leaving = gate.acquire(None);
-            tokio::pin!(leaving);
-            assert!(futures::poll!(&mut leaving).is_pending());
-        }
-        let next = gate.acquire(None);
-        tokio::pin!(next);
-        assert!(futures::poll!(&mut next).is_pending());
-        drop(held);
-        let _next = next.await.unwrap();
-        assert_eq!(gate.snapshot(), (1, 1, 0));
-    }
-
-    #[tokio::test]
-    async fn one_address_gets_its_share_and_a_429_beyond_it_others_still_get_in() {
-        let gate = LaneGate::new(Lane::Hashing, settings(10, 10_000, 2));
-        let a1 = gate.acquire(client(1)).await.unwrap();
-        let _a2 = gate.acquire(client(1)).await.unwrap();
-        assert_eq!(status(gate.acquire(client(1)).await), (429, Some(1)));
-        let b = gate.acquire(client(2)).await.unwrap();
-        // Requests without an address are not counted against anyone.
-        let _none = gate.acquire(None).await.unwrap();
-        drop(a1);
-        let _a3 = gate.acquire(client(1)).await.unwrap();
-        drop(b);
-        assert_eq!(gate.lock().per_client.len(), 1);
-    }
-
-    fn vegas_limit(limit: &Limit) -> f64 {
-        match limit {
-            Limit::Vegas(v) => v.limit,
-            Limit::Aimd(a) => a.limit,
-        }
-    }
-
-    #[test]
-    fn vegas_grows_while_replies_are_fast_and_shrinks_when_they_queue() {
-        let mut limit = Limit::new(Algorithm::Vegas, 10.0, 1.0, 100.0);
-        let fast = Duration::from_millis(1);
-        limit.on_reply(fast, 10);
-        for _ in 0..20 {
-            limit.on_reply(fast, limit.current());
-        }
-        let grown = vegas_limit(&limit);
-        assert!(grown > 10.0, "{grown}");
-        // Round trips four times the fastest: three quarters of what is
-        // out is queued in the workers.
-        for _ in 0..20 {
-            limit.on_reply(fast * 4, limit.current());
-        }
-        assert!(vegas_limit(&limit) < grown, "{limit:?} !< {grown}");
-        // A busy worker cuts it at once, down to the minimum at most.
-        let before = vegas_limit(&limit);
-        limit.on_overload();
-        assert!((vegas_limit(&limit) - before * 0.9).abs() < 1e-9);
-        for _ in 0..100 {
-            limit.on_overload();
-        }
-        assert_eq!(vegas_limit(&limit), 1.0);
-    }
-
-    #[test]
-    fn aimd_grows_by_one_per_limit_replies_and_backs_off_on_a_busy_worker() {
-        let mut limit = Limit::new(Algorithm::Aimd, 10.0, 2.0, 12.0);
-        for _ in 0..10 {
-            limit.on_reply(Duration::from_millis(50), 10);
-        }
-        assert_eq!(limit.current(), 10);
-        limit.on_reply(Duration::from_millis(50), 10);
-        assert_eq!(limit.current(), 11);
-        for _ in 0..100 {
-            limit.on_reply(Duration::from_millis(50), 12);
-        }
-        assert_eq!(limit.current(), 12, "its maximum");
-        limit.on_overload();
-        assert_eq!(limit.current(), 10);
     }
 
     fn admission(hold_ms: u64, max_held: u32) -> Admission {
@@ -1057,16 +413,5 @@ mod tests {
         }
         assert_eq!(Outcome::of(Lane::Hashing, &Ok(())), Outcome::Replied);
         assert_eq!(Outcome::of(Lane::Hashing, &reply(503)), Outcome::Overloaded);
-    }
-
-    #[test]
-    fn an_idle_lane_does_not_grow_its_limit() {
-        for algorithm in [Algorithm::Vegas, Algorithm::Aimd] {
-            let mut limit = Limit::new(algorithm, 10.0, 1.0, 100.0);
-            for _ in 0..50 {
-                limit.on_reply(Duration::from_millis(1), 1);
-            }
-            assert_eq!(limit.current(), 10, "{algorithm:?}");
-        }
     }
 }
