@@ -1,11 +1,11 @@
 //! One plain async function per subject: `(state, call, request) -> reply`,
 //! grouped by concern as `service.rs` registers them:
 //!
-//! * [`users`]: `auth.create_user`, `auth.get_user`.
-//! * [`sessions`]: `auth.login`, `auth.refresh`, `auth.logout`.
-//! * [`password`]: `auth.change_password`.
-//! * [`keys`]: `auth.jwks` and `auth.proxy_assertion`, what the signing keys
-//!   publish and sign besides access tokens.
+//! * [`users`] has `auth.create_user` and `auth.get_user`.
+//! * [`sessions`] has `auth.login`, `auth.refresh` and `auth.logout`.
+//! * [`password`] has `auth.change_password`.
+//! * [`keys`] has `auth.jwks` and `auth.proxy_assertion`: what the signing
+//!   keys publish and sign besides access tokens.
 //!
 //! Requests arrive decoded and validated, and `call.caller` checked against
 //! the database where the subject takes a caller (see `runtime::service`).
