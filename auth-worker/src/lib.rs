@@ -2,7 +2,8 @@
 //!
 //! * [`service`] registers every `auth.*` endpoint with the NATS service API
 //!   (queue group `auth-worker`) and is the only place that knows subjects.
-//! * `handlers` are plain `async fn(state, ctx, request) -> Result<reply, Error>`.
+//! * `handlers` are plain `async fn(state, ctx, request) -> Result<reply, Error>`,
+//!   one file per concern: users, sessions, password, keys.
 //! * `db` holds the SQL; [`password`] runs argon2id off the async runtime;
 //!   [`tokens`] signs EdDSA access tokens and publishes the JWK Set.
 //! * [`run`] takes its settings and a shutdown future, so tests run the real

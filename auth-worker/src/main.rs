@@ -70,8 +70,8 @@ fn parse_role(s: &str) -> Result<Role, String> {
 fn main() -> anyhow::Result<()> {
     // Unlike the gateway and the user-worker, this process keeps transparent
     // huge pages: the argon2id engine asks for them for its working memory
-    // (`madvise`), and hashes in 6.9 ms with them against 8.3 ms without
-    // (measured by the benchmark). Its heap is small beside the hashers' 19 MiB arenas.
+    // (`madvise`) and hashes faster with them. Its heap is small beside the
+    // hashers' arenas (`memory_kib` each).
     let cli = Cli::parse();
     if let Some(Command::GenKey { out }) = &cli.command {
         auth_worker::tokens::generate_key_file(out)?;

@@ -7,9 +7,9 @@
 //!
 //! The engine is `argon2-rust`, a port of the reference implementation
 //! (phc-winner-argon2) that picks AVX-512, AVX2 or SSE code at run time and
-//! asks for huge pages for its working memory. Here it hashes in half the
-//! time of the RustCrypto `argon2` crate (`cargo xtask bench` prints
-//! both), and its strings are the reference's PHC strings. The
+//! asks for huge pages for its working memory. It hashes faster than the
+//! RustCrypto `argon2` crate (`cargo xtask bench` compares the two), and
+//! its strings are the reference's PHC strings. The
 //! `argon2` crate stays as the tests' oracle: each engine verifies the
 //! other's strings, and a string the old engine wrote still verifies.
 //!

@@ -3,7 +3,10 @@
 use runtime::service::{ResolveCaller, ServiceBuilder};
 use shared::auth;
 
-use crate::{AppState, handlers};
+use crate::{
+    AppState,
+    handlers::{keys, password, sessions, users},
+};
 
 /// The auth worker's service, ready to serve; `callers` checks the caller
 /// of every endpoint that takes one (the worker's own is
@@ -15,12 +18,12 @@ pub fn builder(state: AppState, callers: impl ResolveCaller) -> ServiceBuilder<A
         .max_in_flight(max_in_flight)
         // Its key set may have changed: token verifiers fetch it again.
         .announce(auth::KEYS_CHANGED)
-        .endpoint::<auth::CreateUser, _, _, _>(handlers::create_user)
-        .endpoint::<auth::GetUser, _, _, _>(handlers::get_user)
-        .endpoint::<auth::Login, _, _, _>(handlers::login)
-        .endpoint::<auth::Jwks, _, _, _>(handlers::jwks)
-        .endpoint::<auth::Refresh, _, _, _>(handlers::refresh)
-        .endpoint::<auth::Logout, _, _, _>(handlers::logout)
-        .endpoint::<auth::ChangePassword, _, _, _>(handlers::change_password)
-        .endpoint::<auth::MintAssertion, _, _, _>(handlers::proxy_assertion)
+        .endpoint::<auth::CreateUser, _, _, _>(users::create)
+        .endpoint::<auth::GetUser, _, _, _>(users::get)
+        .endpoint::<auth::Login, _, _, _>(sessions::login)
+        .endpoint::<auth::Jwks, _, _, _>(keys::jwks)
+        .endpoint::<auth::Refresh, _, _, _>(sessions::refresh)
+        .endpoint::<auth::Logout, _, _, _>(sessions::logout)
+        .endpoint::<auth::ChangePassword, _, _, _>(password::change)
+        .endpoint::<auth::MintAssertion, _, _, _>(keys::proxy_assertion)
 }

@@ -1,8 +1,9 @@
 //! The gateway's one error type and the envelope every error body gets.
 //!
-//! [`ApiError`] is the only place an HTTP status is chosen: the one `match`
-//! in its `IntoResponse` says which error gives which status, what the reply
-//! says and what only the log sees. Its response carries an [`ErrorReport`]
+//! [`ApiError`] is the only place an HTTP status is chosen: the `match` in
+//! its `IntoResponse` (and `upstream_reply`'s, for what a NATS call
+//! returned) says which error gives which status, what the reply says and
+//! what only the log sees. Its response carries an [`ErrorReport`]
 //! extension rather than a body: the [`error_envelope`] middleware, which
 //! knows the path and request id, writes the contract's body and logs the
 //! failure inside the request's span. The same middleware wraps any error
@@ -17,7 +18,7 @@ use axum::{
             BytesRejection, FailedToBufferBody, JsonRejection, PathRejection, QueryRejection,
         },
     },
-    http::{HeaderValue, StatusCode, header},
+    http::{HeaderValue, StatusCode, header, response::Parts},
     middleware::Next,
     response::{IntoResponse, Response},
 };
@@ -163,46 +164,7 @@ impl IntoResponse for ApiError {
             ),
             e @ Self::UpstreamTimedOut => (S::GATEWAY_TIMEOUT, Reply::new(e.to_string())),
             e @ Self::NotReady(_) => (S::SERVICE_UNAVAILABLE, Reply::new(e.to_string())),
-            // A worker's error reply passes through with its status.
-            Self::Upstream(CallError::Service(e)) => match worker_status(e.status_code) {
-                Some(status) => (status, Reply::from(e)),
-                None => (
-                    S::INTERNAL_SERVER_ERROR,
-                    Reply::internal(format!("worker error reply without an error status: {e}")),
-                ),
-            },
-            // Nobody to ask, or no way to ask: the client may retry soon.
-            // Which subject, and why, is for the log.
-            Self::Upstream(e @ (CallError::NoResponders(_) | CallError::Disconnected)) => (
-                S::SERVICE_UNAVAILABLE,
-                Reply {
-                    retry_after: Some(1),
-                    ..Reply::new("service unavailable")
-                }
-                .log(e),
-            ),
-            Self::Upstream(e @ CallError::Timeout(..)) => {
-                (S::GATEWAY_TIMEOUT, Reply::new("upstream timed out").log(e))
-            }
-            // Admission control's refusal: load, not a fault. Counted in
-            // metrics, logged at debug only (a flood must not become a
-            // flood of log lines).
-            Self::Upstream(CallError::Refused(e)) => match worker_status(e.status_code) {
-                Some(status) => (
-                    status,
-                    Reply {
-                        quiet: true,
-                        ..Reply::from(e)
-                    },
-                ),
-                None => (
-                    S::INTERNAL_SERVER_ERROR,
-                    Reply::internal(format!("refusal without an error status: {e}")),
-                ),
-            },
-            Self::Upstream(e @ (CallError::Transport(..) | CallError::Decode(..))) => {
-                (S::INTERNAL_SERVER_ERROR, Reply::internal(e.to_string()))
-            }
+            Self::Upstream(e) => upstream_reply(e),
             Self::Internal(e) => (S::INTERNAL_SERVER_ERROR, Reply::internal(format!("{e:#}"))),
         };
         let mut response = status.into_response();
@@ -219,8 +181,53 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The status and reply for what a NATS call returned instead of its reply.
+fn upstream_reply(error: CallError) -> (StatusCode, Reply) {
+    use StatusCode as S;
+    match error {
+        // A worker's error reply passes through with its status.
+        CallError::Service(e) => match worker_status(e.status_code) {
+            Some(status) => (status, Reply::from(e)),
+            None => (
+                S::INTERNAL_SERVER_ERROR,
+                Reply::internal(format!("worker error reply without an error status: {e}")),
+            ),
+        },
+        // Nobody to ask, or no way to ask: the client may retry soon.
+        // Which subject, and why, is for the log.
+        e @ (CallError::NoResponders(_) | CallError::Disconnected) => (
+            S::SERVICE_UNAVAILABLE,
+            Reply {
+                retry_after: Some(1),
+                ..Reply::new("service unavailable")
+            }
+            .log(e),
+        ),
+        e @ CallError::Timeout(..) => (S::GATEWAY_TIMEOUT, Reply::new("upstream timed out").log(e)),
+        // Admission control's refusal: load, not a fault. Counted in
+        // metrics, logged at debug only (a flood must not become a
+        // flood of log lines).
+        CallError::Refused(e) => match worker_status(e.status_code) {
+            Some(status) => (
+                status,
+                Reply {
+                    quiet: true,
+                    ..Reply::from(e)
+                },
+            ),
+            None => (
+                S::INTERNAL_SERVER_ERROR,
+                Reply::internal(format!("refusal without an error status: {e}")),
+            ),
+        },
+        e @ (CallError::Transport(..) | CallError::Decode(..)) => {
+            (S::INTERNAL_SERVER_ERROR, Reply::internal(e.to_string()))
+        }
+    }
+}
+
 /// What an error's reply says besides its status, and what only the log
-/// sees. The status is not here: the match above chooses it.
+/// sees. The status is not here: the matches above choose it.
 struct Reply {
     message: String,
     details: Vec<FieldError>,
@@ -295,7 +302,6 @@ pub struct ErrorBody {
     pub request_id: String,
 }
 
-/// Renders every error response in the contract's shape and logs it.
 /// Marks an error response that is a page of the web app (its "forbidden",
 /// "not found" or "not built" page, HTML for a person): the envelope leaves
 /// its body alone.
@@ -312,6 +318,9 @@ pub struct Refused;
 #[derive(Debug, Clone, Copy)]
 pub struct Proxied;
 
+/// Renders every error response in the contract's shape and logs it
+/// inside the request's span, except a page of the web app
+/// ([`PageResponse`]) and a protected upstream's answer ([`Proxied`]).
 pub async fn error_envelope(request: Request, next: Next) -> Response {
     let path = request.uri().path().to_owned();
     let request_id = request
@@ -337,11 +346,7 @@ pub async fn error_envelope(request: Request, next: Next) -> Response {
         return response;
     }
     let (mut parts, _body) = response.into_parts();
-    let ErrorReport {
-        error,
-        detail,
-        quiet,
-    } = parts
+    let report = parts
         .extensions
         .remove::<ErrorReport>()
         .unwrap_or_else(|| ErrorReport {
@@ -349,13 +354,36 @@ pub async fn error_envelope(request: Request, next: Next) -> Response {
             detail: None,
             quiet: false,
         });
-    if quiet {
+    log(status, &report);
+    envelope(status, parts, report, path, request_id)
+}
+
+/// One line per error response: debug for admission control's refusals,
+/// error (with the detail) for a 5xx, info for the rest.
+fn log(status: StatusCode, report: &ErrorReport) {
+    let ErrorReport {
+        error,
+        detail,
+        quiet,
+    } = report;
+    if *quiet {
         tracing::debug!(status = status.as_u16(), message = %error.message, "request refused");
     } else if status.is_server_error() {
-        tracing::error!(status = status.as_u16(), detail, message = %error.message, "request failed");
+        tracing::error!(status = status.as_u16(), detail = detail.as_deref(), message = %error.message, "request failed");
     } else {
         tracing::info!(status = status.as_u16(), message = %error.message, "request rejected");
     }
+}
+
+/// The response with the contract's [`ErrorBody`], its `Retry-After` and
+/// `WWW-Authenticate`, and the original headers that matter.
+fn envelope(
+    status: StatusCode,
+    mut parts: Parts,
+    ErrorReport { error, quiet, .. }: ErrorReport,
+    path: String,
+    request_id: String,
+) -> Response {
     // A 500 never says more than its generic message.
     let message = if error.status_code == 500 {
         "internal error".to_owned()

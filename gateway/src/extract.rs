@@ -207,7 +207,7 @@ impl Admin {
     ) -> Result<Self, ApiError> {
         let Ok(ctx) = Ctx::from_request_parts(parts, state).await;
         let now = state
-            .rpc
+            .nats
             .call::<shared::user::Get>(
                 &ctx.with_caller(caller),
                 &shared::user::GetRequest { id: caller.id },

@@ -50,10 +50,10 @@ const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Folds the latencies recorded since the last time into the histograms,
 /// every few seconds, until aborted. The recorder keeps every sample until
-/// then; without this, only a scrape of `/metrics` did, so a gateway nobody
-/// scraped grew by 8 bytes per request and histogram (5 MiB per 10 s of
-/// page load in the benchmark). The exporter's own `install()`
-/// runs the same upkeep, but it also starts an HTTP listener of its own.
+/// they are folded, and otherwise only a scrape of `/metrics` folds them:
+/// a gateway nobody scraped would grow with every request. The exporter's
+/// own `install()` runs the same upkeep, but it also starts an HTTP
+/// listener of its own.
 pub fn upkeep() -> tokio::task::JoinHandle<()> {
     tokio::spawn(async {
         let mut every = tokio::time::interval(UPKEEP_EVERY);

@@ -1,10 +1,118 @@
-//! What crosses the proxy: the headers each way and the upstream's
-//! redirects. Pure functions, tested here; the upstream's URL is
-//! [`super::paths`]'s, its cookies [`super::cookies`]'.
+//! Sending a request upstream ([`send`]) and what crosses the proxy: the
+//! headers each way and the upstream's redirects, pure functions tested
+//! here. The upstream's URL is [`super::paths`]'s, its cookies
+//! [`super::cookies`]', a WebSocket's byte stream [`super::tunnel`]'s.
 
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Uri, header};
+use axum::{
+    body::Body,
+    extract::ConnectInfo,
+    http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header, request::Parts},
+    response::Response,
+};
+use futures::StreamExt;
 
-use super::{cookies, settings::Route};
+use super::{Admitted, assertions::Minted, cookies, settings::Route, tunnel};
+use crate::{
+    AppState,
+    error::{ApiError, Proxied},
+};
+
+/// Sends the request upstream and streams the answer back (or, for a
+/// WebSocket answered 101, tunnels the two connections).
+pub(super) async fn send(
+    state: &AppState,
+    route: &Route,
+    mut parts: Parts,
+    body: Body,
+    minted: &Minted,
+    admitted: Admitted,
+    tunnel: Option<tunnel::Registration>,
+) -> Result<Response, ApiError> {
+    let headers = upstream_headers(state, route, &parts, minted, &admitted);
+    let client_upgrade = tunnel
+        .is_some()
+        .then(|| parts.extensions.remove::<hyper::upgrade::OnUpgrade>())
+        .flatten();
+    let mut outgoing = axum::http::Request::new(body);
+    *outgoing.method_mut() = parts.method;
+    *outgoing.uri_mut() = admitted.uri;
+    *outgoing.headers_mut() = headers;
+    let sent = tokio::time::timeout(route.timeout, state.proxy.client.request(outgoing)).await;
+    let mut upstream = match sent {
+        Ok(Ok(response)) => response,
+        Ok(Err(e)) => {
+            return Err(ApiError::BadGateway(format!(
+                "{}: {e} ({})",
+                route.name,
+                std::error::Error::source(&e).map_or_else(String::new, ToString::to_string)
+            )));
+        }
+        Err(_) => return Err(ApiError::UpstreamTimedOut),
+    };
+    let switching = upstream.status() == StatusCode::SWITCHING_PROTOCOLS;
+    if switching {
+        tunnel::open(state, route, &mut upstream, client_upgrade, tunnel)?;
+    }
+    let (mut head, incoming) = upstream.into_parts();
+    let session_cookie = &state.sessions.settings.cookie_name;
+    response_headers(route, session_cookie, &mut head.headers, switching);
+    // Streamed as it arrives, until it ends or the gateway shuts down.
+    let body = Body::new(incoming)
+        .into_data_stream()
+        .take_until(state.proxy.closing.clone().cancelled_owned());
+    let mut response = Response::from_parts(head, Body::from_stream(body));
+    response.extensions_mut().insert(Proxied);
+    Ok(response)
+}
+
+/// The headers the upstream gets ([`request_headers`]), with this
+/// hop of the request's trace.
+fn upstream_headers(
+    state: &AppState,
+    route: &Route,
+    parts: &Parts,
+    minted: &Minted,
+    admitted: &Admitted,
+) -> HeaderMap {
+    let client_ip = parts
+        .extensions
+        .get::<ConnectInfo<std::net::SocketAddr>>()
+        .map(|ConnectInfo(peer)| {
+            crate::extract::client_ip(
+                *peer,
+                &parts.headers,
+                state.settings.http.trust_forwarded_for,
+            )
+            .to_string()
+        })
+        .unwrap_or_default();
+    let proto = if state.settings.session.public_origin.starts_with("https:") {
+        "https"
+    } else {
+        "http"
+    };
+    let identity = Identity {
+        user_id: minted.user.id.to_string(),
+        email: &minted.user.email,
+        role: minted.user.role.as_str(),
+        assertion: &minted.assertion,
+        client_ip,
+        proto,
+        host: admitted.host.clone(),
+    };
+    let mut headers = request_headers(
+        &parts.headers,
+        &route.name,
+        admitted.upgrade.as_ref(),
+        &identity,
+    );
+    if let Some(trace) = parts.extensions.get::<shared::headers::TraceParent>()
+        && let Ok(value) = HeaderValue::try_from(trace.to_string())
+    {
+        headers.insert(shared::headers::TRACEPARENT, value);
+    }
+    headers
+}
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1, plus the old `Keep-Alive` and
 /// `Proxy-Connection`): about one connection, never forwarded.

@@ -37,6 +37,11 @@
 //! The client is hyper-util's pooled HTTP/1 client (already in the tree
 //! under reqwest): it streams, keeps connections alive, and hands over
 //! upgraded connections, so no HTTP is written here.
+//!
+//! This file is the entry: the [`Proxy`], its [`router`], and each
+//! request's way up to the upstream (checks, caller, assertion), which
+//! [`forward::send`] then sends; a WebSocket it answers 101 is handed to
+//! [`tunnel`].
 
 pub mod assertions;
 pub mod cookies;
@@ -51,12 +56,11 @@ use std::{sync::Arc, time::Instant};
 use axum::{
     Router,
     body::Body,
-    extract::{ConnectInfo, FromRequestParts, Request, State},
-    http::{HeaderMap, HeaderValue, Method, StatusCode, header, request::Parts},
+    extract::{FromRequestParts, Request, State},
+    http::{HeaderValue, Method, StatusCode, header, request::Parts},
     response::{IntoResponse, Redirect, Response},
     routing::any,
 };
-use futures::StreamExt;
 use hyper_util::{
     client::legacy::{Client, connect::HttpConnector},
     rt::TokioExecutor,
@@ -66,7 +70,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     AppState,
-    error::{ApiError, Proxied},
+    error::ApiError,
     extract::{Authenticated, Ctx},
     session::{CROSS_SITE, SessionAuth},
 };
@@ -124,7 +128,7 @@ pub async fn forget_on_notices(
         (shared::user::SERVICE, shared::user::CHANGED),
     ] {
         let client = state
-            .rpc
+            .nats
             .rpc()
             .client(service)
             .with_context(|| format!("no NATS connection to the {service}"))?;
@@ -259,7 +263,7 @@ async fn pass(state: &AppState, route: &Route, request: Request) -> (Response, O
         Err(e) => return (e.into_response(), None),
     };
     let user_id = minted.user.id;
-    let response = match forward(state, route, parts, body, &minted, admitted, tunnel).await {
+    let response = match forward::send(state, route, parts, body, &minted, admitted, tunnel).await {
         Ok(response) => response,
         Err(e) => e.into_response(),
     };
@@ -323,7 +327,7 @@ async fn assertion(
         .get(caller.id, access_token, &route.audience, || async move {
             let Ok(ctx) = Ctx::from_request_parts(parts, state).await;
             let reply = state
-                .rpc
+                .nats
                 .call::<MintAssertion>(
                     &ctx.with_caller(caller),
                     &ProxyAssertionRequest {
@@ -339,131 +343,4 @@ async fn assertion(
             ))
         })
         .await
-}
-
-/// Sends the request upstream and streams the answer back (or, for a
-/// WebSocket answered 101, tunnels the two connections).
-async fn forward(
-    state: &AppState,
-    route: &Route,
-    mut parts: Parts,
-    body: Body,
-    minted: &Minted,
-    admitted: Admitted,
-    tunnel: Option<tunnel::Registration>,
-) -> Result<Response, ApiError> {
-    let headers = upstream_headers(state, route, &parts, minted, &admitted);
-    let client_upgrade = tunnel
-        .is_some()
-        .then(|| parts.extensions.remove::<hyper::upgrade::OnUpgrade>())
-        .flatten();
-    let mut outgoing = axum::http::Request::new(body);
-    *outgoing.method_mut() = parts.method;
-    *outgoing.uri_mut() = admitted.uri;
-    *outgoing.headers_mut() = headers;
-    let sent = tokio::time::timeout(route.timeout, state.proxy.client.request(outgoing)).await;
-    let mut upstream = match sent {
-        Ok(Ok(response)) => response,
-        Ok(Err(e)) => {
-            return Err(ApiError::BadGateway(format!(
-                "{}: {e} ({})",
-                route.name,
-                std::error::Error::source(&e).map_or_else(String::new, ToString::to_string)
-            )));
-        }
-        Err(_) => return Err(ApiError::UpstreamTimedOut),
-    };
-    let switching = upstream.status() == StatusCode::SWITCHING_PROTOCOLS;
-    if switching {
-        open_tunnel(state, route, &mut upstream, client_upgrade, tunnel)?;
-    }
-    let (mut head, incoming) = upstream.into_parts();
-    let session_cookie = &state.sessions.settings.cookie_name;
-    forward::response_headers(route, session_cookie, &mut head.headers, switching);
-    // Streamed as it arrives, until it ends or the gateway shuts down.
-    let body = Body::new(incoming)
-        .into_data_stream()
-        .take_until(state.proxy.closing.clone().cancelled_owned());
-    let mut response = Response::from_parts(head, Body::from_stream(body));
-    response.extensions_mut().insert(Proxied);
-    Ok(response)
-}
-
-/// Tunnels the client's connection to the upstream's, which switched
-/// protocols: only to a WebSocket, and only when one was asked for.
-fn open_tunnel(
-    state: &AppState,
-    route: &Route,
-    upstream: &mut hyper::Response<hyper::body::Incoming>,
-    client_upgrade: Option<hyper::upgrade::OnUpgrade>,
-    tunnel: Option<tunnel::Registration>,
-) -> Result<(), ApiError> {
-    let to_websocket = upstream
-        .headers()
-        .get(header::UPGRADE)
-        .is_some_and(gate::is_websocket);
-    let (Some(client_side), Some(tunnel), true) = (client_upgrade, tunnel, to_websocket) else {
-        return Err(ApiError::BadGateway(format!(
-            "{}: upstream switched protocols unasked",
-            route.name
-        )));
-    };
-    let upstream_side = hyper::upgrade::on(upstream);
-    tunnel::spawn(
-        route.name.clone(),
-        client_side,
-        upstream_side,
-        tunnel,
-        state.proxy.closing.clone(),
-    );
-    Ok(())
-}
-
-/// The headers the upstream gets ([`forward::request_headers`]), with this
-/// hop of the request's trace.
-fn upstream_headers(
-    state: &AppState,
-    route: &Route,
-    parts: &Parts,
-    minted: &Minted,
-    admitted: &Admitted,
-) -> HeaderMap {
-    let client_ip = parts
-        .extensions
-        .get::<ConnectInfo<std::net::SocketAddr>>()
-        .map(|ConnectInfo(peer)| {
-            crate::extract::client_ip(
-                *peer,
-                &parts.headers,
-                state.settings.http.trust_forwarded_for,
-            )
-            .to_string()
-        })
-        .unwrap_or_default();
-    let proto = if state.settings.session.public_origin.starts_with("https:") {
-        "https"
-    } else {
-        "http"
-    };
-    let identity = forward::Identity {
-        user_id: minted.user.id.to_string(),
-        email: &minted.user.email,
-        role: minted.user.role.as_str(),
-        assertion: &minted.assertion,
-        client_ip,
-        proto,
-        host: admitted.host.clone(),
-    };
-    let mut headers = forward::request_headers(
-        &parts.headers,
-        &route.name,
-        admitted.upgrade.as_ref(),
-        &identity,
-    );
-    if let Some(trace) = parts.extensions.get::<shared::headers::TraceParent>()
-        && let Ok(value) = HeaderValue::try_from(trace.to_string())
-    {
-        headers.insert(shared::headers::TRACEPARENT, value);
-    }
-    headers
 }

@@ -13,10 +13,14 @@ use std::{
     sync::{Arc, Mutex, MutexGuard},
 };
 
+use axum::http::header;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use shared::user::UserId;
 use tokio_util::sync::CancellationToken;
+
+use super::settings::Route;
+use crate::{AppState, error::ApiError};
 
 /// The open tunnels, by user (one per gateway copy).
 #[derive(Debug, Default, Clone)]
@@ -106,6 +110,36 @@ impl Drop for Registration {
             }
         }
     }
+}
+
+/// Tunnels the client's connection to the upstream's, which switched
+/// protocols: only to a WebSocket, and only when one was asked for.
+pub(super) fn open(
+    state: &AppState,
+    route: &Route,
+    upstream: &mut hyper::Response<hyper::body::Incoming>,
+    client_upgrade: Option<OnUpgrade>,
+    tunnel: Option<Registration>,
+) -> Result<(), ApiError> {
+    let to_websocket = upstream
+        .headers()
+        .get(header::UPGRADE)
+        .is_some_and(super::gate::is_websocket);
+    let (Some(client_side), Some(tunnel), true) = (client_upgrade, tunnel, to_websocket) else {
+        return Err(ApiError::BadGateway(format!(
+            "{}: upstream switched protocols unasked",
+            route.name
+        )));
+    };
+    let upstream_side = hyper::upgrade::on(upstream);
+    spawn(
+        route.name.clone(),
+        client_side,
+        upstream_side,
+        tunnel,
+        state.proxy.closing.clone(),
+    );
+    Ok(())
 }
 
 /// Copies bytes both ways between the client's and the upstream's upgraded

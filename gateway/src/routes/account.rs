@@ -35,7 +35,7 @@ async fn change_password(
     Valid(request): Valid<ChangePasswordRequest>,
 ) -> Result<StatusCode, ApiError> {
     state
-        .rpc
+        .nats
         .call::<ChangePassword>(&ctx.with_caller(caller), &request)
         .await?;
     Ok(StatusCode::NO_CONTENT)

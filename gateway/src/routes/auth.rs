@@ -42,7 +42,7 @@ async fn signup(
     Ctx(ctx): Ctx,
     Valid(request): Valid<CreateUserRequest>,
 ) -> Result<(StatusCode, axum::Json<User>), ApiError> {
-    let user = state.rpc.call::<CreateUser>(&ctx, &request).await?;
+    let user = state.nats.call::<CreateUser>(&ctx, &request).await?;
     Ok((StatusCode::CREATED, axum::Json(user)))
 }
 
@@ -63,7 +63,7 @@ async fn login(
     Valid(request): Valid<LoginRequest>,
 ) -> Result<axum::Json<TokenReply>, ApiError> {
     // The client's address travels in the context; the worker throttles on it.
-    let reply = state.rpc.call::<Login>(&ctx, &request).await?;
+    let reply = state.nats.call::<Login>(&ctx, &request).await?;
     Ok(axum::Json(reply))
 }
 
@@ -80,7 +80,7 @@ async fn jwks(
     Ctx(ctx): Ctx,
 ) -> Result<axum::Json<JwkSet>, ApiError> {
     Ok(axum::Json(
-        state.rpc.call::<Jwks>(&ctx, &JwksRequest {}).await?,
+        state.nats.call::<Jwks>(&ctx, &JwksRequest {}).await?,
     ))
 }
 
@@ -100,7 +100,9 @@ async fn refresh(
     Ctx(ctx): Ctx,
     Valid(request): Valid<RefreshTokenRequest>,
 ) -> Result<axum::Json<TokenReply>, ApiError> {
-    Ok(axum::Json(state.rpc.call::<Refresh>(&ctx, &request).await?))
+    Ok(axum::Json(
+        state.nats.call::<Refresh>(&ctx, &request).await?,
+    ))
 }
 
 /// Revoke the session of this refresh token (one of the caller's).
@@ -120,7 +122,7 @@ async fn logout(
     Valid(request): Valid<RefreshTokenRequest>,
 ) -> Result<StatusCode, ApiError> {
     state
-        .rpc
+        .nats
         .call::<Logout>(&ctx.with_caller(caller), &request)
         .await?;
     Ok(StatusCode::NO_CONTENT)

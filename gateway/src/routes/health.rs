@@ -55,7 +55,7 @@ async fn healthz() -> Json<Health> {
         (status = 503, description = "Not ready; the message names what is missing", body = ErrorBody),
     ))]
 async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
-    let clients = state.rpc.rpc().clients();
+    let clients = state.nats.rpc().clients();
     // In-process handlers (the benchmark's floor) have nothing to reach.
     if clients.is_empty() {
         return Ok(Json(Health { status: "ok" }));

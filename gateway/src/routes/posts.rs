@@ -42,7 +42,7 @@ async fn create(
     Valid(request): Valid<CreateRequest>,
 ) -> Result<(StatusCode, axum::Json<Post>), ApiError> {
     let post = state
-        .rpc
+        .nats
         .call::<post::Create>(&ctx.with_caller(caller), &request)
         .await?;
     Ok((StatusCode::CREATED, axum::Json(post)))
@@ -71,7 +71,7 @@ async fn list(
 ) -> Result<axum::Json<Page<Post>>, ApiError> {
     ctx.caller = caller;
     Ok(axum::Json(
-        state.rpc.call::<post::List>(&ctx, &request).await?,
+        state.nats.call::<post::List>(&ctx, &request).await?,
     ))
 }
 
@@ -98,7 +98,7 @@ async fn get_post(
     ctx.caller = caller;
     Ok(axum::Json(
         state
-            .rpc
+            .nats
             .call::<post::Get>(&ctx, &GetRequest { id })
             .await?,
     ))
@@ -126,7 +126,7 @@ async fn update_post(
     Valid(body): Valid<UpdatePost>,
 ) -> Result<axum::Json<Post>, ApiError> {
     let post = state
-        .rpc
+        .nats
         .call::<post::Update>(&ctx.with_caller(caller), &body.for_post(id))
         .await?;
     Ok(axum::Json(post))
@@ -152,7 +152,7 @@ async fn delete_post(
     Path(id): Path<PostId>,
 ) -> Result<StatusCode, ApiError> {
     state
-        .rpc
+        .nats
         .call::<post::Delete>(&ctx.with_caller(caller), &DeleteRequest { id })
         .await?;
     Ok(StatusCode::NO_CONTENT)

@@ -121,7 +121,7 @@ async fn login(
     Ctx(ctx): Ctx,
     Valid(request): Valid<SessionLogin>,
 ) -> Result<Response, ApiError> {
-    let reply = state.rpc.call::<Login>(&ctx, &request.credentials).await?;
+    let reply = state.nats.call::<Login>(&ctx, &request.credentials).await?;
     if let Some(axum::Extension(previous)) = previous {
         // The cookie this login replaces: its session ends now rather than
         // lingering for a copy of the old cookie to use.
@@ -162,7 +162,7 @@ async fn current(
     let axum::Extension(session) = session.ok_or(ApiError::Unauthorized("no session"))?;
     let caller = state.tokens.verify(&session.contents.access_token).await?;
     let user = state
-        .rpc
+        .nats
         .call::<user::Get>(
             &ctx.with_caller(caller),
             &user::GetRequest { id: caller.id },
@@ -238,7 +238,7 @@ async fn revoke(
     let request = RefreshTokenRequest {
         refresh_token: Secret::new(session.contents.refresh_token.clone()),
     };
-    match state.rpc.call::<Logout>(&ctx, &request).await {
+    match state.nats.call::<Logout>(&ctx, &request).await {
         Err(CallError::Service(e)) if e.status_code == 401 || e.status_code == 404 => Ok(()),
         other => other.map(drop),
     }

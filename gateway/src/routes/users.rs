@@ -43,7 +43,7 @@ async fn me(
 ) -> Result<axum::Json<User>, ApiError> {
     let request = user::GetRequest { id: caller.id };
     let user = state
-        .rpc
+        .nats
         .call::<user::Get>(&ctx.with_caller(caller), &request)
         .await?;
     Ok(axum::Json(user))
@@ -70,7 +70,7 @@ async fn update_me(
 ) -> Result<axum::Json<User>, ApiError> {
     let request = body.for_user(caller.id);
     let user = state
-        .rpc
+        .nats
         .call::<user::Update>(&ctx.with_caller(caller), &request)
         .await?;
     Ok(axum::Json(user))
@@ -97,7 +97,7 @@ async fn list(
     Query(request): Query<ListRequest>,
 ) -> Result<axum::Json<Page<User>>, ApiError> {
     let page = state
-        .rpc
+        .nats
         .call::<user::List>(&ctx.with_caller(caller), &request)
         .await?;
     Ok(axum::Json(page))
@@ -123,7 +123,7 @@ async fn get_user(
     Path(id): Path<UserId>,
 ) -> Result<axum::Json<User>, ApiError> {
     let user = state
-        .rpc
+        .nats
         .call::<user::Get>(&ctx.with_caller(caller), &user::GetRequest { id })
         .await?;
     Ok(axum::Json(user))
@@ -152,7 +152,7 @@ async fn update_user(
     Valid(body): Valid<UpdateUser>,
 ) -> Result<axum::Json<User>, ApiError> {
     let user = state
-        .rpc
+        .nats
         .call::<user::Update>(&ctx.with_caller(caller), &body.for_user(id))
         .await?;
     Ok(axum::Json(user))
@@ -181,7 +181,7 @@ async fn delete_user(
     Path(id): Path<UserId>,
 ) -> Result<StatusCode, ApiError> {
     state
-        .rpc
+        .nats
         .call::<user::Delete>(&ctx.with_caller(caller), &DeleteRequest { id })
         .await?;
     Ok(StatusCode::NO_CONTENT)

@@ -316,7 +316,7 @@ async fn refresh(
             .refresher
             .refresh(&refresh_token, || async {
                 let reply = state
-                    .rpc
+                    .nats
                     .call::<Refresh>(
                         &ctx,
                         &RefreshTokenRequest {
