@@ -5,6 +5,8 @@ use std::path::Path;
 
 use secrecy::SecretString;
 
+use crate::{with_database, with_user};
+
 /// A fresh database, dropped when the test ends: provisioned (the roles, the
 /// database owned by the migrator) and migrated as the migrator, as
 /// operators do. The roles get no password here: they are cluster-wide, and
@@ -32,9 +34,10 @@ impl TestDb {
         }
     }
 
-    /// The database as one of the roles of `auth_worker::provision`.
+    /// The database as one of the roles of `auth_worker::provision`
+    /// (no password: loopback is trusted).
     pub fn url_as(&self, role: &str) -> String {
-        url_as(&self.url, role)
+        with_user(&self.url, role)
     }
 
     pub async fn pool(&self) -> sqlx::PgPool {
@@ -91,33 +94,12 @@ pub async fn provision_and_migrate(
             "provision the test database (is PostgreSQL running? `cargo xtask test` starts one)",
         );
     let url = with_database(admin_url, database);
-    let mut migrator = db_settings(&url_as(&url, auth_worker::provision::MIGRATOR_ROLE));
+    let mut migrator = db_settings(&with_user(&url, auth_worker::provision::MIGRATOR_ROLE));
     migrator.password_file = passwords_dir.map(|dir| dir.join("pg-migrator-password"));
     auth_worker::migrate(&migrator)
         .await
         .expect("migrate the test database as the migrator");
     url
-}
-
-/// `url` with its database replaced by `database`.
-fn with_database(url: &str, database: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, format!("?{q}")),
-        None => (url, String::new()),
-    };
-    let server = base.rsplit_once('/').map_or(base, |(s, _)| s);
-    format!("{server}/{database}{query}")
-}
-
-/// `url` with `user` and no password: `postgres://user@host:port/db`.
-pub fn url_as(url: &str, user: &str) -> String {
-    let (scheme, rest) = url.split_once("://").expect("a postgres:// URL");
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let host_on = match rest[..authority_end].rfind('@') {
-        Some(at) => &rest[at + 1..],
-        None => rest,
-    };
-    format!("{scheme}://{user}@{host_on}")
 }
 
 /// A process's database settings for `url`: eight connections, a 3 s

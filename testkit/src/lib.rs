@@ -12,8 +12,14 @@
 //! * `api`: a client of the gateway's HTTP API ([`Api`]: sign-up, login,
 //!   any [`Call`] made by an [`Account`], a token or nobody, and what its
 //!   reply must be) and [`assert_error`], the contract's error body.
-//! * `local`: a temporary directory and a free port.
+//! * `local`: a temporary directory.
 //! * `wait`: [`eventually`], for a state no event announces.
+//! * `net`: a free port ([`free_port`]) and PostgreSQL URLs
+//!   ([`with_database`], [`with_user`], [`redact`], [`loopback_url`]).
+//!
+//! All but `net` are the default feature `stack`. `net` needs only `std`,
+//! so `xtask` (compiled before every `cargo xtask …`) uses it with
+//! `default-features = false` and compiles none of the harness.
 //!
 //! Each test binary builds its stack from these: `gateway/tests/api`'s
 //! `spawn_app()` runs the gateway and the workers in process, and
@@ -22,14 +28,26 @@
 // A harness unwraps: a panic there is the failure report.
 #![allow(clippy::unwrap_used)]
 
+#[cfg(feature = "stack")]
 mod api;
+#[cfg(feature = "stack")]
 mod db;
+#[cfg(feature = "stack")]
 mod local;
+#[cfg(feature = "stack")]
 mod nats;
+mod net;
+#[cfg(feature = "stack")]
 mod wait;
 
+#[cfg(feature = "stack")]
 pub use api::{Account, Api, Bearer, Call, PASSWORD, assert_error, error_fields};
-pub use db::{TestDb, db_settings, provision_and_migrate, url_as};
-pub use local::{TempDir, free_port};
+#[cfg(feature = "stack")]
+pub use db::{TestDb, db_settings, provision_and_migrate};
+#[cfg(feature = "stack")]
+pub use local::TempDir;
+#[cfg(feature = "stack")]
 pub use nats::{NATS_CONF, NatsProcess, NatsServer, Passwords, connect, nats_server_bin};
+pub use net::{free_port, loopback_url, port_is_free, redact, with_database, with_user};
+#[cfg(feature = "stack")]
 pub use wait::eventually;

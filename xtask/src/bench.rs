@@ -95,7 +95,7 @@ fn build_and_bench(args: &BenchArgs, nats_server: &Path, pg: &Postgres) -> anyho
     term::header("Web app");
     crate::web::run(&crate::web::WebArgs::default())?;
 
-    let floor_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, util::free_port()?));
+    let floor_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, testkit::free_port()));
     // Logs straight into the files: a copying thread here would take CPU
     // from the processes measured (the floor, too, writes straight to its
     // file).

@@ -63,7 +63,10 @@ impl Postgres {
                      Fix it, or unset it to use 127.0.0.1:5432 or a private cluster."
                 );
             }
-            term::step(&format!("PostgreSQL: {ADMIN_URL_VAR} ({})", redact(&url)));
+            term::step(&format!(
+                "PostgreSQL: {ADMIN_URL_VAR} ({})",
+                testkit::redact(&url)
+            ));
             return Ok(Self::external(url, format!("from {ADMIN_URL_VAR}")));
         }
         if force_private {
@@ -121,7 +124,7 @@ impl Postgres {
 
     /// The URL of `database` on the same server, as the same role.
     pub fn database_url(&self, database: &str) -> String {
-        util::with_database(&self.admin_url, database)
+        testkit::with_database(&self.admin_url, database)
     }
 
     /// Where this PostgreSQL comes from, for the user.
@@ -138,29 +141,13 @@ impl Postgres {
     }
 }
 
-/// `url` without its password, for messages.
-fn redact(url: &str) -> String {
-    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
-        return url.to_owned();
-    };
-    let rest = &url[scheme_end..];
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => match rest[..at].split_once(':') {
-            Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end], &rest[at..]),
-            None => url.to_owned(),
-        },
-        None => url.to_owned(),
-    }
-}
-
 /// The admin URL of the server on 127.0.0.1:5432 if user `postgres` gets in
 /// without a password; otherwise why not.
 fn probe_local() -> Result<String, String> {
     if !util::accepts(("127.0.0.1", LOCAL_PORT), Duration::from_secs(1)) {
         return Err("nothing listens there".to_owned());
     }
-    let url = format!("postgres://postgres@127.0.0.1:{LOCAL_PORT}/postgres");
+    let url = testkit::loopback_url("postgres", None, LOCAL_PORT, "postgres");
     check_url(&url)?;
     Ok(url)
 }
@@ -172,7 +159,7 @@ fn check_url(url: &str) -> Result<(), String> {
         term::warn(&format!(
             "psql is not installed, so the PostgreSQL at {} is assumed to accept us; \
              install postgresql-client for a real check",
-            redact(url)
+            testkit::redact(url)
         ));
         return Ok(());
     };
@@ -268,7 +255,7 @@ impl PrivateCluster {
             ));
             return Ok(cluster);
         }
-        cluster.port = util::preferred_or_free_port(PRIVATE_PORT)?;
+        cluster.port = util::preferred_or_free_port(PRIVATE_PORT);
         let log = cluster.base.join("postgres.log");
         let mut start = cluster.pg_command("pg_ctl");
         start
@@ -305,7 +292,7 @@ impl PrivateCluster {
     }
 
     fn admin_url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+        testkit::loopback_url("postgres", None, self.port, "postgres")
     }
 
     fn describe(&self) -> String {
@@ -512,19 +499,6 @@ pub fn drop_database(pg: &Postgres, database: &str) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn passwords_are_hidden_in_messages() {
-        assert_eq!(
-            redact("postgres://app:s3cret@db:5432/postgres"),
-            "postgres://app:***@db:5432/postgres"
-        );
-        assert_eq!(
-            redact("postgres://postgres@127.0.0.1/postgres"),
-            "postgres://postgres@127.0.0.1/postgres"
-        );
-        assert_eq!(redact("not a url"), "not a url");
-    }
 
     #[test]
     fn path_tags_are_stable_and_distinct() {

@@ -182,7 +182,7 @@ impl Stack<'_> {
     fn database_env(&self, cmd: &mut Command, section: &str, (role, file): (&str, &str)) {
         cmd.env(
             format!("{section}__URL"),
-            util::with_user(&self.database_url, role),
+            testkit::with_user(&self.database_url, role),
         )
         .env(
             format!("{section}__PASSWORD_FILE"),
@@ -317,9 +317,9 @@ pub fn private_stack<T>(
     let database = format!("natsauth_{kind}_{tag}");
     let passwords = NatsPasswords::fresh();
     let pg_secrets = secrets::ensure_pg_passwords()?;
-    let nats_port = util::free_port()?;
-    let nats_monitor = SocketAddr::from((Ipv4Addr::LOCALHOST, util::free_port()?));
-    let http_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, util::free_port()?));
+    let nats_port = testkit::free_port();
+    let nats_monitor = SocketAddr::from((Ipv4Addr::LOCALHOST, testkit::free_port()));
+    let http_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, testkit::free_port()));
     let stack = Stack {
         bin_dir,
         passwords: &passwords,
@@ -485,14 +485,14 @@ fn choose_port(
     who: &str,
     option: &str,
 ) -> anyhow::Result<u16> {
-    let free = |port: u16| !taken.contains(&port) && util::port_is_free(port);
+    let free = |port: u16| !taken.contains(&port) && testkit::port_is_free(port);
     match asked {
         Some(port) if free(port) => Ok(port),
         Some(port) => bail!("port {port} is taken; choose another {option}"),
         None if free(default) => Ok(default),
         None => {
             let port = loop {
-                let port = util::free_port()?;
+                let port = testkit::free_port();
                 if !taken.contains(&port) {
                     break port;
                 }
@@ -512,7 +512,7 @@ fn choose_http_addr(asked: Option<SocketAddr>) -> anyhow::Result<SocketAddr> {
         Some(addr) => bail!("{addr} is taken or not ours to bind; choose another --http-addr"),
         None if TcpListener::bind(default).is_ok() => Ok(default),
         None => {
-            let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, util::free_port()?));
+            let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, testkit::free_port()));
             term::warn(&format!(
                 "{default} is taken; the gateway listens on {addr} instead (--http-addr chooses)"
             ));
@@ -563,12 +563,12 @@ fn print_banner(stack: &Stack<'_>, pg: &Postgres, copies: u16, readiness: &str) 
     let http = format!("http://{}", util::connectable(stack.http_addr));
     let nats = &stack.nats_url;
     let monitor = format!("http://{}", stack.nats_monitor);
-    let db = util::with_user(&stack.database_url, "<role>");
+    let db = testkit::with_user(&stack.database_url, "<role>");
     let pg_from = pg.describe();
     let secrets_dir = secrets::SECRETS_DIR;
     let json = "-H 'content-type: application/json'";
     let creds = r#"'{"email":"a@example.com","password":"correct horse battery"}'"#;
-    let migrator_url = util::with_user(&stack.database_url, PG_MIGRATOR.0);
+    let migrator_url = testkit::with_user(&stack.database_url, PG_MIGRATOR.0);
     let auth_worker = util::shown(&stack.bin_dir.join(Binary::AuthWorker.name()));
     let banner = format!(
         "

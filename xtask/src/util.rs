@@ -1,10 +1,11 @@
 //! Small helpers: where the workspace is, running commands so the user sees
-//! them, finding programs, installing Debian packages, ports and URLs.
+//! them, finding programs, installing Debian packages, talking HTTP. (Free
+//! ports and PostgreSQL URLs are `testkit`'s, shared with the tests.)
 
 use std::{
     ffi::OsStr,
     io::{Read, Write},
-    net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs},
+    net::{Ipv4Addr, SocketAddr, TcpStream, ToSocketAddrs},
     path::{Path, PathBuf},
     process::{Command, Output, Stdio},
     time::{Duration, Instant},
@@ -137,24 +138,12 @@ pub fn apt_install(packages: &[&str], what: &str) -> anyhow::Result<()> {
     .with_context(|| format!("installing {list}"))
 }
 
-/// Whether nothing listens on 127.0.0.1:`port` (we could bind it).
-pub fn port_is_free(port: u16) -> bool {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok()
-}
-
-/// A port the OS considers free on 127.0.0.1 right now.
-pub fn free_port() -> anyhow::Result<u16> {
-    let listener =
-        TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("asking the OS for a free port")?;
-    Ok(listener.local_addr()?.port())
-}
-
 /// `preferred` if it is free, else any free port.
-pub fn preferred_or_free_port(preferred: u16) -> anyhow::Result<u16> {
-    if port_is_free(preferred) {
-        Ok(preferred)
+pub fn preferred_or_free_port(preferred: u16) -> u16 {
+    if testkit::port_is_free(preferred) {
+        preferred
     } else {
-        free_port()
+        testkit::free_port()
     }
 }
 
@@ -246,39 +235,6 @@ pub fn http_request(
     Ok((status, body.trim().to_owned()))
 }
 
-/// `url` (`postgres://…/db?params`) with its database replaced by `database`.
-pub fn with_database(url: &str, database: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let authority_start = base.find("://").map_or(0, |i| i + 3);
-    let path_start = base[authority_start..]
-        .find('/')
-        .map_or(base.len(), |i| authority_start + i);
-    let mut out = format!("{}/{database}", &base[..path_start]);
-    if let Some(q) = query {
-        out.push('?');
-        out.push_str(q);
-    }
-    out
-}
-
-/// `url` (`postgres://[user[:password]@]host…`) as `user`, without a
-/// password (it comes from a password file).
-pub fn with_user(url: &str, user: &str) -> String {
-    let Some(authority_start) = url.find("://").map(|i| i + 3) else {
-        return url.to_owned();
-    };
-    let rest = &url[authority_start..];
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let host_on = match rest[..authority_end].rfind('@') {
-        Some(at) => &rest[at + 1..],
-        None => rest,
-    };
-    format!("{}{user}@{host_on}", &url[..authority_start])
-}
-
 /// `path` relative to the workspace root when it is inside it (for messages).
 pub fn shown(path: &Path) -> String {
     path.strip_prefix(workspace_root())
@@ -289,27 +245,9 @@ pub fn shown(path: &Path) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::net::TcpListener;
 
-    #[test]
-    fn the_database_of_a_url_is_replaced_keeping_credentials_and_parameters() {
-        assert_eq!(
-            with_database("postgres://postgres@127.0.0.1:5432/postgres", "natsauth"),
-            "postgres://postgres@127.0.0.1:5432/natsauth"
-        );
-        assert_eq!(
-            with_database("postgres://u:p@h:1/x?sslmode=disable", "natsauth"),
-            "postgres://u:p@h:1/natsauth?sslmode=disable"
-        );
-        assert_eq!(
-            with_database("postgres://u@h", "natsauth"),
-            "postgres://u@h/natsauth"
-        );
-        assert_eq!(
-            with_database("postgresql://h:5/?application_name=a", "d"),
-            "postgresql://h:5/d?application_name=a"
-        );
-    }
+    use super::*;
 
     #[test]
     fn commands_are_shown_as_a_shell_would_read_them() {
@@ -330,23 +268,8 @@ mod tests {
     fn a_port_in_use_is_not_free_and_another_is_offered() {
         let held = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
         let port = held.local_addr().expect("addr").port();
-        assert!(!port_is_free(port));
-        let other = preferred_or_free_port(port).expect("free port");
+        assert!(!testkit::port_is_free(port));
+        let other = preferred_or_free_port(port);
         assert_ne!(other, port);
-    }
-
-    #[test]
-    fn a_url_changes_user_and_loses_its_password() {
-        assert_eq!(
-            with_user(
-                "postgres://postgres:pw@127.0.0.1:5432/natsauth?x=1",
-                "natsauth_migrator"
-            ),
-            "postgres://natsauth_migrator@127.0.0.1:5432/natsauth?x=1"
-        );
-        assert_eq!(
-            with_user("postgres://127.0.0.1/postgres", "r"),
-            "postgres://r@127.0.0.1/postgres"
-        );
     }
 }

@@ -8,12 +8,14 @@
 use std::net::SocketAddr;
 
 use axum::{Router, extract::Request, http::header, routing::any};
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde_json::{Value, json};
 use shared::Role;
 use testkit::{PASSWORD, TestDb, assert_error, db_settings};
 
-use crate::helpers::{Options, TestApp, spawn_app_with};
+use crate::{
+    helpers::{Options, TestApp, claims, proxy_settings, spawn_app_with},
+    proxy,
+};
 
 /// A stack that lets one client sign up more often than the default
 /// allows (these tests sign up many spellings from one address).
@@ -155,33 +157,21 @@ async fn whoami_upstream() -> SocketAddr {
     addr
 }
 
-/// A JWT's claims, read without checking the signature (`proxy.rs` checks
-/// that assertions verify; here only what they say matters).
-fn claims(jwt: &str) -> Value {
-    let payload = jwt.split('.').nth(1).expect("a JWT");
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
-}
-
 #[tokio::test]
 async fn the_upstream_and_the_assertion_carry_the_normalized_address() {
     let mut app = stack().await;
     let upstream = whoami_upstream().await;
     let mut settings = app.gateway_settings();
-    #[derive(serde::Deserialize)]
-    struct Doc {
-        proxy: gateway::proxy::ProxySettings,
-    }
     let doc = format!(
         "[[proxy.routes]]\nname = \"whoami\"\nupstream = \"http://{upstream}\"\nroles = \"USER\"\n"
     );
-    let doc: Doc = runtime::settings::load(&[&doc], None, "EMAILS_TEST_UNUSED").unwrap();
-    settings.proxy = doc.proxy;
+    settings.proxy = proxy_settings(&doc);
     let api = app.start_gateway(settings).await;
     app.set_api(api);
 
     let spelling = " Ada@ＥＸＡＭＰＬＥ.com";
     let user = app.signup_ok(spelling).await;
-    let cookie = crate::proxy::session(&app, spelling).await;
+    let cookie = proxy::session(&app, spelling).await;
     let seen: Value = app
         .http
         .get(app.url("/proxy/whoami/"))

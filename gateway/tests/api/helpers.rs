@@ -476,6 +476,39 @@ fn init_logging() {
     }
 }
 
+/// The name of the browser session's cookie.
+pub const COOKIE: &str = "__Host-natsauth";
+
+/// A client that follows no redirect, to see the gateway's 302s.
+pub fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// A JWT's claims, read without checking the signature (the test made the
+/// token or only reads what it says; `proxy::identity` checks that
+/// assertions verify).
+pub fn claims(jwt: &str) -> Value {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    let payload = jwt.split('.').nth(1).expect("a JWT");
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
+/// The `[proxy]` table of a TOML document (`[[proxy.routes]]` tables), read
+/// as the gateway reads its configuration.
+pub fn proxy_settings(toml: &str) -> gateway::proxy::ProxySettings {
+    #[derive(serde::Deserialize)]
+    struct Doc {
+        proxy: gateway::proxy::ProxySettings,
+    }
+    runtime::settings::load::<Doc>(&[toml], None, "PROXY_TEST_UNUSED")
+        .unwrap()
+        .proxy
+}
+
 /// Signs arbitrary claims with a key file, to forge or expire tokens.
 pub fn sign(key_file: &Path, header: jsonwebtoken::Header, claims: &Value) -> String {
     let pem = std::fs::read(key_file).expect("read key");

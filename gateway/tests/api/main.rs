@@ -21,7 +21,6 @@ mod nats_tls;
 mod openapi;
 mod posts;
 mod proxy;
-mod proxy_hygiene;
 mod service_api;
 mod session_hygiene;
 mod sessions;

@@ -7,8 +7,8 @@ use serde_json::{Value, json};
 use testkit::PASSWORD;
 
 use crate::{
-    browser::{Browser, fake_build, no_redirects, set_cookie},
-    helpers::{TestApp, spawn_app},
+    browser::{Browser, fake_build, set_cookie},
+    helpers::{TestApp, no_redirects, spawn_app},
 };
 
 /// A stack serving a fake web build, whose gateway refreshes the cookie's

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use testkit::{
     Api, NATS_CONF, NatsProcess, NatsServer, PASSWORD, Passwords, TempDir, TestDb, db_settings,
-    free_port, provision_and_migrate, url_as,
+    free_port, provision_and_migrate, with_user,
 };
 
 use crate::{
@@ -148,7 +148,10 @@ async fn postgres_stopped_under_load_gives_503_and_the_workers_recover_when_it_r
     let db_url =
         provision_and_migrate(&pg.url("postgres"), "natsauth", Some(&role_passwords.path)).await;
     // It does ask: without its password file a role is refused.
-    let without = db_settings(&url_as(&db_url, auth_worker::provision::USER_WORKER_ROLE));
+    let without = db_settings(&with_user(
+        &db_url,
+        auth_worker::provision::USER_WORKER_ROLE,
+    ));
     let refused = sqlx::PgPool::connect_with(without.connect_options().unwrap()).await;
     assert!(refused.is_err(), "a role got in without its password");
     let nats = NatsServer::start().await;

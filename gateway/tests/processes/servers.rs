@@ -74,10 +74,7 @@ impl PrivatePostgres {
 
     /// The URL of `database` as the superuser `postgres`, password included.
     pub fn url(&self, database: &str) -> String {
-        format!(
-            "postgres://postgres:{}@127.0.0.1:{}/{database}",
-            self.password, self.port
-        )
+        testkit::loopback_url("postgres", Some(&self.password), self.port, database)
     }
 
     /// `pg_ctl stop -m fast`: sessions are ended (57P01), the server exits.

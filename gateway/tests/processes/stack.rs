@@ -7,7 +7,7 @@ use std::{
 
 use futures::StreamExt;
 use serde_json::Value;
-use testkit::{Api, NatsServer, Passwords, TempDir, TestDb, eventually, free_port, url_as};
+use testkit::{Api, NatsServer, Passwords, TempDir, TestDb, eventually, free_port, with_user};
 use tokio::process::{Child, Command};
 
 /// The workspace's binaries, built once per test run.
@@ -257,7 +257,7 @@ impl Stack {
             (format!("{prefix}_NATS__PASSWORD"), password.clone()),
             (
                 format!("{prefix}_DATABASE__URL"),
-                url_as(&self.backends.db_url, role),
+                with_user(&self.backends.db_url, role),
             ),
             (format!("{prefix}_LOG__LEVEL"), "warn".into()),
         ];

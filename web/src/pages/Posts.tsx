@@ -1,18 +1,18 @@
-import { type FormEvent, useEffect, useRef, useState } from "react";
+import { type FormEvent, useRef, useState } from "react";
 import { type Post, type SessionInfo, createPost, deletePost, listPosts, updatePost } from "../api";
 import { AdminHeader } from "../components/AdminHeader";
 import { Button } from "../components/Button";
 import { ConfirmDialog } from "../components/ConfirmDialog";
 import { Dialog } from "../components/Dialog";
 import { CheckboxField, Field, TextAreaField } from "../components/Field";
+import { ListMessages } from "../components/ListMessages";
 import { Page } from "../components/Page";
 import { PagerControls } from "../components/PagerControls";
 import { RequireSession } from "../components/RequireSession";
-import { ErrorAlert, StatusMessage } from "../components/StatusMessage";
-import { toApiError, useSubmit } from "../forms";
-import { formatTime, limitFrom } from "../format";
-import { useListPage, usePager } from "../pager";
-import { useLocation } from "../router";
+import { ErrorAlert } from "../components/StatusMessage";
+import { useList } from "../components/useList";
+import { useSubmit } from "../forms";
+import { formatTime } from "../format";
 
 export function PostsPage() {
   return <RequireSession admin>{(session) => <Posts session={session} />}</RequireSession>;
@@ -22,43 +22,11 @@ export function PostsPage() {
 const contentOrNull = (value: string) => (value.trim() === "" ? null : value);
 
 function Posts({ session }: { session: SessionInfo }) {
-  const { search } = useLocation();
-  const limit = limitFrom(search);
-  const pager = usePager();
-  const list = useListPage(listPosts, pager.cursor, limit);
-  const [status, setStatus] = useState<string | null>(null);
-  const [alert, setAlert] = useState<string | null>(null);
+  const list = useList(listPosts);
   const [toggling, setToggling] = useState<ReadonlySet<number>>(new Set());
   const [editing, setEditing] = useState<Post | null>(null);
   const [confirming, setConfirming] = useState<Post | null>(null);
   const [deleting, setDeleting] = useState(false);
-  const pagerLabel = useRef<HTMLParagraphElement>(null);
-  const [pageChanged, setPageChanged] = useState(false);
-
-  useEffect(() => {
-    if (pageChanged && !list.loading) {
-      pagerLabel.current?.focus();
-      setPageChanged(false);
-    }
-  }, [pageChanged, list.loading]);
-
-  function say(message: string) {
-    setAlert(null);
-    setStatus(message);
-  }
-
-  function fail(caught: unknown) {
-    setStatus(null);
-    setAlert(toApiError(caught).message);
-  }
-
-  function turnPage(move: () => void) {
-    setStatus(null);
-    setAlert(null);
-    setPageChanged(true);
-    move();
-  }
-
   function replace(saved: Post) {
     list.setItems((items) => items.map((p) => (p.id === saved.id ? saved : p)));
   }
@@ -69,9 +37,9 @@ function Posts({ session }: { session: SessionInfo }) {
     try {
       const saved = await updatePost(post.id, { published: !post.published });
       replace(saved);
-      say(`${saved.published ? "Published" : "Unpublished"} ${saved.title}`);
+      list.say(`${saved.published ? "Published" : "Unpublished"} ${saved.title}`);
     } catch (caught) {
-      fail(caught);
+      list.fail(caught);
     } finally {
       setToggling((s) => {
         const rest = new Set(s);
@@ -88,9 +56,9 @@ function Posts({ session }: { session: SessionInfo }) {
     try {
       await deletePost(post.id);
       list.setItems((items) => items.filter((p) => p.id !== post.id));
-      say(`Deleted ${post.title}`);
+      list.say(`Deleted ${post.title}`);
     } catch (caught) {
-      fail(caught);
+      list.fail(caught);
     } finally {
       setDeleting(false);
       setConfirming(null);
@@ -107,25 +75,17 @@ function Posts({ session }: { session: SessionInfo }) {
         onCreated={(post) => {
           // Shown at the top of this page, whatever page it lands on.
           list.setItems((items) => [post, ...items.filter((p) => p.id !== post.id)]);
-          say(`Created ${post.title}`);
+          list.say(`Created ${post.title}`);
         }}
       />
       <h2 className="list-heading">All posts</h2>
-      <div className="messages">
-        <StatusMessage message={status} />
-        <ErrorAlert message={alert ?? list.error?.message ?? null} />
-        {list.error ? (
-          <Button onClick={list.reload} className="retry">
-            Try again
-          </Button>
-        ) : null}
-      </div>
+      <ListMessages {...list.messages} />
       {list.items === null ? (
         list.loading ? <p className="muted">Loading posts…</p> : null
       ) : (
         <div className="table-wrap">
           <table className="table" aria-busy={list.loading || undefined}>
-            <caption className="visually-hidden">Posts, page {pager.page}</caption>
+            <caption className="visually-hidden">Posts, page {list.page}</caption>
             <thead>
               <tr>
                 <th scope="col">Title</th>
@@ -191,19 +151,7 @@ function Posts({ session }: { session: SessionInfo }) {
         </div>
       )}
       {list.items !== null ? (
-        <PagerControls
-          ref={pagerLabel}
-          page={pager.page}
-          isFirst={pager.isFirst}
-          hasNext={list.nextCursor !== null}
-          busy={list.loading}
-          onFirst={() => turnPage(pager.first)}
-          onPrevious={() => turnPage(pager.previous)}
-          onNext={() => {
-            const next = list.nextCursor;
-            if (next !== null) turnPage(() => pager.next(next));
-          }}
-        />
+        <PagerControls {...list.pagerControls} />
       ) : null}
       {editing ? (
         <EditPostDialog
@@ -212,7 +160,7 @@ function Posts({ session }: { session: SessionInfo }) {
           onSaved={(saved) => {
             replace(saved);
             setEditing(null);
-            say(`Saved ${saved.title}`);
+            list.say(`Saved ${saved.title}`);
           }}
         />
       ) : null}

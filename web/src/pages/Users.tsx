@@ -1,67 +1,33 @@
-import { type ChangeEvent, useEffect, useRef, useState } from "react";
+import { type ChangeEvent, useState } from "react";
 import { type Role, type SessionInfo, type User, ROLES, deleteUser, listUsers, setRole } from "../api";
 import { AdminHeader } from "../components/AdminHeader";
 import { Button } from "../components/Button";
 import { ConfirmDialog } from "../components/ConfirmDialog";
+import { ListMessages } from "../components/ListMessages";
 import { Page } from "../components/Page";
 import { PagerControls } from "../components/PagerControls";
 import { RequireSession } from "../components/RequireSession";
-import { ErrorAlert, StatusMessage } from "../components/StatusMessage";
-import { toApiError } from "../forms";
-import { formatTime, fullName, limitFrom } from "../format";
-import { useListPage, usePager } from "../pager";
-import { useLocation } from "../router";
+import { useList } from "../components/useList";
+import { formatTime, fullName } from "../format";
 
 export function UsersPage() {
   return <RequireSession admin>{(session) => <Users session={session} />}</RequireSession>;
 }
 
 function Users({ session }: { session: SessionInfo }) {
-  const { search } = useLocation();
-  const limit = limitFrom(search);
-  const pager = usePager();
-  const list = useListPage(listUsers, pager.cursor, limit);
-  const [status, setStatus] = useState<string | null>(null);
-  const [alert, setAlert] = useState<string | null>(null);
+  const list = useList(listUsers);
   const [pendingRoles, setPendingRoles] = useState<Record<number, Role>>({});
   const [confirming, setConfirming] = useState<User | null>(null);
   const [deleting, setDeleting] = useState(false);
-  const pagerLabel = useRef<HTMLParagraphElement>(null);
-  const [pageChanged, setPageChanged] = useState(false);
-
-  useEffect(() => {
-    if (pageChanged && !list.loading) {
-      pagerLabel.current?.focus();
-      setPageChanged(false);
-    }
-  }, [pageChanged, list.loading]);
-
-  function say(message: string) {
-    setAlert(null);
-    setStatus(message);
-  }
-
-  function fail(caught: unknown) {
-    setStatus(null);
-    setAlert(toApiError(caught).message);
-  }
-
-  function turnPage(move: () => void) {
-    setStatus(null);
-    setAlert(null);
-    setPageChanged(true);
-    move();
-  }
-
   async function changeRole(user: User, role: Role) {
     if (pendingRoles[user.id] !== undefined || role === user.role) return;
     setPendingRoles((p) => ({ ...p, [user.id]: role }));
     try {
       const saved = await setRole(user.id, role);
       list.setItems((items) => items.map((u) => (u.id === saved.id ? saved : u)));
-      say(`Role of ${saved.email} set to ${saved.role}`);
+      list.say(`Role of ${saved.email} set to ${saved.role}`);
     } catch (caught) {
-      fail(caught); // The select shows the role the server kept.
+      list.fail(caught); // The select shows the role the server kept.
     } finally {
       setPendingRoles(({ [user.id]: _done, ...rest }) => rest);
     }
@@ -74,9 +40,9 @@ function Users({ session }: { session: SessionInfo }) {
     try {
       await deleteUser(user.id);
       list.setItems((items) => items.filter((u) => u.id !== user.id));
-      say(`Deleted ${user.email}`);
+      list.say(`Deleted ${user.email}`);
     } catch (caught) {
-      fail(caught);
+      list.fail(caught);
     } finally {
       setDeleting(false);
       setConfirming(null);
@@ -89,21 +55,13 @@ function Users({ session }: { session: SessionInfo }) {
       layout="wide"
       header={<AdminHeader current="/dashboard/" email={session.user.email} tools={session.tools} />}
     >
-      <div className="messages">
-        <StatusMessage message={status} />
-        <ErrorAlert message={alert ?? list.error?.message ?? null} />
-        {list.error ? (
-          <Button onClick={list.reload} className="retry">
-            Try again
-          </Button>
-        ) : null}
-      </div>
+      <ListMessages {...list.messages} />
       {list.items === null ? (
         list.loading ? <p className="muted">Loading users…</p> : null
       ) : (
         <div className="table-wrap">
           <table className="table" aria-busy={list.loading || undefined}>
-            <caption className="visually-hidden">Users, page {pager.page}</caption>
+            <caption className="visually-hidden">Users, page {list.page}</caption>
             <thead>
               <tr>
                 <th scope="col">Email</th>
@@ -169,19 +127,7 @@ function Users({ session }: { session: SessionInfo }) {
         </div>
       )}
       {list.items !== null ? (
-        <PagerControls
-          ref={pagerLabel}
-          page={pager.page}
-          isFirst={pager.isFirst}
-          hasNext={list.nextCursor !== null}
-          busy={list.loading}
-          onFirst={() => turnPage(pager.first)}
-          onPrevious={() => turnPage(pager.previous)}
-          onNext={() => {
-            const next = list.nextCursor;
-            if (next !== null) turnPage(() => pager.next(next));
-          }}
-        />
+        <PagerControls {...list.pagerControls} />
       ) : null}
       {confirming ? (
         <ConfirmDialog
