@@ -52,12 +52,12 @@ use std::{
     time::{Duration, Instant},
 };
 
+use runtime::rpc::{CallError, Rpc};
 use serde::Deserialize;
 use shared::{
     Endpoint, RequestContext, ServiceError,
     auth::{ChangePassword, CreateUser, Login},
     headers::ClientAddress,
-    rpc::{CallError, Rpc},
 };
 use tokio::sync::oneshot;
 

@@ -2,7 +2,7 @@
 //!
 //! It holds no database connection and no signing key. For each call it
 //! validates the input, checks the access token and the route's role, makes
-//! one NATS request through [`shared::rpc::Rpc`] and maps the reply to HTTP.
+//! one NATS request through [`runtime::rpc::Rpc`] and maps the reply to HTTP.
 //!
 //! * [`app`] builds the router with its layers, so tests drive the real thing.
 //! * [`error`]: the one error type and the envelope of every error body.
@@ -46,8 +46,8 @@ use axum::{
     middleware::{self, Next},
     response::{IntoResponse, Response},
 };
-use runtime::telemetry;
-use shared::{headers::TRACEPARENT, rpc::Rpc};
+use runtime::{rpc::Rpc, telemetry};
+use shared::headers::TRACEPARENT;
 use tower::ServiceBuilder;
 use tower_http::{
     catch_panic::CatchPanicLayer,
