@@ -1,5 +1,5 @@
 //! The no-hop floor: the gateway's router, layers and token checks, with
-//! [`shared::rpc::Rpc::local`] calling both workers' handlers in this
+//! [`runtime::rpc::Rpc::local`] calling both workers' handlers in this
 //! process. Request and reply are still JSON-encoded and decoded once each,
 //! as over NATS; what is missing is the broker: publishing, routing, two
 //! socket writes and reads, headers. Configured by the same environment as
@@ -15,8 +15,10 @@
 use std::{net::SocketAddr, sync::Arc};
 
 use anyhow::Context;
-use runtime::db::callers::{self, Callers};
-use shared::rpc::Rpc;
+use runtime::{
+    db::callers::{self, Callers},
+    rpc::Rpc,
+};
 
 #[derive(Debug, clap::Args)]
 pub struct FloorArgs {

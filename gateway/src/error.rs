@@ -22,8 +22,9 @@ use axum::{
     middleware::Next,
     response::{IntoResponse, Response},
 };
+use runtime::rpc::CallError;
 use serde::Serialize;
-use shared::{FieldError, ServiceError, rpc::CallError};
+use shared::{FieldError, ServiceError};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 

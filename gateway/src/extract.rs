@@ -46,7 +46,7 @@ where
         // every body of this API is an object, so nothing else gets that far.
         // `shared` words the refusal (a worker gives the same one); its
         // status is chosen where every malformed body's is.
-        shared::rpc::require_object(&bytes).map_err(|e| ApiError::BadRequest(e.message))?;
+        shared::endpoint::require_object(&bytes).map_err(|e| ApiError::BadRequest(e.message))?;
         let axum::Json(value) = axum::Json::<T>::from_bytes(&bytes)?;
         Ok(Self(value))
     }

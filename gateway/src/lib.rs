@@ -2,7 +2,7 @@
 //!
 //! It holds no database connection and no signing key. For each call it
 //! validates the input, checks the access token and the route's role, makes
-//! one NATS request through [`shared::rpc::Rpc`] and maps the reply to HTTP.
+//! one NATS request through [`runtime::rpc::Rpc`] and maps the reply to HTTP.
 //!
 //! * This file: [`AppState`], [`app`] (the router with its layers, so tests
 //!   drive the real thing) and [`run`] (serve until shutdown).
@@ -46,7 +46,7 @@ use std::{future::Future, net::SocketAddr, sync::Arc};
 use anyhow::Context;
 
 use axum::{Router, extract::DefaultBodyLimit, middleware};
-use shared::rpc::Rpc;
+use runtime::rpc::Rpc;
 use tower::ServiceBuilder;
 use tower_http::{
     catch_panic::CatchPanicLayer,

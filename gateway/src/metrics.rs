@@ -1,6 +1,6 @@
 //! Prometheus metrics: HTTP requests by route and status with latency
 //! histograms (this module's middleware), NATS requests by subject and
-//! outcome (recorded by `shared::rpc::Rpc`), and process metrics (CPU,
+//! outcome (recorded by `runtime::rpc::Rpc`), and process metrics (CPU,
 //! memory, open files), rendered at `GET /metrics`.
 
 use std::{

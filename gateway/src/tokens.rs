@@ -29,10 +29,10 @@ use std::{
 
 use futures::{Stream, StreamExt};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, errors::ErrorKind};
+use runtime::rpc::Rpc;
 use shared::{
     Caller, RequestContext,
     auth::{self, AccessClaims, JwkSet, Jwks, JwksRequest},
-    rpc::Rpc,
 };
 
 use crate::{error::ApiError, settings::JwtSettings};
@@ -371,7 +371,8 @@ mod tests {
     /// A verifier whose `auth.jwks` answers with whatever `keys` holds, in
     /// process (no NATS needed to test the cache).
     fn verifier(keys: Arc<Mutex<JwkSet>>) -> TokenVerifier {
-        use shared::{Endpoint, rpc::LocalHandler};
+        use runtime::rpc::LocalHandler;
+        use shared::Endpoint;
         let handler: LocalHandler = Arc::new(move |_, _| {
             let body = serde_json::to_vec(&*keys.lock().unwrap()).unwrap();
             Box::pin(async move { Ok(body.into()) })

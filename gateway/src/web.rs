@@ -187,7 +187,7 @@ async fn admin_page(State(state): State<AppState>, request: Request) -> Response
         Ok(_) => index(&state, StatusCode::OK).await,
         Err(ApiError::Unauthorized(_)) => to_login(&parts.uri),
         // The session ended, or its user is gone.
-        Err(ApiError::Upstream(shared::rpc::CallError::Service(e)))
+        Err(ApiError::Upstream(runtime::rpc::CallError::Service(e)))
             if e.status_code == 401 || e.status_code == 404 =>
         {
             to_login(&parts.uri)

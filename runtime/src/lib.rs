@@ -7,10 +7,14 @@
 //! * [`telemetry`]: logs (text or JSON) and the W3C trace context across the
 //!   hop, with optional OTLP export of the spans.
 //! * [`nats`]: connecting as the process's NATS user with its inbox prefix.
+//! * [`rpc`]: the gateway's side of a request: [`rpc::Rpc`], the typed client
+//!   that calls an [`Endpoint`](shared::Endpoint) over the connection of its
+//!   worker service (per-subject timeouts, context headers, fail-fast while
+//!   disconnected, metrics), or in-process handlers for the benchmark.
 //! * [`db`] (feature `postgres`): the workers' PostgreSQL settings and pool,
 //!   and the database's answer to "is this caller's session live, and what is
 //!   its role now".
-//! * [`service`]: the worker side of the NATS service API (ADR-32): endpoints
+//! * [`service`]: the workers' side of the NATS service API (ADR-32): endpoints
 //!   bound to handlers, queue groups, bounded concurrency, counted errors,
 //!   drain on shutdown.
 //! * [`secret`]: passwords read from files.
@@ -22,6 +26,7 @@
 pub mod db;
 pub mod nats;
 pub mod process;
+pub mod rpc;
 pub mod secret;
 pub mod service;
 pub mod settings;

@@ -6,8 +6,8 @@ use validator::{Validate, ValidationError, ValidationErrors};
 
 use crate::{
     Caller, Done,
+    endpoint::endpoint,
     headers::Anonymous,
-    rpc::endpoint,
     types::{
         Email, Secret, email_address, login_password, name, new_password, refresh_token,
         trimmed_optional,

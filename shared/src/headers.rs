@@ -6,8 +6,11 @@
 //! `nats.conf`), so an HTTP client cannot forge either; and a worker trusts
 //! a caller only after checking its session and reading its current role
 //! (what each subject needs is its [`Access`] in the contract).
+//!
+//! The headers are written and read here as names and text values; the map
+//! that carries them is the transport's (`runtime` hands NATS's to
+//! [`RequestContext::from_headers`] and [`RequestContext::write_headers`]).
 
-use async_nats::HeaderMap;
 use serde::{Deserialize, Serialize};
 
 use crate::user::{Role, UserId};
@@ -20,7 +23,10 @@ pub const REQUEST_ID: &str = "X-Request-Id";
 pub const TRACEPARENT: &str = "traceparent";
 /// The HTTP client's address as the gateway saw it (throttling).
 pub const CLIENT_ADDRESS: &str = "X-Client-Address";
-pub use async_nats::service::{NATS_SERVICE_ERROR, NATS_SERVICE_ERROR_CODE};
+/// An error reply's message (the NATS service API, ADR-32).
+pub const NATS_SERVICE_ERROR: &str = "Nats-Service-Error";
+/// An error reply's HTTP-style status code (the NATS service API, ADR-32).
+pub const NATS_SERVICE_ERROR_CODE: &str = "Nats-Service-Error-Code";
 
 /// Who is asking: taken from a verified access token by the gateway, and
 /// checked again by the worker against the database (the session is live,
@@ -228,51 +234,59 @@ pub struct RequestContext {
 }
 
 impl RequestContext {
-    /// Reads the context from a request's headers. A caller header that does
-    /// not parse is treated as absent, so the handler answers 401.
-    pub fn from_headers(headers: Option<&HeaderMap>) -> Self {
-        let Some(headers) = headers else {
-            return Self::default();
-        };
-        let text = |name: &str| headers.get(name).map(|v| v.as_str().to_owned());
+    /// Reads the context from a request's headers, which `header` looks up
+    /// by name (`None`: not sent). A caller header that does not parse is
+    /// treated as absent, so the handler answers 401.
+    pub fn from_headers<'h>(header: impl Fn(&str) -> Option<&'h str>) -> Self {
         Self {
-            caller: headers
-                .get(CALLER)
-                .and_then(|v| serde_json::from_str(v.as_str()).ok()),
-            request_id: text(REQUEST_ID),
-            traceparent: text(TRACEPARENT),
-            client: headers
-                .get(CLIENT_ADDRESS)
-                .and_then(|v| v.as_str().parse().ok())
+            caller: header(CALLER).and_then(|v| serde_json::from_str(v).ok()),
+            request_id: header(REQUEST_ID).map(str::to_owned),
+            traceparent: header(TRACEPARENT).map(str::to_owned),
+            client: header(CLIENT_ADDRESS)
+                .and_then(|v| v.parse().ok())
                 .map(ClientAddress),
         }
     }
 
-    /// Writes the context into request headers.
-    pub fn to_headers(&self) -> HeaderMap {
-        let mut headers = HeaderMap::new();
+    /// Writes the context as request headers: `insert` gets the name and
+    /// value of each one that is set.
+    pub fn write_headers(&self, mut insert: impl FnMut(&'static str, &str)) {
         if let Some(caller) = &self.caller {
             // A struct of an integer and an enum always serializes.
             if let Ok(json) = serde_json::to_string(caller) {
-                headers.insert(CALLER, json.as_str());
+                insert(CALLER, &json);
             }
         }
         if let Some(id) = &self.request_id {
-            headers.insert(REQUEST_ID, id.as_str());
+            insert(REQUEST_ID, id);
         }
         if let Some(tp) = &self.traceparent {
-            headers.insert(TRACEPARENT, tp.as_str());
+            insert(TRACEPARENT, tp);
         }
         if let Some(client) = &self.client {
-            headers.insert(CLIENT_ADDRESS, client.0.to_string().as_str());
+            insert(CLIENT_ADDRESS, &client.0.to_string());
         }
-        headers
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
+
+    /// Headers as a transport would carry them.
+    fn written(ctx: &RequestContext) -> HashMap<&'static str, String> {
+        let mut headers = HashMap::new();
+        ctx.write_headers(|name, value| {
+            headers.insert(name, value.to_owned());
+        });
+        headers
+    }
+
+    fn read(headers: &HashMap<&'static str, String>) -> RequestContext {
+        RequestContext::from_headers(|name| headers.get(name).map(String::as_str))
+    }
 
     #[test]
     fn hex_has_two_lower_case_digits_a_byte() {
@@ -298,7 +312,7 @@ mod tests {
             traceparent: Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into()),
             client: Some(ClientAddress("2001:db8::7".parse().unwrap())),
         };
-        let back = RequestContext::from_headers(Some(&ctx.to_headers()));
+        let back = read(&written(&ctx));
         assert_eq!(back, ctx);
     }
 
@@ -324,9 +338,8 @@ mod tests {
 
     #[test]
     fn a_garbled_caller_header_counts_as_no_caller() {
-        let mut headers = HeaderMap::new();
-        headers.insert(CALLER, "{\"id\":\"x\"}");
-        let ctx = RequestContext::from_headers(Some(&headers));
+        let headers = HashMap::from([(CALLER, "{\"id\":\"x\"}".to_owned())]);
+        let ctx = read(&headers);
         assert_eq!(ctx.caller, None);
         assert!(Caller::from_resolved(ctx.caller).is_err());
     }

@@ -3,9 +3,9 @@
 //! Everything that crosses NATS is defined here exactly once, so the two sides
 //! cannot drift:
 //!
-//! * [`rpc`]: the [`Endpoint`](rpc::Endpoint) trait that binds a subject to its
-//!   request and reply types, and the typed client ([`rpc::Rpc`]) the gateway
-//!   calls through.
+//! * [`endpoint`]: the [`Endpoint`] trait that binds a subject to its request
+//!   and reply types and to the caller it needs, and the body rules both sides
+//!   apply ([`endpoint::decode_request`], [`endpoint::require_object`]).
 //! * [`auth`], [`user`], [`post`]: one type per request and reply, and one
 //!   `Endpoint` impl per subject.
 //! * [`paging`]: keyset paging (`Limit`, `Cursor`, `Page`).
@@ -17,21 +17,23 @@
 //! * [`types`]: the input rules (with `validator`), applied by the gateway
 //!   and again by the worker that receives a request.
 //!
-//! Nothing here runs anything: the processes' runtime (settings, logging,
-//! connections, the workers' service loop) is the `runtime` crate. Feature
-//! `sqlx` lets the workers read [`User`] and [`post::Post`] rows and turns
-//! database errors into the [`ServiceError`] that travels.
+//! Nothing here runs anything and nothing here connects: the processes'
+//! runtime (settings, logging, connections, the gateway's NATS client
+//! `runtime::rpc` and the workers' service loop `runtime::service`) is the
+//! `runtime` crate. Feature `sqlx` lets the workers read [`User`] and
+//! [`post::Post`] rows and turns database errors into the [`ServiceError`]
+//! that travels.
 
 pub mod auth;
+pub mod endpoint;
 pub mod error;
 pub mod headers;
 pub mod paging;
 pub mod post;
-pub mod rpc;
 pub mod types;
 pub mod user;
 
+pub use endpoint::{Done, Endpoint};
 pub use error::{FieldError, ServiceError};
 pub use headers::{Caller, RequestContext};
-pub use rpc::{Done, Endpoint};
 pub use user::{Role, User};

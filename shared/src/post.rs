@@ -12,8 +12,8 @@ use validator::{Validate, ValidationError};
 
 use crate::{
     Caller, Done,
+    endpoint::{endpoint, partial_update},
     paging::{Cursor, Limit, Page},
-    rpc::{endpoint, partial_update},
     types::{printable, trimmed},
     user::{self, SERVICE, UserId},
 };

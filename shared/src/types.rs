@@ -3,8 +3,9 @@
 //! Request types in [`crate::auth`] and [`crate::user`] derive
 //! [`validator::Validate`] with the rules below; the gateway validates a body
 //! before it leaves, and the worker validates again what it receives (see
-//! [`crate::rpc::decode_request`]), so a request published straight onto NATS is held to
-//! the same rules. Decoding already trims names and normalizes emails ([`Email`]).
+//! [`crate::endpoint::decode_request`]), so a request published straight
+//! onto NATS is held to the same rules. Decoding already trims names and
+//! normalizes emails ([`Email`]).
 
 use std::{borrow::Cow, fmt, ops::Deref};
 
@@ -125,7 +126,7 @@ fn invalid(code: &'static str, message: impl Into<Cow<'static, str>>) -> Validat
 /// it normalizes an address, and keeps anything else as sent (trimmed) for
 /// `validate` ([`email_address`]) to report beside every other bad field.
 /// Every request is validated before a handler sees it
-/// ([`crate::rpc::decode_request`]), so a handler's `Email` is normalized.
+/// ([`crate::endpoint::decode_request`]), so a handler's `Email` is normalized.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]
 pub struct Email(String);

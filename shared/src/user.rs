@@ -8,9 +8,9 @@ use validator::Validate;
 
 use crate::{
     Caller, Done,
+    endpoint::{endpoint, partial_update},
     paging::{Cursor, Limit, Page},
     post,
-    rpc::{endpoint, partial_update},
     types::{name, trimmed_optional},
 };
 

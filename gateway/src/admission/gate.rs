@@ -8,7 +8,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use shared::{ServiceError, headers::ClientAddress, rpc::CallError};
+use runtime::rpc::CallError;
+use shared::{ServiceError, headers::ClientAddress};
 use tokio::sync::oneshot;
 
 use super::{Lane, LaneSettings, Outcome, limit::Limit};

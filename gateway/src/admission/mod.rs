@@ -54,11 +54,11 @@ mod limit;
 
 use std::{sync::Arc, time::Duration};
 
+use runtime::rpc::{CallError, Rpc};
 use serde::Deserialize;
 use shared::{
     Endpoint, RequestContext,
     auth::{ChangePassword, CreateUser, Login},
-    rpc::{CallError, Rpc},
 };
 
 pub use gate::{LaneGate, Refusal};

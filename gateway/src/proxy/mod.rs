@@ -247,7 +247,7 @@ async fn pass(state: &AppState, route: &Route, request: Request) -> (Response, O
     };
     let minted = match assertion(state, route, &mut parts, caller, &access_token).await {
         Ok(minted) => minted,
-        Err(ApiError::Upstream(shared::rpc::CallError::Service(e))) if e.status_code == 403 => {
+        Err(ApiError::Upstream(runtime::rpc::CallError::Service(e))) if e.status_code == 403 => {
             let refused = if navigation {
                 crate::web::index(state, StatusCode::FORBIDDEN).await
             } else {
@@ -255,7 +255,7 @@ async fn pass(state: &AppState, route: &Route, request: Request) -> (Response, O
             };
             return (refused, None);
         }
-        Err(ApiError::Upstream(shared::rpc::CallError::Service(e)))
+        Err(ApiError::Upstream(runtime::rpc::CallError::Service(e)))
             if e.status_code == 401 && navigation && !upgrade =>
         {
             return (crate::web::to_login(&parts.uri), None);

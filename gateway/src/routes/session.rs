@@ -7,11 +7,11 @@ use axum::{
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
+use runtime::rpc::CallError;
 use serde::{Deserialize, Serialize};
 use shared::{
     Role, User,
     auth::{Login, LoginRequest, Logout, RefreshTokenRequest},
-    rpc::CallError,
     types::Secret,
     user,
 };

@@ -28,10 +28,10 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use cookie::{Cookie, SameSite};
+use runtime::rpc::CallError;
 use serde::Deserialize;
 use shared::{
     auth::{Refresh, RefreshTokenRequest, TokenReply},
-    rpc::CallError,
     types::Secret,
 };
 use time::OffsetDateTime;

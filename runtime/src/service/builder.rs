@@ -4,12 +4,11 @@ use std::{collections::HashMap, future::Future, pin::Pin, sync::Arc};
 
 use bytes::Bytes;
 use shared::{
-    Caller, Endpoint, RequestContext, ServiceError, User,
-    headers::Access,
-    rpc::{LocalHandler, decode_request},
+    Caller, Endpoint, RequestContext, ServiceError, User, endpoint::decode_request, headers::Access,
 };
 
 use super::{Call, ResolveCaller};
+use crate::rpc::LocalHandler;
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 /// A handler with its types erased: request context and body in, reply body
@@ -178,9 +177,9 @@ impl<S: Clone + Send + Sync + 'static> ServiceBuilder<S> {
     }
 
     /// Every endpoint as a [`LocalHandler`] bound to this service's state, by
-    /// subject, for [`shared::rpc::Rpc::local`]: the same caller check,
-    /// decoding, validation, handler and encoding as over NATS, without NATS.
-    /// The benchmark's no-hop floor runs on it.
+    /// subject, for [`Rpc::local`](crate::rpc::Rpc::local): the same caller
+    /// check, decoding, validation, handler and encoding as over NATS,
+    /// without NATS. The benchmark's no-hop floor runs on it.
     pub fn into_local(self) -> Vec<(&'static str, LocalHandler)> {
         let state = self.state;
         self.endpoints

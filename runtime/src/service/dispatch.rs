@@ -220,7 +220,8 @@ impl<S: Clone> Job<S> {
 
     async fn run(self, message: Message) {
         let started = Instant::now();
-        let ctx = RequestContext::from_headers(message.headers.as_ref());
+        let headers = message.headers.as_ref();
+        let ctx = RequestContext::from_headers(|name| headers?.get(name).map(|v| v.as_str()));
         let span = info_span!(
             "rpc",
             subject = self.subject,

@@ -1,9 +1,14 @@
-//! One trait binds a subject to its request and reply types.
+//! The gateway's side of the NATS requests: [`Rpc`], the typed client.
 //!
-//! Each subject is a zero-sized type implementing [`Endpoint`], declared once
-//! in [`crate::auth`] or [`crate::user`]. The gateway calls
-//! `rpc.call::<auth::Login>(&ctx, &request)`; a worker registers the same
-//! `auth::Login` with its handler. No subject string exists anywhere else.
+//! A call names its [`Endpoint`]; the client sends the request on
+//! `E::SUBJECT` over the connection of `E::SERVICE`, with the
+//! [`RequestContext`] as headers and `E::SUBJECT`'s timeout, and decodes the
+//! reply into `E::Reply` or the [`ServiceError`] the worker sent. It fails
+//! fast (503) while its connection is down or once it is lost, and counts
+//! every call in `nats_requests_total` and `nats_request_duration_seconds`.
+//!
+//! The serving side is [`crate::service`]; what both sides agree on (subjects,
+//! payloads, headers, errors) is the `shared` crate.
 
 use std::{
     collections::HashMap,
@@ -14,93 +19,12 @@ use std::{
     time::Duration,
 };
 
-use async_nats::{Client, Statistics, client::RequestErrorKind, connection::State};
+use async_nats::{Client, HeaderMap, Statistics, client::RequestErrorKind, connection::State};
 use bytes::Bytes;
-use serde::{Deserialize, Serialize, de::DeserializeOwned};
-
-use crate::{
-    RequestContext, ServiceError,
-    headers::{Access, NATS_SERVICE_ERROR, NATS_SERVICE_ERROR_CODE},
+use shared::{
+    Endpoint, RequestContext, ServiceError,
+    headers::{NATS_SERVICE_ERROR, NATS_SERVICE_ERROR_CODE},
 };
-
-/// The reply of a command with nothing to say: `{}` (HTTP 204).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Done {}
-
-/// A NATS request/reply endpoint: its subject, its name in the service API,
-/// the worker service that serves it, and its payload types.
-pub trait Endpoint: Send + Sync + 'static {
-    /// `<service>.<operation>`, e.g. `auth.login`.
-    const SUBJECT: &'static str;
-    /// The endpoint's name in `nats micro info` (`^[A-Za-z0-9_-]+$`): the
-    /// subject with `_` for `.`, e.g. `auth_login`, `user_get`.
-    const NAME: &'static str;
-    /// The worker service (and queue group) that serves the subject.
-    const SERVICE: &'static str;
-    /// Who may call: [`Caller`](crate::Caller) (a live session),
-    /// `Option<Caller>` or [`Anonymous`](crate::headers::Anonymous). The
-    /// worker checks it before the handler runs (see [`Access`]).
-    type Caller: Access;
-    /// Validated by the gateway before sending and by the worker on receipt;
-    /// its JSON Schema is published in the endpoint's service metadata.
-    type Request: Serialize
-        + DeserializeOwned
-        + validator::Validate
-        + utoipa::ToSchema
-        + Send
-        + Sync
-        + 'static;
-    type Reply: Serialize + DeserializeOwned + utoipa::ToSchema + Send + Sync + 'static;
-}
-
-/// Declares a marker type and its [`Endpoint`] impl in one line.
-macro_rules! endpoint {
-    ($(#[$doc:meta])* $marker:ident, $subject:literal, $name:literal, $service:expr, $caller:ty, $req:ty => $reply:ty) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, Copy)]
-        pub struct $marker;
-
-        impl $crate::rpc::Endpoint for $marker {
-            const SUBJECT: &'static str = $subject;
-            const NAME: &'static str = $name;
-            const SERVICE: &'static str = $service;
-            type Caller = $caller;
-            type Request = $req;
-            type Reply = $reply;
-        }
-    };
-}
-pub(crate) use endpoint;
-
-/// Declares the types of one partial update whose fields are written once:
-/// after `fields { … }`, each `Name { before } { after }` is a struct with the
-/// fields `before`, then the shared fields, then `after` (so the NATS request
-/// can add the target's `id` and an HTTP body can add what only its route
-/// may send). Every one refuses unknown fields, so nothing sent is silently
-/// ignored; absent fields are `None` (keep), and serialize back as absent.
-macro_rules! partial_update {
-    (fields { $($fields:tt)* }) => {};
-    (
-        fields { $($fields:tt)* }
-        $(#[$doc:meta])* $name:ident { $($before:tt)* } { $($after:tt)* }
-        $($rest:tt)*
-    ) => {
-        $(#[$doc])*
-        #[derive(
-            Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize,
-            validator::Validate, utoipa::ToSchema,
-        )]
-        #[serde(deny_unknown_fields)]
-        pub struct $name {
-            $($before)*
-            $($fields)*
-            $($after)*
-        }
-
-        $crate::rpc::partial_update! { fields { $($fields)* } $($rest)* }
-    };
-}
-pub(crate) use partial_update;
 
 /// Why a call did not produce a reply.
 #[derive(Debug, thiserror::Error)]
@@ -140,8 +64,9 @@ pub struct Rpc {
 }
 
 /// What a worker endpoint is, once its state is bound: the request body in,
-/// the reply body or the error out. The workers' service builder (crate
-/// `runtime`) makes these; NATS or [`Rpc::local`] feeds them.
+/// the reply body or the error out. The workers' service builder makes these
+/// ([`ServiceBuilder::into_local`](crate::service::ServiceBuilder::into_local));
+/// [`Rpc::local`] feeds them.
 pub type LocalHandler = Arc<
     dyn Fn(
             RequestContext,
@@ -190,8 +115,9 @@ impl Rpc {
     }
 
     /// Calls the handlers in this process instead of sending over NATS (see
-    /// the service builder's `into_local`, crate `runtime`). Used to measure what
-    /// the broker hop costs; production always goes through NATS.
+    /// [`ServiceBuilder::into_local`](crate::service::ServiceBuilder::into_local)).
+    /// Used to measure what the broker hop costs; production always goes
+    /// through NATS.
     pub fn local(
         handlers: impl IntoIterator<Item = (&'static str, LocalHandler)>,
         default_timeout: Duration,
@@ -286,7 +212,7 @@ impl Rpc {
         let request = client.send_request(
             E::SUBJECT,
             async_nats::Request::new()
-                .headers(ctx.to_headers())
+                .headers(headers(ctx))
                 .payload(Bytes::from(payload))
                 .timeout(Some(timeout)),
         );
@@ -324,42 +250,8 @@ impl Rpc {
     }
 }
 
-/// Refuses a body whose top-level JSON value is not an object: serde would
-/// read a struct from an array (`["a@b.co", "password"]`), and no request of
-/// this contract is one.
-pub fn require_object(body: &[u8]) -> Result<(), ServiceError> {
-    match body.iter().find(|b| !b.is_ascii_whitespace()) {
-        Some(b'{') | None => Ok(()),
-        Some(_) => Err(ServiceError::bad_request(
-            "request body must be a JSON object",
-        )),
-    }
-}
-
-/// Decodes and validates a request body as a worker receives it (an empty
-/// body counts as `{}`), so a request published straight onto NATS is held to
-/// the gateway's rules.
-pub fn decode_request<T: DeserializeOwned + validator::Validate>(
-    payload: &[u8],
-) -> Result<T, ServiceError> {
-    let body: &[u8] = if payload.iter().all(u8::is_ascii_whitespace) {
-        b"{}"
-    } else {
-        payload
-    };
-    require_object(body)?;
-    let request: T = serde_json::from_slice(body).map_err(|e| {
-        ServiceError::bad_request(format!(
-            "invalid request body: {}",
-            crate::error::describe_json_error(&e)
-        ))
-    })?;
-    request.validate()?;
-    Ok(request)
-}
-
 /// Turns a reply message into the endpoint's reply type or its error.
-pub fn decode_reply<E: Endpoint>(message: &async_nats::Message) -> Result<E::Reply, CallError> {
+fn decode_reply<E: Endpoint>(message: &async_nats::Message) -> Result<E::Reply, CallError> {
     if let Some(code) = message
         .headers
         .as_ref()
@@ -403,71 +295,85 @@ async fn connection_lost(client: &Client, stats: &Statistics, connects: u64) {
     }
 }
 
+/// The request headers that carry `ctx`.
+fn headers(ctx: &RequestContext) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    ctx.write_headers(|name, value| headers.insert(name, value));
+    headers
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{Endpoint, decode_request};
-    use crate::{
-        auth::{self, JwksRequest},
-        post,
-        user::{self, GetRequest},
+    use async_nats::{HeaderMap, Message, service};
+    use shared::{
+        Caller, RequestContext, Role, ServiceError,
+        auth::{JwkSet, Jwks},
+        headers::{ClientAddress, NATS_SERVICE_ERROR, NATS_SERVICE_ERROR_CODE},
     };
 
-    fn named_after_its_subject<E: Endpoint>() {
-        assert_eq!(E::NAME, E::SUBJECT.replace('.', "_"), "{}", E::SUBJECT);
-        // ADR-32's rule for endpoint names.
+    use super::{CallError, decode_reply, headers};
+
+    /// A reply as the server delivers it.
+    fn reply(headers: Option<HeaderMap>, payload: &[u8]) -> Message {
+        Message {
+            subject: "_INBOX.reply".into(),
+            reply: None,
+            payload: payload.to_vec().into(),
+            headers,
+            status: None,
+            description: None,
+            length: payload.len(),
+        }
+    }
+
+    #[test]
+    fn the_contract_names_the_error_headers_as_async_nats_does() {
+        assert_eq!(NATS_SERVICE_ERROR, service::NATS_SERVICE_ERROR);
+        assert_eq!(NATS_SERVICE_ERROR_CODE, service::NATS_SERVICE_ERROR_CODE);
+    }
+
+    #[test]
+    fn the_context_survives_a_round_trip_through_nats_headers() {
+        let ctx = RequestContext {
+            caller: Some(Caller {
+                id: 7,
+                role: Role::Admin,
+                session: Some(uuid::Uuid::nil()),
+            }),
+            request_id: Some("abc".into()),
+            traceparent: Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into()),
+            client: Some(ClientAddress("2001:db8::7".parse().unwrap())),
+        };
+        let sent = headers(&ctx);
+        let back = RequestContext::from_headers(|name| sent.get(name).map(|v| v.as_str()));
+        assert_eq!(back, ctx);
+    }
+
+    #[test]
+    fn an_error_reply_decodes_from_its_body_or_else_its_headers() {
+        let err = ServiceError::conflict("email already registered");
+        let mut error_headers = HeaderMap::new();
+        error_headers.insert(NATS_SERVICE_ERROR, "email already registered");
+        error_headers.insert(NATS_SERVICE_ERROR_CODE, "409");
+        let body = serde_json::to_vec(&err).unwrap();
+        let from_body = decode_reply::<Jwks>(&reply(Some(error_headers.clone()), &body));
+        assert!(matches!(from_body, Err(CallError::Service(e)) if e == err));
+        // A plain ADR-32 service sends the two headers and no JSON body.
+        let from_headers = decode_reply::<Jwks>(&reply(Some(error_headers), b""));
+        assert!(matches!(from_headers, Err(CallError::Service(e)) if e == err));
+    }
+
+    #[test]
+    fn a_reply_that_breaks_the_contract_is_a_decode_error() {
+        let ok = decode_reply::<Jwks>(&reply(None, br#"{"keys":[]}"#));
         assert!(
-            E::NAME
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'),
-            "{}",
-            E::NAME
+            matches!(ok, Ok(JwkSet { ref keys }) if keys.is_empty()),
+            "{ok:?}"
         );
-    }
-
-    #[test]
-    fn every_endpoint_is_named_after_its_subject() {
-        named_after_its_subject::<auth::CreateUser>();
-        named_after_its_subject::<auth::GetUser>();
-        named_after_its_subject::<auth::Login>();
-        named_after_its_subject::<auth::Jwks>();
-        named_after_its_subject::<auth::Refresh>();
-        named_after_its_subject::<auth::Logout>();
-        named_after_its_subject::<auth::ChangePassword>();
-        named_after_its_subject::<user::Get>();
-        named_after_its_subject::<user::List>();
-        named_after_its_subject::<user::Update>();
-        named_after_its_subject::<user::Delete>();
-        named_after_its_subject::<post::Create>();
-        named_after_its_subject::<post::Get>();
-        named_after_its_subject::<post::List>();
-        named_after_its_subject::<post::Update>();
-        named_after_its_subject::<post::Delete>();
-    }
-
-    #[test]
-    fn an_empty_body_decodes_as_an_empty_object() {
-        let _: JwksRequest = decode_request(b"").unwrap();
-        let _: JwksRequest = decode_request(b"  \n").unwrap();
-    }
-
-    #[test]
-    fn a_json_array_is_not_read_as_a_struct() {
-        let err = decode_request::<GetRequest>(b" [1]").unwrap_err();
-        assert_eq!(err.status_code, 400);
-        assert_eq!(err.message, "request body must be a JSON object");
-    }
-
-    #[test]
-    fn a_body_that_is_not_json_is_a_400() {
-        let err = decode_request::<JwksRequest>(b"{nope").unwrap_err();
-        assert_eq!(err.status_code, 400);
-        assert!(err.message.starts_with("invalid request body"));
-    }
-
-    #[test]
-    fn a_request_that_breaks_the_rules_is_a_400_with_details() {
-        let err = decode_request::<GetRequest>(br#"{"id":0}"#).unwrap_err();
-        assert_eq!(err.status_code, 400);
-        assert_eq!(err.details[0].field, "id");
+        let bad = decode_reply::<Jwks>(&reply(None, b"[1]"));
+        assert!(
+            matches!(bad, Err(CallError::Decode("auth.jwks", _))),
+            "{bad:?}"
+        );
     }
 }
