@@ -15,7 +15,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
 #[derive(Debug, clap::Args)]
 pub struct HashArgs {
@@ -24,63 +24,130 @@ pub struct HashArgs {
     seconds: f64,
 }
 
+/// What `hash` prints as one JSON line, and the report's `argon2`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Argon2Costs {
+    pub params: Argon2Params,
+    pub cores: usize,
+    pub ms_per_hash: MsPerHash,
+    /// The crate the auth-worker hashes with.
+    pub engine: String,
+    /// `argon2-rust`'s SIMD backend on this machine.
+    pub backend: String,
+    /// The auth-worker's hasher kept busy: the ceiling for sign-ups and
+    /// logins per second.
+    pub hasher_per_second: f64,
+    /// Hashes the auth-worker computes at once (its hashing threads), each
+    /// with `params.memory_kib` of working memory.
+    pub max_concurrent_hashes: usize,
+}
+
+/// The auth-worker's argon2id settings.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Argon2Params {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+/// Milliseconds per hash on one core, per crate.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct MsPerHash {
+    #[serde(rename = "argon2 0.5")]
+    pub argon2: f64,
+    #[serde(rename = "argon2-rust")]
+    pub argon2_rust: f64,
+}
+
 pub async fn run(args: HashArgs) -> anyhow::Result<()> {
     let settings = auth_worker::Settings::load(None)?.argon2;
-    let (m, t, p) = (
-        settings.memory_kib,
-        settings.iterations,
-        settings.parallelism,
-    );
+    let params = Argon2Params {
+        memory_kib: settings.memory_kib,
+        iterations: settings.iterations,
+        parallelism: settings.parallelism,
+    };
     let budget = Duration::from_secs_f64(args.seconds);
-    let (password, salt) = (b"correct horse battery staple", b"benchmark-salt-16");
-
-    // Both engines, interleaved in rounds so that drift hits both alike.
-    let (engines, backend) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        let params = argon2::Params::new(m, t, p, Some(32)).map_err(|e| anyhow::anyhow!("{e}"))?;
-        // Working memory reused, as the auth-worker's hasher does.
-        let mut memory = vec![argon2::Block::default(); params.block_count()];
-        let rustcrypto =
-            argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
-        let engine_params = argon2_rust::Params::builder()
-            .memory(argon2_rust::params::Memory::kib(m.into()))
-            .passes(t)
-            .lanes(p)
-            .build()
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let mut engine = argon2_rust::Argon2::new(
-            argon2_rust::Algorithm::Argon2id,
-            argon2_rust::Version::V0x13,
-            engine_params,
-        )
-        .hasher();
-        let (mut theirs, mut ours) = (vec![0; 32], vec![0; 32]);
-        let (mut ms_theirs, mut ms_ours) = (Vec::new(), Vec::new());
-        for _ in 0..3 {
-            ms_theirs.push(per_call(budget / 3, || {
-                rustcrypto
-                    .hash_password_into_with_memory(password, salt, &mut theirs, &mut memory)
-                    .map_err(|e| anyhow::anyhow!("{e}"))
-            })?);
-            ms_ours.push(per_call(budget / 3, || {
-                engine
-                    .hash_into(password, salt, &mut ours)
-                    .map_err(|e| anyhow::anyhow!("{e}"))
-            })?);
-        }
-        anyhow::ensure!(theirs == ours, "the two engines disagree");
-        let backend = format!("{:?}", argon2_rust::detected_backend());
-        Ok(([median(ms_theirs), median(ms_ours)], backend))
-    })
-    .await??;
-
-    // The auth-worker's hasher, saturated.
-    let hasher = Arc::new(auth_worker::password::Hasher::new(&settings)?);
+    let (ms_per_hash, backend) =
+        tokio::task::spawn_blocking(move || one_core(params, budget)).await??;
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let hasher = auth_worker::password::Hasher::new(&settings)?;
+    let hasher_per_second = saturated(hasher, cores * 4, budget).await?;
+    let costs = Argon2Costs {
+        params,
+        cores,
+        ms_per_hash,
+        engine: "argon2-rust".to_owned(),
+        backend,
+        hasher_per_second,
+        max_concurrent_hashes: match settings.max_concurrent_hashes {
+            0 => cores,
+            n => n,
+        },
+    };
+    println!("{}", serde_json::to_string(&costs)?);
+    Ok(())
+}
+
+/// Both engines on one core, interleaved in rounds so that drift hits both
+/// alike; returns each one's median and `argon2-rust`'s backend.
+fn one_core(p: Argon2Params, budget: Duration) -> anyhow::Result<(MsPerHash, String)> {
+    let (password, salt) = (b"correct horse battery staple", b"benchmark-salt-16");
+    let params = argon2::Params::new(p.memory_kib, p.iterations, p.parallelism, Some(32))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    // Working memory reused, as the auth-worker's hasher does.
+    let mut memory = vec![argon2::Block::default(); params.block_count()];
+    let rustcrypto =
+        argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+    let engine_params = argon2_rust::Params::builder()
+        .memory(argon2_rust::params::Memory::kib(p.memory_kib.into()))
+        .passes(p.iterations)
+        .lanes(p.parallelism)
+        .build()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut engine = argon2_rust::Argon2::new(
+        argon2_rust::Algorithm::Argon2id,
+        argon2_rust::Version::V0x13,
+        engine_params,
+    )
+    .hasher();
+    let (mut theirs, mut ours) = (vec![0; 32], vec![0; 32]);
+    let (mut ms_theirs, mut ms_ours) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        ms_theirs.push(per_call(budget / 3, || {
+            rustcrypto
+                .hash_password_into_with_memory(password, salt, &mut theirs, &mut memory)
+                .map_err(|e| anyhow::anyhow!("{e}"))
+        })?);
+        ms_ours.push(per_call(budget / 3, || {
+            engine
+                .hash_into(password, salt, &mut ours)
+                .map_err(|e| anyhow::anyhow!("{e}"))
+        })?);
+    }
+    anyhow::ensure!(theirs == ours, "the two engines disagree");
+    let backend = format!("{:?}", argon2_rust::detected_backend());
+    let ms = MsPerHash {
+        argon2: median(ms_theirs),
+        argon2_rust: median(ms_ours),
+    };
+    Ok((ms, backend))
+}
+
+/// Hashes per second of the auth-worker's hasher with `callers` hashing
+/// at once for about `budget`.
+async fn saturated(
+    hasher: auth_worker::password::Hasher,
+    callers: usize,
+    budget: Duration,
+) -> anyhow::Result<f64> {
+    let hasher = Arc::new(hasher);
     let started = Instant::now();
-    let mut callers = Vec::new();
-    for _ in 0..cores * 4 {
+    let mut tasks = Vec::new();
+    for _ in 0..callers {
         let hasher = Arc::clone(&hasher);
-        callers.push(tokio::spawn(async move {
+        tasks.push(tokio::spawn(async move {
             let mut n = 0u64;
             while started.elapsed() < budget {
                 hasher.hash("correct horse battery staple").await?;
@@ -90,23 +157,10 @@ pub async fn run(args: HashArgs) -> anyhow::Result<()> {
         }));
     }
     let mut hashes = 0;
-    for caller in callers {
-        hashes += caller.await??;
+    for task in tasks {
+        hashes += task.await??;
     }
-    let per_second = hashes as f64 / started.elapsed().as_secs_f64();
-    println!(
-        "{}",
-        json!({
-            "params": {"memoryKib": m, "iterations": t, "parallelism": p},
-            "cores": cores,
-            "msPerHash": {"argon2 0.5": engines[0], "argon2-rust": engines[1]},
-            "engine": "argon2-rust",
-            "backend": backend,
-            "hasherPerSecond": per_second,
-            "maxConcurrentHashes": if settings.max_concurrent_hashes == 0 { cores } else { settings.max_concurrent_hashes },
-        })
-    );
-    Ok(())
+    Ok(hashes as f64 / started.elapsed().as_secs_f64())
 }
 
 /// Mean milliseconds per call of `f`, called for about `budget`.

@@ -21,8 +21,11 @@ use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Full};
 use hyper::{Method, Request, StatusCode, client::conn::http1};
 use hyper_util::rt::TokioIo;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use shared::paging::Cursor;
+
+use crate::seed::Seeded;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Scenario {
@@ -86,12 +89,16 @@ pub struct LoadArgs {
     #[arg(long)]
     password: String,
     /// The seeded id ranges (`seed`'s JSON output).
-    #[arg(long)]
-    seed: String,
+    #[arg(long, value_parser = seeded)]
+    seed: Seeded,
     /// How many distinct seeded users log in (login, mix) or hold the
     /// tokens (me).
     #[arg(long, default_value_t = 1000)]
     users: i64,
+}
+
+fn seeded(json: &str) -> Result<Seeded, serde_json::Error> {
+    serde_json::from_str(json)
 }
 
 /// What a scenario needs before it starts: tokens, cursors.
@@ -122,6 +129,61 @@ struct Call {
 }
 
 impl Plan {
+    /// Logs in the users and the ADMIN the scenario sends requests as.
+    async fn prepare(args: &LoadArgs) -> anyhow::Result<Self> {
+        let (addr, password) = (args.addr, args.password.as_str());
+        // At most 64 distinct callers: more connections share them.
+        let callers = 1..=args.shape.connections.min(64);
+        let mut tokens = Vec::new();
+        if matches!(args.scenario, Scenario::Me | Scenario::Mix) {
+            for n in callers.clone() {
+                tokens.push(access_token(addr, &format!("user{n}@bench.example"), password).await?);
+            }
+        }
+        let admin = if matches!(
+            args.scenario,
+            Scenario::UsersFirst | Scenario::UsersDeep | Scenario::Mix
+        ) {
+            access_token(addr, "admin@bench.example", password).await?
+        } else {
+            String::new()
+        };
+        let mut cookies = Vec::new();
+        if args.scenario == Scenario::Session {
+            for n in callers {
+                cookies
+                    .push(session_cookie(addr, &format!("user{n}@bench.example"), password).await?);
+            }
+        }
+        let admin_cookie = if matches!(args.scenario, Scenario::BackOffice | Scenario::Proxy) {
+            session_cookie(addr, "admin@bench.example", password).await?
+        } else {
+            String::new()
+        };
+        let seed = &args.seed;
+        Ok(Self {
+            scenario: args.scenario,
+            run: format!(
+                "{}{}",
+                std::process::id(),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() % 1_000_000)
+            ),
+            password: password.to_owned(),
+            users: args.users.min(seed.user_max - seed.user_min + 1).max(1),
+            post_min: seed.post_min,
+            post_max: seed.post_max,
+            tokens,
+            admin,
+            cookies,
+            admin_cookie,
+            // About row 1,000,000: the last page of each table.
+            deep_users: Cursor::after(seed.user_max - 20).encode(),
+            deep_posts: Cursor::after(seed.post_max - 30).encode(),
+        })
+    }
+
     /// Request `i` of connection `conn`.
     fn call(&self, conn: usize, i: u64) -> Call {
         let token = || Some(self.tokens[conn % self.tokens.len()].clone());
@@ -332,6 +394,65 @@ async fn session_cookie(addr: SocketAddr, email: &str, password: &str) -> anyhow
         .with_context(|| format!("the session login as {email} set no cookie"))
 }
 
+/// What `load` prints as its last line on stdout: the measured window's
+/// figures. `run` reads it, and a scenario's row in the report is one.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoadResult {
+    /// The `--scenario` driven.
+    pub scenario: String,
+    pub connections: usize,
+    /// The measured window.
+    pub seconds: f64,
+    /// Replies in the window, whatever their status.
+    pub requests: u64,
+    pub rps: f64,
+    /// Replies with the expected status per second.
+    pub ok_rps: f64,
+    /// `--addresses` (0: one per connection).
+    pub addresses: usize,
+    /// Replies with another status, and failed connections.
+    pub errors: u64,
+    /// Replies per HTTP status (`io`: the connection failed).
+    pub statuses: BTreeMap<String, u64>,
+    pub latency_ms: Latency,
+    /// The load generator's own CPU time over the window.
+    pub loadgen_cpu_seconds: f64,
+}
+
+impl LoadResult {
+    /// Replies of `status` (e.g. `"429"`) per second.
+    pub fn status_rate(&self, status: &str) -> f64 {
+        let n = self.statuses.get(status).copied().unwrap_or(0);
+        n as f64 / self.window_seconds()
+    }
+
+    /// Errors that were not refusals (503 or 429): what went wrong.
+    pub fn other_errors(&self) -> f64 {
+        let refused = self.status_rate("503") + self.status_rate("429");
+        (self.errors as f64 - refused * self.window_seconds()).max(0.0)
+    }
+
+    fn window_seconds(&self) -> f64 {
+        if self.seconds > 0.0 {
+            self.seconds
+        } else {
+            1.0
+        }
+    }
+}
+
+/// Latency percentiles, from sending a request to the end of its reply's
+/// body, in ms.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Latency {
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub max: f64,
+    pub mean: f64,
+}
+
 /// What one connection saw in the measured window.
 struct Tally {
     latency: Histogram<u64>,
@@ -339,216 +460,218 @@ struct Tally {
     errors: u64,
 }
 
+impl Tally {
+    fn new() -> Self {
+        Self {
+            latency: Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds"),
+            statuses: BTreeMap::new(),
+            errors: 0,
+        }
+    }
+
+    fn record(&mut self, took: Duration, reply: &anyhow::Result<(StatusCode, Bytes)>, ok: bool) {
+        let micros = took.as_micros().max(1) as u64;
+        let _ = self.latency.record(micros.min(60_000_000));
+        let key = match reply {
+            Ok((status, _)) => status.as_u16().to_string(),
+            Err(_) => "io".to_owned(),
+        };
+        *self.statuses.entry(key).or_default() += 1;
+        if !ok {
+            self.errors += 1;
+        }
+    }
+
+    fn add(&mut self, other: Tally) -> anyhow::Result<()> {
+        self.latency.add(&other.latency)?;
+        for (status, n) in other.statuses {
+            *self.statuses.entry(status).or_default() += n;
+        }
+        self.errors += other.errors;
+        Ok(())
+    }
+
+    fn result(&self, scenario: String, shape: Shape, loadgen_cpu_seconds: f64) -> LoadResult {
+        let requests = self.latency.len();
+        let ok = requests.saturating_sub(self.errors);
+        let ms = |q: f64| self.latency.value_at_quantile(q) as f64 / 1000.0;
+        LoadResult {
+            scenario,
+            connections: shape.connections,
+            seconds: shape.duration,
+            requests,
+            rps: requests as f64 / shape.duration,
+            ok_rps: ok as f64 / shape.duration,
+            addresses: shape.addresses,
+            errors: self.errors,
+            statuses: self.statuses.clone(),
+            latency_ms: Latency {
+                p50: ms(0.50),
+                p90: ms(0.90),
+                p99: ms(0.99),
+                max: self.latency.max() as f64 / 1000.0,
+                mean: self.latency.mean() / 1000.0,
+            },
+            loadgen_cpu_seconds,
+        }
+    }
+}
+
+/// The warm-up and the measured window, from when the connections start.
+#[derive(Clone, Copy)]
+struct Window {
+    started: Instant,
+    measure_from: Instant,
+    measure_to: Instant,
+}
+
+impl Window {
+    fn starting_now(shape: Shape) -> Self {
+        let started = Instant::now();
+        let measure_from = started + Duration::from_secs_f64(shape.warmup);
+        Self {
+            started,
+            measure_from,
+            measure_to: measure_from + Duration::from_secs_f64(shape.duration),
+        }
+    }
+
+    /// Every reply that came in the window counts (as wrk counts): with a
+    /// queue of a second or more, "started and ended in it" would leave out
+    /// the replies of the window's edges.
+    fn counts(&self, ended: Instant) -> bool {
+        ended >= self.measure_from && ended <= self.measure_to
+    }
+}
+
+/// Replies so far, warm-up included, for the progress lines.
+#[derive(Default)]
+struct Progress {
+    done: AtomicU64,
+    failed: AtomicU64,
+}
+
 pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
-    let seed: Value = serde_json::from_str(&args.seed).context("--seed is not JSON")?;
-    let number = |key: &str| {
-        seed[key]
-            .as_i64()
-            .with_context(|| format!("--seed has no {key}"))
-    };
-    let (user_min, user_max) = (number("userMin")?, number("userMax")?);
-    let (post_min, post_max) = (number("postMin")?, number("postMax")?);
-    let addr = args.addr;
-    let shape = args.shape;
-
-    // Tokens for the scenarios that read as a user or as the ADMIN.
-    let needs_users = matches!(args.scenario, Scenario::Me | Scenario::Mix);
-    let needs_admin = matches!(
-        args.scenario,
-        Scenario::UsersFirst | Scenario::UsersDeep | Scenario::Mix
-    );
-    let mut tokens = Vec::new();
-    if needs_users {
-        for n in 1..=shape.connections.min(64) {
-            tokens
-                .push(access_token(addr, &format!("user{n}@bench.example"), &args.password).await?);
-        }
-    }
-    let admin = if needs_admin {
-        access_token(addr, "admin@bench.example", &args.password).await?
-    } else {
-        String::new()
-    };
-    let mut cookies = Vec::new();
-    if args.scenario == Scenario::Session {
-        for n in 1..=shape.connections.min(64) {
-            cookies.push(
-                session_cookie(addr, &format!("user{n}@bench.example"), &args.password).await?,
-            );
-        }
-    }
-    let admin_cookie = if matches!(args.scenario, Scenario::BackOffice | Scenario::Proxy) {
-        session_cookie(addr, "admin@bench.example", &args.password).await?
-    } else {
-        String::new()
-    };
-    let plan = Arc::new(Plan {
-        scenario: args.scenario,
-        run: format!(
-            "{}{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() % 1_000_000)
-        ),
-        password: args.password.clone(),
-        users: args.users.min(user_max - user_min + 1).max(1),
-        post_min,
-        post_max,
-        tokens,
-        admin,
-        cookies,
-        admin_cookie,
-        // About row 1,000,000: the last page of each table.
-        deep_users: Cursor::after(user_max - 20).encode(),
-        deep_posts: Cursor::after(post_max - 30).encode(),
-    });
-
+    let plan = Arc::new(Plan::prepare(&args).await?);
     // Set up (tokens): the caller may start other load now.
-    {
-        let mut stdout = std::io::stdout();
-        writeln!(stdout, "@ready")?;
-        stdout.flush()?;
-    }
-    let started = Instant::now();
-    let measure_from = started + Duration::from_secs_f64(shape.warmup);
-    let measure_to = measure_from + Duration::from_secs_f64(shape.duration);
-    let done = Arc::new(AtomicU64::new(0));
-    let failed = Arc::new(AtomicU64::new(0));
-
-    let mut connections = Vec::new();
-    for conn in 0..shape.connections {
-        let (plan, done, failed) = (Arc::clone(&plan), Arc::clone(&done), Arc::clone(&failed));
-        let client = client_address(conn, shape.addresses);
-        connections.push(tokio::spawn(async move {
-            let mut tally = Tally {
-                latency: Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds"),
-                statuses: BTreeMap::new(),
-                errors: 0,
-            };
-            let mut sender: Option<Sender> = None;
-            let mut i = 0u64;
-            loop {
-                let now = Instant::now();
-                if now >= measure_to {
-                    break;
-                }
-                let call = plan.call(conn, i);
-                i += 1;
-                let begun = Instant::now();
-                let result = async {
-                    if sender.is_none() {
-                        sender = Some(connect(addr).await?);
-                    }
-                    let s = sender.as_mut().expect("connected above");
-                    send(s, addr, &call, Some(&client)).await
-                }
-                .await;
-                let ended = Instant::now();
-                let ok = matches!(&result, Ok((status, _)) if *status == call.expect);
-                if result.is_err() {
-                    // Start over on a fresh connection.
-                    sender = None;
-                }
-                // Every reply that came in the window counts (as wrk counts):
-                // with a queue of a second or more, "started and ended in
-                // it" would leave out the replies of the window's edges.
-                if ended >= measure_from && ended <= measure_to {
-                    let micros = (ended - begun).as_micros().max(1) as u64;
-                    let _ = tally.latency.record(micros.min(60_000_000));
-                    let key = match &result {
-                        Ok((status, _)) => status.as_u16().to_string(),
-                        Err(_) => "io".to_owned(),
-                    };
-                    *tally.statuses.entry(key).or_default() += 1;
-                    if !ok {
-                        tally.errors += 1;
-                    }
-                }
-                if ok {
-                    done.fetch_add(1, Ordering::Relaxed);
-                } else {
-                    failed.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-            tally
-        }));
-    }
-
-    // Progress once a second on stderr; the markers on stdout.
+    marker("@ready")?;
+    let (addr, shape) = (args.addr, args.shape);
+    let window = Window::starting_now(shape);
+    let progress = Arc::new(Progress::default());
+    let connections: Vec<_> = (0..shape.connections)
+        .map(|conn| {
+            let client = client_address(conn, shape.addresses);
+            let (plan, progress) = (Arc::clone(&plan), Arc::clone(&progress));
+            tokio::spawn(async move { drive(conn, addr, &client, &plan, window, &progress).await })
+        })
+        .collect();
     let name = clap::ValueEnum::to_possible_value(&args.scenario).map_or_else(
         || format!("{:?}", args.scenario),
         |v| v.get_name().to_owned(),
     );
+    let loadgen_cpu = watch(&name, window, shape, &progress).await?;
+    let mut tally = Tally::new();
+    for connection in connections {
+        tally.add(connection.await?)?;
+    }
+    let result = tally.result(name, shape, loadgen_cpu);
+    println!("{}", serde_json::to_string(&result)?);
+    Ok(())
+}
+
+/// One connection's requests until the window ends, each sent as soon as
+/// the last reply's body has arrived.
+async fn drive(
+    conn: usize,
+    addr: SocketAddr,
+    client: &str,
+    plan: &Plan,
+    window: Window,
+    progress: &Progress,
+) -> Tally {
+    let mut tally = Tally::new();
+    let mut sender: Option<Sender> = None;
+    let mut i = 0u64;
+    while Instant::now() < window.measure_to {
+        let call = plan.call(conn, i);
+        i += 1;
+        let begun = Instant::now();
+        let reply = async {
+            if sender.is_none() {
+                sender = Some(connect(addr).await?);
+            }
+            let s = sender.as_mut().expect("connected above");
+            send(s, addr, &call, Some(client)).await
+        }
+        .await;
+        let ended = Instant::now();
+        let ok = matches!(&reply, Ok((status, _)) if *status == call.expect);
+        if reply.is_err() {
+            // Start over on a fresh connection.
+            sender = None;
+        }
+        if window.counts(ended) {
+            tally.record(ended - begun, &reply, ok);
+        }
+        let counter = if ok { &progress.done } else { &progress.failed };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+    tally
+}
+
+/// Marks the measured window on stdout (`@start`, `@end`) and prints
+/// progress once a second on stderr until it ends; returns this process's
+/// CPU seconds over the window.
+async fn watch(
+    name: &str,
+    window: Window,
+    shape: Shape,
+    progress: &Progress,
+) -> anyhow::Result<f64> {
     let total = shape.warmup + shape.duration;
-    let mut marked_start = false;
-    let mut cpu_start = 0.0;
+    let mut cpu_start = None;
     let mut last = (Instant::now(), 0u64);
-    let mut stdout = std::io::stdout();
     loop {
         let now = Instant::now();
-        if !marked_start && now >= measure_from {
-            marked_start = true;
-            cpu_start = own_cpu_seconds();
-            writeln!(stdout, "@start")?;
-            stdout.flush()?;
+        if cpu_start.is_none() && now >= window.measure_from {
+            cpu_start = Some(own_cpu_seconds());
+            marker("@start")?;
         }
-        if now >= measure_to {
+        if now >= window.measure_to {
             break;
         }
-        let next = [measure_from, measure_to, last.0 + Duration::from_secs(1)]
-            .into_iter()
-            .filter(|t| *t > now)
-            .min()
-            .unwrap_or(measure_to);
+        let next = [
+            window.measure_from,
+            window.measure_to,
+            last.0 + Duration::from_secs(1),
+        ]
+        .into_iter()
+        .filter(|t| *t > now)
+        .min()
+        .unwrap_or(window.measure_to);
         tokio::time::sleep_until(next.into()).await;
         if Instant::now() >= last.0 + Duration::from_secs(1) {
-            let count = done.load(Ordering::Relaxed);
+            let count = progress.done.load(Ordering::Relaxed);
             let rate = (count - last.1) as f64 / last.0.elapsed().as_secs_f64();
             eprintln!(
                 "    {name:<12} {:>4.0}/{total:.0} s {:>8.0} req/s   {} failed",
-                started.elapsed().as_secs_f64(),
+                window.started.elapsed().as_secs_f64(),
                 rate,
-                failed.load(Ordering::Relaxed)
+                progress.failed.load(Ordering::Relaxed)
             );
             last = (Instant::now(), count);
         }
     }
-    let cpu = own_cpu_seconds() - cpu_start;
-    writeln!(stdout, "@end")?;
-    stdout.flush()?;
+    let cpu = own_cpu_seconds() - cpu_start.unwrap_or(0.0);
+    marker("@end")?;
+    Ok(cpu)
+}
 
-    let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
-    let mut statuses = BTreeMap::<String, u64>::new();
-    let mut errors = 0;
-    for connection in connections {
-        let tally = connection.await?;
-        latency.add(&tally.latency)?;
-        for (status, n) in tally.statuses {
-            *statuses.entry(status).or_default() += n;
-        }
-        errors += tally.errors;
-    }
-    let requests = latency.len();
-    let ok = requests.saturating_sub(errors);
-    let ms = |q: f64| latency.value_at_quantile(q) as f64 / 1000.0;
-    let result = json!({
-        "scenario": name,
-        "connections": shape.connections,
-        "seconds": shape.duration,
-        "requests": requests,
-        "rps": requests as f64 / shape.duration,
-        "okRps": ok as f64 / shape.duration,
-        "addresses": shape.addresses,
-        "errors": errors,
-        "statuses": statuses,
-        "latencyMs": {
-            "p50": ms(0.50), "p90": ms(0.90), "p99": ms(0.99),
-            "max": latency.max() as f64 / 1000.0, "mean": latency.mean() / 1000.0,
-        },
-        "loadgenCpuSeconds": cpu,
-    });
-    writeln!(stdout, "{result}")?;
+/// One line on stdout, at once: `run` acts on each marker as it comes.
+fn marker(line: &str) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout();
+    writeln!(stdout, "{line}")?;
+    stdout.flush()?;
     Ok(())
 }
 

@@ -2,8 +2,8 @@
 //! seed, argon2 costs, every scenario through the gateway, `/me` through the
 //! no-hop floor, nats-server's `/varz` straight from its monitoring port (the
 //! proxy's baseline), `/me` during a login flood; then the Markdown and JSON
-//! reports (rendered by `report`). Each measurement is a child process of this binary (`load`,
-//! `seed`, `hash`, `floor`), so its CPU is its own.
+//! reports (rendered by `report`). Each measurement is a child process of
+//! this binary (`load`, `seed`, `hash`, `floor`), so its CPU is its own.
 
 use std::{
     collections::BTreeMap,
@@ -15,9 +15,13 @@ use std::{
 };
 
 use anyhow::{Context, bail};
-use serde_json::{Value, json};
 
-use crate::{load, report, seed};
+use crate::{
+    hash::Argon2Costs,
+    load::{self, LoadResult},
+    report::{self, Machine, Report, ScenarioResult, Settings, Through, Usage, targets::Target},
+    seed::{self, Seeded},
+};
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
@@ -127,13 +131,18 @@ enum Front {
 
 impl Front {
     /// The report's `through`.
-    fn name(self) -> &'static str {
+    fn through(self) -> Through {
         match self {
-            Front::Gateway => "gateway",
-            Front::Floor | Front::FloorCoalesced => "floor",
-            Front::NatsMonitor => "nats-monitor",
+            Front::Gateway => Through::Gateway,
+            Front::Floor | Front::FloorCoalesced => Through::Floor,
+            Front::NatsMonitor => Through::NatsMonitor,
         }
     }
+}
+
+/// Every scenario's label, in the order they run.
+pub fn labels() -> Vec<&'static str> {
+    CASES.iter().map(|case| case.label).collect()
 }
 
 const CASES: &[Case] = &[
@@ -182,71 +191,35 @@ const CASES: &[Case] = &[
 ];
 
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
+    // Read before the first scenario: a mistake in the file fails at once,
+    // not after the whole run.
+    let targets = Target::builtin(&labels())?;
     let started = Instant::now();
     let exe = std::env::current_exe()?;
-    let mut pids: Vec<(String, u32)> = Vec::new();
-    for entry in &args.pids {
-        let (name, pid) = entry
-            .split_once('=')
-            .with_context(|| format!("--pids entry {entry:?} is not name=pid"))?;
-        pids.push((name.to_owned(), pid.parse()?));
-    }
-
-    step("Seed");
-    let seed = capture(Command::new(&exe).args([
-        "seed",
-        "--password",
-        PASSWORD,
-        "--users",
-        &args.size.users.to_string(),
-        "--posts",
-        &args.size.posts.to_string(),
-    ]))?;
-    let seed: Value = serde_json::from_str(seed.trim()).context("seed's output")?;
-    println!(
-        "  {} users and {} posts in {:.1} s",
-        args.size.users,
-        args.size.posts,
-        seed["seconds"].as_f64().unwrap_or(0.0)
-    );
-
+    let pids = parse_pids(&args.pids)?;
+    let seed = seed_database(&exe, &args)?;
     step("argon2id per hash");
-    let hash: Value = serde_json::from_str(capture(Command::new(&exe).arg("hash"))?.trim())?;
-    println!("  {hash}");
-
-    let selected: Vec<&Case> = CASES
-        .iter()
-        .filter(|case| args.only.is_empty() || args.only.iter().any(|o| selects(o, case.label)))
-        .collect();
-    let mut runs: Vec<Vec<Value>> = vec![Vec::new(); selected.len()];
-    for round in 1..=args.rounds {
-        for (case, runs) in selected.iter().zip(&mut runs) {
-            let label = if args.rounds > 1 {
-                format!("Scenario {} (round {round} of {})", case.label, args.rounds)
-            } else {
-                format!("Scenario {}", case.label)
-            };
-            step(&label);
-            runs.push(run_case(case, &args, &exe, &pids, &seed)?);
-        }
-    }
-    let results: Vec<Value> = runs.into_iter().map(median_run).collect();
-
-    let mut report = json!({
-        "machine": machine(),
-        "settings": {
-            "connections": args.shape.connections, "warmupSeconds": args.shape.warmup,
-            "seconds": args.shape.duration, "note": args.note,
+    let argon2: Argon2Costs = serde_json::from_str(capture(Command::new(&exe).arg("hash"))?.trim())
+        .context("hash's output")?;
+    println!("  {}", serde_json::to_string(&argon2)?);
+    let results = run_selected(&args, &exe, &pids, &seed)?;
+    let proxy = report::proxy_overhead(&results);
+    let report = Report {
+        machine: machine(),
+        commit: commit(),
+        settings: Settings {
+            connections: args.shape.connections,
+            warmup_seconds: args.shape.warmup,
+            seconds: args.shape.duration,
+            note: args.note.clone(),
         },
-        "seed": seed,
-        "argon2": hash,
-        "results": results,
-        "elapsedSeconds": started.elapsed().as_secs_f64(),
-    });
-    if let Some(proxy) = report::proxy_overhead(&report) {
-        report["proxy"] = proxy;
-    }
-    let markdown = report::write(&report, &args.out)?;
+        seed,
+        argon2,
+        results,
+        elapsed_seconds: started.elapsed().as_secs_f64(),
+        proxy,
+    };
+    let markdown = report::write(&report, &targets, &args.out)?;
     println!("\n{markdown}");
     println!(
         "Written: {} and {}",
@@ -256,17 +229,74 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `--pids`: `name=pid` pairs.
+fn parse_pids(entries: &[String]) -> anyhow::Result<Vec<(String, u32)>> {
+    entries
+        .iter()
+        .map(|entry| {
+            let (name, pid) = entry
+                .split_once('=')
+                .with_context(|| format!("--pids entry {entry:?} is not name=pid"))?;
+            Ok((name.to_owned(), pid.parse()?))
+        })
+        .collect()
+}
+
+fn seed_database(exe: &Path, args: &RunArgs) -> anyhow::Result<Seeded> {
+    step("Seed");
+    let out = capture(Command::new(exe).args([
+        "seed",
+        "--password",
+        PASSWORD,
+        "--users",
+        &args.size.users.to_string(),
+        "--posts",
+        &args.size.posts.to_string(),
+    ]))?;
+    let seed: Seeded = serde_json::from_str(out.trim()).context("seed's output")?;
+    println!(
+        "  {} users and {} posts in {:.1} s",
+        args.size.users, args.size.posts, seed.seconds
+    );
+    Ok(seed)
+}
+
+/// Every selected scenario, `--rounds` times over; each one's median round.
+fn run_selected(
+    args: &RunArgs,
+    exe: &Path,
+    pids: &[(String, u32)],
+    seed: &Seeded,
+) -> anyhow::Result<Vec<ScenarioResult>> {
+    let selected: Vec<&Case> = CASES
+        .iter()
+        .filter(|case| args.only.is_empty() || args.only.iter().any(|o| selects(o, case.label)))
+        .collect();
+    let mut runs: Vec<Vec<ScenarioResult>> = vec![Vec::new(); selected.len()];
+    for round in 1..=args.rounds {
+        for (case, runs) in selected.iter().zip(&mut runs) {
+            let label = if args.rounds > 1 {
+                format!("Scenario {} (round {round} of {})", case.label, args.rounds)
+            } else {
+                format!("Scenario {}", case.label)
+            };
+            step(&label);
+            runs.push(run_case(case, args, exe, pids, seed)?);
+        }
+    }
+    Ok(runs.into_iter().map(median_run).collect())
+}
+
 /// The run of a scenario with the median successful req/s (the upper one
 /// of an even count), with every run's figure beside it (`roundsOkRps`,
 /// in the order they ran).
-fn median_run(mut runs: Vec<Value>) -> Value {
-    let ok = |r: &Value| r["okRps"].as_f64().unwrap_or(0.0);
-    let all: Vec<f64> = runs.iter().map(ok).collect();
-    runs.sort_by(|a, b| ok(a).total_cmp(&ok(b)));
+fn median_run(mut runs: Vec<ScenarioResult>) -> ScenarioResult {
+    let all: Vec<f64> = runs.iter().map(|r| r.load.ok_rps).collect();
+    runs.sort_by(|a, b| a.load.ok_rps.total_cmp(&b.load.ok_rps));
     let middle = runs.len() / 2;
     let mut chosen = runs.swap_remove(middle);
     if all.len() > 1 {
-        chosen["roundsOkRps"] = json!(all);
+        chosen.rounds_ok_rps = Some(all);
     }
     chosen
 }
@@ -278,65 +308,25 @@ fn run_case(
     args: &RunArgs,
     exe: &Path,
     pids: &[(String, u32)],
-    seed: &Value,
-) -> anyhow::Result<Value> {
+    seed: &Seeded,
+) -> anyhow::Result<ScenarioResult> {
     let mut floor = None;
     let (addr, mut procs) = match case.front {
         Front::Gateway => (args.gateway, pids.to_vec()),
         // The stack's processes are sampled too: nats-server serves it.
         Front::NatsMonitor => (args.nats_monitor, pids.to_vec()),
         Front::Floor | Front::FloorCoalesced => {
-            // Its logs go to a file, as the gateway's do.
-            let log_path = std::env::var_os("NATSAUTH_BENCH_LOG")
-                .map_or_else(|| args.out.join("floor.log"), PathBuf::from);
-            let log = std::fs::File::create(&log_path)
-                .with_context(|| format!("creating {}", log_path.display()))?;
-            let child = Command::new(exe)
-                .arg("floor")
-                .args((case.front == Front::FloorCoalesced).then_some("--coalesced"))
-                .env("GATEWAY_HTTP__ADDR", args.floor.to_string())
-                .stdin(Stdio::null())
-                .stdout(log.try_clone()?)
-                .stderr(log)
-                .spawn()
-                .context("starting the floor")?;
-            let pid = child.id();
+            let child = start_floor(exe, args, case.front == Front::FloorCoalesced)?;
+            let procs = vec![("floor".to_owned(), child.id())];
             floor = Some(child);
-            wait_healthy(args.floor)?;
-            let procs = vec![("floor".to_owned(), pid)];
             (args.floor, procs)
         }
     };
-    let load = |scenario: &str, longer: f64, connections: usize| {
-        let mut cmd = Command::new(exe);
-        cmd.args([
-            "load",
-            "--addr",
-            &addr.to_string(),
-            "--scenario",
-            scenario,
-            "--connections",
-            &connections.to_string(),
-            "--addresses",
-            &case.addresses.to_string(),
-            "--users",
-            &match case.users {
-                0 => 1000,
-                n => n,
-            }
-            .to_string(),
-            "--warmup",
-            &args.shape.warmup.to_string(),
-            "--duration",
-            &(args.shape.duration + longer).to_string(),
-            "--password",
-            PASSWORD,
-            "--seed",
-            &seed.to_string(),
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped());
-        cmd.spawn().context("starting the load generator")
+    let seed = serde_json::to_string(seed)?;
+    let load = |job: Job| {
+        load_command(exe, args, case, addr, &seed, job)
+            .spawn()
+            .context("starting the load generator")
     };
     // The flood starts once the measured load has its tokens (logging
     // in behind a flood would take longer than the flood), and lasts a
@@ -346,58 +336,130 @@ fn run_case(
         0 => args.shape.connections,
         n => n,
     };
-    let measured = measure(load(case.scenario, 0.0, connections)?, &mut procs, || {
+    let measured = Job {
+        scenario: case.scenario,
+        connections,
+        longer: 0.0,
+    };
+    let (load_result, usage) = measure(load(measured)?, &mut procs, || {
         if case.flood == 0 {
             return Ok(None);
         }
-        let child = load("login", 1.0, case.flood)?;
+        let child = load(Job {
+            scenario: "login",
+            connections: case.flood,
+            longer: 1.0,
+        })?;
         let pid = child.id();
         flood = Some(child);
         Ok(Some(("flood-loadgen".to_owned(), pid)))
     })?;
-    let flood = match flood {
-        Some(mut child) => {
-            let mut out = String::new();
-            child
-                .stdout
-                .take()
-                .context("no stdout")?
-                .read_to_string(&mut out)?;
-            child.wait()?;
-            out.lines()
-                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-                .next_back()
-        }
-        None => None,
-    };
+    let flood = flood.map(last_result).transpose()?.flatten();
     if let Some(mut child) = floor {
         stop(&mut child)?;
     }
-    let mut result = measured;
-    result["label"] = json!(case.label);
-    result["through"] = json!(case.front.name());
-    if let Some(flood) = flood {
-        result["flood"] = flood;
-    }
-    print_line(&result);
+    let mut result = ScenarioResult::new(case.label, case.front.through(), load_result, usage);
+    result.flood = flood;
+    print_line(&result)?;
     Ok(result)
 }
 
+/// The no-hop floor, healthy, its logs in a file as the gateway's are.
+fn start_floor(exe: &Path, args: &RunArgs, coalesced: bool) -> anyhow::Result<Child> {
+    let log_path = std::env::var_os("NATSAUTH_BENCH_LOG")
+        .map_or_else(|| args.out.join("floor.log"), PathBuf::from);
+    let log = std::fs::File::create(&log_path)
+        .with_context(|| format!("creating {}", log_path.display()))?;
+    let child = Command::new(exe)
+        .arg("floor")
+        .args(coalesced.then_some("--coalesced"))
+        .env("GATEWAY_HTTP__ADDR", args.floor.to_string())
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
+        .context("starting the floor")?;
+    wait_healthy(args.floor)?;
+    Ok(child)
+}
+
+/// One load generator of a case: the measured one, or a flood beside it.
+#[derive(Debug, Clone, Copy)]
+struct Job {
+    scenario: &'static str,
+    connections: usize,
+    /// Seconds measured beyond the run's `--duration`.
+    longer: f64,
+}
+
+/// The `load` command of `job` against `addr`, with the case's addresses
+/// and users.
+fn load_command(
+    exe: &Path,
+    args: &RunArgs,
+    case: &Case,
+    addr: SocketAddr,
+    seed: &str,
+    job: Job,
+) -> Command {
+    let users = match case.users {
+        0 => 1000,
+        n => n,
+    };
+    let mut cmd = Command::new(exe);
+    cmd.args([
+        "load",
+        "--addr",
+        &addr.to_string(),
+        "--scenario",
+        job.scenario,
+        "--connections",
+        &job.connections.to_string(),
+        "--addresses",
+        &case.addresses.to_string(),
+        "--users",
+        &users.to_string(),
+        "--warmup",
+        &args.shape.warmup.to_string(),
+        "--duration",
+        &(args.shape.duration + job.longer).to_string(),
+        "--password",
+        PASSWORD,
+        "--seed",
+        seed,
+    ])
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped());
+    cmd
+}
+
+/// Waits for a load generator whose stdout nobody read; its result line.
+fn last_result(mut child: Child) -> anyhow::Result<Option<LoadResult>> {
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .context("no stdout")?
+        .read_to_string(&mut out)?;
+    child.wait()?;
+    Ok(out
+        .lines()
+        .filter_map(|l| serde_json::from_str::<LoadResult>(l).ok())
+        .next_back())
+}
+
 /// Runs one load generator to its end, sampling `procs` over its measured
-/// window; returns its result with `cpuPercent` and `peakRssMib` added.
-/// `on_ready` runs when the generator is set up, before its warm-up, and may
-/// start another process to sample too.
+/// window; returns its result and what the processes used (the load
+/// generator's own CPU as `loadgen`). `on_ready` runs when the generator is
+/// set up, before its warm-up, and may start another process to sample too.
 fn measure(
     mut child: Child,
     procs: &mut Vec<(String, u32)>,
     mut on_ready: impl FnMut() -> anyhow::Result<Option<(String, u32)>>,
-) -> anyhow::Result<Value> {
+) -> anyhow::Result<(LoadResult, Usage)> {
     let stdout = child.stdout.take().context("no stdout")?;
-    let mut before = BTreeMap::new();
-    let mut window_start = Instant::now();
+    let mut sampler = Sampler::default();
     let mut result = None;
-    let mut cpu = BTreeMap::new();
-    let mut rss = BTreeMap::new();
     for line in BufReader::new(stdout).lines() {
         let line = line?;
         match line.as_str() {
@@ -406,42 +468,70 @@ fn measure(
                     procs.push(proc);
                 }
             }
-            "@start" => {
-                window_start = Instant::now();
-                for (name, pid) in procs.iter() {
-                    before.insert(name.clone(), ticks(&[*pid]));
-                    reset_peak(*pid);
-                }
-                before.insert("postgres".to_owned(), ticks(&postgres_pids()));
-            }
-            "@end" => {
-                let seconds = window_start.elapsed().as_secs_f64();
-                for (name, pid) in procs.iter() {
-                    let spent = ticks(&[*pid]).saturating_sub(before[name]);
-                    cpu.insert(name.clone(), percent(spent, seconds));
-                    if let Some(kib) = peak_kib(*pid) {
-                        rss.insert(name.clone(), (kib as f64 / 1024.0 * 10.0).round() / 10.0);
-                    }
-                }
-                let spent = ticks(&postgres_pids()).saturating_sub(before["postgres"]);
-                cpu.insert("postgres".to_owned(), percent(spent, seconds));
-            }
-            json => result = serde_json::from_str::<Value>(json).ok(),
+            "@start" => sampler.start(procs),
+            "@end" => sampler.end(procs),
+            json => result = serde_json::from_str::<LoadResult>(json).ok(),
         }
     }
     let status = child.wait()?;
     if !status.success() {
         bail!("the load generator failed ({status})");
     }
-    let mut result = result.context("the load generator printed no result")?;
-    let seconds = result["seconds"].as_f64().unwrap_or(1.0);
-    cpu.insert(
+    let result = result.context("the load generator printed no result")?;
+    let mut usage = sampler.usage;
+    usage.cpu_percent.insert(
         "loadgen".to_owned(),
-        (result["loadgenCpuSeconds"].as_f64().unwrap_or(0.0) / seconds * 1000.0).round() / 10.0,
+        (result.loadgen_cpu_seconds / result.seconds * 1000.0).round() / 10.0,
     );
-    result["cpuPercent"] = json!(cpu);
-    result["peakRssMib"] = json!(rss);
-    Ok(result)
+    Ok((result, usage))
+}
+
+/// CPU and peak memory of the sampled processes over a measured window.
+struct Sampler {
+    window_start: Instant,
+    ticks_before: BTreeMap<String, u64>,
+    usage: Usage,
+}
+
+impl Default for Sampler {
+    fn default() -> Self {
+        Self {
+            window_start: Instant::now(),
+            ticks_before: BTreeMap::new(),
+            usage: Usage::default(),
+        }
+    }
+}
+
+impl Sampler {
+    fn start(&mut self, procs: &[(String, u32)]) {
+        self.window_start = Instant::now();
+        for (name, pid) in procs {
+            self.ticks_before.insert(name.clone(), ticks(&[*pid]));
+            reset_peak(*pid);
+        }
+        self.ticks_before
+            .insert("postgres".to_owned(), ticks(&postgres_pids()));
+    }
+
+    fn end(&mut self, procs: &[(String, u32)]) {
+        let seconds = self.window_start.elapsed().as_secs_f64();
+        let mut spent = |name: &str, now: u64| {
+            let before = self.ticks_before.get(name).copied().unwrap_or(0);
+            let cpu = percent(now.saturating_sub(before), seconds);
+            self.usage.cpu_percent.insert(name.to_owned(), cpu);
+        };
+        for (name, pid) in procs {
+            spent(name, ticks(&[*pid]));
+        }
+        spent("postgres", ticks(&postgres_pids()));
+        for (name, pid) in procs {
+            if let Some(kib) = peak_kib(*pid) {
+                let mib = (kib as f64 / 1024.0 * 10.0).round() / 10.0;
+                self.usage.peak_rss_mib.insert(name.clone(), mib);
+            }
+        }
+    }
 }
 
 fn percent(ticks: u64, seconds: f64) -> f64 {
@@ -544,20 +634,22 @@ fn step(text: &str) {
     println!("\n==> {text}");
 }
 
-fn print_line(result: &Value) {
+fn print_line(result: &ScenarioResult) -> anyhow::Result<()> {
+    let load = &result.load;
     println!(
         "  {}: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, {} errors; CPU % {}; peak RSS MiB {}",
-        result["label"].as_str().unwrap_or(""),
-        result["rps"].as_f64().unwrap_or(0.0),
-        result["latencyMs"]["p50"].as_f64().unwrap_or(0.0),
-        result["latencyMs"]["p99"].as_f64().unwrap_or(0.0),
-        result["errors"],
-        result["cpuPercent"],
-        result["peakRssMib"],
+        result.label,
+        load.rps,
+        load.latency_ms.p50,
+        load.latency_ms.p99,
+        load.errors,
+        serde_json::to_string(&result.usage.cpu_percent)?,
+        serde_json::to_string(&result.usage.peak_rss_mib)?,
     );
+    Ok(())
 }
 
-fn machine() -> Value {
+fn machine() -> Machine {
     let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
     let cpu = read("/proc/cpuinfo")
         .lines()
@@ -569,18 +661,30 @@ fn machine() -> Value {
         .find_map(|l| l.strip_prefix("MemTotal:"))
         .and_then(|l| l.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         .map_or(0.0, |kib| (kib / 1024.0 / 1024.0).round());
-    let date = Command::new("date")
-        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_default();
-    json!({
-        "cpu": cpu,
-        "cores": std::thread::available_parallelism().map_or(1, usize::from),
-        "memoryGib": memory_gib,
-        "kernel": read("/proc/sys/kernel/osrelease").trim(),
-        "date": date,
-    })
+    Machine {
+        cpu,
+        cores: std::thread::available_parallelism().map_or(1, usize::from),
+        memory_gib,
+        kernel: read("/proc/sys/kernel/osrelease").trim().to_owned(),
+        date: output_of(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"]))
+            .unwrap_or_default(),
+    }
+}
+
+/// The commit the binaries were built from, when run inside the
+/// repository (`cargo xtask bench` is); `-dirty` when files had changed.
+fn commit() -> Option<String> {
+    output_of(Command::new("git").args(["describe", "--always", "--dirty", "--exclude", "*"]))
+        .filter(|c| !c.is_empty())
+}
+
+/// A command's trimmed stdout, if it ran and succeeded.
+fn output_of(cmd: &mut Command) -> Option<String> {
+    let output = cmd.stderr(Stdio::null()).output().ok()?;
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
 }
 
 #[cfg(test)]

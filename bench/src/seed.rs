@@ -1,12 +1,12 @@
 //! Seeds a migrated database in SQL: `--users` users (`user<N>@bench.example`,
 //! all with the password `--password`), one ADMIN (`admin@bench.example`) and
-//! `--posts` posts (nine in ten published) spread over the users. Prints the
-//! id ranges as JSON.
+//! `--posts` posts (nine in ten published) spread over the users. Prints a
+//! [`Seeded`] as one JSON line.
 
 use std::time::Instant;
 
 use anyhow::Context;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use sqlx::{Connection, PgConnection};
 
 /// How much is seeded; `run` passes its own on to `seed`.
@@ -18,6 +18,20 @@ pub struct Size {
     /// Posts seeded.
     #[arg(long, default_value_t = 1_000_000)]
     pub posts: i64,
+}
+
+/// What `seed` put in the database: `load` reads the id ranges (`--seed`),
+/// the report the counts and the time taken.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Seeded {
+    pub users: i64,
+    pub user_min: i64,
+    pub user_max: i64,
+    pub posts: i64,
+    pub post_min: i64,
+    pub post_max: i64,
+    pub seconds: f64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -50,33 +64,62 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
     sqlx::query("set synchronous_commit = off")
         .execute(&mut db)
         .await?;
+    let (user_min, user_max) = insert_users(&mut db, &phc, users).await?;
+    let (post_min, post_max) = insert_posts(&mut db, (user_min, user_max), posts).await?;
+    sqlx::query("analyze users").execute(&mut db).await?;
+    sqlx::query("analyze posts").execute(&mut db).await?;
+
+    let seeded = Seeded {
+        users,
+        user_min,
+        user_max,
+        posts,
+        post_min,
+        post_max,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    println!("{}", serde_json::to_string(&seeded)?);
+    Ok(())
+}
+
+/// The ADMIN and `users` users, all with the password hash `phc`; returns
+/// the users' id range (the ADMIN's id is outside it).
+async fn insert_users(db: &mut PgConnection, phc: &str, users: i64) -> anyhow::Result<(i64, i64)> {
     let step = Instant::now();
     sqlx::query(
         "insert into users (email, password_hash, firstname, lastname, role) \
          values ('admin@bench.example', $1, 'Bench', 'Admin', 'ADMIN')",
     )
-    .bind(&phc)
-    .execute(&mut db)
+    .bind(phc)
+    .execute(&mut *db)
     .await?;
     sqlx::query(
         "insert into users (email, password_hash, firstname, lastname) \
          select 'user' || g || '@bench.example', $1, 'First' || g, 'Last' || g \
          from generate_series(1, $2) g",
     )
-    .bind(&phc)
+    .bind(phc)
     .bind(users)
-    .execute(&mut db)
+    .execute(&mut *db)
     .await?;
     eprintln!(
         "  seeded {} users in {:.1} s",
         users,
         step.elapsed().as_secs_f64()
     );
-    let (user_min, user_max): (i64, i64) =
-        sqlx::query_as("select min(id), max(id) from users where email like 'user%'")
-            .fetch_one(&mut db)
-            .await?;
+    let range = sqlx::query_as("select min(id), max(id) from users where email like 'user%'")
+        .fetch_one(&mut *db)
+        .await?;
+    Ok(range)
+}
 
+/// `posts` posts spread over the users of `user_min..=user_max`, every
+/// tenth unpublished; returns the posts' id range.
+async fn insert_posts(
+    db: &mut PgConnection,
+    (user_min, user_max): (i64, i64),
+    posts: i64,
+) -> anyhow::Result<(i64, i64)> {
     let step = Instant::now();
     sqlx::query(
         "insert into posts (title, content, published, author_id) \
@@ -87,26 +130,15 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
     .bind(user_min)
     .bind(user_max - user_min + 1)
     .bind(posts)
-    .execute(&mut db)
+    .execute(&mut *db)
     .await?;
     eprintln!(
         "  seeded {} posts in {:.1} s",
         posts,
         step.elapsed().as_secs_f64()
     );
-    let (post_min, post_max): (i64, i64) = sqlx::query_as("select min(id), max(id) from posts")
-        .fetch_one(&mut db)
+    let range = sqlx::query_as("select min(id), max(id) from posts")
+        .fetch_one(&mut *db)
         .await?;
-    sqlx::query("analyze users").execute(&mut db).await?;
-    sqlx::query("analyze posts").execute(&mut db).await?;
-
-    println!(
-        "{}",
-        json!({
-            "users": users, "userMin": user_min, "userMax": user_max,
-            "posts": posts, "postMin": post_min, "postMax": post_max,
-            "seconds": started.elapsed().as_secs_f64(),
-        })
-    );
-    Ok(())
+    Ok(range)
 }
