@@ -44,13 +44,10 @@ pub struct BenchArgs {
     /// Posts seeded
     #[arg(long, default_value_t = 1_000_000)]
     posts: i64,
-    /// Only the scenarios whose name starts with one of these (comma-separated):
-    /// signup, login, me, me-floor, users-first, users-deep, posts-first,
-    /// posts-deep, mix, session, login-page, back-office, proxy (GET /proxy/nats/varz
-    /// through the gateway), proxy-direct (GET /varz straight to nats-server's
-    /// monitor), me-during-login-flood, and the overload cases me-c64, me-c512,
-    /// login-c256, me-during-login-flood-c256, login-one-client; a name
-    /// ending in `$` selects that scenario alone (`me$,me-floor`)
+    /// Only the scenarios whose name starts with one of these (comma-separated),
+    /// e.g. `me,login`; a name ending in `$` selects that scenario alone
+    /// (`me$,me-floor`). The scenarios are `CASES` in bench/src/run.rs,
+    /// described in docs/performance.md
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Run the selection this many times, interleaved; each scenario reports

@@ -8,7 +8,10 @@
 use std::{collections::BTreeMap, fmt, time::Duration};
 
 use anyhow::{Context, bail, ensure};
-use axum::http::{HeaderValue, Uri, uri::Authority};
+use axum::http::{
+    HeaderValue, Uri,
+    uri::{Authority, Scheme},
+};
 use serde::{Deserialize, Deserializer, de};
 use shared::{
     Role,
@@ -166,7 +169,7 @@ pub struct Route {
     pub timeout: Duration,
     pub strip_prefix: bool,
     /// `http`.
-    pub scheme: axum::http::uri::Scheme,
+    pub scheme: Scheme,
     pub authority: Authority,
     /// The upstream URL's path without its trailing slash (`""` for none).
     pub base_path: String,
@@ -233,6 +236,33 @@ impl RouteSettings {
             is_route_name(&self.name),
             "name must be 1 to 64 of a-z, 0-9 and -"
         );
+        let prefix = self.prefix()?;
+        let (scheme, authority, base_path) = self.upstream()?;
+        ensure!(!self.roles.is_empty(), "roles must name USER and/or ADMIN");
+        ensure!(self.timeout_ms > 0, "timeout_ms must be positive");
+        let mut roles = self.roles.clone();
+        roles.sort_by_key(|r| r.as_str());
+        roles.dedup();
+        Ok(Route {
+            audience: format!("{PROXY_AUDIENCE_PREFIX}{}", self.name).into(),
+            name: self.name.clone(),
+            prefix,
+            roles,
+            timeout: Duration::from_millis(self.timeout_ms),
+            strip_prefix: self.strip_prefix,
+            scheme,
+            authority,
+            base_path,
+            isolate: self.isolate,
+            drop_query: self.drop_query.clone(),
+            nosniff: self.nosniff,
+            resource_policy: self.resource_policy()?,
+        })
+    }
+
+    /// The route's path prefix: `/proxy/<name>` unless given, a plain path
+    /// that overlaps nothing the gateway serves itself.
+    fn prefix(&self) -> anyhow::Result<String> {
         let prefix = if self.prefix.is_empty() {
             format!("/proxy/{}", self.name)
         } else {
@@ -254,6 +284,12 @@ impl RouteSettings {
         {
             bail!("prefix {prefix} overlaps {taken}, which the gateway serves itself");
         }
+        Ok(prefix)
+    }
+
+    /// The upstream's scheme, authority and base path (without its final
+    /// `/`): `http://host:port[/path]`, with no query and no user info.
+    fn upstream(&self) -> anyhow::Result<(Scheme, Authority, String)> {
         let uri: Uri = self
             .upstream
             .parse()
@@ -274,26 +310,8 @@ impl RouteSettings {
             "upstream {:?} must have no query and no user info",
             self.upstream
         );
-        ensure!(!self.roles.is_empty(), "roles must name USER and/or ADMIN");
-        ensure!(self.timeout_ms > 0, "timeout_ms must be positive");
-        let mut roles = self.roles.clone();
-        roles.sort_by_key(|r| r.as_str());
-        roles.dedup();
-        Ok(Route {
-            audience: format!("{PROXY_AUDIENCE_PREFIX}{}", self.name).into(),
-            name: self.name.clone(),
-            prefix,
-            roles,
-            timeout: Duration::from_millis(self.timeout_ms),
-            strip_prefix: self.strip_prefix,
-            scheme: scheme.clone(),
-            authority: authority.clone(),
-            base_path: uri.path().trim_end_matches('/').to_owned(),
-            isolate: self.isolate,
-            drop_query: self.drop_query.clone(),
-            nosniff: self.nosniff,
-            resource_policy: self.resource_policy()?,
-        })
+        let base_path = uri.path().trim_end_matches('/').to_owned();
+        Ok((scheme.clone(), authority.clone(), base_path))
     }
 
     fn resource_policy(&self) -> anyhow::Result<Option<HeaderValue>> {
