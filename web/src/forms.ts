@@ -1,7 +1,7 @@
 // What every form does with a request: busy while it runs, the server's
 // field errors beside their fields, any other failure in an alert, and
 // focus on the first invalid field (or on the alert) after a failure.
-import { type RefObject, useCallback, useEffect, useRef, useState } from "react";
+import { type ChangeEvent, type RefObject, useCallback, useEffect, useRef, useState } from "react";
 import { ApiError } from "./api/client";
 
 /** Any thrown value as an ApiError (a bug in the app included). */
@@ -67,6 +67,13 @@ export function useSubmit(formRef: RefObject<HTMLElement | null>, fields: readon
     alertRef,
     alertMessage: alertText(error, fields),
     fieldError: (field: string): string | undefined => error?.fieldErrors[field],
+    /** A text control's props from its state: its name, value, change handler and server error. */
+    bind: (field: string, value: string, setValue: (value: string) => void) => ({
+      name: field,
+      value,
+      onChange: (e: ChangeEvent<HTMLInputElement | HTMLTextAreaElement>) => setValue(e.target.value),
+      error: error?.fieldErrors[field],
+    }),
     clearError: () => setError(null),
   };
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from "vitest";
 import * as navigation from "../navigation";
-import { errorBody, jsonReply, stubFetch } from "../test/http";
+import { errorBody, jsonReply, stubFetch, validationFailed } from "../test/http";
 import { ApiError, NETWORK_FAILURE, parseRetryAfter, request, requestEmpty } from "./client";
 
 async function failure(promise: Promise<unknown>): Promise<ApiError> {
@@ -34,14 +34,11 @@ describe("request", () => {
 
   it("maps details to a field → message map", async () => {
     stubFetch(
-      jsonReply(
-        400,
-        errorBody(400, "validation failed", [
-          { field: "email", message: "must be a valid email address" },
-          { field: "newPassword", message: "must be 8 to 128 characters" },
-          { field: "newPassword", message: "must differ from the current one" },
-        ]),
-      ),
+      validationFailed([
+        { field: "email", message: "must be a valid email address" },
+        { field: "newPassword", message: "must be 8 to 128 characters" },
+        { field: "newPassword", message: "must differ from the current one" },
+      ]),
     );
     const error = await failure(request("POST", "/api/auth/signup", { body: {} }));
     expect(error.status).toBe(400);

@@ -50,6 +50,11 @@ export function Field({ id, label, error, hint, className, ...input }: FieldProp
   );
 }
 
+/** A required password input; `autoComplete` says whether the browser fills a saved one or offers a new one. */
+export function PasswordField(props: Omit<FieldProps, "type" | "required">) {
+  return <Field type="password" required {...props} />;
+}
+
 type TextAreaFieldProps = FieldText & Omit<TextareaHTMLAttributes<HTMLTextAreaElement>, "id">;
 
 export function TextAreaField({ id, label, error, hint, className, ...textarea }: TextAreaFieldProps) {

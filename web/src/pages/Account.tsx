@@ -1,7 +1,7 @@
 import { type FormEvent, useRef, useState } from "react";
 import { type SessionInfo, type User, changePassword, updateProfile } from "../api";
 import { Button } from "../components/Button";
-import { Field } from "../components/Field";
+import { Field, PasswordField } from "../components/Field";
 import { Link } from "../components/Link";
 import { LogoutButton } from "../components/LogoutButton";
 import { Page } from "../components/Page";
@@ -53,7 +53,7 @@ function ProfileForm({ user, onSaved }: { user: User; onSaved: (user: User) => v
   const [lastname, setLastname] = useState(user.lastname ?? "");
   const [status, setStatus] = useState<string | null>(null);
   const form = useRef<HTMLFormElement>(null);
-  const { busy, submit, alertRef, alertMessage, fieldError } = useSubmit(form, PROFILE_FIELDS);
+  const { busy, submit, alertRef, alertMessage, bind } = useSubmit(form, PROFILE_FIELDS);
 
   function onSubmit(event: FormEvent) {
     event.preventDefault();
@@ -75,22 +75,11 @@ function ProfileForm({ user, onSaved }: { user: User; onSaved: (user: User) => v
         <div className="field-row">
           <Field
             id="profile-firstname"
-            name="firstname"
             label="First name"
             autoComplete="given-name"
-            value={firstname}
-            onChange={(e) => setFirstname(e.target.value)}
-            error={fieldError("firstname")}
+            {...bind("firstname", firstname, setFirstname)}
           />
-          <Field
-            id="profile-lastname"
-            name="lastname"
-            label="Last name"
-            autoComplete="family-name"
-            value={lastname}
-            onChange={(e) => setLastname(e.target.value)}
-            error={fieldError("lastname")}
-          />
+          <Field id="profile-lastname" label="Last name" autoComplete="family-name" {...bind("lastname", lastname, setLastname)} />
         </div>
         <div className="actions">
           <Button type="submit" variant="primary" busy={busy}>
@@ -110,7 +99,7 @@ function PasswordForm() {
   const [newPassword, setNewPassword] = useState("");
   const [status, setStatus] = useState<string | null>(null);
   const form = useRef<HTMLFormElement>(null);
-  const { busy, submit, alertRef, alertMessage, fieldError } = useSubmit(form, PASSWORD_FIELDS);
+  const { busy, submit, alertRef, alertMessage, bind } = useSubmit(form, PASSWORD_FIELDS);
 
   function onSubmit(event: FormEvent) {
     event.preventDefault();
@@ -128,28 +117,18 @@ function PasswordForm() {
       <h2 id="password-heading">Password</h2>
       <form ref={form} noValidate onSubmit={onSubmit}>
         <ErrorAlert ref={alertRef} message={alertMessage} />
-        <Field
+        <PasswordField
           id="password-current"
-          name="currentPassword"
           label="Current password"
-          type="password"
           autoComplete="current-password"
-          required
-          value={currentPassword}
-          onChange={(e) => setCurrentPassword(e.target.value)}
-          error={fieldError("currentPassword")}
+          {...bind("currentPassword", currentPassword, setCurrentPassword)}
         />
-        <Field
+        <PasswordField
           id="password-new"
-          name="newPassword"
           label="New password"
-          type="password"
           autoComplete="new-password"
-          required
           hint="8 to 128 characters. Your other sessions end when it changes."
-          value={newPassword}
-          onChange={(e) => setNewPassword(e.target.value)}
-          error={fieldError("newPassword")}
+          {...bind("newPassword", newPassword, setNewPassword)}
         />
         <div className="actions">
           <Button type="submit" variant="primary" busy={busy}>

@@ -1,7 +1,7 @@
 import { fireEvent, render, screen, waitFor } from "@testing-library/react";
 import { describe, expect, it, vi } from "vitest";
 import * as navigation from "../navigation";
-import { errorBody, jsonReply, stubFetch } from "../test/http";
+import { errorBody, jsonReply, stubFetch, validationFailed } from "../test/http";
 import { LoginPage } from "./Login";
 
 function fillIn(label: string, value: string) {
@@ -16,14 +16,11 @@ function renderLogin(path = "/login") {
 describe("the login page", () => {
   it("shows each field error beside its field and focuses the first invalid field", async () => {
     stubFetch(
-      jsonReply(
-        400,
-        errorBody(400, "validation failed", [
-          // The server's order is not the page's: focus follows the page.
-          { field: "password", message: "must not be empty" },
-          { field: "email", message: "must be a valid email address" },
-        ]),
-      ),
+      validationFailed([
+        // The server's order is not the page's: focus follows the page.
+        { field: "password", message: "must not be empty" },
+        { field: "email", message: "must be a valid email address" },
+      ]),
     );
     renderLogin();
     fillIn("Email", "not-an-email");

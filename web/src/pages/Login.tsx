@@ -1,7 +1,7 @@
 import { type FormEvent, useRef, useState } from "react";
 import { logIn } from "../api";
 import { Button } from "../components/Button";
-import { Field } from "../components/Field";
+import { Field, PasswordField } from "../components/Field";
 import { Link } from "../components/Link";
 import { Page } from "../components/Page";
 import { ErrorAlert } from "../components/StatusMessage";
@@ -22,7 +22,7 @@ export function LoginPage() {
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
   const form = useRef<HTMLFormElement>(null);
-  const { busy, submit, alertRef, alertMessage, fieldError } = useSubmit(form, FIELDS);
+  const { busy, submit, alertRef, alertMessage, bind } = useSubmit(form, FIELDS);
 
   function onSubmit(event: FormEvent) {
     event.preventDefault();
@@ -38,27 +38,12 @@ export function LoginPage() {
     <Page title="Log in">
       <form ref={form} noValidate onSubmit={onSubmit}>
         <ErrorAlert ref={alertRef} message={alertMessage} />
-        <Field
-          id="login-email"
-          name="email"
-          label="Email"
-          type="email"
-          autoComplete="username"
-          required
-          value={email}
-          onChange={(e) => setEmail(e.target.value)}
-          error={fieldError("email")}
-        />
-        <Field
+        <Field id="login-email" label="Email" type="email" autoComplete="username" required {...bind("email", email, setEmail)} />
+        <PasswordField
           id="login-password"
-          name="password"
           label="Password"
-          type="password"
           autoComplete="current-password"
-          required
-          value={password}
-          onChange={(e) => setPassword(e.target.value)}
-          error={fieldError("password")}
+          {...bind("password", password, setPassword)}
         />
         <Button type="submit" variant="primary" className="wide" busy={busy}>
           Log in

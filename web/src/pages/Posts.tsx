@@ -188,7 +188,7 @@ function CreatePostForm({ onCreated }: { onCreated: (post: Post) => void }) {
   const [content, setContent] = useState("");
   const [published, setPublished] = useState(false);
   const form = useRef<HTMLFormElement>(null);
-  const { busy, submit, alertRef, alertMessage, fieldError } = useSubmit(form, POST_FIELDS);
+  const { busy, submit, alertRef, alertMessage, fieldError, bind } = useSubmit(form, POST_FIELDS);
 
   function onSubmit(event: FormEvent) {
     event.preventDefault();
@@ -206,24 +206,8 @@ function CreatePostForm({ onCreated }: { onCreated: (post: Post) => void }) {
       <h2 id="create-post-heading">New post</h2>
       <form ref={form} noValidate onSubmit={onSubmit}>
         <ErrorAlert ref={alertRef} message={alertMessage} />
-        <Field
-          id="create-post-title"
-          name="title"
-          label="Title"
-          required
-          value={title}
-          onChange={(e) => setTitle(e.target.value)}
-          error={fieldError("title")}
-        />
-        <TextAreaField
-          id="create-post-content"
-          name="content"
-          label="Content"
-          rows={4}
-          value={content}
-          onChange={(e) => setContent(e.target.value)}
-          error={fieldError("content")}
-        />
+        <Field id="create-post-title" label="Title" required {...bind("title", title, setTitle)} />
+        <TextAreaField id="create-post-content" label="Content" rows={4} {...bind("content", content, setContent)} />
         <div className="actions">
           <CheckboxField
             id="create-post-published"
@@ -248,7 +232,7 @@ function EditPostDialog({ post, onSaved, onCancel }: { post: Post; onSaved: (pos
   const [title, setTitle] = useState(post.title);
   const [content, setContent] = useState(post.content ?? "");
   const form = useRef<HTMLFormElement>(null);
-  const { busy, submit, alertRef, alertMessage, fieldError } = useSubmit(form, EDIT_FIELDS);
+  const { busy, submit, alertRef, alertMessage, bind } = useSubmit(form, EDIT_FIELDS);
 
   function onSubmit(event: FormEvent) {
     event.preventDefault();
@@ -261,25 +245,8 @@ function EditPostDialog({ post, onSaved, onCancel }: { post: Post; onSaved: (pos
     <Dialog title="Edit post" onCancel={onCancel} busy={busy}>
       <form ref={form} noValidate onSubmit={onSubmit} className="dialog-form">
         <ErrorAlert ref={alertRef} message={alertMessage} />
-        <Field
-          id="edit-post-title"
-          name="title"
-          label="Title"
-          required
-          data-autofocus
-          value={title}
-          onChange={(e) => setTitle(e.target.value)}
-          error={fieldError("title")}
-        />
-        <TextAreaField
-          id="edit-post-content"
-          name="content"
-          label="Content"
-          rows={6}
-          value={content}
-          onChange={(e) => setContent(e.target.value)}
-          error={fieldError("content")}
-        />
+        <Field id="edit-post-title" label="Title" required data-autofocus {...bind("title", title, setTitle)} />
+        <TextAreaField id="edit-post-content" label="Content" rows={6} {...bind("content", content, setContent)} />
         <div className="actions">
           <Button type="submit" variant="primary" busy={busy}>
             Save post

@@ -1,7 +1,7 @@
 import { type FormEvent, useRef, useState } from "react";
 import { ApiError, logIn, signUp } from "../api";
 import { Button } from "../components/Button";
-import { Field } from "../components/Field";
+import { Field, PasswordField } from "../components/Field";
 import { Link } from "../components/Link";
 import { Page } from "../components/Page";
 import { ErrorAlert } from "../components/StatusMessage";
@@ -23,7 +23,7 @@ export function SignupPage() {
   const [firstname, setFirstname] = useState("");
   const [lastname, setLastname] = useState("");
   const form = useRef<HTMLFormElement>(null);
-  const { busy, submit, alertRef, alertMessage, fieldError } = useSubmit(form, FIELDS);
+  const { busy, submit, alertRef, alertMessage, bind } = useSubmit(form, FIELDS);
 
   function onSubmit(event: FormEvent) {
     event.preventDefault();
@@ -51,48 +51,17 @@ export function SignupPage() {
     <Page title="Create an account">
       <form ref={form} noValidate onSubmit={onSubmit}>
         <ErrorAlert ref={alertRef} message={alertMessage} />
-        <Field
-          id="signup-email"
-          name="email"
-          label="Email"
-          type="email"
-          autoComplete="email"
-          required
-          value={email}
-          onChange={(e) => setEmail(e.target.value)}
-          error={fieldError("email")}
-        />
-        <Field
+        <Field id="signup-email" label="Email" type="email" autoComplete="email" required {...bind("email", email, setEmail)} />
+        <PasswordField
           id="signup-password"
-          name="password"
           label="Password"
-          type="password"
           autoComplete="new-password"
-          required
           hint="8 to 128 characters."
-          value={password}
-          onChange={(e) => setPassword(e.target.value)}
-          error={fieldError("password")}
+          {...bind("password", password, setPassword)}
         />
         <div className="field-row">
-          <Field
-            id="signup-firstname"
-            name="firstname"
-            label="First name"
-            autoComplete="given-name"
-            value={firstname}
-            onChange={(e) => setFirstname(e.target.value)}
-            error={fieldError("firstname")}
-          />
-          <Field
-            id="signup-lastname"
-            name="lastname"
-            label="Last name"
-            autoComplete="family-name"
-            value={lastname}
-            onChange={(e) => setLastname(e.target.value)}
-            error={fieldError("lastname")}
-          />
+          <Field id="signup-firstname" label="First name" autoComplete="given-name" {...bind("firstname", firstname, setFirstname)} />
+          <Field id="signup-lastname" label="Last name" autoComplete="family-name" {...bind("lastname", lastname, setLastname)} />
         </div>
         <Button type="submit" variant="primary" className="wide" busy={busy}>
           Sign up

@@ -20,6 +20,11 @@ export function errorBody(statusCode: number, message: string, details?: { field
   };
 }
 
+/** The gateway's 400 reply to a body that fails validation, one detail a field message. */
+export function validationFailed(details: { field: string; message: string }[]): Response {
+  return jsonReply(400, errorBody(400, "validation failed", details));
+}
+
 /** Stubs fetch with the given replies, in order; returns the mock. */
 export function stubFetch(...replies: (Response | Error)[]) {
   const fetchMock = vi.fn<typeof fetch>();
