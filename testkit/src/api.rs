@@ -128,6 +128,27 @@ impl Api {
             .expect("request")
     }
 
+    /// A request as a page of the app's own origin sends it: with the
+    /// session `cookie` and `Sec-Fetch-Site: same-origin`.
+    pub fn same_origin(&self, method: Method, path: &str, cookie: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, self.url(path))
+            .header(reqwest::header::COOKIE, cookie)
+            .header("sec-fetch-site", "same-origin")
+    }
+
+    /// The browser's session login (`POST /api/session` from the app's own
+    /// origin), whatever the status.
+    pub async fn session_login(&self, email: &str, password: &str) -> Response {
+        self.http
+            .post(self.url("/api/session"))
+            .header("sec-fetch-site", "same-origin")
+            .json(&json!({ "email": email, "password": password }))
+            .send()
+            .await
+            .expect("request")
+    }
+
     pub async fn refresh(&self, refresh_token: &str) -> Response {
         self.post(
             "/api/auth/refresh",

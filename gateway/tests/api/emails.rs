@@ -7,7 +7,8 @@
 
 use std::net::SocketAddr;
 
-use axum::{Router, extract::Request, http::header, routing::any};
+use axum::{Router, extract::Request, routing::any};
+use reqwest::Method;
 use serde_json::{Value, json};
 use shared::Role;
 use testkit::{PASSWORD, TestDb, assert_error, db_settings};
@@ -94,13 +95,8 @@ async fn a_look_alike_spelling_logs_in_to_the_same_account() {
     }
     // The browser's session login too.
     let response = app
-        .http
-        .post(app.url("/api/session"))
-        .header("sec-fetch-site", "same-origin")
-        .json(&json!({"email": "ada@ｅｘａｍｐｌｅ．com.", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
+        .session_login("ada@ｅｘａｍｐｌｅ．com.", PASSWORD)
+        .await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["user"]["id"], id);
@@ -113,27 +109,21 @@ async fn a_look_alike_spelling_logs_in_to_the_same_account() {
     );
 }
 
+/// `auth.get_user` asked straight over NATS for `email`: status and reply.
+async fn get_user(app: &TestApp, email: &str) -> (Option<u16>, Value) {
+    app.nats_request("auth.get_user", None, &json!({ "email": email }))
+        .await
+}
+
 #[tokio::test]
 async fn auth_get_user_finds_the_account_by_a_look_alike_email() {
     let app = stack().await;
     let id = app.signup_ok("Ada@Example.com").await["id"].clone();
-    let (status, user) = app
-        .nats_request(
-            "auth.get_user",
-            None,
-            &json!({"email": " ADA@ｅｘａｍｐｌｅ．com. "}),
-        )
-        .await;
+    let (status, user) = get_user(&app, " ADA@ｅｘａｍｐｌｅ．com. ").await;
     assert_eq!(status, None, "{user}");
     assert_eq!(user["id"], id);
     assert_eq!(user["email"], "Ada@example.com");
-    let (status, _) = app
-        .nats_request(
-            "auth.get_user",
-            None,
-            &json!({"email": "nobody@ｅｘａｍｐｌｅ.com"}),
-        )
-        .await;
+    let (status, _) = get_user(&app, "nobody@ｅｘａｍｐｌｅ.com").await;
     assert_eq!(status, Some(404));
 }
 
@@ -173,10 +163,7 @@ async fn the_upstream_and_the_assertion_carry_the_normalized_address() {
     let user = app.signup_ok(spelling).await;
     let cookie = proxy::session(&app, spelling).await;
     let seen: Value = app
-        .http
-        .get(app.url("/proxy/whoami/"))
-        .header(header::COOKIE, cookie)
-        .header("sec-fetch-site", "same-origin")
+        .same_origin(Method::GET, "/proxy/whoami/", &cookie)
         .send()
         .await
         .unwrap()

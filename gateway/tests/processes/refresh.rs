@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use reqwest::header;
-use serde_json::json;
 use testkit::{PASSWORD, TempDir, eventually};
 
 use crate::stack::Stack;
@@ -37,14 +36,7 @@ async fn a_refresh_answered_504_while_the_worker_was_stopped_keeps_the_session()
     let _user = stack.worker("user-worker");
     stack.wait_for_copies("auth-worker", 1).await;
     stack.signup_ok("ada@example.com").await;
-    let login = stack
-        .http
-        .post(stack.url("/api/session"))
-        .header("sec-fetch-site", "same-origin")
-        .json(&json!({"email": "ada@example.com", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
+    let login = stack.session_login("ada@example.com", PASSWORD).await;
     assert_eq!(login.status(), 200);
     let old = cookie_of(&login).expect("the session cookie");
     let session = |cookie: String| {

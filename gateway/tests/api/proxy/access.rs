@@ -4,20 +4,19 @@
 use std::sync::atomic::Ordering;
 
 use axum::http::header;
+use reqwest::Method;
 use serde_json::{Value, json};
 use testkit::{Api, assert_error};
 
 use super::{
-    admin_session, demote, echo::start_upstream, fetch, header_values, log_out, proxied_settings,
-    proxy_gateway, session,
+    admin_session, demote, echo::start_upstream, fetch, header_values, log_out, proxied_app,
+    proxied_settings, session, user_session,
 };
 use crate::helpers::{no_redirects, proxy_settings, spawn_app};
 
 #[tokio::test]
 async fn anonymous_navigation_goes_to_login_and_anything_else_gets_401() {
-    let mut app = spawn_app().await;
-    let (upstream, seen) = start_upstream().await;
-    proxy_gateway(&mut app, upstream, "ADMIN").await;
+    let (app, seen) = proxied_app("ADMIN").await;
     let client = no_redirects();
 
     let page = client
@@ -99,9 +98,7 @@ async fn anonymous_navigation_goes_to_login_and_anything_else_gets_401() {
 
 #[tokio::test]
 async fn a_role_the_route_does_not_admit_gets_403_and_a_promotion_counts_at_once() {
-    let mut app = spawn_app().await;
-    let (upstream, seen) = start_upstream().await;
-    proxy_gateway(&mut app, upstream, "ADMIN").await;
+    let (app, seen) = proxied_app("ADMIN").await;
     let user = app.signup_ok("bob@example.com").await;
     let cookie = session(&app, "bob@example.com").await;
 
@@ -150,13 +147,7 @@ async fn logout_and_demotion_close_the_proxy_at_once_on_every_gateway() {
     app.set_api(first.clone());
     let (_, cookie) = admin_session(&app, "ada@example.com").await;
     let (carol, carol_cookie) = admin_session(&app, "carol@example.com").await;
-    let on = |api: &Api, cookie: &str| {
-        api.http
-            .get(api.url("/proxy/echo/x"))
-            .header(header::COOKIE, cookie.to_owned())
-            .header("sec-fetch-site", "same-origin")
-            .send()
-    };
+    let on = |api: &Api, cookie: &str| api.same_origin(Method::GET, "/proxy/echo/x", cookie).send();
     // Both gateways have minted (and keep) an assertion for each.
     for api in [&first, &second] {
         assert_eq!(on(api, &cookie).await.unwrap().status(), 200);
@@ -207,8 +198,7 @@ async fn the_nats_servers_own_monitoring_page_is_an_admin_only_upstream() {
         .await
         .unwrap();
     assert_eq!(varz["server_id"], direct["server_id"]);
-    app.signup_ok("bob@example.com").await;
-    let bob = session(&app, "bob@example.com").await;
+    let bob = user_session(&app, "bob@example.com").await;
     assert_error(
         fetch(&app, &bob, "/proxy/nats/connz").await,
         403,
@@ -219,12 +209,9 @@ async fn the_nats_servers_own_monitoring_page_is_an_admin_only_upstream() {
 
 #[tokio::test]
 async fn the_session_lists_the_tools_the_user_may_open() {
-    let mut app = spawn_app().await;
-    let (upstream, _) = start_upstream().await;
-    proxy_gateway(&mut app, upstream, "ADMIN").await;
+    let (app, _) = proxied_app("ADMIN").await;
     let (_, admin) = admin_session(&app, "ada@example.com").await;
-    app.signup_ok("bob@example.com").await;
-    let user = session(&app, "bob@example.com").await;
+    let user = user_session(&app, "bob@example.com").await;
     let tools = |cookie: String| {
         let app = &app;
         async move {

@@ -8,16 +8,15 @@ use axum::http::header;
 use reqwest::Method;
 use testkit::assert_error;
 
-use super::{echo::start_upstream, echo_of, gateway, header_values, proxy_gateway, route, session};
+use super::{
+    echo::start_upstream, echo_of, gateway, header_values, proxied_app, route, user_session,
+};
 use crate::helpers::spawn_app;
 
 #[tokio::test]
 async fn cookie_requests_to_the_proxy_keep_the_sessions_csrf_rules() {
-    let mut app = spawn_app().await;
-    let (upstream, seen) = start_upstream().await;
-    proxy_gateway(&mut app, upstream, "USER").await;
-    app.signup_ok("ada@example.com").await;
-    let cookie = session(&app, "ada@example.com").await;
+    let (app, seen) = proxied_app("USER").await;
+    let cookie = user_session(&app, "ada@example.com").await;
     let cross = app
         .http
         .post(app.url("/proxy/echo/change"))
@@ -31,10 +30,7 @@ async fn cookie_requests_to_the_proxy_keep_the_sessions_csrf_rules() {
     assert_error(cross, 403, "/proxy/echo/change").await;
     assert_eq!(seen.hits.load(Ordering::SeqCst), 0);
     let same = app
-        .http
-        .post(app.url("/proxy/echo/change"))
-        .header(header::COOKIE, &cookie)
-        .header("sec-fetch-site", "same-origin")
+        .same_origin(Method::POST, "/proxy/echo/change", &cookie)
         .body("x")
         .send()
         .await
@@ -49,8 +45,7 @@ async fn cookies_stay_with_their_route_and_the_session_cookie_with_the_gateway()
     let routes = route("echo", &format!("http://{upstream}"), "")
         + &route("down", &format!("http://{upstream}"), "");
     gateway(&mut app, &routes, "").await;
-    app.signup_ok("ada@example.com").await;
-    let cookie = session(&app, "ada@example.com").await;
+    let cookie = user_session(&app, "ada@example.com").await;
 
     let upstream_sets = [
         "__Host-natsauth=evil1; Path=/; Secure; HttpOnly",
@@ -66,11 +61,7 @@ async fn cookies_stay_with_their_route_and_the_session_cookie_with_the_gateway()
         "up=4; Path=/proxy/echo/../../",
         "plain=5",
     ];
-    let mut request = app
-        .http
-        .get(app.url("/proxy/echo/set-cookie"))
-        .header(header::COOKIE, &cookie)
-        .header("sec-fetch-site", "same-origin");
+    let mut request = app.same_origin(Method::GET, "/proxy/echo/set-cookie", &cookie);
     for value in upstream_sets {
         request = request.header("x-set-cookie", value);
     }
@@ -111,16 +102,14 @@ async fn cookies_stay_with_their_route_and_the_session_cookie_with_the_gateway()
     // The browser sends everything it holds for the path; the upstream gets
     // its own cookies, under its own names, and nothing else.
     let echoed = echo_of(
-        app.http
-            .get(app.url("/proxy/echo/x"))
-            .header(
-                header::COOKIE,
-                format!("{cookie}; echo.sid=abc; down.sid=zzz; theme=dark; echo.deep=1; echo.=x"),
-            )
-            .header("sec-fetch-site", "same-origin")
-            .send()
-            .await
-            .unwrap(),
+        app.same_origin(
+            Method::GET,
+            "/proxy/echo/x",
+            &format!("{cookie}; echo.sid=abc; down.sid=zzz; theme=dark; echo.deep=1; echo.=x"),
+        )
+        .send()
+        .await
+        .unwrap(),
     )
     .await;
     assert_eq!(header_values(&echoed, "cookie"), ["sid=abc; deep=1"]);
@@ -136,8 +125,7 @@ async fn cross_site_requests_never_reach_a_tool_with_the_cookie_whatever_the_met
         "",
     )
     .await;
-    app.signup_ok("ada@example.com").await;
-    let cookie = session(&app, "ada@example.com").await;
+    let cookie = user_session(&app, "ada@example.com").await;
     let token = app.access_token("ada@example.com").await;
     let send = |method: &str, headers: &[(&str, &str)]| {
         let mut request = app

@@ -3,12 +3,12 @@
 
 use std::sync::atomic::Ordering;
 
-use axum::http::header;
+use reqwest::Method;
 use serde_json::{Value, json};
 use testkit::PASSWORD;
 
 use super::{
-    PUBLIC_HOST, admin_session, echo::start_upstream, gateway, header_values, proxy_gateway,
+    PUBLIC_HOST, admin_session, echo::start_upstream, gateway, header_values, proxied_app,
     raw::raw, route,
 };
 use crate::helpers::{COOKIE, TestApp, spawn_app};
@@ -35,19 +35,15 @@ async fn verify_assertion(app: &TestApp, assertion: &str, audience: &str) -> any
 
 #[tokio::test]
 async fn the_upstream_sees_only_the_gateways_identity_headers_and_a_valid_assertion() {
-    let mut app = spawn_app().await;
-    let (upstream, _) = start_upstream().await;
-    proxy_gateway(&mut app, upstream, "ADMIN").await;
+    let (app, _) = proxied_app("ADMIN").await;
     let (id, cookie) = admin_session(&app, "ada@example.com").await;
 
     let response = app
-        .http
-        .get(app.url("/proxy/echo/inspect/it?q=1&r=%2F"))
-        .header(
-            header::COOKIE,
-            format!("echo.theme=dark; {cookie}; lang=en; echo.lang=en"),
+        .same_origin(
+            Method::GET,
+            "/proxy/echo/inspect/it?q=1&r=%2F",
+            &format!("echo.theme=dark; {cookie}; lang=en; echo.lang=en"),
         )
-        .header("sec-fetch-site", "same-origin")
         .header("x-request-id", "proxy-test-1")
         .header(
             "traceparent",
@@ -147,6 +143,17 @@ async fn the_upstream_sees_only_the_gateways_identity_headers_and_a_valid_assert
     assert_eq!(header_values(&echoed, "x-forwarded-user"), [id.to_string()]);
 }
 
+/// `auth.proxy_assertion` for route `echo` and `roles`, asked straight over
+/// NATS as `caller` (as the gateway's NATS user would): status and reply.
+async fn echo_assertion(
+    app: &TestApp,
+    caller: Option<(i64, shared::Role)>,
+    roles: &[&str],
+) -> (Option<u16>, Value) {
+    let ask = json!({"audience": "proxy:echo", "roles": roles});
+    app.nats_request("auth.proxy_assertion", caller, &ask).await
+}
+
 #[tokio::test]
 async fn the_auth_worker_mints_an_assertion_only_for_a_live_session_and_an_admitted_role() {
     use shared::Role;
@@ -156,30 +163,12 @@ async fn the_auth_worker_mints_an_assertion_only_for_a_live_session_and_an_admit
     app.login_ok("bob@example.com", PASSWORD).await;
     let subject = "auth.proxy_assertion";
     // Straight onto NATS as the gateway's user: the worker still decides.
-    let (status, body) = app
-        .nats_request(
-            subject,
-            Some((id, Role::User)),
-            &json!({"audience": "proxy:echo", "roles": ["ADMIN"]}),
-        )
-        .await;
+    let (status, body) = echo_assertion(&app, Some((id, Role::User)), &["ADMIN"]).await;
     assert_eq!(status, Some(403), "{body}");
     // A token's word is not enough: the USER claiming ADMIN is read as USER.
-    let (status, _) = app
-        .nats_request(
-            subject,
-            Some((id, Role::Admin)),
-            &json!({"audience": "proxy:echo", "roles": ["ADMIN"]}),
-        )
-        .await;
+    let (status, _) = echo_assertion(&app, Some((id, Role::Admin)), &["ADMIN"]).await;
     assert_eq!(status, Some(403));
-    let (status, _) = app
-        .nats_request(
-            subject,
-            None,
-            &json!({"audience": "proxy:echo", "roles": ["USER"]}),
-        )
-        .await;
+    let (status, _) = echo_assertion(&app, None, &["USER"]).await;
     assert_eq!(status, Some(401), "no caller, no assertion");
     for bad in [
         json!({"audience": "natsauth-api", "roles": ["USER"]}),
@@ -191,13 +180,7 @@ async fn the_auth_worker_mints_an_assertion_only_for_a_live_session_and_an_admit
             .await;
         assert_eq!(status, Some(400), "{bad}");
     }
-    let (status, body) = app
-        .nats_request(
-            subject,
-            Some((id, Role::User)),
-            &json!({"audience": "proxy:echo", "roles": ["USER", "ADMIN"]}),
-        )
-        .await;
+    let (status, body) = echo_assertion(&app, Some((id, Role::User)), &["USER", "ADMIN"]).await;
     assert_eq!(status, None, "{body}");
     assert_eq!(body["user"]["email"], "bob@example.com");
     assert_eq!(body["expiresIn"], 60);

@@ -25,25 +25,29 @@ mod routing;
 mod streaming;
 mod websocket;
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, sync::Arc};
 
 use axum::http::header;
 use reqwest::Method;
 use serde_json::{Value, json};
 use testkit::{Api, PASSWORD};
 
-use crate::helpers::{COOKIE, TestApp, proxy_settings};
+use crate::helpers::{COOKIE, TestApp, proxy_settings, spawn_app};
+use echo::{Upstream, start_upstream};
 
-/// A gateway of `app`'s stack with a route `echo` to `upstream` for
-/// `roles`, and another, `down`, to a port nobody listens on; it becomes
-/// `app`'s API.
-pub(crate) async fn proxy_gateway(app: &mut TestApp, upstream: SocketAddr, roles: &str) {
-    let settings = proxied_settings(app, upstream, roles);
+/// A fresh app whose gateway has a route `echo` to a fresh echo upstream
+/// for `roles`, and another, `down`, to a port nobody listens on; the
+/// upstream's record of what reached it.
+pub(crate) async fn proxied_app(roles: &str) -> (TestApp, Arc<Upstream>) {
+    let mut app = spawn_app().await;
+    let (upstream, seen) = start_upstream().await;
+    let settings = proxied_settings(&app, upstream, roles);
     let api = app.start_gateway(settings).await;
     app.set_api(api);
+    (app, seen)
 }
 
-/// The settings of [`proxy_gateway`]'s gateway, for a test that starts it
+/// The settings of [`proxied_app`]'s gateway, for a test that starts it
 /// (or several) itself.
 pub(crate) fn proxied_settings(
     app: &TestApp,
@@ -64,10 +68,7 @@ pub(crate) fn proxied_settings(
 /// Logs the browser session of `cookie` out (204).
 pub(crate) async fn log_out(api: &Api, cookie: &str) {
     let logout = api
-        .http
-        .post(api.url("/api/session/logout"))
-        .header(header::COOKIE, cookie)
-        .header("sec-fetch-site", "same-origin")
+        .same_origin(Method::POST, "/api/session/logout", cookie)
         .send()
         .await
         .unwrap();
@@ -77,19 +78,18 @@ pub(crate) async fn log_out(api: &Api, cookie: &str) {
 /// A browser session of `email` (signed up, or an ADMIN made here): the
 /// `Cookie` header value.
 pub(crate) async fn session(api: &Api, email: &str) -> String {
-    let response = api
-        .http
-        .post(api.url("/api/session"))
-        .header("sec-fetch-site", "same-origin")
-        .json(&json!({"email": email, "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
+    let response = api.session_login(email, PASSWORD).await;
     assert_eq!(response.status(), 200, "session login of {email}");
     let set = response.headers()[header::SET_COOKIE].to_str().unwrap();
     let pair = set.split(';').next().unwrap();
     assert!(pair.starts_with(&format!("{COOKIE}=")), "{set}");
     pair.to_owned()
+}
+
+/// Signs `email` up and opens a browser session: the `Cookie` header value.
+pub(crate) async fn user_session(api: &Api, email: &str) -> String {
+    api.signup_ok(email).await;
+    session(api, email).await
 }
 
 /// An ADMIN made here, and a browser session of theirs: id and `Cookie`.
@@ -100,10 +100,7 @@ pub(crate) async fn admin_session(app: &TestApp, email: &str) -> (i64, String) {
 
 /// GET `path` with `cookie` as a page's script would (same-origin fetch).
 pub(crate) async fn fetch(app: &TestApp, cookie: &str, path: &str) -> reqwest::Response {
-    app.http
-        .get(app.url(path))
-        .header(header::COOKIE, cookie)
-        .header("sec-fetch-site", "same-origin")
+    app.same_origin(Method::GET, path, cookie)
         .header("sec-fetch-mode", "cors")
         .send()
         .await

@@ -3,9 +3,9 @@
 
 use std::sync::atomic::Ordering;
 
-use axum::http::header;
+use reqwest::Method;
 
-use super::{admin_session, echo::start_upstream, echo_of, gateway, raw::raw, route, session};
+use super::{admin_session, echo::start_upstream, echo_of, gateway, raw::raw, route, user_session};
 use crate::helpers::spawn_app;
 
 #[tokio::test]
@@ -15,8 +15,7 @@ async fn paths_that_would_leave_the_route_are_refused_and_never_forwarded() {
     let routes = route("echo", &format!("http://{upstream}"), "")
         + &route("based", &format!("http://{upstream}/base/"), "");
     gateway(&mut app, &routes, "").await;
-    app.signup_ok("ada@example.com").await;
-    let cookie = session(&app, "ada@example.com").await;
+    let cookie = user_session(&app, "ada@example.com").await;
     let headers = [
         ("Cookie", cookie.as_str()),
         ("Sec-Fetch-Site", "same-origin"),
@@ -86,13 +85,7 @@ async fn a_jsonp_callback_never_reaches_an_upstream() {
         );
     gateway(&mut app, &routes, "").await;
     let (_, cookie) = admin_session(&app, "ada@example.com").await;
-    let get = |path: &'static str| {
-        app.http
-            .get(app.url(path))
-            .header(header::COOKIE, &cookie)
-            .header("sec-fetch-site", "same-origin")
-            .send()
-    };
+    let get = |path: &'static str| app.same_origin(Method::GET, path, &cookie).send();
 
     let varz = get("/proxy/nats/varz?callback=leak").await.unwrap();
     assert_eq!(varz.status(), 200);
@@ -132,15 +125,8 @@ async fn proxied_replies_say_nosniff_and_same_origin_and_an_isolated_route_is_sa
             "nosniff = false\ncross_origin_resource_policy = \"cross-origin\"",
         );
     gateway(&mut app, &routes, "").await;
-    app.signup_ok("ada@example.com").await;
-    let cookie = session(&app, "ada@example.com").await;
-    let get = |path: &'static str| {
-        app.http
-            .get(app.url(path))
-            .header(header::COOKIE, &cookie)
-            .header("sec-fetch-site", "same-origin")
-            .send()
-    };
+    let cookie = user_session(&app, "ada@example.com").await;
+    let get = |path: &'static str| app.same_origin(Method::GET, path, &cookie).send();
     let value = |response: &reqwest::Response, name: &str| {
         response
             .headers()

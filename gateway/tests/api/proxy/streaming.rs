@@ -4,20 +4,18 @@
 use std::{sync::Arc, time::Duration};
 
 use axum::http::header;
+use reqwest::Method;
 use serde_json::Value;
 use testkit::{Api, assert_error};
 use tokio::sync::Notify;
 
-use super::{echo::start_upstream, fetch, proxied_settings, proxy_gateway, session};
+use super::{echo::start_upstream, fetch, proxied_app, proxied_settings, session, user_session};
 use crate::helpers::{no_redirects, spawn_app};
 
 #[tokio::test]
 async fn upstream_down_is_502_and_a_slow_one_504_in_the_contracts_shape() {
-    let mut app = spawn_app().await;
-    let (upstream, _) = start_upstream().await;
-    proxy_gateway(&mut app, upstream, "USER,ADMIN").await;
-    app.signup_ok("ada@example.com").await;
-    let cookie = session(&app, "ada@example.com").await;
+    let (app, _) = proxied_app("USER,ADMIN").await;
+    let cookie = user_session(&app, "ada@example.com").await;
 
     let down = fetch(&app, &cookie, "/proxy/down/anything").await;
     let body = assert_error(down, 502, "/proxy/down/anything").await;
@@ -53,21 +51,15 @@ async fn upstream_down_is_502_and_a_slow_one_504_in_the_contracts_shape() {
 
 #[tokio::test]
 async fn bodies_stream_both_ways_without_the_apis_limits() {
-    let mut app = spawn_app().await;
-    let (upstream, seen) = start_upstream().await;
-    proxy_gateway(&mut app, upstream, "USER").await;
-    app.signup_ok("ada@example.com").await;
-    let cookie = session(&app, "ada@example.com").await;
+    let (app, seen) = proxied_app("USER").await;
+    let cookie = user_session(&app, "ada@example.com").await;
 
     // Three times the API's body limit, sent in chunks as it is produced.
     let size = 3 * 1024 * 1024;
     let chunks =
         futures::stream::iter((0..48).map(move |_| Ok::<_, std::io::Error>(vec![b'a'; size / 48])));
     let response = app
-        .http
-        .put(app.url("/proxy/echo/upload"))
-        .header(header::COOKIE, &cookie)
-        .header("sec-fetch-site", "same-origin")
+        .same_origin(Method::PUT, "/proxy/echo/upload", &cookie)
         .body(reqwest::Body::wrap_stream(chunks))
         .send()
         .await

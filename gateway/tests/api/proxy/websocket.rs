@@ -8,8 +8,8 @@ use futures::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::{self, Message};
 
 use super::{
-    admin_session, demote, echo::start_upstream, gateway, log_out, proxy_gateway, raw::raw, route,
-    session,
+    admin_session, demote, echo::start_upstream, gateway, log_out, proxied_app, raw::raw, route,
+    session, user_session,
 };
 use crate::helpers::{TestApp, spawn_app};
 
@@ -72,9 +72,7 @@ async fn ends(socket: &mut Socket) -> bool {
 
 #[tokio::test]
 async fn a_websocket_is_tunnelled_for_this_origin_only() {
-    let mut app = spawn_app().await;
-    let (upstream, seen) = start_upstream().await;
-    proxy_gateway(&mut app, upstream, "USER").await;
+    let (app, seen) = proxied_app("USER").await;
     let user = app.signup_ok("ada@example.com").await;
     let cookie = session(&app, "ada@example.com").await;
 
@@ -122,8 +120,7 @@ async fn only_websocket_upgrades_pass_and_a_tunnel_ends_with_its_session() {
         + "[[proxy.routes]]\nname = \"admins\"\n"
         + &format!("upstream = \"http://{upstream}\"\nroles = \"ADMIN\"\n");
     gateway(&mut app, &routes, "").await;
-    app.signup_ok("ada@example.com").await;
-    let cookie = session(&app, "ada@example.com").await;
+    let cookie = user_session(&app, "ada@example.com").await;
 
     // An upstream that would switch to anything is never asked to.
     for (connection, protocol) in [
@@ -149,8 +146,7 @@ async fn only_websocket_upgrades_pass_and_a_tunnel_ends_with_its_session() {
 
     // Logging out closes the user's open tunnel, and only hers.
     let mut socket = open(&app, "/proxy/echo/ws", &cookie).await;
-    app.signup_ok("bob@example.com").await;
-    let bob = session(&app, "bob@example.com").await;
+    let bob = user_session(&app, "bob@example.com").await;
     let mut bobs = open(&app, "/proxy/echo/ws", &bob).await;
     log_out(&app, &cookie).await;
     assert!(ends(&mut socket).await, "the tunnel outlived its session");
