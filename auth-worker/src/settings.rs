@@ -90,7 +90,7 @@ pub struct Argon2Settings {
 impl Settings {
     pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
         Ok(settings::load(
-            &[DEFAULTS, settings::SERVICE, settings::LOG],
+            &settings::worker_defaults(DEFAULTS),
             file,
             "AUTH_WORKER",
         )?)
@@ -103,14 +103,6 @@ mod tests {
 
     #[test]
     fn the_config_files_name_every_setting() {
-        let missing = settings::reference::undocumented::<Settings>(
-            "",
-            &[DEFAULTS, settings::SERVICE, settings::LOG],
-        )
-        .unwrap();
-        assert!(
-            missing.is_empty(),
-            "config/auth-worker.toml, config/service.toml and config/log.toml do not name {missing:?}"
-        );
+        settings::reference::assert_named::<Settings>("", &settings::worker_defaults(DEFAULTS));
     }
 }

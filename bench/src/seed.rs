@@ -102,15 +102,12 @@ async fn insert_users(db: &mut PgConnection, phc: &str, users: i64) -> anyhow::R
     .bind(users)
     .execute(&mut *db)
     .await?;
-    eprintln!(
-        "  seeded {} users in {:.1} s",
-        users,
-        step.elapsed().as_secs_f64()
-    );
-    let range = sqlx::query_as("select min(id), max(id) from users where email like 'user%'")
-        .fetch_one(&mut *db)
-        .await?;
-    Ok(range)
+    id_range(
+        db,
+        ("users", users, step),
+        "select min(id), max(id) from users where email like 'user%'",
+    )
+    .await
 }
 
 /// `posts` posts spread over the users of `user_min..=user_max`, every
@@ -132,13 +129,24 @@ async fn insert_posts(
     .bind(posts)
     .execute(&mut *db)
     .await?;
+    id_range(
+        db,
+        ("posts", posts, step),
+        "select min(id), max(id) from posts",
+    )
+    .await
+}
+
+/// Says how long seeding `count` rows of `what` took since `step`, and
+/// returns the `(min, max)` ids that `range` selects.
+async fn id_range(
+    db: &mut PgConnection,
+    (what, count, step): (&str, i64, Instant),
+    range: &'static str,
+) -> anyhow::Result<(i64, i64)> {
     eprintln!(
-        "  seeded {} posts in {:.1} s",
-        posts,
+        "  seeded {count} {what} in {:.1} s",
         step.elapsed().as_secs_f64()
     );
-    let range = sqlx::query_as("select min(id), max(id) from posts")
-        .fetch_one(&mut *db)
-        .await?;
-    Ok(range)
+    Ok(sqlx::query_as(range).fetch_one(db).await?)
 }

@@ -23,6 +23,11 @@ pub const LOG: &str = include_str!("../../config/log.toml");
 /// worker's defaults.
 pub const SERVICE: &str = include_str!("../../config/service.toml");
 
+/// A worker's defaults: its own file, then [`SERVICE`] and [`LOG`].
+pub fn worker_defaults(own: &'static str) -> [&'static str; 3] {
+    [own, SERVICE, LOG]
+}
+
 /// `[service]`: how a worker copy serves its endpoints (see
 /// `config/service.toml`).
 #[derive(Debug, Clone, Deserialize)]

@@ -46,6 +46,19 @@ pub fn undocumented<T: DeserializeOwned>(root: &str, files: &[&str]) -> Result<V
         .collect())
 }
 
+/// For a test: panics naming every setting of `T` (at `root`) that `files`
+/// do not name (see [`undocumented`]).
+#[track_caller]
+pub fn assert_named<T: DeserializeOwned>(root: &str, files: &[&str]) {
+    match undocumented::<T>(root, files) {
+        Ok(missing) => assert!(
+            missing.is_empty(),
+            "settings missing from their config file: {missing:?}"
+        ),
+        Err(error) => panic!("the settings type cannot be walked: {error}"),
+    }
+}
+
 fn join(table: &str, key: &str) -> String {
     if table.is_empty() {
         key.to_owned()
