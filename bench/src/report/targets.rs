@@ -378,18 +378,14 @@ mod tests {
         assert!(matches!(targets[0].measure, Measure::Ratio { .. }));
     }
 
+    /// One valid target, `a`, of `me.rps`.
+    const ONE: &str =
+        "[[target]]\nid = \"a\"\nsays = \"x\"\nwhy = \"y\"\nof = \"me.rps\"\nat-least = 1\n";
+
     #[test]
     fn a_target_with_two_bounds_or_an_unknown_figure_is_refused() {
-        let two_bounds = r#"
-            [[target]]
-            id = "a"
-            says = "x"
-            why = "y"
-            of = "me.rps"
-            at-least = 1
-            at-most = 2
-            "#;
-        let error = format!("{:#}", parse(two_bounds).expect_err("two bounds"));
+        let two_bounds = format!("{ONE}at-most = 2\n");
+        let error = format!("{:#}", parse(&two_bounds).expect_err("two bounds"));
         assert!(error.contains("needs one of"), "{error}");
         let unknown = two_bounds
             .replace("me.rps", "me.speed")
@@ -400,15 +396,7 @@ mod tests {
 
     #[test]
     fn two_targets_may_not_share_an_id() {
-        let one = r#"
-            [[target]]
-            id = "a"
-            says = "x"
-            why = "y"
-            of = "me.rps"
-            at-least = 1
-            "#;
-        let error = format!("{:#}", parse(&one.repeat(2)).expect_err("same id"));
+        let error = format!("{:#}", parse(&ONE.repeat(2)).expect_err("same id"));
         assert!(error.contains("two targets have the id \"a\""), "{error}");
     }
 }
