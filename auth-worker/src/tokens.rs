@@ -128,7 +128,13 @@ impl TokenIssuer {
         let now = OffsetDateTime::now_utc().unix_timestamp();
         let claims = AssertionClaims {
             sub: user.id.to_string(),
-            email: user.email.clone(),
+            // An address nobody proved is no identity to vouch for.
+            email: if user.email_verified {
+                user.email.clone()
+            } else {
+                String::new()
+            },
+            email_verified: user.email_verified,
             role: user.role,
             iat: now,
             exp: now + i64::try_from(self.assertion_ttl_secs).unwrap_or(60),
@@ -294,6 +300,7 @@ mod tests {
         let user = User {
             id: 3,
             email: "a@b.co".into(),
+            email_verified: false,
             firstname: None,
             lastname: None,
             role: shared::Role::User,

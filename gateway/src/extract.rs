@@ -292,6 +292,7 @@ impl FromRequestParts<AppState> for Ctx {
                 .get::<shared::headers::TraceParent>()
                 .map(ToString::to_string),
             client,
+            user_agent: None,
         }))
     }
 }

@@ -357,6 +357,7 @@ mod tests {
         let user = shared::User {
             id,
             email: format!("u{id}@example.com"),
+            email_verified: true,
             firstname: None,
             lastname: None,
             role: shared::Role::User,

@@ -9,8 +9,8 @@ use crate::{
     endpoint::endpoint,
     headers::Anonymous,
     types::{
-        Email, Secret, email_address, login_password, name, new_password, refresh_token,
-        trimmed_optional,
+        Email, Secret, email_address, login_password, mail_token, name, new_password,
+        refresh_token, trimmed_optional,
     },
     user::{User, UserId},
 };
@@ -164,6 +164,125 @@ pub struct ChangePasswordRequest {
     pub new_password: Secret,
 }
 
+/// `auth.verify_email`: spends a verification (or change of address) token
+/// from a mail's link. Replies with the user, `emailVerified: true`.
+#[derive(Debug, Clone, Serialize, Deserialize, Validate, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct VerifyEmailRequest {
+    #[serde(default)]
+    #[validate(custom(function = "mail_token"))]
+    #[schema(value_type = String, format = Password, required = true, min_length = 1, max_length = 256)]
+    pub token: Secret,
+}
+
+/// `auth.recover` (`POST /api/auth/recover`): a reset mail for `email`, if
+/// it names an account. Always `{}`, whether or not it does.
+#[derive(Debug, Clone, Serialize, Deserialize, Validate, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RecoverRequest {
+    #[serde(default)]
+    #[validate(custom(function = "email_address"))]
+    #[schema(value_type = String, example = "ada@example.com", required = true, min_length = 1, max_length = 254)]
+    pub email: Email,
+}
+
+/// `auth.reset_password`: a reset token and the new password.
+#[derive(Debug, Clone, Serialize, Deserialize, Validate, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResetPasswordRequest {
+    #[serde(default)]
+    #[validate(custom(function = "mail_token"))]
+    #[schema(value_type = String, format = Password, required = true, min_length = 1, max_length = 256)]
+    pub token: Secret,
+    #[serde(default)]
+    #[validate(custom(function = "new_password"))]
+    #[schema(value_type = String, format = Password, required = true, min_length = 8, max_length = 128)]
+    pub new_password: Secret,
+}
+
+/// `auth.change_email`: the caller's new address, confirmed by the current
+/// password. Takes effect when the link mailed to the new address is
+/// followed.
+#[derive(Debug, Clone, Serialize, Deserialize, Validate, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ChangeEmailRequest {
+    #[serde(default)]
+    #[validate(custom(function = "email_address"))]
+    #[schema(value_type = String, example = "ada@example.org", required = true, min_length = 1, max_length = 254)]
+    pub email: Email,
+    #[serde(default)]
+    #[validate(custom(function = "login_password"))]
+    #[schema(value_type = String, format = Password, required = true, min_length = 1, max_length = 128)]
+    pub current_password: Secret,
+}
+
+/// A request with nothing in it: `{}` or an empty body.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Empty {}
+
+/// A request naming one user (the ADMIN actions on a user).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Validate, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UserRequest {
+    #[validate(range(min = 1, message = "must be a positive id"))]
+    pub id: UserId,
+}
+
+/// `auth.revoke_session`: one of the caller's sessions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Validate, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SessionRequest {
+    pub id: uuid::Uuid,
+}
+
+/// One live session of the caller, as the sessions list shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionInfo {
+    pub id: uuid::Uuid,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: time::OffsetDateTime,
+    /// The last login or refresh of the session.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub last_used_at: time::OffsetDateTime,
+    /// The browser family and system, e.g. "Firefox on Linux".
+    pub user_agent: Option<String>,
+    /// The client's network at login: an IPv4 /24 or an IPv6 /48.
+    pub network: Option<String>,
+    /// The session of this request.
+    pub current: bool,
+}
+
+/// `auth.list_sessions`: the caller's live sessions, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionList {
+    pub items: Vec<SessionInfo>,
+}
+
+/// `auth.mail_token`: the token of an `email_tokens` row, made now, for the
+/// mail that carries it (only the mail-worker may ask, `nats.conf`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Validate, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MailTokenRequest {
+    pub token_id: uuid::Uuid,
+}
+
+/// A token for a mail's link. 410 instead when the row was spent, voided
+/// or has expired (the mail is not worth sending).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MailToken {
+    #[schema(value_type = String, format = Password)]
+    pub token: Secret,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub expires_at: time::OffsetDateTime,
+}
+
 /// The claims of an access token. Signed by the auth-worker (EdDSA, with the
 /// key's `kid` in the header), verified by the gateway.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -237,7 +356,10 @@ pub struct ProxyAssertion {
 pub struct AssertionClaims {
     /// The user id, as a string.
     pub sub: String,
+    /// Empty unless the address is verified.
     pub email: String,
+    /// Whether `email` is a verified address.
+    pub email_verified: bool,
     pub role: crate::Role,
     pub iat: i64,
     pub exp: i64,
@@ -311,6 +433,56 @@ endpoint!(
     MintAssertion, "auth.proxy_assertion", "auth_proxy_assertion", SERVICE, Caller, ProxyAssertionRequest => ProxyAssertion
 );
 
+endpoint!(
+    /// `auth.verify_email`: spends a verification or change-of-address token.
+    VerifyEmail, "auth.verify_email", "auth_verify_email", SERVICE, Anonymous, VerifyEmailRequest => User
+);
+endpoint!(
+    /// `auth.resend_verification`: a new verification mail for the caller
+    /// (throttled; 409 when the address is already verified).
+    ResendVerification, "auth.resend_verification", "auth_resend_verification", SERVICE, Caller, Empty => Done
+);
+endpoint!(
+    /// `auth.recover`: a reset mail if the email names an account; the same
+    /// reply, in about the same time, if not (throttled).
+    Recover, "auth.recover", "auth_recover", SERVICE, Anonymous, RecoverRequest => Done
+);
+endpoint!(
+    /// `auth.reset_password`: spends a reset token, sets the password and
+    /// ends every session of the user.
+    ResetPassword, "auth.reset_password", "auth_reset_password", SERVICE, Anonymous, ResetPasswordRequest => Done
+);
+endpoint!(
+    /// `auth.change_email`: checks the current password, mails a
+    /// confirmation to the new address and a notice to the old one.
+    ChangeEmail, "auth.change_email", "auth_change_email", SERVICE, Caller, ChangeEmailRequest => Done
+);
+endpoint!(
+    /// `auth.list_sessions`: the caller's live sessions.
+    ListSessions, "auth.list_sessions", "auth_list_sessions", SERVICE, Caller, Empty => SessionList
+);
+endpoint!(
+    /// `auth.revoke_session`: ends one of the caller's sessions (404 for
+    /// another user's).
+    RevokeSession, "auth.revoke_session", "auth_revoke_session", SERVICE, Caller, SessionRequest => Done
+);
+endpoint!(
+    /// `auth.end_other_sessions`: ends every session of the caller but this one.
+    EndOtherSessions, "auth.end_other_sessions", "auth_end_other_sessions", SERVICE, Caller, Empty => Done
+);
+endpoint!(
+    /// `auth.admin_recover` (ADMIN): mails the user a reset link.
+    AdminRecover, "auth.admin_recover", "auth_admin_recover", SERVICE, Caller, UserRequest => Done
+);
+endpoint!(
+    /// `auth.end_user_sessions` (ADMIN): ends every session of the user.
+    EndUserSessions, "auth.end_user_sessions", "auth_end_user_sessions", SERVICE, Caller, UserRequest => Done
+);
+endpoint!(
+    /// `auth.mail_token`: the token for a mail's link (the mail-worker only).
+    IssueMailToken, "auth.mail_token", "auth_mail_token", SERVICE, Anonymous, MailTokenRequest => MailToken
+);
+
 /// Every subject the auth worker serves, for readiness checks and tests.
 pub const SUBJECTS: &[&str] = &[
     <CreateUser as crate::Endpoint>::SUBJECT,
@@ -321,6 +493,17 @@ pub const SUBJECTS: &[&str] = &[
     <Logout as crate::Endpoint>::SUBJECT,
     <ChangePassword as crate::Endpoint>::SUBJECT,
     <MintAssertion as crate::Endpoint>::SUBJECT,
+    <VerifyEmail as crate::Endpoint>::SUBJECT,
+    <ResendVerification as crate::Endpoint>::SUBJECT,
+    <Recover as crate::Endpoint>::SUBJECT,
+    <ResetPassword as crate::Endpoint>::SUBJECT,
+    <ChangeEmail as crate::Endpoint>::SUBJECT,
+    <ListSessions as crate::Endpoint>::SUBJECT,
+    <RevokeSession as crate::Endpoint>::SUBJECT,
+    <EndOtherSessions as crate::Endpoint>::SUBJECT,
+    <AdminRecover as crate::Endpoint>::SUBJECT,
+    <EndUserSessions as crate::Endpoint>::SUBJECT,
+    <IssueMailToken as crate::Endpoint>::SUBJECT,
 ];
 
 #[cfg(test)]

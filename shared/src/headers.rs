@@ -23,6 +23,11 @@ pub const REQUEST_ID: &str = "X-Request-Id";
 pub const TRACEPARENT: &str = "traceparent";
 /// The HTTP client's address as the gateway saw it (throttling).
 pub const CLIENT_ADDRESS: &str = "X-Client-Address";
+/// The HTTP client's `User-Agent`, sent by the gateway with a login (at most
+/// [`USER_AGENT_MAX`] bytes) so the session remembers the device.
+pub const CLIENT_USER_AGENT: &str = "X-Client-User-Agent";
+/// The longest `User-Agent` passed on; a longer one is cut.
+pub const USER_AGENT_MAX: usize = 512;
 /// An error reply's message (the NATS service API, ADR-32).
 pub const NATS_SERVICE_ERROR: &str = "Nats-Service-Error";
 /// An error reply's HTTP-style status code (the NATS service API, ADR-32).
@@ -231,6 +236,8 @@ pub struct RequestContext {
     pub traceparent: Option<String>,
     /// Set by the gateway from the HTTP connection.
     pub client: Option<ClientAddress>,
+    /// The HTTP client's `User-Agent`, with a login only.
+    pub user_agent: Option<String>,
 }
 
 impl RequestContext {
@@ -245,6 +252,7 @@ impl RequestContext {
             client: header(CLIENT_ADDRESS)
                 .and_then(|v| v.parse().ok())
                 .map(ClientAddress),
+            user_agent: header(CLIENT_USER_AGENT).map(|v| cut(v, USER_AGENT_MAX).to_owned()),
         }
     }
 
@@ -266,7 +274,22 @@ impl RequestContext {
         if let Some(client) = &self.client {
             insert(CLIENT_ADDRESS, &client.0.to_string());
         }
+        if let Some(agent) = &self.user_agent {
+            insert(CLIENT_USER_AGENT, cut(agent, USER_AGENT_MAX));
+        }
     }
+}
+
+/// `text` cut to at most `max` bytes, on a character boundary.
+pub fn cut(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 #[cfg(test)]
@@ -311,6 +334,7 @@ mod tests {
             request_id: Some("abc".into()),
             traceparent: Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into()),
             client: Some(ClientAddress("2001:db8::7".parse().unwrap())),
+            user_agent: Some("Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0".into()),
         };
         let back = read(&written(&ctx));
         assert_eq!(back, ctx);

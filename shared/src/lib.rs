@@ -8,6 +8,7 @@
 //!   apply ([`endpoint::decode_request`], [`endpoint::require_object`]).
 //! * [`auth`], [`user`], [`post`]: one type per request and reply, and one
 //!   `Endpoint` impl per subject.
+//! * [`events`]: the security events of the `AUTH_EVENTS` stream.
 //! * [`paging`]: keyset paging (`Limit`, `Cursor`, `Page`).
 //! * [`error`]: the error that travels in a reply ([`ServiceError`]) with its
 //!   field details.
@@ -27,6 +28,7 @@
 pub mod auth;
 pub mod endpoint;
 pub mod error;
+pub mod events;
 pub mod headers;
 pub mod paging;
 pub mod post;

@@ -271,6 +271,16 @@ pub fn refresh_token(token: &Secret) -> Result<(), ValidationError> {
     }
 }
 
+/// A token from a mail's link: present and of a plausible size (43
+/// base64url characters are issued).
+pub fn mail_token(token: &Secret) -> Result<(), ValidationError> {
+    match token.chars() {
+        0 => Err(invalid("required", "is required")),
+        n if n > 256 => Err(invalid("length", "is not a link token")),
+        _ => Ok(()),
+    }
+}
+
 /// A person's first or last name: at most 100 characters, printable.
 pub fn name(text: &str) -> Result<(), ValidationError> {
     if text.chars().count() as u64 > NAME_MAX_CHARS {

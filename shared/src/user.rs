@@ -66,6 +66,9 @@ pub struct User {
     pub id: UserId,
     #[schema(example = "ada@example.com")]
     pub email: String,
+    /// Whether the owner of `email` followed a verification link (see
+    /// `auth.verify_email`). Proxied tools get the address only when it is.
+    pub email_verified: bool,
     pub firstname: Option<String>,
     pub lastname: Option<String>,
     pub role: Role,

@@ -52,6 +52,7 @@ pub struct Passwords {
     pub gateway: String,
     pub auth_worker: String,
     pub user_worker: String,
+    pub mail_worker: String,
     pub ops: String,
 }
 
@@ -64,6 +65,7 @@ impl Passwords {
             gateway: p(),
             auth_worker: p(),
             user_worker: p(),
+            mail_worker: p(),
             ops: p(),
         }
     }
@@ -73,6 +75,7 @@ impl Passwords {
             "gateway" => &self.gateway,
             "auth-worker" => &self.auth_worker,
             "user-worker" => &self.user_worker,
+            "mail-worker" => &self.mail_worker,
             "ops" => &self.ops,
             other => panic!("no NATS user {other}"),
         }
@@ -199,22 +202,34 @@ pub struct NatsProcess {
     /// The client port it listens on.
     pub port: u16,
     log: Arc<Mutex<Vec<String>>>,
+    /// Its JetStream store, unless the caller named one
+    /// (`NATS_JETSTREAM_DIR` in `env`: a restarted server keeps its streams).
+    _store: Option<crate::TempDir>,
 }
 
 impl NatsProcess {
     /// Starts `nats-server <args>` with the users' passwords (and `env`) in
-    /// its environment, and returns once it accepts clients.
+    /// its environment, and returns once it accepts clients. Its JetStream
+    /// store is a directory of its own unless `env` names one
+    /// (`NATS_JETSTREAM_DIR`).
     pub async fn start(
         name: &str,
         args: &[String],
         passwords: &Passwords,
         env: &[(&str, String)],
     ) -> Self {
-        let mut child = Command::new(nats_server_bin())
+        let store =
+            (!env.iter().any(|(k, _)| *k == "NATS_JETSTREAM_DIR")).then(crate::TempDir::new);
+        let mut command = Command::new(nats_server_bin());
+        if let Some(store) = &store {
+            command.env("NATS_JETSTREAM_DIR", &store.path);
+        }
+        let mut child = command
             .args(args)
             .env("NATS_GATEWAY_PASSWORD", &passwords.gateway)
             .env("NATS_AUTH_WORKER_PASSWORD", &passwords.auth_worker)
             .env("NATS_USER_WORKER_PASSWORD", &passwords.user_worker)
+            .env("NATS_MAIL_WORKER_PASSWORD", &passwords.mail_worker)
             .env("NATS_OPS_PASSWORD", &passwords.ops)
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdout(Stdio::null())
@@ -259,6 +274,7 @@ impl NatsProcess {
             name: name.to_owned(),
             port,
             log,
+            _store: store,
         }
     }
 

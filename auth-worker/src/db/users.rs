@@ -25,7 +25,7 @@ pub async fn insert_user(
         User,
         r#"insert into users (email, password_hash, firstname, lastname)
            values ($1, $2, $3, $4)
-           returning id, email, firstname, lastname, role as "role: Role", created_at, updated_at"#,
+           returning id, email, email_verified, firstname, lastname, role as "role: Role", created_at, updated_at"#,
         email.as_str(),
         password_hash,
         firstname,
@@ -47,7 +47,7 @@ pub async fn email_taken(db: &PgPool, email: &Email) -> Result<bool, Error> {
 pub async fn user_by_email(db: &PgPool, email: &Email) -> Result<Option<User>, Error> {
     Ok(sqlx::query_as!(
         User,
-        r#"select id, email, firstname, lastname, role as "role: Role", created_at, updated_at
+        r#"select id, email, email_verified, firstname, lastname, role as "role: Role", created_at, updated_at
            from users where lower(email) = lower($1)"#,
         email.as_str()
     )
@@ -60,6 +60,7 @@ pub async fn user_by_email(db: &PgPool, email: &Email) -> Result<Option<User>, E
 struct Credentials {
     id: UserId,
     email: String,
+    email_verified: bool,
     firstname: Option<String>,
     lastname: Option<String>,
     role: Role,
@@ -73,6 +74,7 @@ impl Credentials {
         let user = User {
             id: self.id,
             email: self.email,
+            email_verified: self.email_verified,
             firstname: self.firstname,
             lastname: self.lastname,
             role: self.role,
@@ -90,7 +92,7 @@ pub async fn credentials_by_email(
 ) -> Result<Option<(User, String)>, Error> {
     let row = sqlx::query_as!(
         Credentials,
-        r#"select id, email, firstname, lastname, role as "role: Role", created_at, updated_at,
+        r#"select id, email, email_verified, firstname, lastname, role as "role: Role", created_at, updated_at,
                   password_hash
            from users where lower(email) = lower($1)"#,
         email.as_str()
@@ -104,7 +106,7 @@ pub async fn credentials_by_email(
 pub async fn credentials_by_id(db: &PgPool, id: UserId) -> Result<Option<(User, String)>, Error> {
     let row = sqlx::query_as!(
         Credentials,
-        r#"select id, email, firstname, lastname, role as "role: Role", created_at, updated_at,
+        r#"select id, email, email_verified, firstname, lastname, role as "role: Role", created_at, updated_at,
                   password_hash
            from users where id = $1"#,
         id
@@ -140,7 +142,7 @@ pub async fn set_role_by_email(
     let user = sqlx::query_as!(
         User,
         r#"update users set role = $2, updated_at = now() where lower(email) = lower($1)
-           returning id, email, firstname, lastname, role as "role: Role", created_at, updated_at"#,
+           returning id, email, email_verified, firstname, lastname, role as "role: Role", created_at, updated_at"#,
         email.as_str(),
         role as Role,
     )

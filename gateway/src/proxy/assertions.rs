@@ -115,6 +115,7 @@ mod tests {
         User {
             id,
             email: "a@b.co".into(),
+            email_verified: true,
             firstname: None,
             lastname: None,
             role: shared::Role::Admin,

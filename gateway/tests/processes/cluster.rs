@@ -182,7 +182,9 @@ async fn the_cluster_routes_refuse_a_wrong_password() {
                 .env("NATS_GATEWAY_PASSWORD", "pa")
                 .env("NATS_AUTH_WORKER_PASSWORD", "pb")
                 .env("NATS_USER_WORKER_PASSWORD", "pc")
+                .env("NATS_MAIL_WORKER_PASSWORD", "pe")
                 .env("NATS_OPS_PASSWORD", "pd")
+                .env("NATS_JETSTREAM_DIR", std::env::temp_dir())
                 .env("NATS_ROUTES", "[]");
             if with_password {
                 cmd.env("NATS_ROUTE_PASSWORD", "pr");

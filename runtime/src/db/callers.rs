@@ -174,7 +174,7 @@ async fn live_sessions(
         .await
         .map_err(|_| sqlx::Error::PoolTimedOut)??;
     let rows = sqlx::query!(
-        r#"select s.id as session, u.id, u.email, u.firstname, u.lastname,
+        r#"select s.id as session, u.id, u.email, u.email_verified, u.firstname, u.lastname,
                   u.role as "role: Role", u.created_at, u.updated_at
            from sessions s join users u on u.id = s.user_id
            where s.id = any($1) and s.revoked_at is null and s.expires_at > now()"#,
@@ -188,6 +188,7 @@ async fn live_sessions(
             let user = User {
                 id: r.id,
                 email: r.email,
+                email_verified: r.email_verified,
                 firstname: r.firstname,
                 lastname: r.lastname,
                 role: r.role,

@@ -11,7 +11,7 @@ use crate::service::ResolveCaller;
 pub async fn by_id(db: impl PgExecutor<'_>, id: UserId) -> Result<Option<User>, sqlx::Error> {
     sqlx::query_as!(
         User,
-        r#"select id, email, firstname, lastname, role as "role: Role", created_at, updated_at
+        r#"select id, email, email_verified, firstname, lastname, role as "role: Role", created_at, updated_at
            from users where id = $1"#,
         id
     )
@@ -29,7 +29,7 @@ impl ResolveCaller for PgPool {
         let session = claimed.session.ok_or_else(ended)?;
         let user = sqlx::query_as!(
             User,
-            r#"select u.id, u.email, u.firstname, u.lastname, u.role as "role: Role",
+            r#"select u.id, u.email, u.email_verified, u.firstname, u.lastname, u.role as "role: Role",
                       u.created_at, u.updated_at
                from sessions s join users u on u.id = s.user_id
                where s.id = $1 and s.user_id = $2 and s.revoked_at is null

@@ -153,6 +153,7 @@ impl<S: Clone + Send + Sync + 'static> ServiceBuilder<S> {
                     caller: E::Caller::from_resolved(caller)?,
                     user,
                     client: ctx.client,
+                    user_agent: ctx.user_agent,
                 };
                 let request = decode_request::<E::Request>(&payload)?;
                 let reply = handler(state, call, request).await.map_err(Into::into)?;

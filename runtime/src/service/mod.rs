@@ -42,6 +42,8 @@ pub struct Call<C> {
     pub user: Option<User>,
     /// The HTTP client's address, when the gateway sent one.
     pub client: Option<ClientAddress>,
+    /// The HTTP client's `User-Agent`, when the gateway sent one (a login).
+    pub user_agent: Option<String>,
 }
 
 /// Checks a claimed caller against the current state: the user exists, the

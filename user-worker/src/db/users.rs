@@ -18,7 +18,7 @@ pub async fn users_after(
 ) -> Result<Vec<User>, Error> {
     Ok(sqlx::query_as!(
         User,
-        r#"select id, email, firstname, lastname, role as "role: Role", created_at, updated_at
+        r#"select id, email, email_verified, firstname, lastname, role as "role: Role", created_at, updated_at
            from users where id > $1 order by id limit $2"#,
         after,
         limit
@@ -43,7 +43,7 @@ pub async fn update_user(
              role = coalesce($6, role),
              updated_at = now()
            where id = $1
-           returning id, email, firstname, lastname, role as "role: Role", created_at, updated_at"#,
+           returning id, email, email_verified, firstname, lastname, role as "role: Role", created_at, updated_at"#,
         request.id,
         request.firstname.is_some(),
         request.firstname.clone().flatten(),
