@@ -2,8 +2,11 @@
 //!
 //! * `/assets/…`: Vite's content-hashed files, cached for a year
 //!   (`immutable`): a new build has new names.
-//! * The pages (`/login`, `/signup`, `/account`, `/dashboard/…`) answer the
-//!   app's `index.html`, never cached, so a new build is picked up at once.
+//! * The pages (`/login`, `/signup`, `/forgot`, `/reset`, `/verify`,
+//!   `/account`, `/dashboard/…`) answer the app's `index.html`, never
+//!   cached, so a new build is picked up at once. `/reset` and `/verify`
+//!   are opened from a mail's link: their GET spends nothing (the page
+//!   POSTs the token), so a mail scanner that follows the link does no harm.
 //!   The server decides who sees a page: `/account` needs a session and
 //!   `/dashboard/…` an ADMIN; anonymous navigation is redirected to
 //!   `/login?next=…`, a USER on `/dashboard/…` gets the page with 403 (the
@@ -57,6 +60,9 @@ pub fn router(settings: &WebSettings) -> Router<AppState> {
         .route("/", get(home))
         .route("/login", get(public_page))
         .route("/signup", get(public_page))
+        .route("/forgot", get(public_page))
+        .route("/reset", get(public_page))
+        .route("/verify", get(public_page))
         .route("/account", get(account_page))
         .route(
             "/dashboard",
