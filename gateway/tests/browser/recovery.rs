@@ -25,6 +25,11 @@ async fn a_forgotten_password_is_reset_from_the_mailed_link_and_old_sessions_end
     browser
         .run("reset_walk", async {
             b.app.signup_ok("ada@example.com").await;
+            // A link's page is the app's, and names no Referer: its token
+            // goes nowhere but into the page's POST.
+            let page = b.app.get("/reset?token=not-a-real-one").await;
+            assert_eq!(page.status(), 200);
+            assert_eq!(page.headers()[header::REFERRER_POLICY], "no-referrer");
             let old_cookie = cookie_session(b, "ada@example.com", PASSWORD, None).await;
             assert_eq!(session_status(b, &old_cookie).await, 200);
 
