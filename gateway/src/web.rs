@@ -2,8 +2,13 @@
 //!
 //! * `/assets/…`: Vite's content-hashed files, cached for a year
 //!   (`immutable`): a new build has new names.
-//! * The pages (`/login`, `/signup`, `/account`, `/dashboard/…`) answer the
-//!   app's `index.html`, never cached, so a new build is picked up at once.
+//! * The pages (`/login`, `/signup`, `/forgot`, `/reset`, `/verify`,
+//!   `/account`, `/dashboard/…`) answer the app's `index.html`, never
+//!   cached, so a new build is picked up at once. `/reset` and `/verify`
+//!   are opened from a mail's link: their GET spends nothing (the page
+//!   POSTs the token), so a mail scanner that follows the link does no harm,
+//!   and they send no `Referer`, so the token in their address is not
+//!   passed on with the requests for the page's own files.
 //!   The server decides who sees a page: `/account` needs a session and
 //!   `/dashboard/…` an ADMIN; anonymous navigation is redirected to
 //!   `/login?next=…`, a USER on `/dashboard/…` gets the page with 403 (the
@@ -57,6 +62,9 @@ pub fn router(settings: &WebSettings) -> Router<AppState> {
         .route("/", get(home))
         .route("/login", get(public_page))
         .route("/signup", get(public_page))
+        .route("/forgot", get(public_page))
+        .route("/reset", get(link_page))
+        .route("/verify", get(link_page))
         .route("/account", get(account_page))
         .route(
             "/dashboard",
@@ -167,6 +175,16 @@ async fn home(State(state): State<AppState>, request: Request) -> Response {
 
 async fn public_page(State(state): State<AppState>) -> Response {
     index(&state, StatusCode::OK).await
+}
+
+/// A page a mail links to, with its token in the query.
+async fn link_page(State(state): State<AppState>) -> Response {
+    let mut response = index(&state, StatusCode::OK).await;
+    response.headers_mut().insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    response
 }
 
 /// A page for anyone logged in.

@@ -16,6 +16,9 @@
 #[path = "../api/helpers.rs"]
 mod helpers;
 
+// The walks of a mail's link read the stack's caught mail (testkit's mail
+// catcher, `app.mail`); on once the stack has one.
+// mod recovery;
 mod walk;
 
 use std::{

@@ -96,6 +96,11 @@ describe("the login page", () => {
     expect(screen.getByRole("button", { name: "Log in" }).getAttribute("aria-disabled")).toBe("true");
   });
 
+  it("links to the forgot-password page, keeping next", () => {
+    renderLogin("/login?next=%2Faccount");
+    expect(screen.getByRole("link", { name: "Forgot password?" }).getAttribute("href")).toBe("/forgot?next=%2Faccount");
+  });
+
   it("links to sign-up", () => {
     renderLogin();
     expect(screen.getByRole("heading", { level: 1, name: "Log in" })).toBeTruthy();

@@ -45,6 +45,9 @@ export function LoginPage() {
           autoComplete="current-password"
           {...bind("password", password, setPassword)}
         />
+        <p className="field-aside">
+          <Link href={withNext("/forgot", next)}>Forgot password?</Link>
+        </p>
         <Button type="submit" variant="primary" className="wide" busy={busy}>
           Log in
         </Button>

@@ -1,5 +1,15 @@
 import { type ChangeEvent, useState } from "react";
-import { type Role, type SessionInfo, type User, ROLES, deleteUser, listUsers, setRole } from "../api";
+import {
+  type Role,
+  type SessionInfo,
+  type User,
+  ROLES,
+  deleteUser,
+  endUserSessions,
+  listUsers,
+  sendResetLink,
+  setRole,
+} from "../api";
 import { AdminHeader } from "../components/AdminHeader";
 import { Button } from "../components/Button";
 import { ConfirmDialog } from "../components/ConfirmDialog";
@@ -8,7 +18,12 @@ import { Page } from "../components/Page";
 import { PagerControls } from "../components/PagerControls";
 import { RequireSession } from "../components/RequireSession";
 import { useList } from "../components/useList";
+import { VerifiedBadge } from "../components/VerifiedBadge";
 import { formatTime, fullName } from "../format";
+import { goTo, loginUrl } from "../navigation";
+
+/** An action on one user that asks first. */
+type Action = "recover" | "end-sessions" | "delete";
 
 export function UsersPage() {
   return <RequireSession admin>{(session) => <Users session={session} />}</RequireSession>;
@@ -17,8 +32,8 @@ export function UsersPage() {
 function Users({ session }: { session: SessionInfo }) {
   const list = useList(listUsers);
   const [pendingRoles, setPendingRoles] = useState<Record<number, Role>>({});
-  const [confirming, setConfirming] = useState<User | null>(null);
-  const [deleting, setDeleting] = useState(false);
+  const [confirming, setConfirming] = useState<{ action: Action; user: User } | null>(null);
+  const [acting, setActing] = useState(false);
   async function changeRole(user: User, role: Role) {
     if (pendingRoles[user.id] !== undefined || role === user.role) return;
     setPendingRoles((p) => ({ ...p, [user.id]: role }));
@@ -33,18 +48,34 @@ function Users({ session }: { session: SessionInfo }) {
     }
   }
 
-  async function confirmDelete() {
+  async function confirmAction() {
     if (!confirming) return;
-    const user = confirming;
-    setDeleting(true);
+    const { action, user } = confirming;
+    setActing(true);
     try {
-      await deleteUser(user.id);
-      list.setItems((items) => items.filter((u) => u.id !== user.id));
-      list.say(`Deleted ${user.email}`);
+      switch (action) {
+        case "recover":
+          await sendResetLink(user.id);
+          list.say(`Sent a password reset link to ${user.email}`);
+          break;
+        case "end-sessions":
+          await endUserSessions(user.id);
+          if (user.id === session.user.id) {
+            goTo(loginUrl("/dashboard/")); // This browser's session was one of them.
+            return;
+          }
+          list.say(`Ended every session of ${user.email}`);
+          break;
+        case "delete":
+          await deleteUser(user.id);
+          list.setItems((items) => items.filter((u) => u.id !== user.id));
+          list.say(`Deleted ${user.email}`);
+          break;
+      }
     } catch (caught) {
       list.fail(caught);
     } finally {
-      setDeleting(false);
+      setActing(false);
       setConfirming(null);
     }
   }
@@ -66,6 +97,7 @@ function Users({ session }: { session: SessionInfo }) {
               <tr>
                 <th scope="col">Email</th>
                 <th scope="col">Name</th>
+                <th scope="col">Email verified</th>
                 <th scope="col">Role</th>
                 <th scope="col">Created</th>
                 <th scope="col">
@@ -76,7 +108,7 @@ function Users({ session }: { session: SessionInfo }) {
             <tbody>
               {list.items.length === 0 ? (
                 <tr>
-                  <td colSpan={5} className="empty">
+                  <td colSpan={6} className="empty">
                     No users on this page.
                   </td>
                 </tr>
@@ -89,6 +121,9 @@ function Users({ session }: { session: SessionInfo }) {
                     <td>
                       {fullName(user) ?? <span className="muted">—</span>}
                       {user.id === session.user.id ? <span className="muted"> (you)</span> : null}
+                    </td>
+                    <td>
+                      <VerifiedBadge verified={user.emailVerified} />
                     </td>
                     <td>
                       <select
@@ -112,9 +147,21 @@ function Users({ session }: { session: SessionInfo }) {
                     </td>
                     <td className="cell-actions">
                       <Button
+                        aria-label={`Send reset link to ${user.email}`}
+                        onClick={() => setConfirming({ action: "recover", user })}
+                      >
+                        Send reset link
+                      </Button>
+                      <Button
+                        aria-label={`End sessions of ${user.email}`}
+                        onClick={() => setConfirming({ action: "end-sessions", user })}
+                      >
+                        End sessions
+                      </Button>
+                      <Button
                         variant="danger"
                         aria-label={`Delete ${user.email}`}
-                        onClick={() => setConfirming(user)}
+                        onClick={() => setConfirming({ action: "delete", user })}
                       >
                         Delete
                       </Button>
@@ -131,18 +178,47 @@ function Users({ session }: { session: SessionInfo }) {
       ) : null}
       {confirming ? (
         <ConfirmDialog
-          title="Delete user?"
-          confirmLabel="Delete user"
-          busy={deleting}
-          onConfirm={() => void confirmDelete()}
+          {...DIALOGS[confirming.action]}
+          busy={acting}
+          onConfirm={() => void confirmAction()}
           onCancel={() => setConfirming(null)}
         >
-          <p>
-            Delete the account of <strong>{confirming.email}</strong>? Their sessions end at once; their posts
-            stay, without an author. This cannot be undone.
-          </p>
+          <ConfirmText action={confirming.action} user={confirming.user} you={confirming.user.id === session.user.id} />
         </ConfirmDialog>
       ) : null}
     </Page>
   );
+}
+
+const DIALOGS = {
+  recover: { title: "Send a password reset link?", confirmLabel: "Send link", confirmVariant: "primary" },
+  "end-sessions": { title: "End all sessions?", confirmLabel: "End all sessions", confirmVariant: "danger" },
+  delete: { title: "Delete user?", confirmLabel: "Delete user", confirmVariant: "danger" },
+} as const satisfies Record<Action, { title: string; confirmLabel: string; confirmVariant: "primary" | "danger" }>;
+
+function ConfirmText({ action, user, you }: { action: Action; user: User; you: boolean }) {
+  const email = <strong>{user.email}</strong>;
+  switch (action) {
+    case "recover":
+      return (
+        <p>
+          Mail {email} a link to choose a new password? It works for 15 minutes. Their password stays as it is
+          unless they follow it.
+        </p>
+      );
+    case "end-sessions":
+      return (
+        <p>
+          Log {email} out on every device at once? They can log in again with their password.
+          {you ? " This browser is one of them: you will be logged out too." : null}
+        </p>
+      );
+    case "delete":
+      return (
+        <p>
+          Delete the account of {email}? Their sessions end at once; their posts stay, without an author. This cannot
+          be undone.
+        </p>
+      );
+  }
 }

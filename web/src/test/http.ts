@@ -35,3 +35,52 @@ export function stubFetch(...replies: (Response | Error)[]) {
   vi.stubGlobal("fetch", fetchMock);
   return fetchMock;
 }
+
+/** A request as the stubbed API saw it. */
+export interface SeenRequest {
+  method: string;
+  path: string;
+  body: unknown;
+}
+
+/**
+ * Stubs fetch with a tiny API: each "METHOD /path" key answers with its
+ * function's reply (a fresh Response each time); anything else is a 404.
+ * Returns the requests made, in order.
+ */
+export function stubApi(routes: Record<string, (body: unknown) => Response>): SeenRequest[] {
+  const seen: SeenRequest[] = [];
+  const fetchMock = vi.fn<typeof fetch>(async (input, init) => {
+    const method = init?.method ?? "GET";
+    const path = String(input);
+    const body = typeof init?.body === "string" ? (JSON.parse(init.body) as unknown) : undefined;
+    seen.push({ method, path, body });
+    const route = routes[`${method} ${path}`];
+    return route ? route(body) : jsonReply(404, errorBody(404, "no route"));
+  });
+  vi.stubGlobal("fetch", fetchMock);
+  return seen;
+}
+
+export const noContent = () => new Response(null, { status: 204 });
+export const accepted = () => new Response(null, { status: 202 });
+
+/** A `User` as the API shows it. */
+export function user(fields: Partial<Record<string, unknown>> = {}) {
+  return {
+    id: 1,
+    email: "ada@example.com",
+    emailVerified: false,
+    firstname: "Ada",
+    lastname: "Lovelace",
+    role: "USER",
+    createdAt: "2026-01-01T00:00:00Z",
+    updatedAt: "2026-01-01T00:00:00Z",
+    ...fields,
+  };
+}
+
+/** `GET /api/session`'s reply for `who`. */
+export function session(who: ReturnType<typeof user>) {
+  return { user: who, expiresAt: "2026-02-01T00:00:00Z", tools: [] };
+}
