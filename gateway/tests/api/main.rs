@@ -8,6 +8,7 @@
 
 mod helpers;
 
+mod account_routes;
 mod auth;
 mod browser;
 mod db_roles;

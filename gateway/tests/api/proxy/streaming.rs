@@ -9,7 +9,10 @@ use serde_json::Value;
 use testkit::{Api, assert_error};
 use tokio::sync::Notify;
 
-use super::{echo::start_upstream, fetch, proxied_app, proxied_settings, session, user_session};
+use super::{
+    echo::start_upstream, fetch, proxied_app, proxied_settings, session_as_is, user_session,
+    verify_email_of,
+};
 use crate::helpers::{no_redirects, spawn_app};
 
 #[tokio::test]
@@ -118,7 +121,8 @@ async fn a_shutdown_ends_proxied_streams_instead_of_waiting_for_them() {
         signal.notified().await;
     }));
     app.signup_ok("ada@example.com").await;
-    let cookie = session(&api, "ada@example.com").await;
+    verify_email_of(&app, "ada@example.com").await;
+    let cookie = session_as_is(&api, "ada@example.com").await;
     let mut events = api
         .http
         .get(api.url("/proxy/echo/events"))
