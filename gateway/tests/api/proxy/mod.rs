@@ -82,8 +82,12 @@ pub(crate) async fn log_out(api: &Api, cookie: &str) {
 /// address is verified first (as routes require by default): the `Cookie`
 /// header value.
 pub(crate) async fn session(app: &TestApp, email: &str) -> String {
-    verify_email_of(app, email).await;
-    session_as_is(app, email).await
+    let response = app.session_login(email, PASSWORD).await;
+    assert_eq!(response.status(), 200, "session login of {email}");
+    let cookie = cookie_of(&response);
+    let body: Value = response.json().await.unwrap();
+    verify_email(app, body["user"]["id"].as_i64().unwrap()).await;
+    cookie
 }
 
 /// Marks `user_id`'s address verified in the database, as following the
@@ -97,20 +101,15 @@ pub(crate) async fn verify_email(app: &TestApp, user_id: i64) {
     assert_eq!(done.rows_affected(), 1, "user {user_id}");
 }
 
-/// [`verify_email`] by address.
-pub(crate) async fn verify_email_of(app: &TestApp, email: &str) {
-    let done = sqlx::query("update users set email_verified = true where lower(email) = lower($1)")
-        .bind(email)
-        .execute(&app.db.pool().await)
-        .await
-        .unwrap();
-    assert_eq!(done.rows_affected(), 1, "{email}");
-}
-
 /// A browser session of `email` as it is, verified or not.
 pub(crate) async fn session_as_is(api: &Api, email: &str) -> String {
     let response = api.session_login(email, PASSWORD).await;
     assert_eq!(response.status(), 200, "session login of {email}");
+    cookie_of(&response)
+}
+
+/// The session cookie a login set: the `Cookie` header value.
+fn cookie_of(response: &reqwest::Response) -> String {
     let set = response.headers()[header::SET_COOKIE].to_str().unwrap();
     let pair = set.split(';').next().unwrap();
     assert!(pair.starts_with(&format!("{COOKIE}=")), "{set}");
