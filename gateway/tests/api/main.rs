@@ -8,6 +8,7 @@
 
 mod helpers;
 
+mod account_flows;
 mod account_routes;
 mod auth;
 mod browser;
