@@ -282,7 +282,8 @@ async fn pass(state: &AppState, route: &Route, request: Request) -> (Response, O
         } else {
             ApiError::Forbidden(VERIFY_FIRST).into_response()
         };
-        return (refused, Some(user_id));
+        tracing::info!(user_id, route = route.name, "address not verified");
+        return (refused, None);
     }
     let response = match forward::send(state, route, parts, body, &minted, admitted, tunnel).await {
         Ok(response) => response,

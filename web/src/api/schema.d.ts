@@ -680,8 +680,20 @@ export interface components {
             redirectTo: string;
             user: components["schemas"]["User"];
         };
-        /** @description One live session of the caller, as the sessions list shows it. */
+        /** @description Who is logged in, and until when the session lasts. */
         SessionInfo: {
+            /**
+             * Format: date-time
+             * @description When the session ends (it is refreshed until then).
+             */
+            expiresAt: string;
+            /** @description The protected upstreams (internal tools) this user's role may open,
+             *     in the order configured. */
+            tools: components["schemas"]["Tool"][];
+            user: components["schemas"]["User"];
+        };
+        /** @description One live session of the caller, as the sessions list shows it. */
+        SessionItem: {
             /** Format: date-time */
             createdAt: string;
             /** @description The session of this request. */
@@ -700,7 +712,7 @@ export interface components {
         };
         /** @description `auth.list_sessions`: the caller's live sessions, newest first. */
         SessionList: {
-            items: components["schemas"]["SessionInfo"][];
+            items: components["schemas"]["SessionItem"][];
         };
         /** @description `POST /api/session`: the login form. */
         SessionLogin: components["schemas"]["LoginRequest"] & {
