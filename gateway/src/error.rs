@@ -494,6 +494,11 @@ mod tests {
                 "email already registered",
             ),
             (
+                CallError::Service(ServiceError::new(410, "gone")).into(),
+                410,
+                "gone",
+            ),
+            (
                 CallError::Service(ServiceError::too_many_requests(7)).into(),
                 429,
                 "too many attempts, retry later",

@@ -12,7 +12,8 @@
 //!   caller who is not an ADMIN now (not only by the token's word). [`OptionalCaller`] is for public
 //!   routes that show more to a caller: no token is fine, a bad one is 401.
 //! * [`Ctx`] is what travels to the worker in headers (request id, trace,
-//!   the client's address).
+//!   the client's address). [`ClientUserAgent`] is the client's
+//!   `User-Agent`, which only the login routes add to it.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -294,6 +295,29 @@ impl FromRequestParts<AppState> for Ctx {
             client,
             user_agent: None,
         }))
+    }
+}
+
+/// The client's `User-Agent`, cut to [`shared::headers::USER_AGENT_MAX`]
+/// bytes; `None` when absent or not text. Only the login routes put it in
+/// the context (the worker remembers it with the new session), so no other
+/// request carries it to a worker.
+#[derive(Debug, Clone, Default)]
+pub struct ClientUserAgent(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientUserAgent {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .headers
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(|v| shared::headers::cut(v, shared::headers::USER_AGENT_MAX).to_owned()),
+        ))
     }
 }
 

@@ -157,7 +157,7 @@ pub(crate) fn to_login(uri: &Uri) -> Response {
 
 /// A 302 to `location` (the contract's status for a page's redirects;
 /// axum's `Redirect::to` answers 303).
-fn found(location: &str) -> Response {
+pub(crate) fn found(location: &str) -> Response {
     match HeaderValue::try_from(location) {
         Ok(value) => (StatusCode::FOUND, [(header::LOCATION, value)]).into_response(),
         Err(_) => ApiError::BadRequest("unusable redirect target".into()).into_response(),

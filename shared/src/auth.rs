@@ -239,6 +239,8 @@ pub struct SessionRequest {
 /// One live session of the caller, as the sessions list shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+// The gateway's `SessionInfo` (the browser session's reply) has the name.
+#[schema(as = SessionItem)]
 pub struct SessionInfo {
     pub id: uuid::Uuid,
     #[serde(with = "time::serde::rfc3339")]

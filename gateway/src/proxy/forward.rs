@@ -93,7 +93,11 @@ fn upstream_headers(
     };
     let identity = Identity {
         user_id: minted.user.id.to_string(),
-        email: &minted.user.email,
+        // An unverified address is only a claim: the upstream is not told it.
+        email: minted
+            .user
+            .email_verified
+            .then_some(minted.user.email.as_str()),
         role: minted.user.role.as_str(),
         assertion: &minted.assertion,
         client_ip,
@@ -191,7 +195,8 @@ fn connection_listed(headers: &HeaderMap) -> Vec<HeaderName> {
 #[derive(Debug)]
 pub struct Identity<'a> {
     pub user_id: String,
-    pub email: &'a str,
+    /// The verified address; `None` (no header) for an unverified one.
+    pub email: Option<&'a str>,
     pub role: &'a str,
     pub assertion: &'a str,
     pub client_ip: String,
@@ -239,7 +244,9 @@ pub fn request_headers(
         }
     };
     set(FORWARDED_USER, &identity.user_id);
-    set(FORWARDED_EMAIL, identity.email);
+    if let Some(email) = identity.email {
+        set(FORWARDED_EMAIL, email);
+    }
     set(FORWARDED_GROUPS, identity.role);
     set(AUTH_ASSERTION, identity.assertion);
     set("x-forwarded-for", &identity.client_ip);
@@ -389,7 +396,7 @@ pub(crate) mod tests {
     fn identity() -> Identity<'static> {
         Identity {
             user_id: "7".into(),
-            email: "ada@example.com",
+            email: Some("ada@example.com"),
             role: "ADMIN",
             assertion: "jwt",
             client_ip: "10.1.2.3".into(),
@@ -454,6 +461,22 @@ pub(crate) mod tests {
         ] {
             assert!(!is_identity(name), "{name}");
         }
+    }
+
+    #[test]
+    fn an_unverified_address_reaches_the_upstream_by_no_header() {
+        let incoming = map(&[
+            ("X-Forwarded-Email", "root@example.com"),
+            ("x-auth-request-email", "root@example.com"),
+        ]);
+        let unverified = Identity {
+            email: None,
+            ..identity()
+        };
+        let out = request_headers(&incoming, "tool", None, &unverified);
+        assert!(values(&out, "x-forwarded-email").is_empty());
+        assert!(values(&out, "x-auth-request-email").is_empty());
+        assert_eq!(values(&out, "x-forwarded-user"), ["7"]);
     }
 
     #[test]

@@ -7,7 +7,10 @@
 //! * anonymous navigation → 302 to `/login?next=…`; an anonymous fetch, JSON
 //!   request or WebSocket upgrade → 401 (never a redirect, never a 101); a
 //!   role the route does not admit → 403 (a page shows the app's
-//!   "Forbidden").
+//!   "Forbidden"). A route that requires a verified address
+//!   (`require_verified_email`, the default) sends a user whose address is
+//!   not verified to `/account?verify=required` (302) when navigating, and
+//!   answers anything else 403; the upstream hears nothing of it.
 //! * Before anything else ([`gate`], [`paths`]): with a public origin, the
 //!   request must be for its host (400); a path that would leave the route
 //!   gets 400; an upgrade must be a WebSocket (400); and a
@@ -18,7 +21,8 @@
 //!   client-sent identity header however spelled, every header with an `_`,
 //!   the `Authorization` header, the query parameters the route drops and
 //!   every cookie but the route's own ([`forward`], [`cookies`]); plus
-//!   `X-Forwarded-User/-Email/-Groups/-For/-Proto/-Host`, `x-request-id`,
+//!   `X-Forwarded-User/-Email/-Groups/-For/-Proto/-Host` (`-Email` only for
+//!   a verified address), `x-request-id`,
 //!   `traceparent` and `X-Auth-Assertion`, a JWT for audience
 //!   `proxy:<name>` minted by the auth-worker and cached here
 //!   ([`assertions`]).
@@ -191,6 +195,12 @@ pub fn router(proxy: &Proxy) -> Router<AppState> {
     router
 }
 
+/// Where a person opening a route that requires a verified address is
+/// sent while theirs is not: the account page, which offers a new link.
+pub const VERIFY_PAGE: &str = "/account?verify=required";
+/// The refusal of any other request (a fetch, a WebSocket) of such a user.
+pub const VERIFY_FIRST: &str = "verify your email address to use this tool";
+
 /// What kind of request an anonymous caller made: a person navigating
 /// gets the login page, anything else an error.
 fn is_navigation(parts: &Parts) -> bool {
@@ -263,6 +273,18 @@ async fn pass(state: &AppState, route: &Route, request: Request) -> (Response, O
         Err(e) => return (e.into_response(), None),
     };
     let user_id = minted.user.id;
+    if route.require_verified_email && !minted.user.email_verified {
+        // The assertion said "unverified"; once the address is verified the
+        // next request must see that, not this cached word.
+        state.proxy.assertions.forget_user(user_id);
+        let refused = if navigation && !upgrade {
+            crate::web::found(VERIFY_PAGE)
+        } else {
+            ApiError::Forbidden(VERIFY_FIRST).into_response()
+        };
+        tracing::info!(user_id, route = route.name, "address not verified");
+        return (refused, None);
+    }
     let response = match forward::send(state, route, parts, body, &minted, admitted, tunnel).await {
         Ok(response) => response,
         Err(e) => e.into_response(),

@@ -63,6 +63,10 @@ pub struct RouteSettings {
     /// upstream's own.
     #[serde(default = "default_resource_policy")]
     pub cross_origin_resource_policy: String,
+    /// Only users whose address is verified may open the route (default);
+    /// without it, an unverified user passes with no `X-Forwarded-Email`.
+    #[serde(default = "yes")]
+    pub require_verified_email: bool,
 }
 
 fn default_timeout_ms() -> u64 {
@@ -180,6 +184,9 @@ pub struct Route {
     pub nosniff: bool,
     /// `Cross-Origin-Resource-Policy` for every reply, if any.
     pub resource_policy: Option<HeaderValue>,
+    /// Refuses users whose address is not verified (see
+    /// [`RouteSettings::require_verified_email`]).
+    pub require_verified_email: bool,
 }
 
 /// Paths the gateway itself serves: no route may take them over.
@@ -257,6 +264,7 @@ impl RouteSettings {
             drop_query: self.drop_query.clone(),
             nosniff: self.nosniff,
             resource_policy: self.resource_policy()?,
+            require_verified_email: self.require_verified_email,
         })
     }
 
@@ -395,15 +403,16 @@ pub(crate) mod tests {
         let plain = route("http://127.0.0.1:9000", true);
         assert_eq!(plain.drop_query, ["callback"]);
         assert!(plain.nosniff && !plain.isolate);
+        assert!(plain.require_verified_email);
         assert_eq!(plain.resource_policy.unwrap(), "same-origin");
         let told = load(
             "[proxy.routes.tool]\nupstream = \"http://127.0.0.1:9000\"\nroles = \"ADMIN\"\n\
              isolate = true\ndrop_query = \"jsonp, cb\"\nnosniff = false\n\
-             cross_origin_resource_policy = \"\"\n",
+             cross_origin_resource_policy = \"\"\nrequire_verified_email = false\n",
         )
         .unwrap()
         .remove(0);
-        assert!(told.isolate && !told.nosniff);
+        assert!(told.isolate && !told.nosniff && !told.require_verified_email);
         assert_eq!(told.drop_query, ["jsonp", "cb"]);
         assert_eq!(told.resource_policy, None);
         let none = load(

@@ -1,11 +1,13 @@
-//! `/api/auth`: sign-up, login, the token keys.
+//! `/api/auth`: sign-up, login, the token keys, and the links mailed for
+//! verification and recovery.
 
 use axum::{extract::State, http::StatusCode};
 use shared::{
     User,
     auth::{
-        CreateUser, CreateUserRequest, JwkSet, Jwks, JwksRequest, Login, LoginRequest, Logout,
-        Refresh, RefreshTokenRequest, TokenReply,
+        CreateUser, CreateUserRequest, Empty, JwkSet, Jwks, JwksRequest, Login, LoginRequest,
+        Logout, Recover, RecoverRequest, Refresh, RefreshTokenRequest, ResendVerification,
+        ResetPassword, ResetPasswordRequest, TokenReply, VerifyEmail, VerifyEmailRequest,
     },
 };
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -13,7 +15,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::{
     AppState,
     error::{ApiError, ErrorBody},
-    extract::{Authenticated, Ctx, Valid},
+    extract::{Authenticated, ClientUserAgent, Ctx, Valid},
     openapi::{AuthErrors, BodyErrors, UpstreamErrors},
 };
 
@@ -24,6 +26,10 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(jwks))
         .routes(routes!(refresh))
         .routes(routes!(logout))
+        .routes(routes!(verify))
+        .routes(routes!(resend_verification))
+        .routes(routes!(recover))
+        .routes(routes!(reset))
 }
 
 /// Create an account (role USER).
@@ -59,10 +65,13 @@ async fn signup(
 )]
 async fn login(
     State(state): State<AppState>,
-    Ctx(ctx): Ctx,
+    Ctx(mut ctx): Ctx,
+    ClientUserAgent(user_agent): ClientUserAgent,
     Valid(request): Valid<LoginRequest>,
 ) -> Result<axum::Json<TokenReply>, ApiError> {
-    // The client's address travels in the context; the worker throttles on it.
+    // The client's address travels in the context; the worker throttles on
+    // it. The user agent names the new session in the sessions list.
+    ctx.user_agent = user_agent;
     let reply = state.nats.call::<Login>(&ctx, &request).await?;
     Ok(axum::Json(reply))
 }
@@ -125,5 +134,99 @@ async fn logout(
         .nats
         .call::<Logout>(&ctx.with_caller(caller), &request)
         .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Spend the token of a verification (or change of address) link. The
+/// page the link opens posts it; opening the link spends nothing.
+#[utoipa::path(
+    post, path = "/verify", tag = "auth", operation_id = "verify_email",
+    request_body = VerifyEmailRequest,
+    responses(
+        BodyErrors,
+        (status = 200, description = "The user, `emailVerified: true` (an address change also switched `email`)", body = User),
+        (status = 400, description = "Malformed body, or an invalid, expired or spent link (one message for all: \"invalid or expired link\")", body = ErrorBody),
+        (status = 409, description = "The new address was taken meanwhile", body = ErrorBody),
+        (status = 429, description = "Too many attempts; see Retry-After", body = ErrorBody),
+        UpstreamErrors,
+    )
+)]
+async fn verify(
+    State(state): State<AppState>,
+    Ctx(ctx): Ctx,
+    Valid(request): Valid<VerifyEmailRequest>,
+) -> Result<axum::Json<User>, ApiError> {
+    let user = state.nats.call::<VerifyEmail>(&ctx, &request).await?;
+    // Cached proxy assertions still say "unverified" (or name the old
+    // address): the next proxied request gets a new one.
+    state.proxy.assertions.forget_user(user.id);
+    Ok(axum::Json(user))
+}
+
+/// Mail the caller a new verification link (the earlier links stay valid
+/// until they expire). No body.
+#[utoipa::path(
+    post, path = "/verify/resend", tag = "auth", operation_id = "resend_verification",
+    security(("bearer" = [])),
+    responses(
+        (status = 202, description = "A mail is on its way (no body)"),
+        (status = 403, description = "A cross-site request (browser session)", body = ErrorBody),
+        (status = 409, description = "The address is already verified", body = ErrorBody),
+        (status = 429, description = "Asked too often; see Retry-After", body = ErrorBody),
+        AuthErrors, UpstreamErrors,
+    )
+)]
+async fn resend_verification(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    ctx: Ctx,
+) -> Result<StatusCode, ApiError> {
+    state
+        .nats
+        .call::<ResendVerification>(&ctx.with_caller(caller), &Empty {})
+        .await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// Ask for a password reset link. The reply is the same, 202 with no body,
+/// whether or not the address names an account, so it tells nobody which
+/// addresses are registered.
+#[utoipa::path(
+    post, path = "/recover", tag = "auth",
+    request_body = RecoverRequest,
+    responses(
+        (status = 202, description = "Accepted (no body), for a known and an unknown address alike"),
+        (status = 429, description = "Too many requests for this address or client; see Retry-After", body = ErrorBody),
+        BodyErrors, UpstreamErrors,
+    )
+)]
+async fn recover(
+    State(state): State<AppState>,
+    Ctx(ctx): Ctx,
+    Valid(request): Valid<RecoverRequest>,
+) -> Result<StatusCode, ApiError> {
+    state.nats.call::<Recover>(&ctx, &request).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// Set a new password with the token of a reset link. Every session of the
+/// user ends.
+#[utoipa::path(
+    post, path = "/reset", tag = "auth", operation_id = "reset_password",
+    request_body = ResetPasswordRequest,
+    responses(
+        BodyErrors,
+        (status = 204, description = "The password is set; every session of the user ended"),
+        (status = 400, description = "Malformed body, or an invalid, expired or spent link (one message for all: \"invalid or expired link\")", body = ErrorBody),
+        (status = 429, description = "Too many attempts; see Retry-After", body = ErrorBody),
+        UpstreamErrors,
+    )
+)]
+async fn reset(
+    State(state): State<AppState>,
+    Ctx(ctx): Ctx,
+    Valid(request): Valid<ResetPasswordRequest>,
+) -> Result<StatusCode, ApiError> {
+    state.nats.call::<ResetPassword>(&ctx, &request).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -23,7 +23,7 @@ use validator::{Validate, ValidationErrors};
 use crate::{
     AppState,
     error::{ApiError, ErrorBody},
-    extract::{Authenticated, Ctx, Valid},
+    extract::{Authenticated, ClientUserAgent, Ctx, Valid},
     openapi::{BodyErrors, UpstreamErrors},
     session::{SessionAuth, Sessions, next},
 };
@@ -119,9 +119,19 @@ async fn login(
     State(state): State<AppState>,
     previous: Option<axum::Extension<SessionAuth>>,
     Ctx(ctx): Ctx,
+    ClientUserAgent(user_agent): ClientUserAgent,
     Valid(request): Valid<SessionLogin>,
 ) -> Result<Response, ApiError> {
-    let reply = state.nats.call::<Login>(&ctx, &request.credentials).await?;
+    // Only the login carries the user agent (the session remembers it), not
+    // the logout of a replaced session below.
+    let login_ctx = shared::RequestContext {
+        user_agent,
+        ..ctx.clone()
+    };
+    let reply = state
+        .nats
+        .call::<Login>(&login_ctx, &request.credentials)
+        .await?;
     if let Some(axum::Extension(previous)) = previous {
         // The cookie this login replaces: its session ends now rather than
         // lingering for a copy of the old cookie to use.

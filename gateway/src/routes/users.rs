@@ -7,6 +7,7 @@
 use axum::{extract::State, http::StatusCode};
 use shared::{
     User,
+    auth::{AdminRecover, EndUserSessions, UserRequest},
     paging::Page,
     user::{self, DeleteRequest, ListRequest, UpdateProfile, UpdateUser, UserId},
 };
@@ -24,6 +25,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(me, update_me))
         .routes(routes!(list))
         .routes(routes!(get_user, update_user, delete_user))
+        .routes(routes!(admin_recover))
+        .routes(routes!(end_user_sessions))
 }
 
 /// The caller's own user.
@@ -185,4 +188,67 @@ async fn delete_user(
         .call::<user::Delete>(&ctx.with_caller(caller), &DeleteRequest { id })
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Mail a user a password reset link (ADMIN only). Nothing else changes:
+/// the password and sessions stay until the link is used.
+#[utoipa::path(
+    post, path = "/{id}/recover", tag = "users", operation_id = "admin_recover",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, minimum = 1, description = "The user's id")),
+    responses(
+        (status = 202, description = "The reset mail is on its way (no body)"),
+        (status = 400, description = "The id is not a positive integer", body = ErrorBody),
+        (status = 403, description = "The caller is not an ADMIN, or a cross-site request", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+        (status = 429, description = "Asked too often for this user; see Retry-After", body = ErrorBody),
+        AuthErrors, UpstreamErrors,
+    )
+)]
+async fn admin_recover(
+    State(state): State<AppState>,
+    Admin(caller): Admin,
+    ctx: Ctx,
+    Path(id): Path<UserId>,
+) -> Result<StatusCode, ApiError> {
+    let request = user_request(id)?;
+    state
+        .nats
+        .call::<AdminRecover>(&ctx.with_caller(caller), &request)
+        .await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// End every session of a user at once (ADMIN only).
+#[utoipa::path(
+    delete, path = "/{id}/sessions", tag = "users", operation_id = "end_user_sessions",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, minimum = 1, description = "The user's id")),
+    responses(
+        (status = 204, description = "Every session of the user ended"),
+        (status = 400, description = "The id is not a positive integer", body = ErrorBody),
+        (status = 403, description = "The caller is not an ADMIN, or a cross-site request", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+        AuthErrors, UpstreamErrors,
+    )
+)]
+async fn end_user_sessions(
+    State(state): State<AppState>,
+    Admin(caller): Admin,
+    ctx: Ctx,
+    Path(id): Path<UserId>,
+) -> Result<StatusCode, ApiError> {
+    let request = user_request(id)?;
+    state
+        .nats
+        .call::<EndUserSessions>(&ctx.with_caller(caller), &request)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The body of an ADMIN action on user `id`, checked as the worker will.
+fn user_request(id: UserId) -> Result<UserRequest, ApiError> {
+    let request = UserRequest { id };
+    validator::Validate::validate(&request)?;
+    Ok(request)
 }

@@ -8,6 +8,8 @@
 
 mod helpers;
 
+mod account_flows;
+mod account_routes;
 mod auth;
 mod browser;
 mod db_roles;

@@ -114,6 +114,7 @@ impl Browser {
                 drop_query: vec!["callback".into()],
                 nosniff: true,
                 cross_origin_resource_policy: "same-origin".into(),
+                require_verified_email: true,
             });
         assert!(
             settings.web.dir.join("index.html").is_file(),

@@ -14,6 +14,8 @@
 //!   headers every proxied reply carries.
 //! * `streaming`: bodies both ways, upstreams that are down or slow, and
 //!   shutdown.
+//! * `verified_email`: routes that require a verified address refuse
+//!   others before the upstream hears of them; others pass without one.
 //! * `websocket`: tunnels, for this origin and a live session only.
 
 mod access;
@@ -23,6 +25,7 @@ mod identity;
 mod raw;
 mod routing;
 mod streaming;
+mod verified_email;
 mod websocket;
 
 use std::{net::SocketAddr, sync::Arc};
@@ -75,21 +78,49 @@ pub(crate) async fn log_out(api: &Api, cookie: &str) {
     assert_eq!(logout.status(), 204);
 }
 
-/// A browser session of `email` (signed up, or an ADMIN made here): the
-/// `Cookie` header value.
-pub(crate) async fn session(api: &Api, email: &str) -> String {
+/// A browser session of `email` (signed up, or an ADMIN made here), whose
+/// address is verified first (as routes require by default): the `Cookie`
+/// header value.
+pub(crate) async fn session(app: &TestApp, email: &str) -> String {
+    let response = app.session_login(email, PASSWORD).await;
+    assert_eq!(response.status(), 200, "session login of {email}");
+    let cookie = cookie_of(&response);
+    let body: Value = response.json().await.unwrap();
+    verify_email(app, body["user"]["id"].as_i64().unwrap()).await;
+    cookie
+}
+
+/// Marks `user_id`'s address verified in the database, as following the
+/// mailed link does.
+pub(crate) async fn verify_email(app: &TestApp, user_id: i64) {
+    let done = sqlx::query("update users set email_verified = true where id = $1")
+        .bind(user_id)
+        .execute(&app.db.pool().await)
+        .await
+        .unwrap();
+    assert_eq!(done.rows_affected(), 1, "user {user_id}");
+}
+
+/// A browser session of `email` as it is, verified or not.
+pub(crate) async fn session_as_is(api: &Api, email: &str) -> String {
     let response = api.session_login(email, PASSWORD).await;
     assert_eq!(response.status(), 200, "session login of {email}");
+    cookie_of(&response)
+}
+
+/// The session cookie a login set: the `Cookie` header value.
+fn cookie_of(response: &reqwest::Response) -> String {
     let set = response.headers()[header::SET_COOKIE].to_str().unwrap();
     let pair = set.split(';').next().unwrap();
     assert!(pair.starts_with(&format!("{COOKIE}=")), "{set}");
     pair.to_owned()
 }
 
-/// Signs `email` up and opens a browser session: the `Cookie` header value.
-pub(crate) async fn user_session(api: &Api, email: &str) -> String {
-    api.signup_ok(email).await;
-    session(api, email).await
+/// Signs `email` up, verifies the address and opens a browser session: the
+/// `Cookie` header value.
+pub(crate) async fn user_session(app: &TestApp, email: &str) -> String {
+    app.signup_ok(email).await;
+    session(app, email).await
 }
 
 /// An ADMIN made here, and a browser session of theirs: id and `Cookie`.

@@ -9,7 +9,10 @@ use serde_json::Value;
 use testkit::{Api, assert_error};
 use tokio::sync::Notify;
 
-use super::{echo::start_upstream, fetch, proxied_app, proxied_settings, session, user_session};
+use super::{
+    echo::start_upstream, fetch, proxied_app, proxied_settings, session_as_is, user_session,
+    verify_email,
+};
 use crate::helpers::{no_redirects, spawn_app};
 
 #[tokio::test]
@@ -117,8 +120,9 @@ async fn a_shutdown_ends_proxied_streams_instead_of_waiting_for_them() {
     let gateway = tokio::spawn(gateway::run(settings, listener, async move {
         signal.notified().await;
     }));
-    app.signup_ok("ada@example.com").await;
-    let cookie = session(&api, "ada@example.com").await;
+    let user = app.signup_ok("ada@example.com").await;
+    verify_email(&app, user["id"].as_i64().unwrap()).await;
+    let cookie = session_as_is(&api, "ada@example.com").await;
     let mut events = api
         .http
         .get(api.url("/proxy/echo/events"))
