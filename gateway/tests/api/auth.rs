@@ -27,12 +27,14 @@ async fn signing_up_returns_201_and_the_user_without_any_password() {
     assert_eq!(user["firstname"], "Ada");
     assert_eq!(user["lastname"], Value::Null);
     assert_eq!(user["role"], "USER");
+    assert_eq!(user["emailVerified"], false);
     let keys: Vec<_> = user.as_object().unwrap().keys().cloned().collect();
     assert_eq!(
         keys,
         [
             "createdAt",
             "email",
+            "emailVerified",
             "firstname",
             "id",
             "lastname",
