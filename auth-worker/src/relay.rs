@@ -27,8 +27,8 @@ const CHANNEL: &str = "natsauth_outbox";
 /// The longest wait after a failure.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
-/// Relays forever: makes or updates the stream, then relays whenever this
-/// copy holds the lock. Failures are logged and retried with a growing
+/// Relays forever, whenever this copy holds the lock (it makes or updates
+/// the stream first). Failures are logged and retried with a growing
 /// pause; nothing is marked published that the stream did not acknowledge.
 pub async fn run(state: AppState, client: async_nats::Client) {
     let js = jetstream::new(client);
@@ -64,9 +64,6 @@ fn stream_config(state: &AppState) -> stream::Config {
 /// One spell: returns `Ok` when another copy holds the lock (after
 /// waiting a standby interval), an error when something failed.
 async fn relay(state: &AppState, js: &jetstream::Context) -> anyhow::Result<()> {
-    js.create_or_update_stream(stream_config(state))
-        .await
-        .context("making the stream AUTH_EVENTS")?;
     let mut lock = PgConnection::connect_with(&state.settings.database.connect_options()?)
         .await
         .context("connecting for the relay lock")?;
@@ -80,8 +77,13 @@ async fn relay(state: &AppState, js: &jetstream::Context) -> anyhow::Result<()> 
         tokio::time::sleep(standby).await;
         return Ok(());
     }
-    tracing::info!("relaying events");
-    let relayed = relay_locked(state, js, &mut lock).await;
+    let relayed = match js.create_or_update_stream(stream_config(state)).await {
+        Ok(_) => {
+            tracing::info!("relaying events");
+            relay_locked(state, js, &mut lock).await
+        }
+        Err(e) => Err(anyhow::Error::new(e).context("making the stream AUTH_EVENTS")),
+    };
     // Closing the connection releases the lock, whatever happened.
     lock.close().await.ok();
     relayed
