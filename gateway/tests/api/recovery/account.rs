@@ -35,19 +35,19 @@ async fn a_change_of_address_takes_the_password_and_a_link_to_the_new_address() 
     let (status, _) = change("ADA@example.com", PASSWORD).await;
     assert_eq!(status, Some(400));
     assert!(
-        events(&app, "email.change_requested", ada.id)
+        events(app, "email.change_requested", ada.id)
             .await
             .is_empty()
     );
 
     let (status, body) = change("new@example.com", PASSWORD).await;
     assert_eq!(status, None, "{body}");
-    let requested = event(&app, "email.change_requested", ada.id).await;
+    let requested = event(app, "email.change_requested", ada.id).await;
     assert_eq!(
         (requested["oldEmail"].clone(), requested["newEmail"].clone()),
         (json!("ada@example.com"), json!("new@example.com"))
     );
-    let token = link_token(&app, "email.change_requested", ada.id).await;
+    let token = link_token(app, "email.change_requested", ada.id).await;
     let (status, user) = app
         .nats_request("auth.verify_email", None, &json!({"token": token}))
         .await;
@@ -56,7 +56,7 @@ async fn a_change_of_address_takes_the_password_and_a_link_to_the_new_address() 
         (user["email"].clone(), user["emailVerified"].clone()),
         (json!("new@example.com"), json!(true))
     );
-    let changed = event(&app, "email.changed", ada.id).await;
+    let changed = event(app, "email.changed", ada.id).await;
     assert_eq!(changed["oldEmail"], "ada@example.com");
     assert_eq!(app.login("new@example.com", PASSWORD).await.status(), 200);
     assert_eq!(app.login("ada@example.com", PASSWORD).await.status(), 401);
