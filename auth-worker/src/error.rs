@@ -25,6 +25,23 @@ pub enum Error {
     /// A protected upstream that does not admit the caller's role.
     #[error("role not allowed for this route")]
     RoleNotAdmitted,
+    /// A mail's token that is unknown, spent, voided, expired or of another
+    /// purpose: one answer for all, so nothing is learned from it.
+    #[error("invalid or expired link")]
+    InvalidLink,
+    /// `auth.mail_token` for a row no link can use any more.
+    #[error("link no longer valid")]
+    LinkGone,
+    #[error("email already verified")]
+    AlreadyVerified,
+    /// A change of address to the address the account already has.
+    #[error("this is already the account's email")]
+    SameEmail,
+    /// Not one of the caller's live sessions.
+    #[error("session not found")]
+    SessionNotFound,
+    #[error("admin role required")]
+    AdminRequired,
     #[error(transparent)]
     Database(sqlx::Error),
     #[error(transparent)]
@@ -45,7 +62,10 @@ impl From<sqlx::Error> for Error {
 impl From<Error> for ServiceError {
     fn from(e: Error) -> Self {
         match e {
-            Error::EmailTaken => ServiceError::conflict(e.to_string()),
+            Error::EmailTaken | Error::AlreadyVerified => ServiceError::conflict(e.to_string()),
+            Error::InvalidLink | Error::SameEmail => ServiceError::bad_request(e.to_string()),
+            Error::LinkGone => ServiceError::new(410, e.to_string()),
+            Error::SessionNotFound => ServiceError::not_found(e.to_string()),
             Error::InvalidCredentials => ServiceError::unauthorized(e.to_string()),
             Error::UserNotFound => ServiceError::not_found(e.to_string()),
             Error::InvalidRefreshToken => ServiceError::unauthorized(e.to_string()),
@@ -53,7 +73,7 @@ impl From<Error> for ServiceError {
                 ServiceError::too_many_requests(retry_after_secs)
             }
             // Well-formed input, failed credential check: 403, not 400.
-            Error::WrongCurrentPassword | Error::RoleNotAdmitted => {
+            Error::WrongCurrentPassword | Error::RoleNotAdmitted | Error::AdminRequired => {
                 ServiceError::forbidden(e.to_string())
             }
             Error::Database(e) => e.into(),

@@ -6,6 +6,11 @@
 //!   one file per concern: users, sessions, password, keys.
 //! * `db` holds the SQL; [`password`] runs argon2id off the async runtime;
 //!   [`tokens`] signs EdDSA access tokens and publishes the JWK Set.
+//! * Security events are written to the outbox (`db::outbox`) in the
+//!   transaction of each change; `relay` publishes them to the JetStream
+//!   stream `AUTH_EVENTS` (one copy at a time), beside the purge loop.
+//! * `user_agent` names a login's browser family and network for the
+//!   sessions list, never keeping the whole header or the address.
 //! * [`run`] takes its settings and a shutdown future, so tests run the real
 //!   worker in-process against their own NATS server and database.
 //! * [`provision`] makes the PostgreSQL roles and the database (as a
@@ -19,9 +24,11 @@ mod handlers;
 mod normalize;
 pub mod password;
 pub mod provision;
+mod relay;
 pub mod service;
 pub mod settings;
 pub mod tokens;
+pub mod user_agent;
 
 use std::{future::Future, sync::Arc};
 
@@ -87,13 +94,16 @@ impl Worker {
     }
 
     /// Serves until `shutdown` resolves, then drains and returns. Purges
-    /// expired rows at start and on its schedule meanwhile.
+    /// expired rows at start and on its schedule meanwhile, and relays the
+    /// outbox's events when no other copy does.
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
         let purge = tokio::spawn(purge_loop(self.state.clone()));
+        let relay = tokio::spawn(relay::run(self.state.clone(), self.client.clone()));
         let callers = Callers::new(self.state.db.clone(), callers::LANES);
         let served = service::builder(self.state, callers)
             .serve(self.client, shutdown)
             .await;
+        relay.abort();
         purge.abort();
         served
     }
@@ -114,6 +124,8 @@ async fn purge_loop(state: AppState) {
                 refresh_tokens = p.refresh_tokens,
                 successors = p.successors,
                 throttle_rows = p.throttle_rows,
+                email_tokens = p.email_tokens,
+                events = p.events,
                 "purged expired rows"
             ),
             Ok(None) => tracing::debug!("another copy is purging"),

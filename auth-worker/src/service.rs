@@ -5,7 +5,7 @@ use shared::auth;
 
 use crate::{
     AppState,
-    handlers::{keys, password, sessions, users},
+    handlers::{account, keys, password, recovery, sessions, users},
 };
 
 /// The auth worker's service, ready to serve; `callers` checks the caller
@@ -26,4 +26,15 @@ pub fn builder(state: AppState, callers: impl ResolveCaller) -> ServiceBuilder<A
         .endpoint::<auth::Logout, _, _, _>(sessions::logout)
         .endpoint::<auth::ChangePassword, _, _, _>(password::change)
         .endpoint::<auth::MintAssertion, _, _, _>(keys::proxy_assertion)
+        .endpoint::<auth::VerifyEmail, _, _, _>(recovery::verify_email)
+        .endpoint::<auth::ResendVerification, _, _, _>(recovery::resend_verification)
+        .endpoint::<auth::Recover, _, _, _>(recovery::recover)
+        .endpoint::<auth::ResetPassword, _, _, _>(recovery::reset_password)
+        .endpoint::<auth::AdminRecover, _, _, _>(recovery::admin_recover)
+        .endpoint::<auth::IssueMailToken, _, _, _>(recovery::mail_token)
+        .endpoint::<auth::ChangeEmail, _, _, _>(account::change_email)
+        .endpoint::<auth::ListSessions, _, _, _>(account::list_sessions)
+        .endpoint::<auth::RevokeSession, _, _, _>(account::revoke_session)
+        .endpoint::<auth::EndOtherSessions, _, _, _>(account::end_other_sessions)
+        .endpoint::<auth::EndUserSessions, _, _, _>(account::end_user_sessions)
 }

@@ -29,6 +29,8 @@ pub struct Settings {
     pub refresh: RefreshSettings,
     pub throttle: ThrottleSettings,
     pub purge: PurgeSettings,
+    pub events: EventSettings,
+    pub recovery: RecoverySettings,
     pub argon2: Argon2Settings,
     pub service: ServiceSettings,
     pub log: LogSettings,
@@ -73,6 +75,30 @@ pub struct ThrottleSettings {
 pub struct PurgeSettings {
     pub interval_secs: u64,
     pub revoked_session_retention_secs: u64,
+    pub published_event_retention_secs: u64,
+}
+
+/// `[events]`: the outbox relay and the stream it publishes to.
+#[derive(Debug, Clone, Deserialize)]
+pub struct EventSettings {
+    pub stream_max_age_secs: u64,
+    pub stream_max_bytes: i64,
+    pub duplicate_window_secs: u64,
+    pub poll_interval_ms: u64,
+    pub standby_retry_ms: u64,
+    pub batch_size: i64,
+}
+
+/// `[recovery]`: the links mails carry and how often they may be asked for.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RecoverySettings {
+    pub reset_ttl_secs: u64,
+    pub verify_ttl_secs: u64,
+    pub change_email_ttl_secs: u64,
+    pub window_secs: u64,
+    pub recover_max_per_email: i32,
+    pub recover_max_per_address: i32,
+    pub resend_max_per_user: i32,
 }
 
 /// `[argon2]`: password hashing.

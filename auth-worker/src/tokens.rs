@@ -300,7 +300,7 @@ mod tests {
         let user = User {
             id: 3,
             email: "a@b.co".into(),
-            email_verified: false,
+            email_verified: true,
             firstname: None,
             lastname: None,
             role: shared::Role::User,
@@ -329,6 +329,7 @@ mod tests {
         validation.set_audience(&["proxy:tool"]);
         let data = jsonwebtoken::decode::<AssertionClaims>(&assertion, &key, &validation).unwrap();
         assert_eq!(data.claims.email, "a@b.co");
+        assert!(data.claims.email_verified);
         assert_eq!(data.claims.exp - data.claims.iat, 60);
         assert_eq!(issuer.assertion_ttl_secs(), 60);
         let _ = fs::remove_dir_all(dir);

@@ -2,6 +2,8 @@
 //! lowercase; emails are matched with `lower(email)`, which the unique index
 //! `users_email_key` serves.
 
+pub mod email_tokens;
+pub mod outbox;
 pub mod purge;
 pub mod sessions;
 pub mod throttle;

@@ -1,6 +1,7 @@
 //! Deleting what no request can use any more: sessions that ended, refresh
 //! tokens that expired, the sealed successors of tokens spent before the
-//! grace window, throttle windows that closed.
+//! grace window, throttle windows that closed, mail tokens no link can use,
+//! events published long enough ago.
 
 use sqlx::PgPool;
 
@@ -17,6 +18,8 @@ pub struct Purged {
     /// Spent tokens whose sealed successor was erased.
     pub successors: u64,
     pub throttle_rows: u64,
+    pub email_tokens: u64,
+    pub events: u64,
 }
 
 /// Runs one purge unless another copy is running one: a session-level
@@ -97,17 +100,38 @@ async fn purge(conn: &mut sqlx::PgConnection, settings: &Settings) -> Result<Pur
     let longest_window = settings
         .throttle
         .window_secs
-        .max(settings.throttle.signup_window_secs) as f64;
+        .max(settings.throttle.signup_window_secs)
+        .max(settings.recovery.window_secs) as f64;
     let throttle_rows = batched!(
         conn,
         longest_window,
         "delete from login_failures where (scope, key) in (select scope, key from login_failures
            where window_start < now() - make_interval(secs => $1) limit $2)"
     );
+    // A spent, voided or expired token answers like an unknown one, to a
+    // link and to the mail-worker alike.
+    let email_tokens = batched!(
+        conn,
+        0.0_f64,
+        "delete from email_tokens where id in (select id from email_tokens
+           where expires_at < now() - make_interval(secs => $1)
+              or spent_at is not null or voided_at is not null limit $2)"
+    );
+    // The stream holds what was published; the outbox keeps it a while
+    // for whoever looks into the database.
+    let retention = settings.purge.published_event_retention_secs as f64;
+    let events = batched!(
+        conn,
+        retention,
+        "delete from outbox where id in (select id from outbox
+           where published_at < now() - make_interval(secs => $1) limit $2)"
+    );
     Ok(Purged {
         sessions,
         refresh_tokens,
         successors,
         throttle_rows,
+        email_tokens,
+        events,
     })
 }

@@ -8,24 +8,43 @@ use uuid::Uuid;
 
 use crate::Error;
 
-/// Starts a session with its first refresh token.
+/// Where a login came from, as the sessions list shows it.
+#[derive(Debug, Clone, Default)]
+pub struct Device {
+    /// The browser family and system (`user_agent::family`).
+    pub user_agent: Option<String>,
+    /// The client's /24 or /48 (`user_agent::network`).
+    pub network: Option<String>,
+}
+
+/// Starts a session with its first refresh token. Also says whether the
+/// device is new: no earlier session of the user (live or not, while kept)
+/// had the same user agent and network.
 pub async fn create(
     conn: &mut PgConnection,
     user_id: UserId,
     token_hash: &[u8],
     expires_at: OffsetDateTime,
-) -> Result<Uuid, Error> {
+    device: &Device,
+) -> Result<(Uuid, bool), Error> {
     let session_id = Uuid::now_v7();
-    sqlx::query!(
-        "insert into sessions (id, user_id, expires_at) values ($1, $2, $3)",
+    let new_device = sqlx::query_scalar!(
+        r#"with seen as (
+             select exists (select 1 from sessions where user_id = $2
+               and user_agent is not distinct from $4 and network is not distinct from $5) as seen)
+           insert into sessions (id, user_id, expires_at, user_agent, network)
+           values ($1, $2, $3, $4, $5)
+           returning (select not seen from seen) as "new_device!""#,
         session_id,
         user_id,
-        expires_at
+        expires_at,
+        device.user_agent,
+        device.network,
     )
-    .execute(&mut *conn)
+    .fetch_one(&mut *conn)
     .await?;
     add_token(conn, session_id, token_hash, expires_at).await?;
-    Ok(session_id)
+    Ok((session_id, new_device))
 }
 
 async fn add_token(
@@ -112,17 +131,67 @@ pub async fn rotate(
     )
     .execute(&mut *conn)
     .await?;
+    sqlx::query!(
+        "update sessions set last_used_at = now() where id = $1",
+        session_id
+    )
+    .execute(&mut *conn)
+    .await?;
     add_token(conn, session_id, new, expires_at).await
 }
 
-pub async fn revoke(db: impl PgExecutor<'_>, session_id: Uuid) -> Result<(), Error> {
-    sqlx::query!(
+/// Revokes a session; false when it was revoked already.
+pub async fn revoke(db: impl PgExecutor<'_>, session_id: Uuid) -> Result<bool, Error> {
+    Ok(sqlx::query!(
         "update sessions set revoked_at = now() where id = $1 and revoked_at is null",
         session_id
     )
     .execute(db)
-    .await?;
-    Ok(())
+    .await?
+    .rows_affected()
+        > 0)
+}
+
+/// Revokes `session_id` if it is a live session of `user_id`; false when
+/// it is not (another user's, ended, unknown).
+pub async fn revoke_own(
+    db: impl PgExecutor<'_>,
+    user_id: UserId,
+    session_id: Uuid,
+) -> Result<bool, Error> {
+    Ok(sqlx::query!(
+        "update sessions set revoked_at = now()
+         where id = $1 and user_id = $2 and revoked_at is null and expires_at > now()",
+        session_id,
+        user_id
+    )
+    .execute(db)
+    .await?
+    .rows_affected()
+        > 0)
+}
+
+/// A live session, as the sessions list shows it.
+#[derive(Debug)]
+pub struct Live {
+    pub id: Uuid,
+    pub created_at: OffsetDateTime,
+    pub last_used_at: OffsetDateTime,
+    pub user_agent: Option<String>,
+    pub network: Option<String>,
+}
+
+/// The live sessions of `user_id` (not revoked, not expired), newest first.
+pub async fn live(db: impl PgExecutor<'_>, user_id: UserId) -> Result<Vec<Live>, Error> {
+    Ok(sqlx::query_as!(
+        Live,
+        "select id, created_at, last_used_at, user_agent, network from sessions
+         where user_id = $1 and revoked_at is null and expires_at > now()
+         order by created_at desc, id desc",
+        user_id
+    )
+    .fetch_all(db)
+    .await?)
 }
 
 /// Revokes every live session of `user_id` except `keep`.

@@ -33,6 +33,12 @@ pub enum Key<'a> {
     Email(&'a str),
     /// Sign-ups from a client address.
     Signup(ClientAddress),
+    /// Reset mails asked for an email (any case), from every address.
+    Recover(&'a str),
+    /// Reset mails asked for from a client address, over every email.
+    RecoverAddress(Option<ClientAddress>),
+    /// New verification mails a user asked for.
+    Resend(shared::user::UserId),
 }
 
 impl Key<'_> {
@@ -46,6 +52,9 @@ impl Key<'_> {
             Key::Address(a) => ("ip", a.throttle_key()),
             Key::Email(email) => ("email", email.to_lowercase()),
             Key::Signup(a) => ("signup", a.throttle_key()),
+            Key::Recover(email) => ("recover", email.to_lowercase()),
+            Key::RecoverAddress(a) => ("recover_ip", address(a)),
+            Key::Resend(user) => ("resend", user.to_string()),
         }
     }
 }

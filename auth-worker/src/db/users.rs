@@ -15,7 +15,7 @@ use crate::Error;
 /// normalized) is [`Error::EmailTaken`] (the unique index `users_email_key`,
 /// see `Error`'s `From<sqlx::Error>`).
 pub async fn insert_user(
-    db: &PgPool,
+    db: impl PgExecutor<'_>,
     email: &Email,
     password_hash: &str,
     firstname: Option<&str>,
@@ -132,13 +132,25 @@ pub async fn set_password_hash(
 }
 
 /// Sets a user's role by email (the admin command line). Demoting revokes
-/// the user's sessions in the same transaction, as `user.update` does.
+/// the user's sessions in the same transaction, as `user.update` does; a
+/// change of role is an event (`role.changed`, and `session.revoked` for
+/// the sessions it ended).
 pub async fn set_role_by_email(
     db: &PgPool,
     email: &Email,
     role: Role,
 ) -> Result<Option<User>, Error> {
+    use shared::events::{Envelope, Event, RevokeReason};
     let mut tx = db.begin().await?;
+    let Some(from) = sqlx::query_scalar!(
+        r#"select role as "role: Role" from users where lower(email) = lower($1) for update"#,
+        email.as_str(),
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    else {
+        return Ok(None);
+    };
     let user = sqlx::query_as!(
         User,
         r#"update users set role = $2, updated_at = now() where lower(email) = lower($1)
@@ -146,11 +158,78 @@ pub async fn set_role_by_email(
         email.as_str(),
         role as Role,
     )
-    .fetch_optional(&mut *tx)
+    .fetch_one(&mut *tx)
     .await?;
-    if let (Some(user), Role::User) = (&user, role) {
-        crate::db::sessions::revoke_all_but(&mut *tx, user.id, None).await?;
+    if from != role {
+        let changed = Event::RoleChanged {
+            user_id: user.id,
+            email: user.email.clone(),
+            from,
+            to: role,
+        };
+        crate::db::outbox::write(&mut *tx, &Envelope::new(changed)).await?;
+    }
+    if role == Role::User {
+        let count = crate::db::sessions::revoke_all_but(&mut *tx, user.id, None).await?;
+        if count > 0 {
+            let revoked = Event::SessionRevoked {
+                user_id: user.id,
+                session_id: None,
+                count,
+                reason: RevokeReason::RoleChanged,
+            };
+            crate::db::outbox::write(&mut *tx, &Envelope::new(revoked)).await?;
+        }
     }
     tx.commit().await?;
-    Ok(user)
+    Ok(Some(user))
+}
+
+/// Marks `email` verified, if it is still the address of `id`; the user, or
+/// `None` when the address has changed since the link was made.
+pub async fn mark_verified(
+    db: impl PgExecutor<'_>,
+    id: UserId,
+    email: &str,
+) -> Result<Option<User>, Error> {
+    Ok(sqlx::query_as!(
+        User,
+        r#"update users set email_verified = true, updated_at = now()
+           where id = $1 and email = $2
+           returning id, email, email_verified, firstname, lastname, role as "role: Role", created_at, updated_at"#,
+        id,
+        email
+    )
+    .fetch_optional(db)
+    .await?)
+}
+
+/// The address of `id`, locked until the transaction ends (a change of
+/// address reads the old one).
+pub async fn lock_email(db: impl PgExecutor<'_>, id: UserId) -> Result<Option<String>, Error> {
+    Ok(
+        sqlx::query_scalar!("select email from users where id = $1 for update", id)
+            .fetch_optional(db)
+            .await?,
+    )
+}
+
+/// Switches the address of `id` to `email`, verified (the link mailed to
+/// it was followed). Taken by another account meanwhile:
+/// [`Error::EmailTaken`] (the unique index).
+pub async fn set_verified_email(
+    db: impl PgExecutor<'_>,
+    id: UserId,
+    email: &str,
+) -> Result<User, Error> {
+    Ok(sqlx::query_as!(
+        User,
+        r#"update users set email = $2, email_verified = true, updated_at = now()
+           where id = $1
+           returning id, email, email_verified, firstname, lastname, role as "role: Role", created_at, updated_at"#,
+        id,
+        email
+    )
+    .fetch_one(db)
+    .await?)
 }

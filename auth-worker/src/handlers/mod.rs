@@ -6,16 +6,28 @@
 //! * [`password`] has `auth.change_password`.
 //! * [`keys`] has `auth.jwks` and `auth.proxy_assertion`: what the signing
 //!   keys publish and sign besides access tokens.
+//! * [`recovery`] has what mails carry links for: `auth.verify_email`,
+//!   `auth.resend_verification`, `auth.recover`, `auth.reset_password`,
+//!   `auth.admin_recover`, and `auth.mail_token` (the mail-worker's).
+//! * [`account`] has the signed-in user's own account: `auth.change_email`,
+//!   `auth.list_sessions`, `auth.revoke_session`,
+//!   `auth.end_other_sessions`, and the ADMIN's `auth.end_user_sessions`.
 //!
 //! Requests arrive decoded and validated, and `call.caller` checked against
 //! the database where the subject takes a caller (see `runtime::service`).
-//! This file holds what several of them share: the throttled password
-//! check and the notice that a user's sessions ended.
+//! Every change worth an event writes it to the outbox in its own
+//! transaction ([`emit`]). This file holds what several of them share: the
+//! throttled password check, the events, and the notice that a user's
+//! sessions ended.
 
+pub mod account;
 pub mod keys;
 pub mod password;
+pub mod recovery;
 pub mod sessions;
 pub mod users;
+
+use shared::events::{Envelope, Event};
 
 use crate::{
     AppState, Error,
@@ -38,27 +50,49 @@ async fn reserve_check<'a>(
     email: &'a str,
     client: Option<shared::headers::ClientAddress>,
 ) -> Result<Reserved<'a>, Error> {
+    reserve(state, email, client)
+        .await?
+        .map_err(|refused| Error::Throttled {
+            retry_after_secs: refused.retry_after_secs,
+        })
+}
+
+/// A password check a hard limit refused.
+struct Refused {
+    retry_after_secs: u64,
+    /// The first refusal of its key in this window (exactly one attempt
+    /// sees it, whatever the number at once): the one that reports it.
+    first: bool,
+}
+
+/// [`reserve_check`], saying how a refusal came about.
+async fn reserve<'a>(
+    state: &AppState,
+    email: &'a str,
+    client: Option<shared::headers::ClientAddress>,
+) -> Result<Result<Reserved<'a>, Refused>, Error> {
     let limits = &state.settings.throttle;
     let mut keys = vec![Key::Pair(email, client)];
     keys.extend(client.map(Key::Address));
     let counts = throttle::reserve(&state.db, &keys, limits.window_secs).await?;
     for (key, count) in keys.iter().zip(&counts) {
-        let refused = match key {
-            Key::Pair(..) => count.attempts > limits.pair_max_attempts,
-            Key::Address(_) => count.attempts > limits.address_max_failures,
-            Key::Email(_) | Key::Signup(_) => false,
+        let limit = match key {
+            Key::Pair(..) => limits.pair_max_attempts,
+            Key::Address(_) => limits.address_max_failures,
+            _ => continue,
         };
-        if refused {
-            return Err(Error::Throttled {
+        if count.attempts > limit {
+            return Ok(Err(Refused {
                 retry_after_secs: count.retry_after_secs,
-            });
+                first: count.attempts == limit.saturating_add(1),
+            }));
         }
     }
     let email = Key::Email(email);
     if throttle::count(&state.db, email, limits.window_secs).await? > limits.email_slowdown_after {
         tokio::time::sleep(std::time::Duration::from_millis(limits.email_slowdown_ms)).await;
     }
-    Ok(Reserved { keys, email })
+    Ok(Ok(Reserved { keys, email }))
 }
 
 /// A password check [`reserve_check`] let through.
@@ -94,4 +128,19 @@ async fn ended(state: &AppState, user: shared::user::UserId) {
         .notices
         .user_changed(shared::auth::SESSIONS_ENDED, user)
         .await;
+}
+
+/// Writes `event` to the outbox on `conn`: the transaction of the change it
+/// reports, so the event exists exactly when the change does.
+async fn emit(conn: &mut sqlx::PgConnection, event: Event) -> Result<(), Error> {
+    crate::db::outbox::write(conn, &Envelope::new(event)).await
+}
+
+/// `caller` must be an ADMIN (its current role: callers are checked).
+fn require_admin(caller: &shared::Caller) -> Result<(), Error> {
+    if caller.is_admin() {
+        Ok(())
+    } else {
+        Err(Error::AdminRequired)
+    }
 }

@@ -1,18 +1,23 @@
 //! `auth.change_password`.
 
 use runtime::service::Call;
-use shared::{Caller, Done, auth::ChangePasswordRequest};
+use shared::{
+    Caller, Done,
+    auth::ChangePasswordRequest,
+    events::{Event, RevokeReason},
+};
 use tracing::info;
 
-use super::{ended, reserve_check};
+use super::{emit, ended, reserve_check};
 use crate::{
     AppState, Error,
-    db::{sessions, users},
+    db::{email_tokens, sessions, users},
 };
 
 /// `auth.change_password`: checks the current password (counted like a
 /// login from the caller's address), stores the new hash and revokes every
-/// other session of the caller, in one transaction.
+/// other session of the caller, in one transaction; links already mailed
+/// (a reset, a verification) stop working.
 pub async fn change(
     state: AppState,
     Call { caller, client, .. }: Call<Caller>,
@@ -35,6 +40,21 @@ pub async fn change(
     let mut tx = state.db.begin().await?;
     users::set_password_hash(&mut *tx, user.id, &new_hash).await?;
     let revoked = sessions::revoke_all_but(&mut *tx, user.id, caller.session).await?;
+    email_tokens::void_all(&mut *tx, user.id).await?;
+    let changed = Event::PasswordChanged {
+        user_id: user.id,
+        email: user.email.clone(),
+    };
+    emit(&mut tx, changed).await?;
+    if revoked > 0 {
+        let ended = Event::SessionRevoked {
+            user_id: user.id,
+            session_id: None,
+            count: revoked,
+            reason: RevokeReason::Password,
+        };
+        emit(&mut tx, ended).await?;
+    }
     tx.commit().await?;
     ended(&state, user.id).await;
     info!(user_id = user.id, revoked, "password changed");

@@ -5,29 +5,48 @@ use runtime::service::Call;
 use shared::{
     Caller, Done, User,
     auth::{LoginRequest, RefreshTokenRequest, TokenReply},
+    events::{Event, RevokeReason},
     headers::Anonymous,
 };
 use time::{Duration, OffsetDateTime};
 use tracing::{info, warn};
 
-use super::{ended, reserve_check};
+use super::{emit, ended, reserve};
 use crate::{
     AppState, Error,
     db::{sessions, users},
-    tokens,
+    tokens, user_agent,
 };
 
 /// `auth.login`: an unknown email costs one argon2 verification too, so the
 /// answer and its timing are the same as for a wrong password. Each attempt
 /// is counted before the password is checked (see [`reserve_check`]); a
 /// refused attempt answers 429 without checking, so a right password does not
-/// open a lock.
+/// open a lock. The first refusal of a window, for an existing account, is
+/// the event `login.throttled` (the owner learns of it; nothing locks them
+/// out).
+///
+/// The session keeps the client's browser family and network; the event
+/// `session.created` says whether that pair is new for the user.
 pub async fn login(
     state: AppState,
-    Call { client, .. }: Call<Anonymous>,
+    Call {
+        client, user_agent, ..
+    }: Call<Anonymous>,
     request: LoginRequest,
 ) -> Result<TokenReply, Error> {
-    let reserved = reserve_check(&state, &request.email, client).await?;
+    let network = client.map(user_agent::network);
+    let reserved = match reserve(&state, &request.email, client).await? {
+        Ok(reserved) => reserved,
+        Err(refused) => {
+            if refused.first {
+                report_throttled(&state, &request.email, network).await?;
+            }
+            return Err(Error::Throttled {
+                retry_after_secs: refused.retry_after_secs,
+            });
+        }
+    };
     let found = users::credentials_by_email(&state.db, &request.email).await?;
     let (user, hash) = match found {
         Some((user, hash)) => (Some(user), Some(hash)),
@@ -45,11 +64,45 @@ pub async fn login(
     let (refresh_token, refresh_hash) = tokens::new_refresh_token();
     let ttl = i64::try_from(state.settings.jwt.refresh_ttl_secs).unwrap_or(i64::MAX / 2);
     let expires_at = OffsetDateTime::now_utc() + Duration::seconds(ttl);
+    let device = sessions::Device {
+        user_agent: user_agent.as_deref().and_then(user_agent::family),
+        network,
+    };
     let mut tx = state.db.begin().await?;
-    let session = sessions::create(&mut tx, user.id, &refresh_hash, expires_at).await?;
+    let (session, new_device) =
+        sessions::create(&mut tx, user.id, &refresh_hash, expires_at, &device).await?;
+    let created = Event::SessionCreated {
+        user_id: user.id,
+        email: user.email.clone(),
+        session_id: session,
+        user_agent: device.user_agent,
+        network: device.network,
+        new_device,
+    };
+    emit(&mut tx, created).await?;
     tx.commit().await?;
-    info!(user_id = user.id, %session, "login");
+    info!(user_id = user.id, %session, new_device, "login");
     token_reply(&state, user, session, refresh_token, expires_at)
+}
+
+/// Writes `login.throttled` for the account of `email`, if there is one.
+async fn report_throttled(
+    state: &AppState,
+    email: &shared::types::Email,
+    network: Option<String>,
+) -> Result<(), Error> {
+    let Some(user) = users::user_by_email(&state.db, email).await? else {
+        return Ok(());
+    };
+    let mut conn = state.db.acquire().await?;
+    let throttled = Event::LoginThrottled {
+        user_id: user.id,
+        email: user.email,
+        network,
+    };
+    emit(&mut conn, throttled).await?;
+    warn!(user_id = user.id, "logins throttled");
+    Ok(())
 }
 
 /// How many rotations a retry inside the grace window may follow to reach
@@ -84,7 +137,15 @@ pub async fn refresh(
         let grace =
             Duration::seconds(i64::try_from(state.settings.refresh.reuse_grace_secs).unwrap_or(0));
         if now - spent_at > grace {
-            sessions::revoke(&mut *tx, row.session_id).await?;
+            if sessions::revoke(&mut *tx, row.session_id).await? {
+                let revoked = Event::SessionRevoked {
+                    user_id: row.user_id,
+                    session_id: Some(row.session_id),
+                    count: 1,
+                    reason: RevokeReason::TokenReuse,
+                };
+                emit(&mut tx, revoked).await?;
+            }
             tx.commit().await?;
             ended(&state, row.user_id).await;
             warn!(session = %row.session_id, user_id = row.user_id, "spent refresh token presented: session revoked");
@@ -169,7 +230,17 @@ pub async fn logout(
     let hash = tokens::refresh_token_hash(request.refresh_token.expose());
     match sessions::owner_of_token(&state.db, &hash).await? {
         Some((session, owner)) if owner == caller.id => {
-            sessions::revoke(&state.db, session).await?;
+            let mut tx = state.db.begin().await?;
+            if sessions::revoke(&mut *tx, session).await? {
+                let revoked = Event::SessionRevoked {
+                    user_id: caller.id,
+                    session_id: Some(session),
+                    count: 1,
+                    reason: RevokeReason::Logout,
+                };
+                emit(&mut tx, revoked).await?;
+            }
+            tx.commit().await?;
             ended(&state, caller.id).await;
             info!(user_id = caller.id, %session, "logout");
             Ok(Done {})

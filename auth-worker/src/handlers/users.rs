@@ -4,10 +4,12 @@ use runtime::service::Call;
 use shared::{
     User,
     auth::{CreateUserRequest, GetUserRequest},
+    events::Event,
     headers::Anonymous,
 };
 use tracing::info;
 
+use super::{emit, recovery::request_verification};
 use crate::{
     AppState, Error,
     db::{
@@ -16,8 +18,10 @@ use crate::{
     },
 };
 
-/// `auth.create_user`: sign-up. Sign-ups are counted per client address
-/// (429 over the limit) before anything else. The email check before hashing
+/// `auth.create_user`: sign-up, with the events `user.created` and
+/// `email.verification_requested` (and its token row) in the same
+/// transaction. Sign-ups are counted per client address (429 over the
+/// limit) before anything else. The email check before hashing
 /// saves an argon2 run on the common duplicate; the unique index still
 /// decides races.
 pub async fn create(
@@ -45,14 +49,22 @@ pub async fn create(
         return Err(Error::EmailTaken);
     }
     let hash = state.hasher.hash(request.password.expose()).await?;
+    let mut tx = state.db.begin().await?;
     let user = users::insert_user(
-        &state.db,
+        &mut *tx,
         &request.email,
         &hash,
         request.firstname.as_deref(),
         request.lastname.as_deref(),
     )
     .await?;
+    let created = Event::UserCreated {
+        user_id: user.id,
+        email: user.email.clone(),
+    };
+    emit(&mut tx, created).await?;
+    request_verification(&state, &mut tx, &user).await?;
+    tx.commit().await?;
     info!(user_id = user.id, "user created");
     Ok(user)
 }

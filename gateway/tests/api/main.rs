@@ -23,6 +23,7 @@ mod nats_tls;
 mod openapi;
 mod posts;
 mod proxy;
+mod recovery;
 mod service_api;
 mod session_hygiene;
 mod sessions;

@@ -68,13 +68,25 @@ pub async fn revoke_sessions(db: impl PgExecutor<'_>, id: UserId) -> Result<u64,
 }
 
 /// Deletes a user; their sessions go with them (`on delete cascade`) and
-/// their posts stay with no author (`on delete set null`). False if there
-/// was no such user.
-pub async fn delete_user(db: impl PgExecutor<'_>, id: UserId) -> Result<bool, Error> {
-    let result = sqlx::query!("delete from users where id = $1", id)
-        .execute(db)
-        .await?;
-    Ok(result.rows_affected() > 0)
+/// their posts stay with no author (`on delete set null`). The email it
+/// had; `None` if there was no such user.
+pub async fn delete_user(db: impl PgExecutor<'_>, id: UserId) -> Result<Option<String>, Error> {
+    Ok(
+        sqlx::query_scalar!("delete from users where id = $1 returning email", id)
+            .fetch_optional(db)
+            .await?,
+    )
+}
+
+/// The role of `id`, locked until the transaction ends (a role change
+/// reports the old one).
+pub async fn lock_role(db: impl PgExecutor<'_>, id: UserId) -> Result<Option<Role>, Error> {
+    Ok(sqlx::query_scalar!(
+        r#"select role as "role: Role" from users where id = $1 for update"#,
+        id
+    )
+    .fetch_optional(db)
+    .await?)
 }
 
 /// Refuses with [`Error::LastAdmin`] when `id` is the only ADMIN, and says

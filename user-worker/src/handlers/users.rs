@@ -3,11 +3,15 @@
 use runtime::service::Call;
 use shared::{
     Caller, Done, Role, User,
+    events::{Event, RevokeReason},
     paging::{Cursor, Page},
     user::{DeleteRequest, GetRequest, ListRequest, UpdateRequest},
 };
 
-use crate::{AppState, Error, db::users as db};
+use crate::{
+    AppState, Error,
+    db::{outbox, users as db},
+};
 
 /// `user.get`: the caller may read itself; an ADMIN may read anyone.
 pub async fn get(
@@ -47,7 +51,8 @@ pub async fn list(
 
 /// `user.update`: names for the user itself or an ADMIN; `role` only from an
 /// ADMIN (the caller's current role). Demoting the last ADMIN is refused
-/// (409); demoting an ADMIN revokes all of its sessions. An update that names no
+/// (409); demoting an ADMIN revokes all of its sessions. A change of role
+/// is the event `role.changed` (and `session.revoked` for what it ended). An update that names no
 /// field changes nothing (not even `updatedAt`) and returns the user.
 pub async fn update(
     state: AppState,
@@ -68,14 +73,37 @@ pub async fn update(
     let mut tx = state.db.begin().await?;
     let demoted =
         request.role == Some(Role::User) && db::ensure_another_admin(&mut tx, request.id).await?;
+    let from = match request.role {
+        Some(_) => db::lock_role(&mut *tx, request.id).await?,
+        None => None,
+    };
+    let mut revoked = 0;
     if demoted {
         // Every session ends with the role it was opened under, in the same
         // transaction: the demoted user's tokens stop working at once.
-        db::revoke_sessions(&mut *tx, request.id).await?;
+        revoked = db::revoke_sessions(&mut *tx, request.id).await?;
     }
     let user = db::update_user(&mut *tx, &request)
         .await?
         .ok_or(Error::UserNotFound)?;
+    if let Some(from) = from.filter(|from| *from != user.role) {
+        let changed = Event::RoleChanged {
+            user_id: user.id,
+            email: user.email.clone(),
+            from,
+            to: user.role,
+        };
+        outbox::write(&mut *tx, changed).await?;
+    }
+    if revoked > 0 {
+        let ended = Event::SessionRevoked {
+            user_id: user.id,
+            session_id: None,
+            count: revoked,
+            reason: RevokeReason::RoleChanged,
+        };
+        outbox::write(&mut *tx, ended).await?;
+    }
     tx.commit().await?;
     if request.role.is_some() {
         state
@@ -95,6 +123,7 @@ pub async fn update(
 
 /// `user.delete`: the user itself or an ADMIN. Deleting the last ADMIN is
 /// refused (409). Sessions end with the user; posts stay, without author.
+/// The event `user.deleted` is written with the deletion.
 pub async fn delete(
     state: AppState,
     Call { caller, .. }: Call<Caller>,
@@ -105,9 +134,14 @@ pub async fn delete(
     }
     let mut tx = state.db.begin().await?;
     db::ensure_another_admin(&mut tx, request.id).await?;
-    if !db::delete_user(&mut *tx, request.id).await? {
-        return Err(Error::UserNotFound);
-    }
+    let email = db::delete_user(&mut *tx, request.id)
+        .await?
+        .ok_or(Error::UserNotFound)?;
+    let deleted = Event::UserDeleted {
+        user_id: request.id,
+        email,
+    };
+    outbox::write(&mut *tx, deleted).await?;
     tx.commit().await?;
     state
         .notices
