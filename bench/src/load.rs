@@ -53,6 +53,12 @@ pub enum Scenario {
     /// `GET /healthz`, anonymous: the gateway's cheapest answer (every
     /// layer, a small JSON body, no NATS), what any reply costs at least.
     Healthz,
+    /// `POST /api/auth/recover` for seeded accounts: a reset token and an
+    /// event written per request (and relayed, and mailed, behind it).
+    RecoverKnown,
+    /// `POST /api/auth/recover` for addresses of no account: it must cost
+    /// what `recover-known` costs, or the timing tells who has an account.
+    RecoverUnknown,
 }
 
 /// How a scenario is driven and measured; `run` passes its own on to each
@@ -250,6 +256,22 @@ impl Plan {
             Scenario::Proxy => browse("/proxy/nats/varz", Some(self.admin_cookie.clone())),
             Scenario::ProxyDirect => browse("/varz", None),
             Scenario::Healthz => get("/healthz".into(), None),
+            Scenario::RecoverKnown | Scenario::RecoverUnknown => {
+                let n = (conn as u64 * 31 + i) % self.users as u64 + 1;
+                let email = if self.scenario == Scenario::RecoverKnown {
+                    format!("user{n}@bench.example")
+                } else {
+                    format!("nobody{n}@bench.example")
+                };
+                Call {
+                    method: Method::POST,
+                    path: "/api/auth/recover".into(),
+                    token: None,
+                    cookie: None,
+                    body: Some(json!({ "email": email })),
+                    expect: StatusCode::ACCEPTED,
+                }
+            }
         }
     }
 

@@ -188,6 +188,10 @@ const CASES: &[Case] = &[
         .addresses(1),
     // The cheapest reply the gateway gives, to price a refusal against.
     Case::gateway("healthz", "healthz"),
+    // Asking for a reset mail, for accounts and for addresses of none: the
+    // two must cost the same (nothing to learn from the timing).
+    Case::gateway("recover-known", "recover-known"),
+    Case::gateway("recover-unknown", "recover-unknown"),
 ];
 
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
