@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 #
-# One image with the three binaries (gateway, auth-worker, user-worker);
+# One image with the four binaries (gateway, auth-worker, user-worker,
+# mail-worker);
 # compose.yaml chooses the command per service. Build: `docker compose build`
 # or `docker build -t natsauth:dev .`.
 #
@@ -21,9 +22,23 @@ WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked -p gateway -p auth-worker -p user-worker \
+    cargo build --release --locked -p gateway -p auth-worker -p user-worker -p mail-worker \
  && mkdir -p /out \
- && cp target/release/gateway target/release/auth-worker target/release/user-worker /out/
+ && cp target/release/gateway target/release/auth-worker target/release/user-worker \
+       target/release/mail-worker /out/
+
+# The mail catcher of compose.yaml (`--target mail-catcher`): Debian's
+# aiosmtpd, which keeps each message as a file in /var/mail/natsauth/new/.
+FROM debian:bookworm-slim AS mail-catcher
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3-aiosmtpd \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --uid 10002 --user-group --no-create-home mail-catcher \
+ && mkdir -p /var/mail/natsauth \
+ && chown mail-catcher:mail-catcher /var/mail/natsauth
+USER mail-catcher
+EXPOSE 1025
+CMD ["python3", "-m", "aiosmtpd", "-n", "-l", "0.0.0.0:1025", "-c", "aiosmtpd.handlers.Mailbox", "/var/mail/natsauth"]
 
 FROM debian:bookworm-slim
 RUN apt-get update \

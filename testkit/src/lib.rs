@@ -12,6 +12,8 @@
 //! * `api`: a client of the gateway's HTTP API ([`Api`]: sign-up, login,
 //!   any [`Call`] made by an [`Account`], a token or nobody, and what its
 //!   reply must be) and [`assert_error`], the contract's error body.
+//! * `mail`: a real SMTP server that keeps what it is sent ([`MailCatcher`],
+//!   Debian's aiosmtpd), and the caught mail, parsed ([`CaughtMail`]).
 //! * `local`: a temporary directory.
 //! * `wait`: [`eventually`], for a state no event announces.
 //! * `net`: a free port ([`free_port`]) and PostgreSQL URLs
@@ -35,6 +37,8 @@ mod db;
 #[cfg(feature = "stack")]
 mod local;
 #[cfg(feature = "stack")]
+mod mail;
+#[cfg(feature = "stack")]
 mod nats;
 mod net;
 #[cfg(feature = "stack")]
@@ -46,6 +50,8 @@ pub use api::{Account, Api, Bearer, Call, PASSWORD, assert_error, error_fields};
 pub use db::{TestDb, db_settings, provision_and_migrate};
 #[cfg(feature = "stack")]
 pub use local::TempDir;
+#[cfg(feature = "stack")]
+pub use mail::{CaughtMail, MailCatcher, mail_catcher_python};
 #[cfg(feature = "stack")]
 pub use nats::{NATS_CONF, NatsProcess, NatsServer, Passwords, connect, nats_server_bin};
 pub use net::{free_port, loopback_url, port_is_free, redact, with_database, with_user};

@@ -6,7 +6,9 @@
 //!   secrets in `.dev/`, builds the binaries, starts nats-server (and its
 //!   HTTP monitoring on loopback, which the gateway proxies to ADMINs at
 //!   `/proxy/nats/`), migrates, starts the workers and the gateway, prints
-//!   how to reach them and stops everything cleanly on Ctrl-C.
+//!   how to reach them and stops everything cleanly on Ctrl-C. A mail
+//!   catcher (Debian's aiosmtpd, installed like nats-server) receives the
+//!   mail-worker's mail in `.dev/mail/`; `cargo xtask mail` lists it.
 //! * `cargo xtask test` runs every check: fmt, clippy, the compose file's
 //!   validation and `cargo test --workspace` against a real nats-server and
 //!   PostgreSQL, found or provided exactly as `up` does.
@@ -26,13 +28,15 @@
 //!   that it is current.
 //!
 //! Layout: one module per command (`up`, `test`, `fuzz`, `compose`,
-//! `secrets`, `sqlx`), the services they share (`nats`, `pg`), the process supervisor
+//! `secrets`, `sqlx`, `mail`), the services they share (`nats`, `pg`, the
+//! mail catcher in `mail`), the process supervisor
 //! (`supervise`) and small helpers (`signals`, `term`, `util`).
 
 mod bench;
 mod compose;
 mod fuzz;
 mod history;
+mod mail;
 mod nats;
 mod pg;
 mod secrets;
@@ -78,6 +82,8 @@ enum Command {
     Web(web::WebArgs),
     /// Write web/openapi.json from the gateway and the web app's API types from it.
     Openapi,
+    /// List the mail `cargo xtask up`'s catcher caught (.dev/mail/new/), with its links.
+    Mail,
 }
 
 fn main() -> ExitCode {
@@ -111,5 +117,6 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::SqlxPrepare(args) => sqlx::run_prepare(&args),
         Command::Web(args) => web::run(&args),
         Command::Openapi => web::write_openapi(),
+        Command::Mail => mail::run(),
     }
 }

@@ -53,10 +53,11 @@ pub const PG_AUTH_WORKER: (&str, &str) = ("natsauth_auth_worker", "pg-auth-worke
 pub const PG_USER_WORKER: (&str, &str) = ("natsauth_user_worker", "pg-user-worker-password");
 
 /// The NATS users of `nats.conf` and the variable holding each password.
-pub const NATS_USERS: [(&str, &str); 4] = [
+pub const NATS_USERS: [(&str, &str); 5] = [
     ("gateway", "NATS_GATEWAY_PASSWORD"),
     ("auth-worker", "NATS_AUTH_WORKER_PASSWORD"),
     ("user-worker", "NATS_USER_WORKER_PASSWORD"),
+    ("mail-worker", "NATS_MAIL_WORKER_PASSWORD"),
     ("ops", "NATS_OPS_PASSWORD"),
 ];
 

@@ -24,7 +24,7 @@
 use anyhow::Context;
 
 use crate::{
-    compose, fuzz, history, nats,
+    compose, fuzz, history, mail, nats,
     pg::{PgArgs, Postgres},
     signals, sqlx, term, util, web,
 };
@@ -107,8 +107,9 @@ pub fn run(args: &TestArgs) -> anyhow::Result<()> {
         }
     };
 
-    next("nats-server and PostgreSQL");
+    next("nats-server, the mail catcher and PostgreSQL");
     let nats_server = nats::ensure_server()?;
+    let mail_python = mail::ensure_catcher()?;
     let mut pg = Postgres::ensure(args.pg.private_pg)?;
 
     next("sqlx query data (.sqlx/) against the migrations");
@@ -138,6 +139,7 @@ pub fn run(args: &TestArgs) -> anyhow::Result<()> {
     test.args(["test", "--workspace"])
         .args(&args.cargo_test_args)
         .env("NATS_SERVER_BIN", &nats_server)
+        .env("MAIL_CATCHER_PYTHON", &mail_python)
         .env("TEST_DATABASE_URL", pg.admin_url());
     term::step(&format!(
         "with NATS_SERVER_BIN={} TEST_DATABASE_URL={}",

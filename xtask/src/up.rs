@@ -6,7 +6,9 @@
 //! `/proxy/nats/`) and awaited,
 //! `auth-worker provision` (the PostgreSQL roles, their passwords from
 //! `.dev/secrets`, the database) and `auth-worker migrate` (as the migrator)
-//! run, the workers (each as its own role) and the gateway started, and the
+//! run, the mail catcher (aiosmtpd, mail kept in `.dev/mail/`), the workers
+//! (each as its own role; the mail-worker sends to the catcher) and the
+//! gateway started, and the
 //! gateway's `/healthz` awaited. Ctrl-C or SIGTERM stops the gateway, the
 //! workers, nats-server (each awaited) and a private PostgreSQL, and exits 0;
 //! a child that dies on its own stops the rest and exits non-zero.
@@ -21,7 +23,7 @@ use std::{
 use anyhow::{Context, bail};
 
 use crate::{
-    nats,
+    mail, nats,
     pg::{self, PgArgs, Postgres},
     secrets::{self, NATS_ENV, NatsPasswords, PG_AUTH_WORKER, PG_MIGRATOR, PG_USER_WORKER},
     signals,
@@ -36,6 +38,9 @@ const DEFAULT_NATS_MONITOR_PORT: u16 = 18222;
 const NATS_MONITOR_PREFIX: &str = "/proxy/nats";
 const DEFAULT_HTTP_PORT: u16 = 8080;
 const LOG_DIR: &str = ".dev/logs";
+/// nats-server's JetStream store (`NATS_JETSTREAM_DIR`): the streams
+/// AUTH_EVENTS and MAIL_DEAD outlive a restart of the stack.
+const JETSTREAM_DIR: &str = ".dev/jetstream";
 
 /// Options of `cargo xtask up`.
 #[derive(Debug, clap::Args)]
@@ -53,6 +58,10 @@ pub struct UpArgs {
     /// taken]
     #[arg(long, value_name = "PORT")]
     nats_monitor_port: Option<u16>,
+    /// The mail catcher's SMTP port on 127.0.0.1, where the mail-worker
+    /// sends [default: 1025, or a free port if 1025 is taken]
+    #[arg(long, value_name = "PORT")]
+    smtp_port: Option<u16>,
     /// How many copies of each worker to run
     #[arg(long, value_name = "N", default_value_t = 1,
           value_parser = clap::value_parser!(u16).range(1..=16))]
@@ -69,6 +78,7 @@ pub struct UpArgs {
 pub enum Binary {
     AuthWorker,
     UserWorker,
+    MailWorker,
     Gateway,
 }
 
@@ -78,6 +88,7 @@ impl Binary {
         match self {
             Binary::AuthWorker => "auth-worker",
             Binary::UserWorker => "user-worker",
+            Binary::MailWorker => "mail-worker",
             Binary::Gateway => "gateway",
         }
     }
@@ -87,6 +98,7 @@ impl Binary {
         match self {
             Binary::AuthWorker => "AUTH_WORKER",
             Binary::UserWorker => "USER_WORKER",
+            Binary::MailWorker => "MAIL_WORKER",
             Binary::Gateway => "GATEWAY",
         }
     }
@@ -111,6 +123,11 @@ pub struct Stack<'a> {
     pub pg_secrets: PathBuf,
     pub jwt_key: PathBuf,
     pub http_addr: SocketAddr,
+    /// nats-server's JetStream store directory (made if missing).
+    pub jetstream_dir: PathBuf,
+    /// The mail catcher's SMTP port on 127.0.0.1, and its maildir.
+    pub smtp_port: u16,
+    pub maildir: PathBuf,
     /// Settings every process of this stack gets besides its own.
     pub extra_env: &'static [(&'static str, &'static str)],
 }
@@ -151,6 +168,15 @@ impl Stack<'_> {
             }
             Binary::UserWorker => {
                 self.database_env(&mut cmd, &format!("{p}_DATABASE"), PG_USER_WORKER);
+            }
+            Binary::MailWorker => {
+                cmd.env(format!("{p}_SMTP__HOST"), "127.0.0.1")
+                    .env(format!("{p}_SMTP__PORT"), self.smtp_port.to_string())
+                    .env(format!("{p}_SMTP__TLS"), "none")
+                    .env(
+                        format!("{p}_MAIL__PUBLIC_ORIGIN"),
+                        format!("http://{}", util::connectable(self.http_addr)),
+                    );
             }
             Binary::Gateway => {
                 cmd.env(format!("{p}_HTTP__ADDR"), self.http_addr.to_string())
@@ -220,6 +246,13 @@ fn build_and_run(args: &UpArgs, nats_server: &Path, pg: &Postgres) -> anyhow::Re
         "--nats-monitor-port",
     )?;
     let http_addr = choose_http_addr(args.http_addr)?;
+    let smtp_port = choose_port(
+        args.smtp_port,
+        mail::DEFAULT_SMTP_PORT,
+        &[nats_port, nats_monitor_port, http_addr.port()],
+        "the mail catcher",
+        "--smtp-port",
+    )?;
 
     term::header("Secrets");
     let passwords = NatsPasswords::ensure()?;
@@ -261,6 +294,9 @@ fn build_and_run(args: &UpArgs, nats_server: &Path, pg: &Postgres) -> anyhow::Re
         pg_secrets,
         jwt_key,
         http_addr,
+        jetstream_dir: util::workspace_root().join(JETSTREAM_DIR),
+        smtp_port,
+        maildir: util::workspace_root().join(mail::MAILDIR),
         extra_env: &[],
     };
 
@@ -331,6 +367,9 @@ pub fn private_stack<T>(
         pg_secrets,
         jwt_key: work_dir.join("jwt-ed25519.pem"),
         http_addr,
+        jetstream_dir: work_dir.join("jetstream"),
+        smtp_port: testkit::free_port(),
+        maildir: work_dir.join("mail"),
         extra_env: PRIVATE_STACK_ENV,
     };
     term::header(&format!(
@@ -386,6 +425,9 @@ pub fn start(
 ) -> anyhow::Result<String> {
     // An empty password variable would be a NATS user without a password.
     stack.passwords.check()?;
+    let python = mail::ensure_catcher()?;
+    std::fs::create_dir_all(&stack.jetstream_dir)
+        .with_context(|| format!("creating {}", stack.jetstream_dir.display()))?;
     let nats_port = stack.nats_port;
     let mut nats = Command::new(nats_server);
     // `-m` listens on nats.conf's `host` (loopback), as the clients' port.
@@ -397,7 +439,8 @@ pub fn start(
         "-m",
         &stack.nats_monitor.port().to_string(),
     ])
-    .envs(stack.passwords.env());
+    .envs(stack.passwords.env())
+    .env("NATS_JETSTREAM_DIR", &stack.jetstream_dir);
     // One Go scheduler thread (P) unless the caller sets its own. This stack
     // shares a few cores with the gateway, the workers and PostgreSQL; with
     // one P per core, nats-server's idle Ps spin, park and wake on futexes
@@ -438,6 +481,18 @@ pub fn start(
     util::run(&mut migrate)
         .context("migrating the database as natsauth_migrator; its output is above")?;
 
+    sup.spawn(
+        "mail-catcher",
+        Stage::Nats,
+        mail::catcher_command(&python, stack.smtp_port, &stack.maildir),
+    )?;
+    util::wait_until(
+        "the mail catcher's SMTP port",
+        Duration::from_secs(15),
+        || sup.check_alive(),
+        || util::accepts(("127.0.0.1", stack.smtp_port), Duration::from_millis(200)),
+    )?;
+
     for (binary, name) in &worker_names(copies) {
         sup.spawn(name, Stage::Worker, stack.command(*binary)?)?;
     }
@@ -461,7 +516,7 @@ pub fn start(
 /// `(binary, process name)` for every worker copy: `auth-worker` alone, or
 /// `auth-worker-1`, `auth-worker-2`, … when there are several.
 fn worker_names(copies: u16) -> Vec<(Binary, String)> {
-    [Binary::AuthWorker, Binary::UserWorker]
+    [Binary::AuthWorker, Binary::UserWorker, Binary::MailWorker]
         .into_iter()
         .flat_map(|binary| {
             (1..=copies).map(move |i| {
@@ -560,6 +615,8 @@ fn error_message(body: &str) -> String {
 
 fn print_banner(stack: &Stack<'_>, pg: &Postgres, copies: u16, readiness: &str) {
     let nats_port = stack.nats_port;
+    let smtp_port = stack.smtp_port;
+    let maildir = util::shown(&stack.maildir);
     let http = format!("http://{}", util::connectable(stack.http_addr));
     let nats = &stack.nats_url;
     let monitor = format!("http://{}", stack.nats_monitor);
@@ -581,7 +638,10 @@ natsauth is up: {readiness}
   PostgreSQL   {db}   ({pg_from})
                roles natsauth_migrator, natsauth_auth_worker, natsauth_user_worker;
                passwords in {secrets_dir}/pg-<migrator|auth-worker|user-worker>-password
-  workers      {copies} x auth-worker, {copies} x user-worker (NATS queue groups share the load)
+  workers      {copies} x auth-worker, {copies} x user-worker (NATS queue groups share the load),
+               {copies} x mail-worker (one durable consumer of AUTH_EVENTS shared by its copies)
+  mail         SMTP catcher on 127.0.0.1:{smtp_port}
+  Caught mail: {maildir}/new/ — `cargo xtask mail` lists it with its links
   passwords    {NATS_ENV} (NATS, mode 0600; delete it to make new ones)
   logs         here, prefixed with the process name, and in {LOG_DIR}/<name>.log (new each run)
 
@@ -600,6 +660,9 @@ Look inside with the nats CLI, as the ops user:
   nats context save natsauth --server nats://127.0.0.1:{nats_port} --user ops \\
       --password \"$(sed -n 's/^NATS_OPS_PASSWORD=//p' {NATS_ENV})\" --inbox-prefix _INBOX_ops
   nats --context natsauth micro ls
+  nats --context natsauth stream info AUTH_EVENTS
+  nats --context natsauth consumer info AUTH_EVENTS mail-worker
+  nats --context natsauth stream info MAIL_DEAD   (mail that failed every try)
   nats --context natsauth req auth.get_user '{{\"email\":\"a@example.com\"}}'
 
 Press Ctrl-C to stop everything.
@@ -641,7 +704,7 @@ mod tests {
     #[test]
     fn one_copy_of_a_worker_is_named_after_its_binary() {
         let names: Vec<String> = worker_names(1).into_iter().map(|(_, n)| n).collect();
-        assert_eq!(names, ["auth-worker", "user-worker"]);
+        assert_eq!(names, ["auth-worker", "user-worker", "mail-worker"]);
     }
 
     #[test]
@@ -671,7 +734,9 @@ mod tests {
                 "auth-worker-1",
                 "auth-worker-2",
                 "user-worker-1",
-                "user-worker-2"
+                "user-worker-2",
+                "mail-worker-1",
+                "mail-worker-2"
             ]
         );
     }

@@ -12,7 +12,9 @@ use std::{
 use reqwest::Method;
 use serde_json::{Value, json};
 use shared::{Caller, Role};
-use testkit::{Account, Api, Bearer, NatsServer, TempDir, TestDb, db_settings, eventually};
+use testkit::{
+    Account, Api, Bearer, MailCatcher, NatsServer, TempDir, TestDb, db_settings, eventually,
+};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -89,6 +91,8 @@ pub struct TestApp {
     /// The password hasher of every auth-worker started.
     hashers: Arc<Mutex<Vec<Arc<auth_worker::password::Hasher>>>>,
     keys: TempDir,
+    /// The SMTP server the mail-workers send to, once one is started.
+    mail: Option<MailCatcher>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -117,6 +121,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         tweak_auth: options.auth,
         hashers: Default::default(),
         keys,
+        mail: None,
     };
     if options.workers {
         app.start_auth_worker();
@@ -286,6 +291,60 @@ impl TestApp {
             .push(tokio::spawn(user_worker::run(s, async move {
                 stop.cancelled().await
             })));
+    }
+
+    /// The mail-worker's settings for this stack: its NATS, this stack's
+    /// catcher (started by [`start_mail_worker`](Self::start_mail_worker)),
+    /// links to this gateway, and quick retries.
+    pub fn mail_worker_settings(&self) -> mail_worker::Settings {
+        let mut s = mail_worker::Settings::load(None).expect("mail-worker defaults");
+        s.nats.url = self.nats.url();
+        s.nats.password = Some(self.nats.passwords.mail_worker.clone().into());
+        s.smtp.port = self.mail().port();
+        s.mail.public_origin = self.api.url("");
+        s.consumer.backoff_secs = vec![1];
+        s.consumer.retry_ms = 100;
+        s
+    }
+
+    /// Starts a mail-worker in this process, sending to this stack's mail
+    /// catcher (started with the first one), and waits until it is
+    /// registered. Not part of `spawn_app()`: only the tests of mail start
+    /// one.
+    pub async fn start_mail_worker(&mut self) {
+        self.start_mail_worker_with(|_| {}).await;
+    }
+
+    /// [`start_mail_worker`](Self::start_mail_worker) with changes to its
+    /// settings.
+    pub async fn start_mail_worker_with(&mut self, tweak: fn(&mut mail_worker::Settings)) {
+        if self.mail.is_none() {
+            self.mail = Some(MailCatcher::start().await);
+        }
+        let mut s = self.mail_worker_settings();
+        tweak(&mut s);
+        let stop = self.stop.clone();
+        self.tasks
+            .push(tokio::spawn(mail_worker::run(s, async move {
+                stop.cancelled().await
+            })));
+        self.wait_for_service(mail_worker::NAME).await;
+    }
+
+    /// This stack's mail catcher: every mail the mail-workers sent.
+    #[track_caller]
+    pub fn mail(&self) -> &MailCatcher {
+        self.mail
+            .as_ref()
+            .expect("no mail catcher: call `start_mail_worker()` first")
+    }
+
+    /// This stack's mail catcher, to stop or restart it.
+    #[track_caller]
+    pub fn mail_mut(&mut self) -> &mut MailCatcher {
+        self.mail
+            .as_mut()
+            .expect("no mail catcher: call `start_mail_worker()` first")
     }
 
     /// Waits until `service` answers `$SRV.PING.<service>`.

@@ -18,6 +18,7 @@ mod errors;
 mod fair_shares;
 mod hardening;
 mod lifecycle;
+mod mail;
 mod nats_permissions;
 mod nats_tls;
 mod openapi;

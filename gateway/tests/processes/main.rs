@@ -22,6 +22,11 @@
 //! * `pool`: the workers' PostgreSQL pool gives a connection back without a
 //!   round trip when its query left it clean, and still rolls back a dropped
 //!   transaction as it goes back and replaces a dead connection.
+//! * `mail`: no lost mail: with verification mails in flight, the
+//!   mail-worker SIGKILLed, the SMTP server down for 30 s and nats-server
+//!   restarted, every mail arrives (at least once, duplicates recognizable
+//!   by their Message-ID); the auth-worker killed while its relay publishes
+//!   sends no event twice.
 //! * `otlp`: spans exported to a collector of the test's own, one trace
 //!   across the hop, sent on SIGTERM.
 //!
@@ -41,6 +46,7 @@ mod stack;
 mod cluster;
 mod faults;
 mod logins;
+mod mail;
 mod otlp;
 mod overload;
 mod pool;

@@ -237,16 +237,19 @@ impl Stack {
         extra: &[(&str, &str)],
         log: Option<&std::path::Path>,
     ) -> Proc {
-        let (prefix, password, (role, password_file)) = match name {
+        // The mail-worker has no database; its SMTP server is the test's
+        // (`MAIL_WORKER_SMTP__PORT` in `extra`).
+        let (prefix, password, database) = match name {
             "auth-worker" => (
                 "AUTH_WORKER",
                 &self.backends.passwords.auth_worker,
-                auth_worker::provision::ROLES[1],
+                Some(auth_worker::provision::ROLES[1]),
             ),
+            "mail-worker" => ("MAIL_WORKER", &self.backends.passwords.mail_worker, None),
             _ => (
                 "USER_WORKER",
                 &self.backends.passwords.user_worker,
-                auth_worker::provision::ROLES[2],
+                Some(auth_worker::provision::ROLES[2]),
             ),
         };
         let mut env = vec![
@@ -255,17 +258,22 @@ impl Stack {
                 self.backends.nats_url.clone(),
             ),
             (format!("{prefix}_NATS__PASSWORD"), password.clone()),
-            (
-                format!("{prefix}_DATABASE__URL"),
-                with_user(&self.backends.db_url, role),
-            ),
             (format!("{prefix}_LOG__LEVEL"), "warn".into()),
         ];
-        if let Some(dir) = &self.backends.db_passwords {
+        if let Some((role, password_file)) = database {
             env.push((
-                format!("{prefix}_DATABASE__PASSWORD_FILE"),
-                dir.join(password_file).display().to_string(),
+                format!("{prefix}_DATABASE__URL"),
+                with_user(&self.backends.db_url, role),
             ));
+            if let Some(dir) = &self.backends.db_passwords {
+                env.push((
+                    format!("{prefix}_DATABASE__PASSWORD_FILE"),
+                    dir.join(password_file).display().to_string(),
+                ));
+            }
+        }
+        if name == "mail-worker" {
+            env.push(("MAIL_WORKER_MAIL__PUBLIC_ORIGIN".into(), self.url("")));
         }
         if name == "auth-worker" {
             env.push((
