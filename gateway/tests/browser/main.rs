@@ -16,9 +16,7 @@
 #[path = "../api/helpers.rs"]
 mod helpers;
 
-// The walks of a mail's link read the stack's caught mail (testkit's mail
-// catcher, `app.mail`); on once the stack has one.
-// mod recovery;
+mod recovery;
 mod walk;
 
 use std::{
@@ -94,6 +92,8 @@ pub(crate) struct Browser {
 impl Browser {
     pub async fn start() -> Self {
         let mut app = helpers::spawn_app().await;
+        // Mail to a catcher of its own: the walks follow the links in it.
+        app.start_mail_worker().await;
         let mut settings = app.gateway_settings();
         settings.web.dir = PathBuf::from(required_env("WEB_DIST"));
         // The stack's nats-server monitoring page, ADMIN only, as `cargo

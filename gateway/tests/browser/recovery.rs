@@ -171,15 +171,21 @@ impl Browser {
 /// latest mail caught for `to` that has one, waiting for it to arrive. The
 /// only place these walks read mail.
 async fn mailed_link(b: &Browser, to: &str, page: &str) -> String {
-    let mail = b
-        .app
-        .mail
-        .wait_for(Duration::from_secs(30), |mail| {
-            mail.is_to(to) && mail.link(page).is_some()
-        })
-        .await;
-    let link = mail.link(page).unwrap();
-    path_and_query(&link, page)
+    let catcher = b.app.mail();
+    let link = || {
+        catcher
+            .messages_to(to, "")
+            .iter()
+            .rev()
+            .find_map(|mail| mail.link(page))
+    };
+    let arrived = testkit::eventually(Duration::from_secs(30), Duration::from_millis(50), || {
+        let found = link().is_some();
+        async move { found }
+    })
+    .await;
+    assert!(arrived, "no mail to {to} with a {page} link");
+    path_and_query(&link().unwrap(), page)
 }
 
 /// `…/reset?token=…` as `/reset?token=…`, checking its path is `page`.
