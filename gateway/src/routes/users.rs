@@ -201,7 +201,6 @@ async fn delete_user(
         (status = 400, description = "The id is not a positive integer", body = ErrorBody),
         (status = 403, description = "The caller is not an ADMIN, or a cross-site request", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
-        (status = 429, description = "Asked too often for this user; see Retry-After", body = ErrorBody),
         AuthErrors, UpstreamErrors,
     )
 )]

@@ -32,8 +32,12 @@ const SESSIONS = {
   ],
 };
 
-function renderAccount(who = user(), routes: Record<string, (body: unknown) => Response> = {}) {
-  window.history.replaceState(null, "", "/account");
+function renderAccount(
+  who = user(),
+  routes: Record<string, (body: unknown) => Response> = {},
+  path = "/account",
+) {
+  window.history.replaceState(null, "", path);
   const seen = stubApi({
     "GET /api/session": () => jsonReply(200, session(who)),
     "GET /api/users/me/sessions": () => jsonReply(200, SESSIONS),
@@ -46,6 +50,17 @@ function renderAccount(who = user(), routes: Record<string, (body: unknown) => R
 const sessionsList = async () => within(await screen.findByRole("list", { name: "Sessions" }));
 
 describe("the account page's email address", () => {
+  it("says why when a tool sent the person here to verify", async () => {
+    renderAccount(user({ emailVerified: false }), {}, "/account?verify=required");
+    expect(await screen.findByText(/The tool you opened needs a verified email address/)).toBeTruthy();
+  });
+
+  it("says nothing of a tool otherwise", async () => {
+    renderAccount(user({ emailVerified: false }));
+    await screen.findByText("Not verified");
+    expect(screen.queryByText(/The tool you opened/)).toBeNull();
+  });
+
   it("shows an unverified address and sends the link again", async () => {
     const seen = renderAccount(user({ emailVerified: false }), { "POST /api/auth/verify/resend": accepted });
     expect(await screen.findByText("Not verified")).toBeTruthy();

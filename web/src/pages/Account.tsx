@@ -160,6 +160,12 @@ function PasswordForm() {
   );
 }
 
+/** Whether the gateway sent the person here from a tool that needs a
+ * verified address (`/account?verify=required`). */
+function toolAskedForVerification(): boolean {
+  return new URLSearchParams(window.location.search).get("verify") === "required";
+}
+
 /** The address's verification (with "send again") and the email change. */
 function EmailSection({ user, onChange }: { user: User; onChange: (user: User) => void }) {
   const [busy, setBusy] = useState(false);
@@ -195,6 +201,12 @@ function EmailSection({ user, onChange }: { user: User; onChange: (user: User) =
         </p>
       ) : (
         <>
+          {toolAskedForVerification() && (
+            <p className="notice" role="status">
+              The tool you opened needs a verified email address. Follow the link we mailed to{" "}
+              <strong>{user.email}</strong>, then open the tool again.
+            </p>
+          )}
           <p>
             <strong>{user.email}</strong> is not verified yet: follow the link we mailed to it.
           </p>

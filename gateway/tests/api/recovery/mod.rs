@@ -1,6 +1,6 @@
-//! Recovery, verification, sessions and events (issue 30), driven over NATS
-//! as the gateway and the mail-worker will call the auth-worker. Links are
-//! obtained the way the mail-worker will: the event names the token's row
+//! Recovery, verification, sessions and events, driven over NATS as the
+//! gateway and the mail-worker call the auth-worker. Links are obtained the
+//! way the mail-worker does: the event names the token's row
 //! (`tokenId`), and `auth.mail_token`, asked as the `mail-worker` NATS
 //! user, makes the token.
 
