@@ -72,7 +72,11 @@ pub struct Count {
 /// (a window that has ended starts again at 1), and returns each key's count,
 /// in the order of `keys`. One statement, whatever the number of keys; rows
 /// are locked in a fixed order so concurrent reservations cannot deadlock.
-pub async fn reserve(db: &PgPool, keys: &[Key<'_>], window_secs: u64) -> Result<Vec<Count>, Error> {
+pub async fn reserve(
+    db: impl sqlx::PgExecutor<'_>,
+    keys: &[Key<'_>],
+    window_secs: u64,
+) -> Result<Vec<Count>, Error> {
     let (scopes, names): (Vec<&str>, Vec<String>) = keys.iter().map(|k| k.parts()).unzip();
     // A key whose window has ended starts a new one at 1; otherwise its
     // count goes up by one.

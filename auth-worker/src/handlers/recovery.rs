@@ -139,18 +139,24 @@ pub async fn recover(
 ) -> Result<Done, Error> {
     let limits = &state.settings.recovery;
     let keys = [Key::Recover(&request.email), Key::RecoverAddress(client)];
-    let counts = throttle::reserve(&state.db, &keys, limits.window_secs).await?;
+    // One transaction for the reservation and the request: both paths then
+    // write (the reservation) and flush the log once at commit, whether or
+    // not the request found an account and wrote its rows. Two commits, one
+    // of them empty for an unknown address, differed by that flush.
+    let mut tx = state.db.begin().await?;
+    let counts = throttle::reserve(&mut *tx, &keys, limits.window_secs).await?;
     let caps = [limits.recover_max_per_email, limits.recover_max_per_address];
     if let Some((count, _)) = counts
         .iter()
         .zip(caps)
         .find(|(count, cap)| count.attempts > *cap)
     {
-        return Err(Error::Throttled {
-            retry_after_secs: count.retry_after_secs,
-        });
+        let retry_after_secs = count.retry_after_secs;
+        tx.commit().await?;
+        return Err(Error::Throttled { retry_after_secs });
     }
-    email_tokens::request_reset(&state.db, &request.email, limits.reset_ttl_secs).await?;
+    email_tokens::request_reset(&mut *tx, &request.email, limits.reset_ttl_secs).await?;
+    tx.commit().await?;
     Ok(Done {})
 }
 

@@ -52,3 +52,4 @@ mod overload;
 mod pool;
 mod refresh;
 mod scaling;
+mod secrets;

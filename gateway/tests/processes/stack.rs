@@ -36,10 +36,6 @@ pub struct Proc {
 }
 
 impl Proc {
-    fn start(name: &str, env: &[(String, String)]) -> Self {
-        Self::start_logging(name, env, None)
-    }
-
     /// Started with its log (stdout and stderr) written to `log`, if any.
     fn start_logging(name: &str, env: &[(String, String)], log: Option<&std::path::Path>) -> Self {
         let verbose = std::env::var_os("TEST_LOG").is_some();
@@ -166,6 +162,15 @@ impl Stack {
 
     /// A stack on servers the test owns (and may break).
     pub async fn on(backends: Backends, gateway_env: &[(&str, &str)]) -> Self {
+        Self::on_logging(backends, gateway_env, None).await
+    }
+
+    /// [`Self::on`], the gateway's log written to `log`, if any.
+    pub async fn on_logging(
+        backends: Backends,
+        gateway_env: &[(&str, &str)],
+        log: Option<&std::path::Path>,
+    ) -> Self {
         let keys = TempDir::new();
         let key_file = keys.path.join("jwt.pem");
         auth_worker::tokens::generate_key_file(&key_file).unwrap();
@@ -191,7 +196,7 @@ impl Stack {
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
         );
-        let gateway = Proc::start("gateway", &env);
+        let gateway = Proc::start_logging("gateway", &env, log);
         let stack = Self {
             api: Api::new(format!("http://127.0.0.1:{port}")),
             backends,

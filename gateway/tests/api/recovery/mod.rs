@@ -5,6 +5,7 @@
 //! user, makes the token.
 
 mod account;
+mod enumeration;
 mod events;
 mod reset;
 mod verify;
