@@ -140,7 +140,7 @@ fn bench(
             "--note",
             "Default settings of every process (log level info, one copy of each worker), but \
              the gateway trusts X-Forwarded-For (each connection sends its own address) and \
-             the auth-worker's sign-up and failure limits per address are lifted.",
+             the auth-worker's sign-up, failure and reset-mail limits are lifted.",
         ]);
     if !args.only.is_empty() {
         run.args(["--only", &args.only.join(",")]);
