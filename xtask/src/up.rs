@@ -145,7 +145,10 @@ const PRIVATE_STACK_ENV: &[(&str, &str)] = &[
     // The benchmark asks for reset mails of the same accounts again and
     // again.
     ("AUTH_WORKER_RECOVERY__RECOVER_MAX_PER_EMAIL", "1000000000"),
-    ("AUTH_WORKER_RECOVERY__RECOVER_MAX_PER_ADDRESS", "1000000000"),
+    (
+        "AUTH_WORKER_RECOVERY__RECOVER_MAX_PER_ADDRESS",
+        "1000000000",
+    ),
     ("GATEWAY_HTTP__TRUST_FORWARDED_FOR", "true"),
 ];
 

@@ -167,7 +167,9 @@ async fn a_full_flow_leaves_no_password_token_or_hash_in_any_log_or_error_body()
         .await
         .unwrap();
     assert_eq!(change.status(), 202);
-    let confirm_mail = catcher.wait_for("ada@example.org", "Confirm your new").await;
+    let confirm_mail = catcher
+        .wait_for("ada@example.org", "Confirm your new")
+        .await;
     let confirm_token = confirm_mail.token("/verify").expect("a confirmation link");
     secrets.push(confirm_token.clone());
     assert_eq!(
