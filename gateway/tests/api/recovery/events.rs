@@ -123,11 +123,13 @@ async fn with_two_auth_workers_one_relays_and_the_stream_holds_each_event_once()
     let pool = app.db.pool().await;
     let relays: i64 = sqlx::query_scalar(
         "select count(*) from pg_locks where locktype = 'advisory' and granted
+           and database = (select oid from pg_database where datname = current_database())
            and objid::bigint = (hashtext('natsauth.relay')::bigint & 4294967295)",
     )
     .fetch_one(&pool)
     .await
     .unwrap();
+    // (Other tests' databases have relays of their own: this one's only.)
     assert_eq!(relays, 1, "exactly one auth-worker holds the relay's lock");
     let rows: i64 = sqlx::query_scalar("select count(*) from outbox")
         .fetch_one(&pool)
