@@ -147,3 +147,69 @@ async fn a_mail_that_fails_every_try_is_kept_in_mail_dead_and_acknowledged() {
         "the event was not acknowledged after its dead letter"
     );
 }
+
+/// A change of address, end to end through the mail: the old address is
+/// told (with no way to stop it), the new one gets the link, following it
+/// switches the address, and both are told it changed.
+#[tokio::test]
+async fn a_change_of_address_mails_the_old_address_and_the_new_ones_link_switches_it() {
+    let mut app = spawn_app().await;
+    app.start_mail_worker().await;
+    app.signup_ok("ada@example.com").await;
+    let token = app.access_token("ada@example.com").await;
+    let body =
+        serde_json::json!({"email": "ada@example.org", "currentPassword": testkit::PASSWORD});
+    let reply = app
+        .call(
+            reqwest::Method::POST,
+            "/api/users/me/email",
+            token.as_str(),
+            Some(&body),
+        )
+        .send()
+        .await;
+    assert_eq!(reply.status(), 202);
+
+    let notice = app
+        .mail()
+        .wait_for("ada@example.com", "Your email address is being changed")
+        .await;
+    assert!(
+        notice.text.contains("ada@example.org"),
+        "the notice names the new address: {}",
+        notice.text
+    );
+    assert_eq!(notice.link("/verify"), None, "the old address gets no link");
+    let confirm = app
+        .mail()
+        .wait_for("ada@example.org", "Confirm your new email address")
+        .await;
+    let link_token = confirm.token("/verify").expect("a confirmation link");
+    // Nothing changed until the link is followed.
+    let me = app
+        .call(reqwest::Method::GET, "/api/users/me", token.as_str(), None)
+        .send()
+        .await;
+    assert_eq!(
+        me.json::<serde_json::Value>().await.unwrap()["email"],
+        "ada@example.com"
+    );
+
+    let verified = app
+        .post(
+            "/api/auth/verify",
+            &serde_json::json!({"token": link_token}),
+        )
+        .await;
+    assert_eq!(verified.status(), 200);
+    let user: serde_json::Value = verified.json().await.unwrap();
+    assert_eq!(
+        (user["email"].as_str(), user["emailVerified"].as_bool()),
+        (Some("ada@example.org"), Some(true))
+    );
+    for to in ["ada@example.com", "ada@example.org"] {
+        app.mail()
+            .wait_for(to, "Your email address was changed")
+            .await;
+    }
+}
