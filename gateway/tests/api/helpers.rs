@@ -473,12 +473,24 @@ impl TestApp {
         caller: Option<Caller>,
         body: &Value,
     ) -> (Option<u16>, Value) {
+        self.nats_request_from(subject, caller, None, body).await
+    }
+
+    /// [`TestApp::nats_request_as`] with the HTTP client's address and
+    /// `User-Agent` as the gateway sends them (`client`), if any.
+    pub async fn nats_request_from(
+        &self,
+        subject: &str,
+        caller: Option<Caller>,
+        client: Option<(&str, &str)>,
+        body: &Value,
+    ) -> (Option<u16>, Value) {
         let service = if subject.starts_with("auth.") {
             shared::auth::SERVICE
         } else {
             shared::user::SERVICE
         };
-        let (client, _) = self.nats.connect_as_gateway_to(service).await.unwrap();
+        let (nats, _) = self.nats.connect_as_gateway_to(service).await.unwrap();
         let mut headers = async_nats::HeaderMap::new();
         if let Some(caller) = caller {
             headers.insert(
@@ -486,8 +498,12 @@ impl TestApp {
                 serde_json::to_string(&caller).unwrap().as_str(),
             );
         }
-        let reply = client
-            .request_with_headers(subject, headers, body.to_string().into())
+        if let Some((address, user_agent)) = client {
+            headers.insert(shared::headers::CLIENT_ADDRESS, address);
+            headers.insert(shared::headers::CLIENT_USER_AGENT, user_agent);
+        }
+        let reply = nats
+            .request_with_headers(subject.to_owned(), headers, body.to_string().into())
             .await
             .unwrap();
         let status = reply

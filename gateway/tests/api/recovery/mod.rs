@@ -81,33 +81,7 @@ pub async fn call(
     client: Option<(&str, &str)>,
     body: &Value,
 ) -> (Option<u16>, Value) {
-    let service = if subject.starts_with("auth.") {
-        shared::auth::SERVICE
-    } else {
-        shared::user::SERVICE
-    };
-    let (gateway, _) = app.nats.connect_as_gateway_to(service).await.unwrap();
-    let mut headers = async_nats::HeaderMap::new();
-    if let Some(caller) = caller {
-        headers.insert(
-            shared::headers::CALLER,
-            serde_json::to_string(&caller).unwrap().as_str(),
-        );
-    }
-    if let Some((address, user_agent)) = client {
-        headers.insert(shared::headers::CLIENT_ADDRESS, address);
-        headers.insert(shared::headers::CLIENT_USER_AGENT, user_agent);
-    }
-    let reply = gateway
-        .request_with_headers(subject.to_owned(), headers, body.to_string().into())
-        .await
-        .unwrap();
-    let status = reply
-        .headers
-        .as_ref()
-        .and_then(|h| h.get(shared::headers::NATS_SERVICE_ERROR_CODE))
-        .map(|v| v.as_str().parse().unwrap());
-    (status, serde_json::from_slice(&reply.payload).unwrap())
+    app.nats_request_from(subject, caller, client, body).await
 }
 
 /// Logs `email` in over NATS as from `address` with `user_agent`; the
