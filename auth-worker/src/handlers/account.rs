@@ -9,7 +9,7 @@ use shared::{
 };
 use tracing::info;
 
-use super::{emit, ended, require_admin, reserve_check};
+use super::{confirm_password, emit, ended, require_admin};
 use crate::{
     AppState, Error,
     db::{
@@ -29,19 +29,7 @@ pub async fn change_email(
     Call { caller, client, .. }: Call<Caller>,
     request: ChangeEmailRequest,
 ) -> Result<Done, Error> {
-    let (user, hash) = users::credentials_by_id(&state.db, caller.id)
-        .await?
-        .ok_or(Error::UserNotFound)?;
-    let reserved = reserve_check(&state, &user.email, client).await?;
-    if !state
-        .hasher
-        .verify(request.current_password.expose(), Some(hash))
-        .await?
-    {
-        reserved.failed(&state).await?;
-        return Err(Error::WrongCurrentPassword);
-    }
-    reserved.passed(&state).await?;
+    let user = confirm_password(&state, caller.id, client, &request.current_password).await?;
     if request.email.eq_ignore_ascii_case(&user.email) {
         return Err(Error::SameEmail);
     }

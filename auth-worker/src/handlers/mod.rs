@@ -95,6 +95,27 @@ async fn reserve<'a>(
     Ok(Ok(Reserved { keys, email }))
 }
 
+/// The user `id`, once `password` is its current one: the check is counted
+/// like a login from `client` ([`reserve_check`]); a wrong password is 403
+/// and counts as a failure. (A change of password or of address.)
+async fn confirm_password(
+    state: &AppState,
+    id: shared::user::UserId,
+    client: Option<shared::headers::ClientAddress>,
+    password: &shared::types::Secret,
+) -> Result<shared::User, Error> {
+    let (user, hash) = crate::db::users::credentials_by_id(&state.db, id)
+        .await?
+        .ok_or(Error::UserNotFound)?;
+    let reserved = reserve_check(state, &user.email, client).await?;
+    if !state.hasher.verify(password.expose(), Some(hash)).await? {
+        reserved.failed(state).await?;
+        return Err(Error::WrongCurrentPassword);
+    }
+    reserved.passed(state).await?;
+    Ok(user)
+}
+
 /// A password check [`reserve_check`] let through.
 struct Reserved<'a> {
     /// Reserved before the check.

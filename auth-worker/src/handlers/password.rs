@@ -8,7 +8,7 @@ use shared::{
 };
 use tracing::info;
 
-use super::{emit, ended, reserve_check};
+use super::{confirm_password, emit, ended};
 use crate::{
     AppState, Error,
     db::{email_tokens, sessions, users},
@@ -23,19 +23,7 @@ pub async fn change(
     Call { caller, client, .. }: Call<Caller>,
     request: ChangePasswordRequest,
 ) -> Result<Done, Error> {
-    let (user, hash) = users::credentials_by_id(&state.db, caller.id)
-        .await?
-        .ok_or(Error::UserNotFound)?;
-    let reserved = reserve_check(&state, &user.email, client).await?;
-    if !state
-        .hasher
-        .verify(request.current_password.expose(), Some(hash))
-        .await?
-    {
-        reserved.failed(&state).await?;
-        return Err(Error::WrongCurrentPassword);
-    }
-    reserved.passed(&state).await?;
+    let user = confirm_password(&state, caller.id, client, &request.current_password).await?;
     let new_hash = state.hasher.hash(request.new_password.expose()).await?;
     let mut tx = state.db.begin().await?;
     users::set_password_hash(&mut *tx, user.id, &new_hash).await?;
