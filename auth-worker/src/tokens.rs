@@ -21,6 +21,27 @@ use uuid::Uuid;
 
 use crate::settings::JwtSettings;
 
+/// How a session was authenticated, as its tokens and assertions say:
+/// its id (`sid`), the methods (`amr`) and when it last authenticated
+/// (`auth_time`). Read from the session's row, which a step-up changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionAuth {
+    pub id: Uuid,
+    pub amr: Vec<String>,
+    pub auth_time: OffsetDateTime,
+}
+
+impl SessionAuth {
+    /// A session that has just logged in with a password.
+    pub fn password(id: Uuid) -> Self {
+        Self {
+            id,
+            amr: vec![shared::mfa::amr::PWD.to_owned()],
+            auth_time: OffsetDateTime::now_utc(),
+        }
+    }
+}
+
 /// Signs access tokens and knows the public keys to publish.
 pub struct TokenIssuer {
     key: EncodingKey,
@@ -92,7 +113,7 @@ impl TokenIssuer {
     }
 
     /// A signed access token for `user` in login session `session`.
-    pub fn issue_access_token(&self, user: &User, session: Uuid) -> anyhow::Result<String> {
+    pub fn issue_access_token(&self, user: &User, session: &SessionAuth) -> anyhow::Result<String> {
         let now = OffsetDateTime::now_utc().unix_timestamp();
         let claims = AccessClaims {
             sub: user.id.to_string(),
@@ -102,7 +123,9 @@ impl TokenIssuer {
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
             jti: Uuid::new_v4().to_string(),
-            sid: Some(session),
+            sid: Some(session.id),
+            amr: session.amr.clone(),
+            auth_time: Some(session.auth_time.unix_timestamp()),
         };
         self.sign(&claims).context("signing the access token")
     }
@@ -124,7 +147,12 @@ impl TokenIssuer {
     /// A signed assertion that `user` is who a request to the upstream with
     /// `audience` comes from (same key and issuer as access tokens, but a
     /// `proxy:` audience no API accepts, and a life of at most a minute).
-    pub fn issue_assertion(&self, user: &User, audience: &str) -> anyhow::Result<String> {
+    pub fn issue_assertion(
+        &self,
+        user: &User,
+        audience: &str,
+        session: &SessionAuth,
+    ) -> anyhow::Result<String> {
         let now = OffsetDateTime::now_utc().unix_timestamp();
         let claims = AssertionClaims {
             sub: user.id.to_string(),
@@ -141,6 +169,8 @@ impl TokenIssuer {
             iss: self.issuer.clone(),
             aud: audience.to_owned(),
             jti: Uuid::new_v4().to_string(),
+            amr: session.amr.clone(),
+            auth_time: session.auth_time.unix_timestamp(),
         };
         self.sign(&claims).context("signing an assertion")
     }
@@ -307,7 +337,9 @@ mod tests {
             created_at: OffsetDateTime::now_utc(),
             updated_at: OffsetDateTime::now_utc(),
         };
-        let token = issuer.issue_access_token(&user, Uuid::nil()).unwrap();
+        let token = issuer
+            .issue_access_token(&user, &SessionAuth::password(Uuid::nil()))
+            .unwrap();
         let header = jsonwebtoken::decode_header(&token).unwrap();
         assert_eq!(header.alg, Algorithm::EdDSA);
         // The key set publishes the signing key under the kid the header names.
@@ -324,7 +356,9 @@ mod tests {
 
         // An assertion: same key, its own audience, a minute at most, and
         // no access-token audience verifies it.
-        let assertion = issuer.issue_assertion(&user, "proxy:tool").unwrap();
+        let assertion = issuer
+            .issue_assertion(&user, "proxy:tool", &SessionAuth::password(Uuid::nil()))
+            .unwrap();
         assert!(jsonwebtoken::decode::<AssertionClaims>(&assertion, &key, &validation).is_err());
         validation.set_audience(&["proxy:tool"]);
         let data = jsonwebtoken::decode::<AssertionClaims>(&assertion, &key, &validation).unwrap();

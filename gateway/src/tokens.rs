@@ -173,6 +173,7 @@ impl TokenVerifier {
             id,
             role: data.claims.role,
             session: data.claims.sid,
+            mfa: shared::mfa::amr::has_second_factor(&data.claims.amr),
         };
         self.remember(token, caller, data.claims.exp, &kid, &key);
         Ok(caller)
@@ -365,7 +366,10 @@ mod tests {
             updated_at: now,
         };
         issuer
-            .issue_access_token(&user, uuid::Uuid::new_v4())
+            .issue_access_token(
+                &user,
+                &auth_worker::tokens::SessionAuth::password(uuid::Uuid::new_v4()),
+            )
             .unwrap()
     }
 

@@ -301,6 +301,13 @@ pub struct AccessClaims {
     /// The login session (refresh-token family) the token was issued for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<uuid::Uuid>,
+    /// How the session was authenticated (RFC 8176: `pwd`, `otp`, `hwk`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
+    /// When the session last authenticated (a login or a step-up), Unix
+    /// seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
 }
 
 /// `auth.proxy_assertion`: a signed statement of who the caller is, for one
@@ -351,6 +358,12 @@ pub struct ProxyAssertion {
     pub expires_in: u64,
     /// The caller as it is now (current role and email).
     pub user: User,
+    /// How the caller's session is authenticated now (`pwd`, `otp`, `hwk`).
+    #[serde(default)]
+    pub amr: Vec<String>,
+    /// When the session last authenticated, Unix seconds.
+    #[serde(default)]
+    pub auth_time: i64,
 }
 
 /// The claims of a proxy assertion: who the user is, for one upstream.
@@ -369,6 +382,13 @@ pub struct AssertionClaims {
     /// `proxy:<route name>`: an upstream accepts only its own.
     pub aud: String,
     pub jti: String,
+    /// How the session is authenticated (`pwd`, `otp`, `hwk`).
+    #[serde(default)]
+    pub amr: Vec<String>,
+    /// When the session last authenticated (a login or a step-up), Unix
+    /// seconds: a tool can demand a recent one itself.
+    #[serde(default)]
+    pub auth_time: i64,
 }
 
 /// `auth.jwks` takes an empty object (or an empty body).
@@ -410,7 +430,7 @@ endpoint!(
 );
 endpoint!(
     /// `auth.login`: checks credentials and issues an access and a refresh token.
-    Login, "auth.login", "auth_login", SERVICE, Anonymous, LoginRequest => TokenReply
+    Login, "auth.login", "auth_login", SERVICE, Anonymous, LoginRequest => crate::mfa::LoginReply
 );
 endpoint!(
     /// `auth.jwks`: the public keys that verify access tokens.
@@ -506,6 +526,20 @@ pub const SUBJECTS: &[&str] = &[
     <AdminRecover as crate::Endpoint>::SUBJECT,
     <EndUserSessions as crate::Endpoint>::SUBJECT,
     <IssueMailToken as crate::Endpoint>::SUBJECT,
+    <crate::mfa::LoginMfa as crate::Endpoint>::SUBJECT,
+    <crate::mfa::LoginPasskeyOptions as crate::Endpoint>::SUBJECT,
+    <crate::mfa::GetMfaStatus as crate::Endpoint>::SUBJECT,
+    <crate::mfa::BeginTotp as crate::Endpoint>::SUBJECT,
+    <crate::mfa::ConfirmTotp as crate::Endpoint>::SUBJECT,
+    <crate::mfa::RemoveTotp as crate::Endpoint>::SUBJECT,
+    <crate::mfa::PasskeyOptions as crate::Endpoint>::SUBJECT,
+    <crate::mfa::RegisterPasskey as crate::Endpoint>::SUBJECT,
+    <crate::mfa::RenamePasskey as crate::Endpoint>::SUBJECT,
+    <crate::mfa::RemovePasskey as crate::Endpoint>::SUBJECT,
+    <crate::mfa::NewRecoveryCodes as crate::Endpoint>::SUBJECT,
+    <crate::mfa::StepUpOptions as crate::Endpoint>::SUBJECT,
+    <crate::mfa::StepUp as crate::Endpoint>::SUBJECT,
+    <crate::mfa::ResetMfa as crate::Endpoint>::SUBJECT,
 ];
 
 #[cfg(test)]

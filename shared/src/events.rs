@@ -73,6 +73,8 @@ pub enum RevokeReason {
     TokenReuse,
     /// The role was lowered.
     RoleChanged,
+    /// An ADMIN reset the user's second factors.
+    MfaReset,
 }
 
 /// Who asked for a password reset.
@@ -172,6 +174,40 @@ pub enum Event {
         email: String,
         network: Option<String>,
     },
+    /// A second factor was added: an authenticator app, or a passkey named
+    /// `name`.
+    #[serde(rename = "mfa.enabled", rename_all = "camelCase")]
+    MfaEnabled {
+        user_id: UserId,
+        email: String,
+        method: crate::mfa::Method,
+        name: Option<String>,
+    },
+    /// A second factor was removed by its owner; `remaining` factors are
+    /// left.
+    #[serde(rename = "mfa.disabled", rename_all = "camelCase")]
+    MfaDisabled {
+        user_id: UserId,
+        email: String,
+        method: crate::mfa::Method,
+        name: Option<String>,
+        remaining: u32,
+    },
+    /// An ADMIN removed every second factor of the user; the user's
+    /// sessions ended.
+    #[serde(rename = "mfa.reset", rename_all = "camelCase")]
+    MfaReset {
+        user_id: UserId,
+        email: String,
+        admin_id: UserId,
+    },
+    /// A recovery code was spent at a login or step-up; `left` remain.
+    #[serde(rename = "mfa.recovery_code_used", rename_all = "camelCase")]
+    RecoveryCodeUsed {
+        user_id: UserId,
+        email: String,
+        left: u32,
+    },
 }
 
 impl Event {
@@ -190,6 +226,10 @@ impl Event {
         "role.changed",
         "user.deleted",
         "login.throttled",
+        "mfa.enabled",
+        "mfa.disabled",
+        "mfa.reset",
+        "mfa.recovery_code_used",
     ];
 
     /// The kind, as `kind` says on the wire.
@@ -208,6 +248,10 @@ impl Event {
             Self::RoleChanged { .. } => "role.changed",
             Self::UserDeleted { .. } => "user.deleted",
             Self::LoginThrottled { .. } => "login.throttled",
+            Self::MfaEnabled { .. } => "mfa.enabled",
+            Self::MfaDisabled { .. } => "mfa.disabled",
+            Self::MfaReset { .. } => "mfa.reset",
+            Self::RecoveryCodeUsed { .. } => "mfa.recovery_code_used",
         }
     }
 
@@ -226,7 +270,11 @@ impl Event {
             | Self::SessionRevoked { user_id, .. }
             | Self::RoleChanged { user_id, .. }
             | Self::UserDeleted { user_id, .. }
-            | Self::LoginThrottled { user_id, .. } => *user_id,
+            | Self::LoginThrottled { user_id, .. }
+            | Self::MfaEnabled { user_id, .. }
+            | Self::MfaDisabled { user_id, .. }
+            | Self::MfaReset { user_id, .. }
+            | Self::RecoveryCodeUsed { user_id, .. } => *user_id,
         }
     }
 }
@@ -253,6 +301,10 @@ pub fn json_schema() -> serde_json::Value {
     defs.insert(
         "RequestedBy".into(),
         serde_json::to_value(<RequestedBy as PartialSchema>::schema()).unwrap_or_default(),
+    );
+    defs.insert(
+        "Method".into(),
+        serde_json::to_value(<crate::mfa::Method as PartialSchema>::schema()).unwrap_or_default(),
     );
     defs.insert(
         "Role".into(),
@@ -321,7 +373,7 @@ mod tests {
         for e in samples {
             assert!(Event::KINDS.contains(&e.kind()));
         }
-        assert_eq!(Event::KINDS.len(), 13);
+        assert_eq!(Event::KINDS.len(), 17);
     }
 
     #[test]

@@ -26,6 +26,8 @@ pub const CLIENT_ADDRESS: &str = "X-Client-Address";
 /// The HTTP client's `User-Agent`, sent by the gateway with a login (at most
 /// [`USER_AGENT_MAX`] bytes) so the session remembers the device.
 pub const CLIENT_USER_AGENT: &str = "X-Client-User-Agent";
+/// The gateway's public origin, with the passkey calls (WebAuthn's origin).
+pub const PUBLIC_ORIGIN: &str = "X-Public-Origin";
 /// The longest `User-Agent` passed on; a longer one is cut.
 pub const USER_AGENT_MAX: usize = 512;
 /// An error reply's message (the NATS service API, ADR-32).
@@ -43,6 +45,12 @@ pub struct Caller {
     /// The login session the access token belongs to (its `sid` claim).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<uuid::Uuid>,
+    /// The session proved a second factor (the token's `amr` says `otp` or
+    /// `hwk`). A session's factors only grow while it lives, and resetting
+    /// a user's factors ends the user's sessions, so the token's word is
+    /// current.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mfa: bool,
 }
 
 impl Caller {
@@ -238,6 +246,9 @@ pub struct RequestContext {
     pub client: Option<ClientAddress>,
     /// The HTTP client's `User-Agent`, with a login only.
     pub user_agent: Option<String>,
+    /// The gateway's public origin (`session.public_origin`), with the
+    /// passkey calls only: WebAuthn's origin and RP ID.
+    pub origin: Option<String>,
 }
 
 impl RequestContext {
@@ -253,6 +264,7 @@ impl RequestContext {
                 .and_then(|v| v.parse().ok())
                 .map(ClientAddress),
             user_agent: header(CLIENT_USER_AGENT).map(|v| cut(v, USER_AGENT_MAX).to_owned()),
+            origin: header(PUBLIC_ORIGIN).map(str::to_owned),
         }
     }
 
@@ -276,6 +288,9 @@ impl RequestContext {
         }
         if let Some(agent) = &self.user_agent {
             insert(CLIENT_USER_AGENT, cut(agent, USER_AGENT_MAX));
+        }
+        if let Some(origin) = &self.origin {
+            insert(PUBLIC_ORIGIN, origin);
         }
     }
 }
@@ -330,11 +345,13 @@ mod tests {
                 id: 7,
                 role: Role::Admin,
                 session: Some(uuid::Uuid::nil()),
+                mfa: true,
             }),
             request_id: Some("abc".into()),
             traceparent: Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into()),
             client: Some(ClientAddress("2001:db8::7".parse().unwrap())),
             user_agent: Some("Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0".into()),
+            origin: Some("https://app.example".into()),
         };
         let back = read(&written(&ctx));
         assert_eq!(back, ctx);

@@ -8,6 +8,8 @@
 //!   apply ([`endpoint::decode_request`], [`endpoint::require_object`]).
 //! * [`auth`], [`user`], [`post`]: one type per request and reply, and one
 //!   `Endpoint` impl per subject.
+//! * [`mfa`]: the second factor (TOTP, recovery codes, passkeys), its
+//!   login step, step-up and enrolment.
 //! * [`events`]: the security events of the `AUTH_EVENTS` stream.
 //! * [`paging`]: keyset paging (`Limit`, `Cursor`, `Page`).
 //! * [`error`]: the error that travels in a reply ([`ServiceError`]) with its
@@ -30,6 +32,7 @@ pub mod endpoint;
 pub mod error;
 pub mod events;
 pub mod headers;
+pub mod mfa;
 pub mod paging;
 pub mod post;
 pub mod types;

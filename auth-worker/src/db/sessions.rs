@@ -6,7 +6,7 @@ use sqlx::{PgConnection, PgExecutor};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::Error;
+use crate::{Error, tokens::SessionAuth};
 
 /// Where a login came from, as the sessions list shows it.
 #[derive(Debug, Clone, Default)]
@@ -26,25 +26,84 @@ pub async fn create(
     token_hash: &[u8],
     expires_at: OffsetDateTime,
     device: &Device,
-) -> Result<(Uuid, bool), Error> {
+    amr: &[String],
+) -> Result<(SessionAuth, bool), Error> {
     let session_id = Uuid::now_v7();
-    let new_device = sqlx::query_scalar!(
+    let row = sqlx::query!(
         r#"with seen as (
              select exists (select 1 from sessions where user_id = $2
                and user_agent is not distinct from $4 and network is not distinct from $5) as seen)
-           insert into sessions (id, user_id, expires_at, user_agent, network)
-           values ($1, $2, $3, $4, $5)
-           returning (select not seen from seen) as "new_device!""#,
+           insert into sessions (id, user_id, expires_at, user_agent, network, amr)
+           values ($1, $2, $3, $4, $5, $6)
+           returning (select not seen from seen) as "new_device!", auth_time"#,
         session_id,
         user_id,
         expires_at,
         device.user_agent,
         device.network,
+        amr,
     )
     .fetch_one(&mut *conn)
     .await?;
     add_token(conn, session_id, token_hash, expires_at).await?;
-    Ok((session_id, new_device))
+    let auth = SessionAuth {
+        id: session_id,
+        amr: amr.to_vec(),
+        auth_time: row.auth_time,
+    };
+    Ok((auth, row.new_device))
+}
+
+/// How the caller's live session is authenticated; 401 when it has ended
+/// (the caller check saw it live, but it may end meanwhile).
+pub async fn authentication(
+    db: impl PgExecutor<'_>,
+    caller: &shared::Caller,
+) -> Result<SessionAuth, Error> {
+    let session = caller.session.ok_or(Error::InvalidRefreshToken)?;
+    let row = sqlx::query!(
+        "select amr, auth_time from sessions
+         where id = $1 and user_id = $2 and revoked_at is null and expires_at > now()",
+        session,
+        caller.id
+    )
+    .fetch_optional(db)
+    .await?
+    .ok_or(Error::InvalidRefreshToken)?;
+    Ok(SessionAuth {
+        id: session,
+        amr: row.amr,
+        auth_time: row.auth_time,
+    })
+}
+
+/// The session proved `method` (`otp`, `hwk`) just now: it joins the
+/// session's `amr` and `auth_time` becomes now. 401 when the session has
+/// ended.
+pub async fn step_up(
+    db: impl PgExecutor<'_>,
+    caller: &shared::Caller,
+    method: &str,
+) -> Result<SessionAuth, Error> {
+    let session = caller.session.ok_or(Error::InvalidRefreshToken)?;
+    let row = sqlx::query!(
+        "update sessions
+         set amr = case when $3 = any(amr) then amr else amr || $3::text end,
+             auth_time = now()
+         where id = $1 and user_id = $2 and revoked_at is null and expires_at > now()
+         returning amr, auth_time",
+        session,
+        caller.id,
+        method
+    )
+    .fetch_optional(db)
+    .await?
+    .ok_or(Error::InvalidRefreshToken)?;
+    Ok(SessionAuth {
+        id: session,
+        amr: row.amr,
+        auth_time: row.auth_time,
+    })
 }
 
 async fn add_token(
@@ -73,6 +132,9 @@ pub struct TokenRow {
     pub expires_at: OffsetDateTime,
     pub revoked_at: Option<OffsetDateTime>,
     pub session_expires_at: OffsetDateTime,
+    /// How the session was authenticated (see `tokens::SessionAuth`).
+    pub amr: Vec<String>,
+    pub auth_time: OffsetDateTime,
     /// The token that replaced this one, sealed (see
     /// `tokens::seal_successor`); set when spent.
     pub successor: Option<Vec<u8>>,
@@ -87,7 +149,7 @@ pub async fn lock_token(
     Ok(sqlx::query_as!(
         TokenRow,
         "select rt.session_id, s.user_id, rt.spent_at, rt.expires_at, s.revoked_at,
-                s.expires_at as session_expires_at, rt.successor
+                s.expires_at as session_expires_at, s.amr, s.auth_time, rt.successor
          from refresh_tokens rt join sessions s on s.id = rt.session_id
          where rt.token_hash = $1
          for update of rt, s",

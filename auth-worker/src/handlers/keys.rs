@@ -10,7 +10,7 @@ use shared::{
 };
 use tracing::info;
 
-use crate::{AppState, Error};
+use crate::{AppState, Error, db::sessions};
 
 /// `auth.jwks`: the public keys that verify access tokens.
 pub async fn jwks(
@@ -30,6 +30,7 @@ pub async fn proxy_assertion(
     request: ProxyAssertionRequest,
 ) -> Result<ProxyAssertion, Error> {
     let user = user.ok_or(Error::UserNotFound)?;
+    let session = sessions::authentication(&state.db, &caller).await?;
     if !request.roles.contains(&user.role) {
         info!(
             user_id = caller.id,
@@ -39,8 +40,12 @@ pub async fn proxy_assertion(
         return Err(Error::RoleNotAdmitted);
     }
     Ok(ProxyAssertion {
-        assertion: state.tokens.issue_assertion(&user, &request.audience)?,
+        assertion: state
+            .tokens
+            .issue_assertion(&user, &request.audience, &session)?,
         expires_in: state.tokens.assertion_ttl_secs(),
         user,
+        amr: session.amr,
+        auth_time: session.auth_time.unix_timestamp(),
     })
 }

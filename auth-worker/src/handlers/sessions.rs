@@ -7,14 +7,15 @@ use shared::{
     auth::{LoginRequest, RefreshTokenRequest, TokenReply},
     events::{Event, RevokeReason},
     headers::Anonymous,
+    mfa::{LoginReply, amr},
 };
 use time::{Duration, OffsetDateTime};
 use tracing::{info, warn};
 
-use super::{emit, ended, reserve};
+use super::{emit, ended, mfa, reserve};
 use crate::{
     AppState, Error,
-    db::{sessions, users},
+    db::{factors, sessions, users},
     tokens, user_agent,
 };
 
@@ -34,7 +35,7 @@ pub async fn login(
         client, user_agent, ..
     }: Call<Anonymous>,
     request: LoginRequest,
-) -> Result<TokenReply, Error> {
+) -> Result<LoginReply, Error> {
     let network = client.map(user_agent::network);
     let reserved = match reserve(&state, &request.email, client).await? {
         Ok(reserved) => reserved,
@@ -61,28 +62,49 @@ pub async fn login(
         }
     };
     reserved.passed(&state).await?;
-    let (refresh_token, refresh_hash) = tokens::new_refresh_token();
-    let ttl = i64::try_from(state.settings.jwt.refresh_ttl_secs).unwrap_or(i64::MAX / 2);
-    let expires_at = OffsetDateTime::now_utc() + Duration::seconds(ttl);
     let device = sessions::Device {
         user_agent: user_agent.as_deref().and_then(user_agent::family),
         network,
     };
+    let methods = factors::methods(&state.db, user.id).await?;
+    if !methods.is_empty() {
+        // A second factor to prove first: a pending login, not a session.
+        let challenge = mfa::pending_login(&state, &user, &device, methods).await?;
+        return Ok(LoginReply::MfaRequired(challenge));
+    }
+    let amr = [amr::PWD.to_owned()];
+    start_session(&state, user, device, &amr)
+        .await
+        .map(LoginReply::Tokens)
+}
+
+/// Starts a session of `user` from `device`, authenticated by `amr`, with
+/// its `session.created` event: the end of a login, with or without a
+/// second factor.
+pub(super) async fn start_session(
+    state: &AppState,
+    user: User,
+    device: sessions::Device,
+    amr: &[String],
+) -> Result<TokenReply, Error> {
+    let (refresh_token, refresh_hash) = tokens::new_refresh_token();
+    let ttl = i64::try_from(state.settings.jwt.refresh_ttl_secs).unwrap_or(i64::MAX / 2);
+    let expires_at = OffsetDateTime::now_utc() + Duration::seconds(ttl);
     let mut tx = state.db.begin().await?;
     let (session, new_device) =
-        sessions::create(&mut tx, user.id, &refresh_hash, expires_at, &device).await?;
+        sessions::create(&mut tx, user.id, &refresh_hash, expires_at, &device, amr).await?;
     let created = Event::SessionCreated {
         user_id: user.id,
         email: user.email.clone(),
-        session_id: session,
+        session_id: session.id,
         user_agent: device.user_agent,
         network: device.network,
         new_device,
     };
     emit(&mut tx, created).await?;
     tx.commit().await?;
-    info!(user_id = user.id, %session, new_device, "login");
-    token_reply(&state, user, session, refresh_token, expires_at)
+    info!(user_id = user.id, session = %session.id, new_device, amr = ?session.amr, "login");
+    token_reply(state, user, &session, refresh_token, expires_at)
 }
 
 /// Writes `login.throttled` for the account of `email`, if there is one.
@@ -156,13 +178,12 @@ pub async fn refresh(
             .ok_or(Error::InvalidRefreshToken)?;
         let user = user_in(&mut tx, row.user_id).await?;
         info!(user_id = user.id, session = %row.session_id, "refresh retried: current pair sent again");
-        return token_reply(
-            &state,
-            user,
-            row.session_id,
-            current,
-            row.session_expires_at,
-        );
+        let session = tokens::SessionAuth {
+            id: row.session_id,
+            amr: row.amr,
+            auth_time: row.auth_time,
+        };
+        return token_reply(&state, user, &session, current, row.session_expires_at);
     }
     let user = user_in(&mut tx, row.user_id).await?;
     let (refresh_token, new_hash) = tokens::new_refresh_token();
@@ -176,10 +197,15 @@ pub async fn refresh(
     )
     .await?;
     tx.commit().await?;
+    let session = tokens::SessionAuth {
+        id: row.session_id,
+        amr: row.amr,
+        auth_time: row.auth_time,
+    };
     token_reply(
         &state,
         user,
-        row.session_id,
+        &session,
         refresh_token,
         row.session_expires_at,
     )
@@ -254,7 +280,7 @@ pub async fn logout(
 fn token_reply(
     state: &AppState,
     user: User,
-    session: uuid::Uuid,
+    session: &tokens::SessionAuth,
     refresh_token: String,
     session_expires_at: OffsetDateTime,
 ) -> Result<TokenReply, Error> {

@@ -154,6 +154,7 @@ impl<S: Clone + Send + Sync + 'static> ServiceBuilder<S> {
                     user,
                     client: ctx.client,
                     user_agent: ctx.user_agent,
+                    origin: ctx.origin,
                 };
                 let request = decode_request::<E::Request>(&payload)?;
                 let reply = handler(state, call, request).await.map_err(Into::into)?;

@@ -44,6 +44,8 @@ pub struct Call<C> {
     pub client: Option<ClientAddress>,
     /// The HTTP client's `User-Agent`, when the gateway sent one (a login).
     pub user_agent: Option<String>,
+    /// The gateway's public origin, when it sent one (the passkey calls).
+    pub origin: Option<String>,
 }
 
 /// Checks a claimed caller against the current state: the user exists, the
