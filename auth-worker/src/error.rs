@@ -42,6 +42,36 @@ pub enum Error {
     SessionNotFound,
     #[error("admin role required")]
     AdminRequired,
+    /// A second step of a login with a pending login that is unknown,
+    /// expired, spent or failed too often.
+    #[error("login expired: enter your email and password again")]
+    NoPendingLogin,
+    /// A wrong, replayed or malformed code or passkey: 403, like a wrong
+    /// current password (the pending login or session itself is fine, and
+    /// 401 would tell the login page to start over).
+    #[error("invalid code or passkey")]
+    WrongSecondFactor,
+    /// A passkey answer that does not verify (or is no credential).
+    #[error("the passkey could not be verified")]
+    InvalidPasskey,
+    #[error("an authenticator app is already on")]
+    TotpAlreadyOn,
+    #[error("set up the authenticator app first")]
+    NoTotpEnrolment,
+    #[error("no second factor is on")]
+    NoSecondFactor,
+    /// A session that has not proved the user's factor asks to change them.
+    #[error("prove your second factor first (step-up)")]
+    StepUpRequired,
+    #[error("an ADMIN must keep a second factor")]
+    LastAdminFactor,
+    #[error("passkey not found")]
+    PasskeyNotFound,
+    #[error("this passkey is already registered")]
+    PasskeyExists,
+    /// The gateway sent no origin a relying party can be built for.
+    #[error("passkeys need the gateway's session.public_origin (an origin with a domain name)")]
+    PasskeysUnavailable,
     #[error(transparent)]
     Database(sqlx::Error),
     #[error(transparent)]
@@ -62,7 +92,20 @@ impl From<sqlx::Error> for Error {
 impl From<Error> for ServiceError {
     fn from(e: Error) -> Self {
         match e {
-            Error::EmailTaken | Error::AlreadyVerified => ServiceError::conflict(e.to_string()),
+            Error::EmailTaken
+            | Error::AlreadyVerified
+            | Error::TotpAlreadyOn
+            | Error::NoTotpEnrolment
+            | Error::NoSecondFactor
+            | Error::LastAdminFactor
+            | Error::PasskeyExists
+            | Error::PasskeysUnavailable => ServiceError::conflict(e.to_string()),
+            Error::NoPendingLogin => ServiceError::unauthorized(e.to_string()),
+            Error::WrongSecondFactor | Error::StepUpRequired => {
+                ServiceError::forbidden(e.to_string())
+            }
+            Error::InvalidPasskey => ServiceError::bad_request(e.to_string()),
+            Error::PasskeyNotFound => ServiceError::not_found(e.to_string()),
             Error::InvalidLink | Error::SameEmail => ServiceError::bad_request(e.to_string()),
             Error::LinkGone => ServiceError::new(410, e.to_string()),
             Error::SessionNotFound => ServiceError::not_found(e.to_string()),

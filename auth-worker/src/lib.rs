@@ -9,6 +9,8 @@
 //! * Security events are written to the outbox (`db::outbox`) in the
 //!   transaction of each change; `relay` publishes them to the JetStream
 //!   stream `AUTH_EVENTS` (one copy at a time), beside the purge loop.
+//! * [`factors`] holds the second factors' secrets and checks (TOTP,
+//!   recovery codes, passkeys); `handlers::mfa` their subjects.
 //! * `user_agent` names a login's browser family and network for the
 //!   sessions list, never keeping the whole header or the address.
 //! * [`run`] takes its settings and a shutdown future, so tests run the real
@@ -20,6 +22,7 @@
 /// contention against a real database.
 pub mod db;
 mod error;
+pub mod factors;
 mod handlers;
 mod normalize;
 pub mod password;
@@ -49,6 +52,17 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Announces ended sessions ([`shared::auth::SESSIONS_ENDED`]).
     pub notices: runtime::nats::Notices,
+    /// The second factors' key and relying parties.
+    pub mfa: Arc<Mfa>,
+}
+
+/// What the second factors need besides the database.
+#[derive(Debug)]
+pub struct Mfa {
+    /// Seals authenticator-app secrets (`mfa.key_file`).
+    pub key: factors::SealingKey,
+    /// WebAuthn relying parties, one per public origin.
+    pub relying_parties: factors::passkeys::RelyingParties,
 }
 
 /// Serves until `shutdown` resolves, then drains and returns.
@@ -77,6 +91,10 @@ impl Worker {
             .await
             .context("building the password hasher")??;
         let tokens = tokens::TokenIssuer::from_settings(&settings.jwt)?;
+        let mfa = Mfa {
+            key: factors::SealingKey::from_file(&settings.mfa.key_file)?,
+            relying_parties: factors::passkeys::RelyingParties::new(&settings.mfa.issuer),
+        };
         let client = runtime::nats::connect(&settings.nats, "auth-worker").await?;
         let state = AppState {
             db,
@@ -84,6 +102,7 @@ impl Worker {
             tokens: Arc::new(tokens),
             settings: Arc::new(settings),
             notices: runtime::nats::Notices::new(client.clone()),
+            mfa: Arc::new(mfa),
         };
         Ok(Self { state, client })
     }

@@ -1,11 +1,11 @@
 //! Registers every `auth.*` endpoint with its handler.
 
 use runtime::service::{ResolveCaller, ServiceBuilder};
-use shared::auth;
+use shared::{auth, mfa as factor};
 
 use crate::{
     AppState,
-    handlers::{account, keys, password, recovery, sessions, users},
+    handlers::{account, keys, mfa, password, recovery, sessions, users},
 };
 
 /// The auth worker's service, ready to serve; `callers` checks the caller
@@ -37,4 +37,18 @@ pub fn builder(state: AppState, callers: impl ResolveCaller) -> ServiceBuilder<A
         .endpoint::<auth::RevokeSession, _, _, _>(account::revoke_session)
         .endpoint::<auth::EndOtherSessions, _, _, _>(account::end_other_sessions)
         .endpoint::<auth::EndUserSessions, _, _, _>(account::end_user_sessions)
+        .endpoint::<factor::LoginMfa, _, _, _>(mfa::login_mfa)
+        .endpoint::<factor::LoginPasskeyOptions, _, _, _>(mfa::login_passkey_options)
+        .endpoint::<factor::GetMfaStatus, _, _, _>(mfa::status)
+        .endpoint::<factor::BeginTotp, _, _, _>(mfa::begin_totp)
+        .endpoint::<factor::ConfirmTotp, _, _, _>(mfa::confirm_totp)
+        .endpoint::<factor::RemoveTotp, _, _, _>(mfa::remove_totp)
+        .endpoint::<factor::PasskeyOptions, _, _, _>(mfa::passkey_options)
+        .endpoint::<factor::RegisterPasskey, _, _, _>(mfa::register_passkey)
+        .endpoint::<factor::RenamePasskey, _, _, _>(mfa::rename_passkey)
+        .endpoint::<factor::RemovePasskey, _, _, _>(mfa::remove_passkey)
+        .endpoint::<factor::NewRecoveryCodes, _, _, _>(mfa::new_recovery_codes)
+        .endpoint::<factor::StepUpOptions, _, _, _>(mfa::step_up_options)
+        .endpoint::<factor::StepUp, _, _, _>(mfa::step_up)
+        .endpoint::<factor::ResetMfa, _, _, _>(mfa::reset)
 }

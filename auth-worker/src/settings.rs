@@ -31,6 +31,7 @@ pub struct Settings {
     pub purge: PurgeSettings,
     pub events: EventSettings,
     pub recovery: RecoverySettings,
+    pub mfa: MfaSettings,
     pub argon2: Argon2Settings,
     pub service: ServiceSettings,
     pub log: LogSettings,
@@ -87,6 +88,30 @@ pub struct EventSettings {
     pub poll_interval_ms: u64,
     pub standby_retry_ms: u64,
     pub batch_size: i64,
+}
+
+/// `[mfa]`: second factors (see `config/auth-worker.toml`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct MfaSettings {
+    /// The key that seals authenticator-app secrets (32 bytes, base64).
+    /// Empty: a key made at start (secrets die with the process).
+    pub key_file: String,
+    /// The issuer an authenticator app shows, and the passkey RP's name.
+    pub issuer: String,
+    /// An ADMIN must keep a second factor (the gateway enforces the rest).
+    pub require_for_admin: bool,
+    /// How long a pending login waits for its second factor (seconds).
+    pub pending_ttl_secs: u64,
+    /// Wrong factors a pending login takes before it is gone.
+    pub pending_max_failures: i32,
+    /// How long a WebAuthn challenge may be answered (seconds).
+    pub challenge_ttl_secs: u64,
+    /// Factor checks per user and client address in the throttle window
+    /// (`throttle.window_secs`); 429 beyond.
+    pub max_attempts_per_address: i32,
+    /// Failed factor checks of a user, from every address, after which each
+    /// check waits `throttle.email_slowdown_ms` first (never a lock-out).
+    pub slowdown_after: i32,
 }
 
 /// `[recovery]`: the links mails carry and how often they may be asked for.

@@ -156,12 +156,53 @@ pub fn mails(envelope: &Envelope) -> Vec<Mail> {
             email,
             json!({ "network": network }),
         )],
+        Event::MfaEnabled {
+            email,
+            method,
+            name,
+            ..
+        } => vec![second_factor(
+            email,
+            json!({ "change": "enabled", "method": method_name(*method), "name": name }),
+        )],
+        Event::MfaDisabled {
+            email,
+            method,
+            name,
+            remaining,
+            ..
+        } => vec![second_factor(
+            email,
+            json!({ "change": "disabled", "method": method_name(*method), "name": name,
+                    "remaining": remaining }),
+        )],
+        Event::MfaReset { email, .. } => {
+            vec![second_factor(email, json!({ "change": "reset" }))]
+        }
+        Event::RecoveryCodeUsed { email, left, .. } => vec![second_factor(
+            email,
+            json!({ "change": "recovery_code_used", "left": left }),
+        )],
         Event::UserCreated { .. }
         | Event::EmailVerified { .. }
         | Event::SessionCreated { .. }
         | Event::SessionRevoked { .. }
         | Event::RoleChanged { .. }
         | Event::UserDeleted { .. } => Vec::new(),
+    }
+}
+
+/// A notice that the account's second factors changed (one template,
+/// worded by `change`).
+fn second_factor(to: &str, vars: Value) -> Mail {
+    Mail::new("second_factor", "second_factor", to, vars)
+}
+
+fn method_name(method: shared::mfa::Method) -> &'static str {
+    match method {
+        shared::mfa::Method::Totp => "an authenticator app",
+        shared::mfa::Method::Passkey => "a passkey",
+        shared::mfa::Method::RecoveryCode => "a recovery code",
     }
 }
 

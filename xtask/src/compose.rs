@@ -90,6 +90,7 @@ fn validate(tool: &Tool) -> anyhow::Result<()> {
     NatsPasswords::ensure()?.write_process_files()?;
     secrets::ensure_pg_passwords()?;
     secrets::ensure_session_key()?;
+    secrets::ensure_mfa_key()?;
     term::step(&format!("validating {COMPOSE_FILE} with {}", tool.label));
     util::run(
         tool.command()

@@ -36,6 +36,9 @@ pub const SECRETS_DIR: &str = ".dev/secrets";
 pub const JWT_KEY: &str = ".dev/keys/jwt-ed25519.pem";
 /// The session-cookie key the gateway reads by default.
 pub const SESSION_KEY: &str = ".dev/secrets/session-key";
+/// The key that seals authenticator-app secrets (the auth-worker's
+/// `mfa.key_file`).
+pub const MFA_KEY: &str = ".dev/secrets/mfa-key";
 
 /// The PostgreSQL password files in [`SECRETS_DIR`]: the superuser's and
 /// those `auth-worker provision --passwords-dir` reads.
@@ -67,6 +70,7 @@ pub fn run() -> anyhow::Result<()> {
     passwords.write_process_files()?;
     ensure_pg_passwords()?;
     ensure_session_key()?;
+    ensure_mfa_key()?;
     println!(
         "NATS passwords: {NATS_ENV} (nats-server's environment; delete it to make new ones)\n\
          per process:    {SECRETS_DIR}/nats-<user>-password (mounted by compose.yaml)\n\
@@ -295,7 +299,18 @@ fn private_dir_of(path: &Path) -> anyhow::Result<()> {
 /// The gateway's session-cookie key, made if missing (32 random bytes in
 /// base64, as `gateway gen-session-key` writes). Returns its absolute path.
 pub fn ensure_session_key() -> anyhow::Result<PathBuf> {
-    let path = util::workspace_root().join(SESSION_KEY);
+    ensure_key(SESSION_KEY)
+}
+
+/// The auth-worker's second-factor key, made if missing (the same format).
+pub fn ensure_mfa_key() -> anyhow::Result<PathBuf> {
+    ensure_key(MFA_KEY)
+}
+
+/// 32 random bytes in base64 at `relative` (under the workspace), made if
+/// missing, readable by the owner only.
+fn ensure_key(relative: &str) -> anyhow::Result<PathBuf> {
+    let path = util::workspace_root().join(relative);
     if path.exists() {
         return Ok(path);
     }

@@ -171,7 +171,8 @@ impl Stack<'_> {
             Binary::AuthWorker => {
                 self.database_env(&mut cmd, &format!("{p}_DATABASE"), PG_AUTH_WORKER);
                 self.database_env(&mut cmd, &format!("{p}_MIGRATOR"), PG_MIGRATOR);
-                cmd.env(format!("{p}_JWT__PRIVATE_KEY_FILE"), &self.jwt_key);
+                cmd.env(format!("{p}_JWT__PRIVATE_KEY_FILE"), &self.jwt_key)
+                    .env(format!("{p}_MFA__KEY_FILE"), secrets::ensure_mfa_key()?);
             }
             Binary::UserWorker => {
                 self.database_env(&mut cmd, &format!("{p}_DATABASE"), PG_USER_WORKER);
@@ -180,13 +181,13 @@ impl Stack<'_> {
                 cmd.env(format!("{p}_SMTP__HOST"), "127.0.0.1")
                     .env(format!("{p}_SMTP__PORT"), self.smtp_port.to_string())
                     .env(format!("{p}_SMTP__TLS"), "none")
-                    .env(
-                        format!("{p}_MAIL__PUBLIC_ORIGIN"),
-                        format!("http://{}", util::connectable(self.http_addr)),
-                    );
+                    .env(format!("{p}_MAIL__PUBLIC_ORIGIN"), self.public_origin());
             }
             Binary::Gateway => {
                 cmd.env(format!("{p}_HTTP__ADDR"), self.http_addr.to_string())
+                    // Passkeys need an origin with a domain name (WebAuthn
+                    // takes no IP address as its RP ID).
+                    .env(format!("{p}_SESSION__PUBLIC_ORIGIN"), self.public_origin())
                     .env(
                         format!("{p}_SESSION__KEY_FILE"),
                         secrets::ensure_session_key()?,
@@ -208,6 +209,18 @@ impl Stack<'_> {
             }
         }
         Ok(cmd)
+    }
+
+    /// Where a browser opens the stack: `http://localhost:<port>` for a
+    /// loopback address, so passkeys work (a browser treats localhost as a
+    /// secure context, and WebAuthn needs a domain name).
+    pub fn public_origin(&self) -> String {
+        let addr = util::connectable(self.http_addr);
+        if addr.ip().is_loopback() {
+            format!("http://localhost:{}", addr.port())
+        } else {
+            format!("http://{addr}")
+        }
     }
 
     /// `<section>__URL` (the database as `role`, no password in it) and
@@ -275,6 +288,11 @@ fn build_and_run(args: &UpArgs, nats_server: &Path, pg: &Postgres) -> anyhow::Re
     term::step(&format!(
         "session-cookie key: {}",
         util::shown(&session_key)
+    ));
+    let mfa_key = secrets::ensure_mfa_key()?;
+    term::step(&format!(
+        "second-factor key: {} (seals authenticator-app secrets)",
+        util::shown(&mfa_key)
     ));
 
     term::header("Build");
@@ -624,7 +642,7 @@ fn print_banner(stack: &Stack<'_>, pg: &Postgres, copies: u16, readiness: &str) 
     let nats_port = stack.nats_port;
     let smtp_port = stack.smtp_port;
     let maildir = util::shown(&stack.maildir);
-    let http = format!("http://{}", util::connectable(stack.http_addr));
+    let http = stack.public_origin();
     let nats = &stack.nats_url;
     let monitor = format!("http://{}", stack.nats_monitor);
     let db = testkit::with_user(&stack.database_url, "<role>");

@@ -3,6 +3,7 @@
 //! `users_email_key` serves.
 
 pub mod email_tokens;
+pub mod mfa;
 pub mod outbox;
 pub mod purge;
 pub mod sessions;

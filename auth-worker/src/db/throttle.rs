@@ -39,6 +39,10 @@ pub enum Key<'a> {
     RecoverAddress(Option<ClientAddress>),
     /// New verification mails a user asked for.
     Resend(shared::user::UserId),
+    /// Second-factor checks of a user from one client address.
+    Mfa(shared::user::UserId, Option<ClientAddress>),
+    /// Failed second-factor checks of a user, from every address.
+    MfaUser(shared::user::UserId),
 }
 
 impl Key<'_> {
@@ -55,6 +59,8 @@ impl Key<'_> {
             Key::Recover(email) => ("recover", email.to_lowercase()),
             Key::RecoverAddress(a) => ("recover_ip", address(a)),
             Key::Resend(user) => ("resend", user.to_string()),
+            Key::Mfa(user, a) => ("mfa", format!("{user} {}", address(a))),
+            Key::MfaUser(user) => ("mfa_user", user.to_string()),
         }
     }
 }
@@ -131,8 +137,8 @@ pub async fn count(db: &PgPool, key: Key<'_>, window_secs: u64) -> Result<i32, E
     Ok(failures.unwrap_or(0))
 }
 
-/// Gives back the reservation of an attempt that succeeded: the pair starts
-/// over; the address and email counts lose this one attempt. (An address is
+/// Gives back the reservation of an attempt that succeeded: the pair (of
+/// an email or a user's second factor, and an address) starts over; the address and email counts lose this one attempt. (An address is
 /// not forgiven its failures: one good account must not reset the count of
 /// an address that is guessing others.)
 ///
@@ -150,9 +156,9 @@ pub async fn release(db: &PgPool, keys: &[Key<'_>]) -> Result<(), Error> {
            order by f.scope, f.key
            for update of f),
          cleared as (delete from login_failures f using locked l
-                     where f.scope = l.scope and f.key = l.key and f.scope = 'pair')
+                     where f.scope = l.scope and f.key = l.key and f.scope in ('pair', 'mfa'))
          update login_failures f set failures = greatest(f.failures - 1, 0) from locked l
-         where f.scope = l.scope and f.key = l.key and f.scope <> 'pair'",
+         where f.scope = l.scope and f.key = l.key and f.scope not in ('pair', 'mfa')",
         &scopes as &[&str],
         &names,
     )

@@ -12,6 +12,8 @@
 //! * [`account`] has the signed-in user's own account: `auth.change_email`,
 //!   `auth.list_sessions`, `auth.revoke_session`,
 //!   `auth.end_other_sessions`, and the ADMIN's `auth.end_user_sessions`.
+//! * [`mfa`] has the second factor (`shared::mfa`): the login's second
+//!   step, step-up, enrolment and removal, and the ADMIN's reset.
 //!
 //! Requests arrive decoded and validated, and `call.caller` checked against
 //! the database where the subject takes a caller (see `runtime::service`).
@@ -22,6 +24,7 @@
 
 pub mod account;
 pub mod keys;
+pub mod mfa;
 pub mod password;
 pub mod recovery;
 pub mod sessions;

@@ -15,7 +15,7 @@ use tracing::{info, warn};
 use super::{emit, ended, mfa, reserve};
 use crate::{
     AppState, Error,
-    db::{factors, sessions, users},
+    db::{self, sessions, users},
     tokens, user_agent,
 };
 
@@ -66,7 +66,7 @@ pub async fn login(
         user_agent: user_agent.as_deref().and_then(user_agent::family),
         network,
     };
-    let methods = factors::methods(&state.db, user.id).await?;
+    let methods = db::mfa::methods(&state.db, user.id).await?;
     if !methods.is_empty() {
         // A second factor to prove first: a pending login, not a session.
         let challenge = mfa::pending_login(&state, &user, &device, methods).await?;
