@@ -39,6 +39,9 @@ pub struct Options {
     pub trust_forwarded_for: bool,
     /// Changes to the gateway's settings (after the fields above).
     pub gateway: fn(&mut gateway::Settings),
+    /// `session.public_origin` is `http://localhost:<the gateway's port>`
+    /// (passkeys need an origin with a domain name).
+    pub localhost_origin: bool,
 }
 
 impl Default for Options {
@@ -53,6 +56,7 @@ impl Default for Options {
             auth: |_| {},
             trust_forwarded_for: false,
             gateway: |_| {},
+            localhost_origin: false,
         }
     }
 }
@@ -140,6 +144,9 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     settings.http.request_timeout_ms = options.http_timeout_ms;
     settings.http.cors_origins = options.cors_origins.to_owned();
     settings.http.trust_forwarded_for = options.trust_forwarded_for;
+    if options.localhost_origin {
+        settings.session.public_origin = format!("http://localhost:{}", addr.port());
+    }
     (options.gateway)(&mut settings);
     app.serve_gateway(settings, listener, options.extra_routes);
     app
@@ -163,6 +170,9 @@ impl TestApp {
         settings.nats.password = Some(self.nats.passwords.gateway.clone().into());
         settings.session.key_file = self.session_key_file().display().to_string();
         settings.web.dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../web/dist");
+        // Most tests exercise what an ADMIN may do, not how an ADMIN signs
+        // in; the tests of the second factor (`mfa`) turn the policy on.
+        settings.mfa.require_for_admin = false;
         settings
     }
 
@@ -202,6 +212,34 @@ impl TestApp {
             },
         );
         assert!(up.await, "the second gateway comes up");
+        api
+    }
+
+    /// Another gateway on this stack's NATS, reached at
+    /// `http://localhost:<port>` (its `session.public_origin`, which
+    /// passkeys need); its API, at that origin.
+    pub async fn start_gateway_on_localhost(&mut self, mut settings: gateway::Settings) -> Api {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let origin = format!("http://localhost:{port}");
+        settings.session.public_origin = origin.clone();
+        self.serve_gateway(settings, listener, axum::Router::new());
+        let api = Api::new(origin);
+        let health = api.url("/healthz");
+        let (http, health) = (&api.http, health.as_str());
+        let up = eventually(
+            Duration::from_secs(15),
+            Duration::from_millis(20),
+            || async move {
+                http.get(health)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status() == 200)
+            },
+        );
+        assert!(up.await, "the gateway at localhost comes up");
         api
     }
 

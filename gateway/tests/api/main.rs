@@ -19,6 +19,7 @@ mod fair_shares;
 mod hardening;
 mod lifecycle;
 mod mail;
+mod mfa;
 mod nats_permissions;
 mod nats_tls;
 mod openapi;

@@ -16,6 +16,7 @@
 #[path = "../api/helpers.rs"]
 mod helpers;
 
+mod mfa;
 mod recovery;
 mod walk;
 
@@ -91,6 +92,13 @@ pub(crate) struct Browser {
 
 impl Browser {
     pub async fn start() -> Self {
+        Self::start_with(false).await
+    }
+
+    /// With `second_factor`, the stack is reached at
+    /// `http://localhost:<port>` (WebAuthn takes no IP address as its RP
+    /// ID) and an ADMIN must sign in with a second factor, as by default.
+    pub async fn start_with(second_factor: bool) -> Self {
         let mut app = helpers::spawn_app().await;
         // Mail to a catcher of its own: the walks follow the links in it.
         app.start_mail_worker().await;
@@ -121,7 +129,12 @@ impl Browser {
             "no web build in {} (`cargo xtask web` makes it)",
             settings.web.dir.display()
         );
-        let api = app.start_gateway(settings).await;
+        let api = if second_factor {
+            settings.mfa.require_for_admin = true;
+            app.start_gateway_on_localhost(settings).await
+        } else {
+            app.start_gateway(settings).await
+        };
         let origin = api.base.clone();
         app.set_api(api);
 

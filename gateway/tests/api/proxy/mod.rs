@@ -20,7 +20,7 @@
 
 mod access;
 mod cookies;
-mod echo;
+pub(crate) mod echo;
 mod identity;
 mod raw;
 mod routing;
@@ -109,7 +109,7 @@ pub(crate) async fn session_as_is(api: &Api, email: &str) -> String {
 }
 
 /// The session cookie a login set: the `Cookie` header value.
-fn cookie_of(response: &reqwest::Response) -> String {
+pub(crate) fn cookie_of(response: &reqwest::Response) -> String {
     let set = response.headers()[header::SET_COOKIE].to_str().unwrap();
     let pair = set.split(';').next().unwrap();
     assert!(pair.starts_with(&format!("{COOKIE}=")), "{set}");
