@@ -7,6 +7,7 @@ import { NotFoundPage } from "./pages/NotFound";
 import { PostsPage } from "./pages/Posts";
 import { ResetPage } from "./pages/Reset";
 import { SignupPage } from "./pages/Signup";
+import { StepUpPage } from "./pages/StepUp";
 import { UsersPage } from "./pages/Users";
 import { VerifyPage } from "./pages/Verify";
 import { type Route, findRoute, navigate, useLocation } from "./router";
@@ -25,6 +26,7 @@ export const ROUTES: readonly Route<() => JSX.Element>[] = [
   { path: "/reset", view: ResetPage },
   { path: "/verify", view: VerifyPage },
   { path: "/account", view: AccountPage },
+  { path: "/mfa", view: StepUpPage },
   { path: "/dashboard/", view: UsersPage },
   { path: "/dashboard/posts", view: PostsPage },
 ];

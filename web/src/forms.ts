@@ -3,10 +3,12 @@
 // focus on the first invalid field (or on the alert) after a failure.
 import { type ChangeEvent, type RefObject, useCallback, useEffect, useRef, useState } from "react";
 import { ApiError } from "./api/client";
+import { PasskeyError } from "./webauthn";
 
-/** Any thrown value as an ApiError (a bug in the app included). */
+/** Any thrown value as an ApiError (a passkey the browser refused, a bug in the app). */
 export function toApiError(error: unknown): ApiError {
   if (error instanceof ApiError) return error;
+  if (error instanceof PasskeyError) return new ApiError(0, error.message);
   console.error(error);
   return new ApiError(0, "Something went wrong in this page. Please reload it.");
 }

@@ -1,20 +1,36 @@
 // One function per endpoint the app uses, typed from the OpenAPI document.
 import { request, requestEmpty } from "./client";
 import type {
+  AccessGrant,
   AccountSessionList,
   ChangeEmailBody,
   ChangePasswordBody,
+  ConfirmTotpBody,
   CreatePostBody,
+  FactorAdded,
+  FactorProof,
+  MfaChallenge,
+  MfaStatus,
+  PasskeyCreationOptions,
+  PasskeyInfo,
+  PasskeyRequestOptions,
   Post,
   PostPage,
   ProfileBody,
   RecoverBody,
+  RecoveryCodes,
+  RegisterPasskeyBody,
+  RemoveFactorBody,
+  RenamePasskeyBody,
   ResetPasswordBody,
   Role,
   SessionCreated,
   SessionInfo,
   SessionLoginBody,
+  SessionLoginReply,
+  SessionMfaBody,
   SignupBody,
+  TotpEnrolment,
   UpdatePostBody,
   UpdateUserBody,
   User,
@@ -34,7 +50,20 @@ export interface PageQuery {
 // The browser session. Logging in answers 401 for a wrong password: shown,
 // not a reason to go to the login page.
 export const logIn = (body: SessionLoginBody) =>
-  request<SessionCreated>("POST", "/api/session", { body, loginOn401: false });
+  request<SessionLoginReply>("POST", "/api/session", { body, loginOn401: false });
+
+/** The password was right, and a second factor is next (the 202 reply). */
+export function needsSecondFactor(reply: SessionLoginReply): reply is MfaChallenge {
+  return "mfaRequired" in reply && reply.mfaRequired === true;
+}
+
+// A login's second step, on the pending login of the gateway's HttpOnly
+// cookie. A 401 means that login is gone (expired, or too many wrong
+// codes): the page starts over, it does not go to the login page.
+export const logInSecondStep = (body: SessionMfaBody) =>
+  request<SessionCreated>("POST", "/api/session/mfa", { body, loginOn401: false });
+export const loginPasskeyOptions = () =>
+  request<PasskeyRequestOptions>("POST", "/api/session/mfa/passkey", { loginOn401: false });
 export const getSession = () => request<SessionInfo>("GET", "/api/session");
 export const logOut = () => requestEmpty("POST", "/api/session/logout", { loginOn401: false });
 
@@ -61,6 +90,28 @@ export const endSession = (id: string) =>
   requestEmpty("DELETE", `/api/users/me/sessions/${encodeURIComponent(id)}`);
 export const endOtherSessions = () => requestEmpty("POST", "/api/users/me/sessions/end-others");
 
+// The caller's second factors.
+export const getMfaStatus = () => request<MfaStatus>("GET", "/api/users/me/mfa");
+export const beginTotp = () => request<TotpEnrolment>("POST", "/api/users/me/mfa/totp");
+export const confirmTotp = (body: ConfirmTotpBody) =>
+  request<FactorAdded>("POST", "/api/users/me/mfa/totp/confirm", { body });
+export const removeTotp = (body: RemoveFactorBody) => requestEmpty("DELETE", "/api/users/me/mfa/totp", { body });
+export const passkeyCreationOptions = () =>
+  request<PasskeyCreationOptions>("POST", "/api/users/me/mfa/passkeys/options");
+export const registerPasskey = (body: RegisterPasskeyBody) =>
+  request<FactorAdded>("POST", "/api/users/me/mfa/passkeys", { body });
+export const renamePasskey = (id: string, body: RenamePasskeyBody) =>
+  request<PasskeyInfo>("PATCH", `/api/users/me/mfa/passkeys/${encodeURIComponent(id)}`, { body });
+export const removePasskey = (id: string, body: RemoveFactorBody) =>
+  requestEmpty("DELETE", `/api/users/me/mfa/passkeys/${encodeURIComponent(id)}`, { body });
+export const newRecoveryCodes = (body: FactorProof) =>
+  request<RecoveryCodes>("POST", "/api/users/me/mfa/recovery-codes", { body });
+
+// Proving a factor again in a signed-in session (a tool or a change that
+// asks for it). The passkey options also serve the removals above.
+export const stepUpPasskeyOptions = () => request<PasskeyRequestOptions>("POST", "/api/auth/step-up/passkey");
+export const stepUp = (body: FactorProof) => request<AccessGrant>("POST", "/api/auth/step-up", { body });
+
 // Users (ADMIN).
 export const listUsers = (page: PageQuery) =>
   request<UserPage>("GET", "/api/users", { query: { limit: page.limit, cursor: page.cursor } });
@@ -71,6 +122,7 @@ export const setRole = (id: number, role: Role) => {
 export const deleteUser = (id: number) => requestEmpty("DELETE", `/api/users/${id}`);
 export const sendResetLink = (id: number) => requestEmpty("POST", `/api/users/${id}/recover`);
 export const endUserSessions = (id: number) => requestEmpty("DELETE", `/api/users/${id}/sessions`);
+export const resetUserMfa = (id: number) => requestEmpty("DELETE", `/api/users/${id}/mfa`);
 
 // Posts.
 export const listPosts = (page: PageQuery) =>

@@ -1,6 +1,6 @@
 import { fireEvent, render, screen, waitFor, within } from "@testing-library/react";
 import { describe, expect, it } from "vitest";
-import { accepted, errorBody, jsonReply, noContent, session, stubApi, user } from "../test/http";
+import { accepted, errorBody, jsonReply, mfaStatus, noContent, session, stubApi, user } from "../test/http";
 import { AccountPage } from "./Account";
 
 const SESSIONS = {
@@ -41,6 +41,7 @@ function renderAccount(
   const seen = stubApi({
     "GET /api/session": () => jsonReply(200, session(who)),
     "GET /api/users/me/sessions": () => jsonReply(200, SESSIONS),
+    "GET /api/users/me/mfa": () => jsonReply(200, mfaStatus({ totp: false, recoveryCodesLeft: 0 })),
     ...routes,
   });
   render(<AccountPage />);

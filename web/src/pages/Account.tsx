@@ -23,6 +23,7 @@ import { VerifiedBadge } from "../components/VerifiedBadge";
 import { ErrorAlert, StatusMessage } from "../components/StatusMessage";
 import { formatTime } from "../format";
 import { toApiError, useSubmit } from "../forms";
+import { TwoStepSection } from "./TwoStepSection";
 
 export function AccountPage() {
   return <RequireSession>{(session) => <Account session={session} />}</RequireSession>;
@@ -52,6 +53,7 @@ function Account({ session }: { session: SessionInfo }) {
         </p>
       ) : null}
       <EmailSection user={user} onChange={setUser} />
+      <TwoStepSection />
       <ProfileForm user={user} onSaved={setUser} />
       <PasswordForm />
       <Sessions />

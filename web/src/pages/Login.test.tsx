@@ -1,7 +1,9 @@
 import { fireEvent, render, screen, waitFor } from "@testing-library/react";
 import { describe, expect, it, vi } from "vitest";
 import * as navigation from "../navigation";
-import { errorBody, jsonReply, stubFetch, validationFailed } from "../test/http";
+import { errorBody, jsonReply, stubApi, stubFetch, user, validationFailed } from "../test/http";
+import { ASSERTION_JSON, REQUEST_OPTIONS, fakeAssertion, refused, stubPasskeys } from "../test/webauthn";
+import { PASSKEY_CANCELLED } from "../webauthn";
 import { LoginPage } from "./Login";
 
 function fillIn(label: string, value: string) {
@@ -105,5 +107,130 @@ describe("the login page", () => {
     renderLogin();
     expect(screen.getByRole("heading", { level: 1, name: "Log in" })).toBeTruthy();
     expect(screen.getByRole("link", { name: "Create an account" }).getAttribute("href")).toBe("/signup");
+  });
+});
+
+/** `POST /api/session`'s 202 for an account with a second factor. */
+const challenge = (methods: string[]) => () => jsonReply(202, { mfaRequired: true, methods, expiresIn: 300 });
+
+async function passwordThenSecondStep(path = "/login") {
+  renderLogin(path);
+  fillIn("Email", "ada@example.com");
+  fillIn("Password", "correct horse");
+  fireEvent.click(screen.getByRole("button", { name: "Log in" }));
+  await screen.findByRole("heading", { level: 1, name: "Two-step verification" });
+}
+
+describe("the login page's second step", () => {
+  it("asks for a code after the password, and follows redirectTo out of the app", async () => {
+    const seen = stubApi({
+      "POST /api/session": challenge(["totp", "recoveryCode", "passkey"]),
+      "POST /api/session/mfa": () => jsonReply(200, { user: user(), redirectTo: "/proxy/grafana/?orgId=1" }),
+    });
+    const goTo = vi.spyOn(navigation, "goTo").mockImplementation(() => {});
+    await passwordThenSecondStep("/login?next=%2Fproxy%2Fgrafana%2F%3ForgId%3D1");
+
+    const code = screen.getByLabelText("Code");
+    expect(document.activeElement).toBe(code);
+    // An app's code or a recovery code: text, filled from a one-time code.
+    expect(code.getAttribute("autocomplete")).toBe("one-time-code");
+    expect(code.getAttribute("inputmode")).toBe("text");
+    expect(screen.queryByLabelText("Password")).toBeNull();
+    expect(screen.getByRole("button", { name: "Use a passkey" })).toBeTruthy();
+
+    fillIn("Code", " k7f2m-9qx4t ");
+    fireEvent.click(screen.getByRole("button", { name: "Verify" }));
+    await waitFor(() => expect(goTo).toHaveBeenCalledWith("/proxy/grafana/?orgId=1"));
+    expect(seen.map((r) => [r.method, r.path, r.body])).toEqual([
+      ["POST", "/api/session", { email: "ada@example.com", password: "correct horse", next: "/proxy/grafana/?orgId=1" }],
+      ["POST", "/api/session/mfa", { code: "k7f2m-9qx4t", next: "/proxy/grafana/?orgId=1" }],
+    ]);
+    expect(screen.getByRole("button", { name: "Verify" }).getAttribute("aria-disabled")).toBe("true");
+  });
+
+  it("logs in with a passkey", async () => {
+    const seen = stubApi({
+      "POST /api/session": challenge(["passkey", "recoveryCode"]),
+      "POST /api/session/mfa/passkey": () => jsonReply(200, REQUEST_OPTIONS),
+      "POST /api/session/mfa": () => jsonReply(200, { user: user(), redirectTo: "/account" }),
+    });
+    const { get } = stubPasskeys(fakeAssertion());
+    const goTo = vi.spyOn(navigation, "goTo").mockImplementation(() => {});
+    await passwordThenSecondStep();
+    // No app: the field takes a recovery code only.
+    expect(screen.getByText("One of your recovery codes.")).toBeTruthy();
+
+    fireEvent.click(screen.getByRole("button", { name: "Use a passkey" }));
+    await waitFor(() => expect(goTo).toHaveBeenCalledWith("/account"));
+    expect(get).toHaveBeenCalledTimes(1);
+    expect(seen.slice(1).map((r) => [r.method, r.path, r.body])).toEqual([
+      ["POST", "/api/session/mfa/passkey", undefined],
+      ["POST", "/api/session/mfa", { passkey: ASSERTION_JSON }],
+    ]);
+  });
+
+  it("offers no passkey to an account without one", async () => {
+    stubApi({ "POST /api/session": challenge(["totp", "recoveryCode"]) });
+    await passwordThenSecondStep();
+    expect(screen.getByLabelText("Code")).toBeTruthy();
+    expect(screen.queryByRole("button", { name: "Use a passkey" })).toBeNull();
+  });
+
+  it("shows a refused code beside the field and stays on the step", async () => {
+    stubApi({
+      "POST /api/session": challenge(["totp"]),
+      "POST /api/session/mfa": () => validationFailed([{ field: "code", message: "must be a 6-digit code or a recovery code" }]),
+    });
+    await passwordThenSecondStep();
+    fireEvent.click(screen.getByRole("button", { name: "Verify" }));
+    const code = screen.getByLabelText("Code");
+    await waitFor(() => expect(code.getAttribute("aria-invalid")).toBe("true"));
+    expect(document.getElementById(code.getAttribute("aria-describedby")?.split(" ").pop() ?? "")?.textContent).toBe(
+      "must be a 6-digit code or a recovery code",
+    );
+    expect(document.activeElement).toBe(code);
+  });
+
+  it("says so when the passkey was not used, and stays on the step", async () => {
+    stubApi({
+      "POST /api/session": challenge(["passkey"]),
+      "POST /api/session/mfa/passkey": () => jsonReply(200, REQUEST_OPTIONS),
+    });
+    const { get } = stubPasskeys();
+    get.mockRejectedValueOnce(refused("NotAllowedError"));
+    await passwordThenSecondStep();
+    // A passkey only: no code field, the button has the focus.
+    expect(screen.queryByLabelText("Code")).toBeNull();
+    expect(document.activeElement).toBe(screen.getByRole("button", { name: "Use a passkey" }));
+    fireEvent.click(screen.getByRole("button", { name: "Use a passkey" }));
+    await waitFor(() => expect(screen.getByRole("alert").textContent).toBe(PASSKEY_CANCELLED));
+    expect(screen.getByRole("heading", { level: 1, name: "Two-step verification" })).toBeTruthy();
+  });
+
+  it("goes back to the password when the pending login is gone", async () => {
+    stubApi({
+      "POST /api/session": challenge(["totp", "recoveryCode"]),
+      "POST /api/session/mfa": () => jsonReply(401, errorBody(401, "login expired: enter your email and password again")),
+    });
+    const goTo = vi.spyOn(navigation, "goTo").mockImplementation(() => {});
+    await passwordThenSecondStep();
+    fillIn("Code", "123456");
+    fireEvent.click(screen.getByRole("button", { name: "Verify" }));
+
+    await screen.findByRole("heading", { level: 1, name: "Log in" });
+    const alert = screen.getByRole("alert");
+    expect(alert.textContent).toBe("login expired: enter your email and password again");
+    await waitFor(() => expect(document.activeElement).toBe(alert));
+    expect((screen.getByLabelText("Email") as HTMLInputElement).value).toBe("ada@example.com");
+    expect((screen.getByLabelText("Password") as HTMLInputElement).value).toBe("");
+    expect(goTo).not.toHaveBeenCalled(); // The page starts over by itself; the browser stays.
+  });
+
+  it("starts over when asked", async () => {
+    stubApi({ "POST /api/session": challenge(["totp"]) });
+    await passwordThenSecondStep();
+    fireEvent.click(screen.getByRole("button", { name: "Start over" }));
+    await screen.findByRole("heading", { level: 1, name: "Log in" });
+    expect(screen.getByRole("alert").textContent).toBe("");
   });
 });

@@ -1,5 +1,5 @@
 import { type FormEvent, useRef, useState } from "react";
-import { ApiError, logIn, signUp } from "../api";
+import { ApiError, logIn, needsSecondFactor, signUp } from "../api";
 import { Button } from "../components/Button";
 import { Field, PasswordField } from "../components/Field";
 import { Link } from "../components/Link";
@@ -32,7 +32,9 @@ export function SignupPage() {
       // The account exists: log in with the same credentials, go where the server says.
       try {
         const reply = await logIn(next === null ? { email, password } : { email, password, next });
-        goTo(reply.redirectTo);
+        // A new account has no second factor; should the server ask for one
+        // anyway, the login page asks for the password again and then for it.
+        goTo(needsSecondFactor(reply) ? withNext("/login", next) : reply.redirectTo);
         return NAVIGATING;
       } catch (caught) {
         if (!(caught instanceof ApiError)) throw caught;

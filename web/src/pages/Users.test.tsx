@@ -59,4 +59,25 @@ describe("the users page", () => {
     fireEvent.click(within(dialog).getByRole("button", { name: "End all sessions" }));
     await vi.waitFor(() => expect(goTo).toHaveBeenCalledWith("/login?next=%2Fdashboard%2F"));
   });
+
+  it("resets a user's two-step verification after confirming", async () => {
+    const seen = renderUsers({ "DELETE /api/users/2/mfa": noContent });
+    fireEvent.click((await row("bob@example.com")).getByRole("button", { name: "Reset two-step of bob@example.com" }));
+    const dialog = await screen.findByRole("dialog", { name: "Reset two-step verification?" });
+    expect(dialog.textContent).toContain("authenticator app, passkeys, recovery codes");
+    fireEvent.click(within(dialog).getByRole("button", { name: "Reset two-step" }));
+    await screen.findByText("Reset two-step verification of bob@example.com");
+    expect(seen.filter((r) => r.method === "DELETE").map((r) => r.path)).toEqual(["/api/users/2/mfa"]);
+    expect(await row("bob@example.com")).toBeTruthy();
+  });
+
+  it("goes to the login page after resetting the admin's own two-step verification", async () => {
+    const goTo = vi.spyOn(navigation, "goTo").mockImplementation(() => {});
+    renderUsers({ "DELETE /api/users/1/mfa": noContent });
+    fireEvent.click((await row("root@example.com")).getByRole("button", { name: "Reset two-step of root@example.com" }));
+    const dialog = await screen.findByRole("dialog", { name: "Reset two-step verification?" });
+    expect(dialog.textContent).toContain("you will be logged out too");
+    fireEvent.click(within(dialog).getByRole("button", { name: "Reset two-step" }));
+    await vi.waitFor(() => expect(goTo).toHaveBeenCalledWith("/login?next=%2Fdashboard%2F"));
+  });
 });

@@ -7,6 +7,7 @@ import {
   deleteUser,
   endUserSessions,
   listUsers,
+  resetUserMfa,
   sendResetLink,
   setRole,
 } from "../api";
@@ -23,7 +24,7 @@ import { formatTime, fullName } from "../format";
 import { goTo, loginUrl } from "../navigation";
 
 /** An action on one user that asks first. */
-type Action = "recover" | "end-sessions" | "delete";
+type Action = "recover" | "end-sessions" | "reset-mfa" | "delete";
 
 export function UsersPage() {
   return <RequireSession admin>{(session) => <Users session={session} />}</RequireSession>;
@@ -65,6 +66,14 @@ function Users({ session }: { session: SessionInfo }) {
             return;
           }
           list.say(`Ended every session of ${user.email}`);
+          break;
+        case "reset-mfa":
+          await resetUserMfa(user.id);
+          if (user.id === session.user.id) {
+            goTo(loginUrl("/dashboard/")); // Resetting ends the user's sessions, this one too.
+            return;
+          }
+          list.say(`Reset two-step verification of ${user.email}`);
           break;
         case "delete":
           await deleteUser(user.id);
@@ -159,6 +168,12 @@ function Users({ session }: { session: SessionInfo }) {
                         End sessions
                       </Button>
                       <Button
+                        aria-label={`Reset two-step of ${user.email}`}
+                        onClick={() => setConfirming({ action: "reset-mfa", user })}
+                      >
+                        Reset two-step
+                      </Button>
+                      <Button
                         variant="danger"
                         aria-label={`Delete ${user.email}`}
                         onClick={() => setConfirming({ action: "delete", user })}
@@ -193,6 +208,11 @@ function Users({ session }: { session: SessionInfo }) {
 const DIALOGS = {
   recover: { title: "Send a password reset link?", confirmLabel: "Send link", confirmVariant: "primary" },
   "end-sessions": { title: "End all sessions?", confirmLabel: "End all sessions", confirmVariant: "danger" },
+  "reset-mfa": {
+    title: "Reset two-step verification?",
+    confirmLabel: "Reset two-step",
+    confirmVariant: "danger",
+  },
   delete: { title: "Delete user?", confirmLabel: "Delete user", confirmVariant: "danger" },
 } as const satisfies Record<Action, { title: string; confirmLabel: string; confirmVariant: "primary" | "danger" }>;
 
@@ -211,6 +231,15 @@ function ConfirmText({ action, user, you }: { action: Action; user: User; you: b
         <p>
           Log {email} out on every device at once? They can log in again with their password.
           {you ? " This browser is one of them: you will be logged out too." : null}
+        </p>
+      );
+    case "reset-mfa":
+      return (
+        <p>
+          Remove every second factor of {email} (authenticator app, passkeys, recovery codes)? Their sessions end at
+          once, and they log in with their password alone until they set up a new factor. Do it only when you know
+          it is really them asking.
+          {you ? " This is your account: you will be logged out too." : null}
         </p>
       );
     case "delete":

@@ -84,3 +84,27 @@ export function user(fields: Partial<Record<string, unknown>> = {}) {
 export function session(who: ReturnType<typeof user>) {
   return { user: who, expiresAt: "2026-02-01T00:00:00Z", tools: [] };
 }
+
+/** `GET /api/users/me/mfa`'s reply: by default an app on, in a session that has not proved it. */
+export function mfaStatus(fields: Partial<Record<string, unknown>> = {}) {
+  return {
+    totp: true,
+    passkeys: [] as unknown[],
+    recoveryCodesLeft: 10,
+    required: false,
+    amr: ["pwd"],
+    authTime: "2026-01-01T09:00:00Z",
+    ...fields,
+  };
+}
+
+/** One passkey as the status lists it. */
+export function passkeyInfo(fields: Partial<Record<string, unknown>> = {}) {
+  return {
+    id: "0190c0de-0000-7000-8000-00000000000a",
+    name: "Laptop",
+    createdAt: "2026-01-02T09:00:00Z",
+    lastUsedAt: null,
+    ...fields,
+  };
+}
