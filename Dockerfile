@@ -41,8 +41,9 @@ EXPOSE 1025
 CMD ["python3", "-m", "aiosmtpd", "-n", "-l", "0.0.0.0:1025", "-c", "aiosmtpd.handlers.Mailbox", "/var/mail/natsauth"]
 
 FROM debian:bookworm-slim
+# libssl3: the auth-worker's passkeys (webauthn-rs) link OpenSSL.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates \
+ && apt-get install -y --no-install-recommends ca-certificates libssl3 \
  && rm -rf /var/lib/apt/lists/*
 # An unprivileged user; /var/lib/natsauth/keys is its own so that a named
 # volume mounted there (compose's `jwt-key`) starts out writable by it.

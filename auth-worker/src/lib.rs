@@ -145,6 +145,7 @@ async fn purge_loop(state: AppState) {
                 throttle_rows = p.throttle_rows,
                 email_tokens = p.email_tokens,
                 events = p.events,
+                second_factor = p.second_factor,
                 "purged expired rows"
             ),
             Ok(None) => tracing::debug!("another copy is purging"),

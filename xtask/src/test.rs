@@ -51,6 +51,7 @@ pub fn run(args: &TestArgs) -> anyhow::Result<()> {
     // Ctrl-C still stops the cargo child (same process group); the handler
     // only keeps xtask alive long enough to stop a private PostgreSQL.
     signals::install()?;
+    util::ensure_build_deps()?;
     let total = (if args.no_lint { 7 } else { 9 }) + usize::from(!args.no_fuzz);
     let mut n = 0;
     let started = std::time::Instant::now();

@@ -336,6 +336,7 @@ fn build_and_run(args: &UpArgs, nats_server: &Path, pg: &Postgres) -> anyhow::Re
 /// `cargo build --workspace --bins` (with `--release` if asked); returns
 /// the directory of the binaries.
 pub fn build(release: bool) -> anyhow::Result<PathBuf> {
+    util::ensure_build_deps()?;
     let mut build = util::cargo();
     build.args(["build", "--workspace", "--bins"]);
     if release {

@@ -108,6 +108,23 @@ pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
 
+/// What the workspace needs to build beyond Rust: OpenSSL's headers and
+/// pkg-config (webauthn-rs, the auth-worker's passkeys, links OpenSSL).
+/// Installed when missing, as the other tools are.
+pub fn ensure_build_deps() -> anyhow::Result<()> {
+    let found = Command::new("pkg-config")
+        .args(["--exists", "openssl"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if found {
+        return Ok(());
+    }
+    apt_install(
+        &["libssl-dev", "pkg-config"],
+        "OpenSSL's headers (the auth-worker's passkeys build against them)",
+    )
+}
+
 /// Installs Debian packages when we may (root, apt-get present); otherwise
 /// fails with the command the user should run.
 pub fn apt_install(packages: &[&str], what: &str) -> anyhow::Result<()> {

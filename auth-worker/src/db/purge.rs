@@ -20,6 +20,8 @@ pub struct Purged {
     pub throttle_rows: u64,
     pub email_tokens: u64,
     pub events: u64,
+    /// Pending logins and WebAuthn challenges past their end.
+    pub second_factor: u64,
 }
 
 /// Runs one purge unless another copy is running one: a session-level
@@ -102,6 +104,7 @@ async fn purge(conn: &mut sqlx::PgConnection, settings: &Settings) -> Result<Pur
         .window_secs
         .max(settings.throttle.signup_window_secs)
         .max(settings.recovery.window_secs) as f64;
+    // (The second factor's checks count in `throttle.window_secs` too.)
     let throttle_rows = batched!(
         conn,
         longest_window,
@@ -126,7 +129,22 @@ async fn purge(conn: &mut sqlx::PgConnection, settings: &Settings) -> Result<Pur
         "delete from outbox where id in (select id from outbox
            where published_at < now() - make_interval(secs => $1) limit $2)"
     );
+    // A pending login or a passkey prompt past its end answers like none.
+    let pending = batched!(
+        conn,
+        0.0_f64,
+        "delete from mfa_pending where token_hash in (select token_hash from mfa_pending
+           where expires_at < now() - make_interval(secs => $1) limit $2)"
+    );
+    let challenges = batched!(
+        conn,
+        0.0_f64,
+        "delete from webauthn_challenges where (owner, purpose) in
+           (select owner, purpose from webauthn_challenges
+            where expires_at < now() - make_interval(secs => $1) limit $2)"
+    );
     Ok(Purged {
+        second_factor: pending + challenges,
         sessions,
         refresh_tokens,
         successors,
