@@ -49,6 +49,10 @@ pub enum ApiError {
     /// A valid token whose caller may not use the route.
     #[error("{0}")]
     Forbidden(&'static str),
+    /// An ADMIN whose session has not proved a second factor, where
+    /// `mfa.require_for_admin` demands one.
+    #[error("an ADMIN must sign in with a second factor: enrol one at /account")]
+    AdminNeedsSecondFactor,
     /// No route has the request's path.
     #[error("no such route")]
     NoRoute,
@@ -153,6 +157,7 @@ impl IntoResponse for ApiError {
             Self::Validation(errors) => (S::BAD_REQUEST, Reply::from(ServiceError::from(errors))),
             Self::Unauthorized(message) => (S::UNAUTHORIZED, Reply::new(message)),
             Self::Forbidden(message) => (S::FORBIDDEN, Reply::new(message)),
+            e @ Self::AdminNeedsSecondFactor => (S::FORBIDDEN, Reply::new(e.to_string())),
             e @ Self::NoRoute => (S::NOT_FOUND, Reply::new(e.to_string())),
             e @ Self::PayloadTooLarge => (S::PAYLOAD_TOO_LARGE, Reply::new(e.to_string())),
             e @ Self::UnsupportedMediaType => {
@@ -468,6 +473,11 @@ mod tests {
                 ApiError::Forbidden("admin role required"),
                 403,
                 "admin role required",
+            ),
+            (
+                ApiError::AdminNeedsSecondFactor,
+                403,
+                "an ADMIN must sign in with a second factor: enrol one at /account",
             ),
             (ApiError::NoRoute, 404, "no such route"),
             (ApiError::PayloadTooLarge, 413, "request body is too large"),
