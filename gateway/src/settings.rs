@@ -68,7 +68,8 @@ impl HttpSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct MfaSettings {
     /// An ADMIN must have signed in with a second factor: the ADMIN routes
-    /// and the back office refuse a session without one.
+    /// and the back office refuse a session without one, and a proxy route
+    /// that admits only ADMIN requires one (as `mfa = "required"` would).
     pub require_for_admin: bool,
 }
 

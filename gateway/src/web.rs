@@ -173,6 +173,12 @@ pub(crate) fn found(location: &str) -> Response {
     }
 }
 
+/// `/mfa?next=<the page asked for>`: the step-up page, which comes back to
+/// the page once the session has proved a factor.
+pub(crate) fn to_step_up(uri: &Uri) -> Response {
+    found(&with_next("/mfa", uri))
+}
+
 /// Where the back office sends an ADMIN without a second factor: the
 /// account page, which says why and offers the enrolment.
 pub const SECOND_FACTOR_PAGE: &str = "/account?mfa=required";
@@ -258,6 +264,14 @@ mod tests {
         assert_eq!(
             with_next("/mfa", &uri),
             "/mfa?next=%2Fproxy%2Fnats%2Fvarz%3Fa%3D1%26b%3D%252F"
+        );
+        let response = to_step_up(&uri);
+        assert_eq!(response.status(), StatusCode::FOUND);
+        assert!(
+            response.headers()[header::LOCATION]
+                .to_str()
+                .unwrap()
+                .starts_with("/mfa?next=%2Fproxy%2Fnats")
         );
     }
 }
