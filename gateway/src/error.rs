@@ -49,6 +49,15 @@ pub enum ApiError {
     /// A valid token whose caller may not use the route.
     #[error("{0}")]
     Forbidden(&'static str),
+    /// An ADMIN whose session has not proved a second factor, where
+    /// `mfa.require_for_admin` demands one.
+    #[error("an ADMIN must sign in with a second factor: enrol one at /account")]
+    AdminNeedsSecondFactor,
+    /// A protected upstream that requires a second factor (or a recent
+    /// one: `max_age` seconds) the session has not proved: 401 with RFC
+    /// 9470's `insufficient_user_authentication` challenge.
+    #[error("a second factor is required for this tool")]
+    StepUpRequired { max_age: Option<u64> },
     /// No route has the request's path.
     #[error("no such route")]
     NoRoute,
@@ -148,11 +157,14 @@ pub struct ErrorReport {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         use StatusCode as S;
+        let challenge = self.challenge();
         let (status, reply) = match self {
             Self::BadRequest(message) => (S::BAD_REQUEST, Reply::new(message)),
             Self::Validation(errors) => (S::BAD_REQUEST, Reply::from(ServiceError::from(errors))),
             Self::Unauthorized(message) => (S::UNAUTHORIZED, Reply::new(message)),
             Self::Forbidden(message) => (S::FORBIDDEN, Reply::new(message)),
+            e @ Self::AdminNeedsSecondFactor => (S::FORBIDDEN, Reply::new(e.to_string())),
+            e @ Self::StepUpRequired { .. } => (S::UNAUTHORIZED, Reply::new(e.to_string())),
             e @ Self::NoRoute => (S::NOT_FOUND, Reply::new(e.to_string())),
             e @ Self::PayloadTooLarge => (S::PAYLOAD_TOO_LARGE, Reply::new(e.to_string())),
             e @ Self::UnsupportedMediaType => {
@@ -169,6 +181,11 @@ impl IntoResponse for ApiError {
             Self::Internal(e) => (S::INTERNAL_SERVER_ERROR, Reply::internal(format!("{e:#}"))),
         };
         let mut response = status.into_response();
+        if let Some(challenge) = challenge {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, challenge);
+        }
         response.extensions_mut().insert(ErrorReport {
             error: ServiceError {
                 details: reply.details,
@@ -179,6 +196,23 @@ impl IntoResponse for ApiError {
             quiet: reply.quiet,
         });
         response
+    }
+}
+
+impl ApiError {
+    /// The `WWW-Authenticate` of an error that asks for more than the plain
+    /// `Bearer` the envelope gives every other 401.
+    fn challenge(&self) -> Option<HeaderValue> {
+        let Self::StepUpRequired { max_age } = self else {
+            return None;
+        };
+        let mut value = format!(
+            "Bearer error=\"insufficient_user_authentication\", error_description=\"{self}\""
+        );
+        if let Some(max_age) = max_age {
+            value.push_str(&format!(", max_age={max_age}"));
+        }
+        HeaderValue::try_from(value).ok()
     }
 }
 
@@ -405,7 +439,8 @@ fn envelope(
             .headers
             .insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
-    if status == StatusCode::UNAUTHORIZED {
+    // A challenge of the error's own (a step-up's) stays.
+    if status == StatusCode::UNAUTHORIZED && !parts.headers.contains_key(header::WWW_AUTHENTICATE) {
         parts
             .headers
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -468,6 +503,16 @@ mod tests {
                 ApiError::Forbidden("admin role required"),
                 403,
                 "admin role required",
+            ),
+            (
+                ApiError::AdminNeedsSecondFactor,
+                403,
+                "an ADMIN must sign in with a second factor: enrol one at /account",
+            ),
+            (
+                ApiError::StepUpRequired { max_age: None },
+                401,
+                "a second factor is required for this tool",
             ),
             (ApiError::NoRoute, 404, "no such route"),
             (ApiError::PayloadTooLarge, 413, "request body is too large"),
@@ -538,6 +583,71 @@ mod tests {
             assert_eq!(report.error.status_code, status, "{name}");
             assert_eq!(report.error.message, message, "{name}");
         }
+    }
+
+    #[test]
+    fn a_step_up_answers_rfc_9470s_challenge_with_max_age_only_when_set() {
+        let challenge = |max_age| {
+            ApiError::StepUpRequired { max_age }
+                .into_response()
+                .headers()
+                .get(header::WWW_AUTHENTICATE)
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_owned()
+        };
+        assert_eq!(
+            challenge(None),
+            "Bearer error=\"insufficient_user_authentication\", \
+             error_description=\"a second factor is required for this tool\""
+        );
+        assert!(challenge(Some(300)).ends_with("\", max_age=300"));
+        assert!(
+            ApiError::Unauthorized("token expired")
+                .into_response()
+                .headers()
+                .get(header::WWW_AUTHENTICATE)
+                .is_none()
+        );
+    }
+
+    #[tokio::test]
+    async fn the_envelope_keeps_a_step_up_challenge_and_gives_other_401s_bearer() {
+        use axum::{Router, routing::get};
+        use tower::ServiceExt;
+        let app = Router::new()
+            .route(
+                "/tool",
+                get(|| async { ApiError::StepUpRequired { max_age: Some(60) } }),
+            )
+            .route(
+                "/api",
+                get(|| async { ApiError::Unauthorized("missing bearer token") }),
+            )
+            .layer(axum::middleware::from_fn(error_envelope));
+        let challenge = |path: &'static str| {
+            let app = app.clone();
+            async move {
+                let request = Request::builder().uri(path).body(axum::body::Body::empty());
+                let response = app.oneshot(request.unwrap()).await.unwrap();
+                assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+                let values: Vec<String> = response
+                    .headers()
+                    .get_all(header::WWW_AUTHENTICATE)
+                    .iter()
+                    .map(|v| v.to_str().unwrap().to_owned())
+                    .collect();
+                values
+            }
+        };
+        let step_up = challenge("/tool").await;
+        assert_eq!(step_up.len(), 1, "{step_up:?}");
+        assert!(
+            step_up[0].contains("insufficient_user_authentication")
+                && step_up[0].ends_with("max_age=60")
+        );
+        assert_eq!(challenge("/api").await, ["Bearer"]);
     }
 
     #[test]

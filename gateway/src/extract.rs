@@ -9,8 +9,11 @@
 //! * [`Authenticated`] is the bearer-token guard: it yields the verified
 //!   [`Caller`] or answers 401. Without an `Authorization` header it takes
 //!   the browser session's access token ([`SessionAuth`]) instead. [`Admin`] is the role guard on top: 403 for a
-//!   caller who is not an ADMIN now (not only by the token's word). [`OptionalCaller`] is for public
+//!   caller who is not an ADMIN now (not only by the token's word), or
+//!   one who has not proved a second factor (`mfa.require_for_admin`). [`OptionalCaller`] is for public
 //!   routes that show more to a caller: no token is fine, a bad one is 401.
+//!   [`CookieSession`] is the browser session of a request that is
+//!   authenticated by its cookie, for the routes that update the cookie.
 //! * [`Ctx`] is what travels to the worker in headers (request id, trace,
 //!   the client's address). [`ClientUserAgent`] is the client's
 //!   `User-Agent`, which only the login routes add to it.
@@ -163,7 +166,9 @@ impl FromRequestParts<AppState> for Authenticated {
 }
 
 /// The caller of an ADMIN-only route: 401 without a valid token, 403 with
-/// one whose user is not an ADMIN now.
+/// one whose user is not an ADMIN now, and 403 for an ADMIN whose session
+/// has not proved a second factor while `mfa.require_for_admin` is on (the
+/// token's `amr` says so: [`Caller::mfa`]).
 ///
 /// A token's role is what it was at login. A token that says ADMIN goes on
 /// (the worker checks the current role and the session on every request). A
@@ -183,10 +188,24 @@ impl FromRequestParts<AppState> for Admin {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let Authenticated(caller) = Authenticated::from_request_parts(parts, state).await?;
-        if caller.is_admin() {
-            return Ok(Self(caller));
-        }
-        Self::confirm(parts, state, caller).await
+        let admin = if caller.is_admin() {
+            Self(caller)
+        } else {
+            Self::confirm(parts, state, caller).await?
+        };
+        admin_policy(state.settings.mfa.require_for_admin, &admin.0)?;
+        Ok(admin)
+    }
+}
+
+/// The second-factor policy for an ADMIN caller: with `require_for_admin`,
+/// a session without a second factor may not act as an ADMIN (it may still
+/// enrol one: those routes are any caller's).
+pub fn admin_policy(require_for_admin: bool, caller: &Caller) -> Result<(), ApiError> {
+    if require_for_admin && !caller.mfa {
+        Err(ApiError::AdminNeedsSecondFactor)
+    } else {
+        Ok(())
     }
 }
 
@@ -196,7 +215,9 @@ impl Admin {
     /// token says ADMIN, so a demotion or a deletion counts at once.
     pub async fn now(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let Authenticated(caller) = Authenticated::from_request_parts(parts, state).await?;
-        Self::confirm(parts, state, caller).await
+        let admin = Self::confirm(parts, state, caller).await?;
+        admin_policy(state.settings.mfa.require_for_admin, &admin.0)?;
+        Ok(admin)
     }
 
     /// ADMIN as the user-worker sees the caller now (its live session and
@@ -248,6 +269,24 @@ impl FromRequestParts<AppState> for OptionalCaller {
     }
 }
 
+/// The browser session of a request authenticated by its cookie; `None`
+/// for a bearer caller (an `Authorization` header wins over the cookie) and
+/// an anonymous one. A route whose reply changes the session's access
+/// token (a step-up) stores it here rather than in the body.
+#[derive(Debug, Clone)]
+pub struct CookieSession(pub Option<SessionAuth>);
+
+impl<S: Send + Sync> FromRequestParts<S> for CookieSession {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        if parts.headers.contains_key(header::AUTHORIZATION) {
+            return Ok(Self(None));
+        }
+        Ok(Self(parts.extensions.get::<SessionAuth>().cloned()))
+    }
+}
+
 /// The request's context for the NATS hop: request id, trace parent and the
 /// client's address. The caller is added by routes that have one.
 #[derive(Debug, Clone, Default)]
@@ -294,6 +333,8 @@ impl FromRequestParts<AppState> for Ctx {
                 .map(ToString::to_string),
             client,
             user_agent: None,
+            // Only the passkey calls send it (see `routes::mfa`).
+            origin: None,
         }))
     }
 }
@@ -392,6 +433,22 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("x-forwarded-for", value.parse().unwrap());
         h
+    }
+
+    #[test]
+    fn an_admin_without_a_second_factor_is_refused_while_the_policy_is_on() {
+        let admin = |mfa| Caller {
+            id: 1,
+            role: shared::Role::Admin,
+            session: None,
+            mfa,
+        };
+        assert!(matches!(
+            admin_policy(true, &admin(false)),
+            Err(ApiError::AdminNeedsSecondFactor)
+        ));
+        assert!(admin_policy(true, &admin(true)).is_ok());
+        assert!(admin_policy(false, &admin(false)).is_ok());
     }
 
     #[test]

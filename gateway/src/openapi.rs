@@ -22,6 +22,8 @@ use crate::error::ErrorBody;
         (name = "users", description = "Profiles and user management"),
         (name = "posts", description = "Posts and drafts"),
         (name = "session", description = "The browser session (an HttpOnly cookie)"),
+        (name = "mfa", description = "The second factor: authenticator app, recovery codes, \
+            passkeys; a login's second step and step-up"),
         (name = "ops", description = "Health, readiness and metrics"),
     )
 )]

@@ -26,6 +26,7 @@ pub struct Settings {
     pub session: SessionSettings,
     pub web: WebSettings,
     pub admission: AdmissionSettings,
+    pub mfa: MfaSettings,
     /// The protected upstreams (`[[proxy.routes]]`); none by default.
     #[serde(default)]
     pub proxy: ProxySettings,
@@ -61,6 +62,15 @@ impl HttpSettings {
             .map(str::to_owned)
             .collect()
     }
+}
+
+/// `[mfa]`: the second-factor policy the gateway enforces.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MfaSettings {
+    /// An ADMIN must have signed in with a second factor: the ADMIN routes
+    /// and the back office refuse a session without one, and a proxy route
+    /// that admits only ADMIN requires one (as `mfa = "required"` would).
+    pub require_for_admin: bool,
 }
 
 /// `[rpc]`.

@@ -441,6 +441,7 @@ mod tests {
             id: 1,
             role: shared::Role::User,
             session: None,
+            mfa: false,
         };
         let far = time::OffsetDateTime::now_utc().unix_timestamp() + 900;
         for i in 0..VERIFIED_CAPACITY + 10 {

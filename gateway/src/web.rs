@@ -3,16 +3,19 @@
 //! * `/assets/…`: Vite's content-hashed files, cached for a year
 //!   (`immutable`): a new build has new names.
 //! * The pages (`/login`, `/signup`, `/forgot`, `/reset`, `/verify`,
-//!   `/account`, `/dashboard/…`) answer the app's `index.html`, never
+//!   `/account`, `/mfa`, `/dashboard/…`) answer the app's `index.html`, never
 //!   cached, so a new build is picked up at once. `/reset` and `/verify`
 //!   are opened from a mail's link: their GET spends nothing (the page
 //!   POSTs the token), so a mail scanner that follows the link does no harm,
 //!   and they send no `Referer`, so the token in their address is not
 //!   passed on with the requests for the page's own files.
-//!   The server decides who sees a page: `/account` needs a session and
+//!   The server decides who sees a page: `/account` and `/mfa` (the
+//!   step-up page a proxy route sends to) need a session and
 //!   `/dashboard/…` an ADMIN; anonymous navigation is redirected to
 //!   `/login?next=…`, a USER on `/dashboard/…` gets the page with 403 (the
-//!   app shows "Forbidden").
+//!   app shows "Forbidden"), and an ADMIN whose session has not proved a
+//!   second factor (`mfa.require_for_admin`) is sent to
+//!   [`SECOND_FACTOR_PAGE`] (302) to enrol one.
 //! * Any other GET outside `/api/` is a file of the build (`/favicon.svg`)
 //!   or the app's "not found" page with 404. `/api/…` is never shadowed: an
 //!   unknown API path keeps the contract's JSON 404.
@@ -66,6 +69,7 @@ pub fn router(settings: &WebSettings) -> Router<AppState> {
         .route("/reset", get(link_page))
         .route("/verify", get(link_page))
         .route("/account", get(account_page))
+        .route("/mfa", get(account_page))
         .route(
             "/dashboard",
             get(|| async { Redirect::permanent("/dashboard/") }),
@@ -150,9 +154,14 @@ fn not_built(file: &Path) -> String {
 
 /// `/login?next=<the page asked for>`.
 pub(crate) fn to_login(uri: &Uri) -> Response {
+    found(&with_next("/login", uri))
+}
+
+/// `page?next=<uri's path and query, percent-encoded>`.
+fn with_next(page: &str, uri: &Uri) -> String {
     let asked = uri.path_and_query().map_or("/", |pq| pq.as_str());
     let next = utf8_percent_encode(asked, NON_ALPHANUMERIC);
-    found(&format!("/login?next={next}"))
+    format!("{page}?next={next}")
 }
 
 /// A 302 to `location` (the contract's status for a page's redirects;
@@ -163,6 +172,16 @@ pub(crate) fn found(location: &str) -> Response {
         Err(_) => ApiError::BadRequest("unusable redirect target".into()).into_response(),
     }
 }
+
+/// `/mfa?next=<the page asked for>`: the step-up page, which comes back to
+/// the page once the session has proved a factor.
+pub(crate) fn to_step_up(uri: &Uri) -> Response {
+    found(&with_next("/mfa", uri))
+}
+
+/// Where the back office sends an ADMIN without a second factor: the
+/// account page, which says why and offers the enrolment.
+pub const SECOND_FACTOR_PAGE: &str = "/account?mfa=required";
 
 /// `/`: the user's default page, or the login page.
 async fn home(State(state): State<AppState>, request: Request) -> Response {
@@ -187,7 +206,7 @@ async fn link_page(State(state): State<AppState>) -> Response {
     response
 }
 
-/// A page for anyone logged in.
+/// A page for anyone logged in (`/account`, `/mfa`).
 async fn account_page(State(state): State<AppState>, request: Request) -> Response {
     let (mut parts, _) = request.into_parts();
     match Authenticated::from_request_parts(&mut parts, &state).await {
@@ -210,6 +229,7 @@ async fn admin_page(State(state): State<AppState>, request: Request) -> Response
         {
             to_login(&parts.uri)
         }
+        Err(ApiError::AdminNeedsSecondFactor) => found(SECOND_FACTOR_PAGE),
         Err(ApiError::Forbidden(_)) => index(&state, StatusCode::FORBIDDEN).await,
         Err(other) => other.into_response(),
     }
@@ -231,5 +251,27 @@ pub async fn fallback(State(state): State<AppState>, request: Request) -> Respon
     match file {
         Ok(response) if response.status().is_success() => response.into_response(),
         _ => index(&state, StatusCode::NOT_FOUND).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_page_asked_for_travels_whole_and_percent_encoded_in_next() {
+        let uri: Uri = "/proxy/nats/varz?a=1&b=%2F".parse().unwrap();
+        assert_eq!(
+            with_next("/mfa", &uri),
+            "/mfa?next=%2Fproxy%2Fnats%2Fvarz%3Fa%3D1%26b%3D%252F"
+        );
+        let response = to_step_up(&uri);
+        assert_eq!(response.status(), StatusCode::FOUND);
+        assert!(
+            response.headers()[header::LOCATION]
+                .to_str()
+                .unwrap()
+                .starts_with("/mfa?next=%2Fproxy%2Fnats")
+        );
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! Each call goes into a *lane*: `hashing` for the subjects that hash a
 //! password with argon2id (`auth.login`, `auth.create_user`,
-//! `auth.change_password`, each milliseconds of a core), `default` for
+//! `auth.change_password`, and the removals of a second factor, which ask
+//! for the password: each milliseconds of a core), `default` for
 //! every other subject (a small fraction of that). A lane lets at most `limit` of its requests be
 //! out on NATS at once; the rest wait here in arrival order. So a login
 //! flood fills the hashing lane's queue, never the default lane's, and the
@@ -59,6 +60,7 @@ use serde::Deserialize;
 use shared::{
     Endpoint, RequestContext,
     auth::{ChangePassword, CreateUser, Login},
+    mfa::{RemovePasskey, RemoveTotp},
 };
 
 pub use gate::{LaneGate, Refusal};
@@ -76,7 +78,14 @@ pub enum Lane {
 impl Lane {
     /// The lane of `E`'s subject.
     pub fn of<E: Endpoint>() -> Self {
-        if [Login::SUBJECT, CreateUser::SUBJECT, ChangePassword::SUBJECT].contains(&E::SUBJECT) {
+        let hashing = [
+            Login::SUBJECT,
+            CreateUser::SUBJECT,
+            ChangePassword::SUBJECT,
+            RemoveTotp::SUBJECT,
+            RemovePasskey::SUBJECT,
+        ];
+        if hashing.contains(&E::SUBJECT) {
             Self::Hashing
         } else {
             Self::Default
@@ -332,6 +341,9 @@ mod tests {
         assert_eq!(Lane::of::<Login>(), Lane::Hashing);
         assert_eq!(Lane::of::<CreateUser>(), Lane::Hashing);
         assert_eq!(Lane::of::<ChangePassword>(), Lane::Hashing);
+        assert_eq!(Lane::of::<RemoveTotp>(), Lane::Hashing);
+        assert_eq!(Lane::of::<RemovePasskey>(), Lane::Hashing);
+        assert_eq!(Lane::of::<shared::mfa::StepUp>(), Lane::Default);
         assert_eq!(Lane::of::<shared::auth::Refresh>(), Lane::Default);
         assert_eq!(Lane::of::<shared::user::Get>(), Lane::Default);
     }

@@ -16,7 +16,7 @@
 use std::{future::Future, sync::Arc, time::Duration};
 
 use sha2::{Digest, Sha256};
-use shared::{User, user::UserId};
+use shared::{User, auth::ProxyAssertion, user::UserId};
 
 use crate::{error::ApiError, single_flight::SingleFlight};
 
@@ -27,22 +27,30 @@ pub const REUSE_MARGIN: Duration = Duration::from_secs(15);
 /// that no request is waiting on.
 const CAPACITY: usize = 50_000;
 
-/// A minted assertion and the user it speaks for.
+/// A minted assertion, the user it speaks for and how the user's session
+/// is authenticated (for the route's second-factor rule).
 #[derive(Debug, Clone)]
 pub struct Minted {
     pub assertion: Arc<str>,
     pub user: Arc<User>,
+    /// The session's `amr` (`pwd`, `otp`, `hwk`) when it was minted: an
+    /// entry belongs to one access token, whose `amr` does not change.
+    pub amr: Arc<[String]>,
+    /// When the session last proved who it is (Unix seconds).
+    pub auth_time: i64,
     /// How long after the call it is handed out.
     reuse_for: Duration,
 }
 
 impl Minted {
-    /// `assertion`, valid for `expires_in`.
-    pub fn new(assertion: String, expires_in: Duration, user: User) -> Self {
+    /// The auth-worker's reply, valid for its `expires_in`.
+    pub fn new(reply: ProxyAssertion) -> Self {
         Self {
-            assertion: assertion.into(),
-            user: Arc::new(user),
-            reuse_for: expires_in.saturating_sub(REUSE_MARGIN),
+            assertion: reply.assertion.into(),
+            user: Arc::new(reply.user),
+            amr: reply.amr.into(),
+            auth_time: reply.auth_time,
+            reuse_for: Duration::from_secs(reply.expires_in).saturating_sub(REUSE_MARGIN),
         }
     }
 }
@@ -111,6 +119,17 @@ mod tests {
 
     use super::*;
 
+    /// An assertion for user `id`, valid for `life` seconds.
+    fn minted(id: UserId, life: u64) -> Minted {
+        Minted::new(ProxyAssertion {
+            assertion: "jwt".into(),
+            expires_in: life,
+            user: user(id),
+            amr: vec!["pwd".into()],
+            auth_time: 0,
+        })
+    }
+
     fn user(id: UserId) -> User {
         User {
             id,
@@ -134,11 +153,7 @@ mod tests {
             move || async move {
                 calls.fetch_add(1, Ordering::SeqCst);
                 tokio::task::yield_now().await;
-                Ok(Minted::new(
-                    "jwt".into(),
-                    Duration::from_secs(life),
-                    user(1),
-                ))
+                Ok(minted(1, life))
             }
         };
         let all =
@@ -171,15 +186,11 @@ mod tests {
             .await;
         assert!(failed.is_err());
         let ok = cache
-            .get(1, "t", &route, || async {
-                Ok(Minted::new("jwt".into(), Duration::from_secs(60), user(1)))
-            })
+            .get(1, "t", &route, || async { Ok(minted(1, 60)) })
             .await;
         assert!(ok.is_ok());
         cache
-            .get(2, "t", &route, || async {
-                Ok(Minted::new("jwt".into(), Duration::from_secs(60), user(2)))
-            })
+            .get(2, "t", &route, || async { Ok(minted(2, 60)) })
             .await
             .unwrap();
         cache.forget_user(1);

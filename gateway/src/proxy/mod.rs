@@ -11,6 +11,18 @@
 //!   (`require_verified_email`, the default) sends a user whose address is
 //!   not verified to `/account?verify=required` (302) when navigating, and
 //!   answers anything else 403; the upstream hears nothing of it.
+//! * A route that requires a second factor (`mfa = "required"`, or a route
+//!   for ADMIN only while `mfa.require_for_admin` is on) lets a session
+//!   pass only when its `amr` names one (`otp`, `hwk`) and, with
+//!   `max_auth_age`, its `auth_time` is no older than that (both from the
+//!   minted assertion, so from the session as the auth-worker knows it).
+//!   Otherwise a page navigation (not a WebSocket upgrade) is sent to
+//!   `/mfa?next=<the path and query asked for>` (302), where the user
+//!   proves a factor (`POST /api/auth/step-up`) and comes back; anything
+//!   else gets 401 with `WWW-Authenticate: Bearer
+//!   error="insufficient_user_authentication", error_description="…"` and,
+//!   with `max_auth_age`, `max_age=<seconds>` (RFC 9470), in the
+//!   contract's error body. The upstream hears nothing of it.
 //! * Before anything else ([`gate`], [`paths`]): with a public origin, the
 //!   request must be for its host (400); a path that would leave the route
 //!   gets 400; an upgrade must be a WebSocket (400); and a
@@ -25,7 +37,8 @@
 //!   a verified address), `x-request-id`,
 //!   `traceparent` and `X-Auth-Assertion`, a JWT for audience
 //!   `proxy:<name>` minted by the auth-worker and cached here
-//!   ([`assertions`]).
+//!   ([`assertions`]); its `amr` and `auth_time` claims say how and when
+//!   the session last proved who it is.
 //! * The client gets the upstream's reply with its cookies renamed and
 //!   scoped to the route, never the gateway's session cookie, and marked
 //!   `nosniff`, `Cross-Origin-Resource-Policy` and, for an isolated route,
@@ -79,7 +92,7 @@ use crate::{
     session::{CROSS_SITE, SessionAuth},
 };
 use assertions::{Assertions, Minted};
-pub use settings::{ProxySettings, Route};
+pub use settings::{Mfa, ProxySettings, Route};
 
 /// The routes, the HTTP client and the assertion cache.
 #[derive(Debug)]
@@ -285,6 +298,17 @@ async fn pass(state: &AppState, route: &Route, request: Request) -> (Response, O
         tracing::info!(user_id, route = route.name, "address not verified");
         return (refused, None);
     }
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let require_for_admin = state.settings.mfa.require_for_admin;
+    if let Err(refused) = route.step_up(require_for_admin, &minted.amr, minted.auth_time, now) {
+        let refused = if navigation && !upgrade {
+            crate::web::to_step_up(&parts.uri)
+        } else {
+            refused.into_response()
+        };
+        tracing::info!(user_id, route = route.name, "second factor required");
+        return (refused, None);
+    }
     let response = match forward::send(state, route, parts, body, &minted, admitted, tunnel).await {
         Ok(response) => response,
         Err(e) => e.into_response(),
@@ -358,11 +382,7 @@ async fn assertion(
                     },
                 )
                 .await?;
-            Ok(Minted::new(
-                reply.assertion,
-                std::time::Duration::from_secs(reply.expires_in),
-                reply.user,
-            ))
+            Ok(Minted::new(reply))
         })
         .await
 }

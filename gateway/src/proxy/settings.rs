@@ -67,6 +67,31 @@ pub struct RouteSettings {
     /// without it, an unverified user passes with no `X-Forwarded-Email`.
     #[serde(default = "yes")]
     pub require_verified_email: bool,
+    /// `required`: only a session that proved a second factor passes; a
+    /// navigation without one is sent to `/mfa?next=…` (302), any other
+    /// request gets 401 with RFC 9470's `insufficient_user_authentication`
+    /// challenge. `optional` (default): the upstream decides from the
+    /// assertion's `amr`. A route whose roles are only ADMIN is `required`
+    /// while `mfa.require_for_admin` is on.
+    #[serde(default)]
+    pub mfa: Mfa,
+    /// Seconds since the session last proved a factor (its `auth_time`)
+    /// after which it must prove one again, as if it had none (the 401's
+    /// challenge then says `max_age`). 0 (default): no limit. Only with
+    /// `mfa = "required"`.
+    #[serde(default)]
+    pub max_auth_age: u64,
+}
+
+/// A route's second-factor rule.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mfa {
+    /// Anyone the roles admit (the assertion still says how they signed in).
+    #[default]
+    Optional,
+    /// Only a session with a second factor.
+    Required,
 }
 
 fn default_timeout_ms() -> u64 {
@@ -187,6 +212,44 @@ pub struct Route {
     /// Refuses users whose address is not verified (see
     /// [`RouteSettings::require_verified_email`]).
     pub require_verified_email: bool,
+    /// The second-factor rule as configured (see [`Route::requires_mfa`]
+    /// for the one applied).
+    pub mfa: Mfa,
+    /// A factor older than this must be proved again; `None`: no limit.
+    pub max_auth_age: Option<Duration>,
+}
+
+impl Route {
+    /// Whether only a session with a second factor may pass: the route says
+    /// so, or it admits only ADMIN and `require_for_admin` (the
+    /// `mfa.require_for_admin` setting) is on.
+    pub fn requires_mfa(&self, require_for_admin: bool) -> bool {
+        self.mfa == Mfa::Required || (require_for_admin && self.roles == [Role::Admin])
+    }
+
+    /// Whether a session authenticated by `amr` at `auth_time` (Unix
+    /// seconds) must prove a factor (again) to pass, at `now`: `Err` is the
+    /// refusal, with the route's `max_age` when it has one.
+    pub fn step_up(
+        &self,
+        require_for_admin: bool,
+        amr: &[String],
+        auth_time: i64,
+        now: i64,
+    ) -> Result<(), crate::error::ApiError> {
+        if !self.requires_mfa(require_for_admin) {
+            return Ok(());
+        }
+        let max_age = self.max_auth_age.map(|age| age.as_secs());
+        let too_old = max_age.is_some_and(|age| {
+            now.saturating_sub(auth_time) > i64::try_from(age).unwrap_or(i64::MAX)
+        });
+        if shared::mfa::amr::has_second_factor(amr) && !too_old {
+            Ok(())
+        } else {
+            Err(crate::error::ApiError::StepUpRequired { max_age })
+        }
+    }
 }
 
 /// Paths the gateway itself serves: no route may take them over.
@@ -196,6 +259,7 @@ const RESERVED: &[&str] = &[
     "/login",
     "/signup",
     "/account",
+    "/mfa",
     "/dashboard",
     "/healthz",
     "/readyz",
@@ -247,6 +311,11 @@ impl RouteSettings {
         let (scheme, authority, base_path) = self.upstream()?;
         ensure!(!self.roles.is_empty(), "roles must name USER and/or ADMIN");
         ensure!(self.timeout_ms > 0, "timeout_ms must be positive");
+        ensure!(
+            self.max_auth_age == 0 || self.mfa == Mfa::Required,
+            "max_auth_age needs mfa = \"required\" (a factor's age means nothing where none \
+             is asked for)"
+        );
         let mut roles = self.roles.clone();
         roles.sort_by_key(|r| r.as_str());
         roles.dedup();
@@ -265,6 +334,8 @@ impl RouteSettings {
             nosniff: self.nosniff,
             resource_policy: self.resource_policy()?,
             require_verified_email: self.require_verified_email,
+            mfa: self.mfa,
+            max_auth_age: (self.max_auth_age > 0).then(|| Duration::from_secs(self.max_auth_age)),
         })
     }
 
@@ -428,6 +499,89 @@ pub(crate) mod tests {
              cross_origin_resource_policy = \"anyone\"\n",
         );
         assert!(format!("{:#}", bad.unwrap_err()).contains("cross_origin_resource_policy"));
+    }
+
+    /// A route `tool` for `roles` with the extra `keys`.
+    fn with(roles: &str, keys: &str) -> anyhow::Result<Route> {
+        load(&format!(
+            "[proxy.routes.tool]\nupstream = \"http://127.0.0.1:9000\"\nroles = \"{roles}\"\n{keys}"
+        ))
+        .map(|mut routes| routes.remove(0))
+    }
+
+    #[test]
+    fn a_route_asks_for_a_second_factor_only_when_told_or_when_it_is_for_admins() {
+        let plain = with("USER,ADMIN", "").unwrap();
+        assert_eq!(plain.mfa, Mfa::Optional);
+        assert_eq!(plain.max_auth_age, None);
+        assert!(!plain.requires_mfa(true));
+        let required = with("USER,ADMIN", "mfa = \"required\"\nmax_auth_age = 300\n").unwrap();
+        assert_eq!(required.mfa, Mfa::Required);
+        assert_eq!(required.max_auth_age, Some(Duration::from_secs(300)));
+        assert!(required.requires_mfa(false));
+        let admins = with("ADMIN", "mfa = \"optional\"\n").unwrap();
+        assert!(admins.requires_mfa(true) && !admins.requires_mfa(false));
+        assert!(with("USER", "mfa = \"sometimes\"\n").is_err());
+        assert!(with("USER", "mfa = \"Required\"\n").is_err());
+    }
+
+    #[test]
+    fn max_auth_age_without_a_required_factor_is_refused_naming_the_route() {
+        let error = format!("{:#}", with("ADMIN", "max_auth_age = 60\n").unwrap_err());
+        assert!(
+            error.contains("\"tool\"") && error.contains("max_auth_age"),
+            "{error}"
+        );
+        assert!(with("ADMIN", "mfa = \"optional\"\nmax_auth_age = 0\n").is_ok());
+    }
+
+    #[test]
+    fn a_session_steps_up_without_a_second_factor_or_with_one_too_old() {
+        let amr = |m: &[&str]| m.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let now = 10_000;
+        let required = with("USER", "mfa = \"required\"\n").unwrap();
+        assert!(
+            required
+                .step_up(false, &amr(&["pwd", "otp"]), 0, now)
+                .is_ok()
+        );
+        assert!(
+            required
+                .step_up(false, &amr(&["pwd", "hwk"]), 0, now)
+                .is_ok()
+        );
+        assert!(matches!(
+            required.step_up(false, &amr(&["pwd"]), now, now),
+            Err(crate::error::ApiError::StepUpRequired { max_age: None })
+        ));
+        let recent = with("USER", "mfa = \"required\"\nmax_auth_age = 300\n").unwrap();
+        assert!(
+            recent
+                .step_up(false, &amr(&["pwd", "otp"]), now - 300, now)
+                .is_ok()
+        );
+        assert!(matches!(
+            recent.step_up(false, &amr(&["pwd", "otp"]), now - 301, now),
+            Err(crate::error::ApiError::StepUpRequired { max_age: Some(300) })
+        ));
+        assert!(matches!(
+            recent.step_up(false, &amr(&["pwd"]), now, now),
+            Err(crate::error::ApiError::StepUpRequired { max_age: Some(300) })
+        ));
+        let admins = with("ADMIN", "").unwrap();
+        assert!(admins.step_up(true, &amr(&["pwd"]), now, now).is_err());
+        assert!(admins.step_up(false, &amr(&["pwd"]), now, now).is_ok());
+        let everyone = with("USER,ADMIN", "").unwrap();
+        assert!(everyone.step_up(true, &amr(&["pwd"]), now, now).is_ok());
+    }
+
+    #[test]
+    fn no_route_takes_over_the_step_up_page() {
+        let error = format!(
+            "{:#}",
+            with("USER", "prefix = \"/mfa/tool\"\n").unwrap_err()
+        );
+        assert!(error.contains("overlaps /mfa"), "{error}");
     }
 
     #[test]

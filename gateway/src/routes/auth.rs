@@ -1,7 +1,11 @@
 //! `/api/auth`: sign-up, login, the token keys, and the links mailed for
 //! verification and recovery.
 
-use axum::{extract::State, http::StatusCode};
+use axum::{
+    extract::State,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
 use shared::{
     User,
     auth::{
@@ -9,6 +13,7 @@ use shared::{
         Logout, Recover, RecoverRequest, Refresh, RefreshTokenRequest, ResendVerification,
         ResetPassword, ResetPasswordRequest, TokenReply, VerifyEmail, VerifyEmailRequest,
     },
+    mfa::{LoginReply, MfaChallenge},
 };
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -52,12 +57,17 @@ async fn signup(
     Ok((StatusCode::CREATED, axum::Json(user)))
 }
 
-/// Exchange an email and password for an access and a refresh token.
+/// Exchange an email and password for an access and a refresh token. A
+/// user with a second factor gets a pending login instead (202): its
+/// `mfaToken` and a factor go to `POST /api/auth/login/mfa`.
 #[utoipa::path(
     post, path = "/login", tag = "auth",
     request_body = LoginRequest,
     responses(
-        (status = 200, description = "Tokens and the user", body = TokenReply),
+        (status = 200, description = "Tokens and the user (no second factor)", body = TokenReply),
+        (status = 202, description = "The password is right; a second factor is required \
+            (`mfaRequired: true`, the pending login's `mfaToken`, the user's `methods`, \
+            `expiresIn` seconds)", body = MfaChallenge),
         (status = 401, description = "Unknown email or wrong password (one message for both)", body = ErrorBody),
         (status = 429, description = "Too many failures for this email or client address; see Retry-After", body = ErrorBody),
         BodyErrors, UpstreamErrors,
@@ -68,12 +78,16 @@ async fn login(
     Ctx(mut ctx): Ctx,
     ClientUserAgent(user_agent): ClientUserAgent,
     Valid(request): Valid<LoginRequest>,
-) -> Result<axum::Json<TokenReply>, ApiError> {
+) -> Result<Response, ApiError> {
     // The client's address travels in the context; the worker throttles on
     // it. The user agent names the new session in the sessions list.
     ctx.user_agent = user_agent;
-    let reply = state.nats.call::<Login>(&ctx, &request).await?;
-    Ok(axum::Json(reply))
+    Ok(match state.nats.call::<Login>(&ctx, &request).await? {
+        LoginReply::Tokens(tokens) => axum::Json(tokens).into_response(),
+        LoginReply::MfaRequired(challenge) => {
+            (StatusCode::ACCEPTED, axum::Json(challenge)).into_response()
+        }
+    })
 }
 
 /// The public keys that verify access tokens (a JWK Set).

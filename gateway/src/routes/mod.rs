@@ -11,6 +11,7 @@ pub mod account;
 pub mod auth;
 pub mod docs;
 pub mod health;
+pub mod mfa;
 pub mod posts;
 pub mod session;
 pub mod users;
@@ -23,6 +24,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .nest("/api/users/me", account::router())
         .nest("/api/posts", posts::router())
         .merge(session::router())
+        .merge(mfa::router())
         .merge(health::router())
         .merge(docs::router())
 }

@@ -1,17 +1,20 @@
 //! `/api/session`: the browser session (see [`crate::session`]). Log in,
 //! ask who is logged in, log out. No reply body ever carries a token: the
-//! token pair lives only in the sealed cookie.
+//! token pair lives only in the sealed cookie, and a pending login (a user
+//! with a second factor) only in the sealed pending-login cookie, which
+//! `POST /api/session/mfa` ([`crate::routes::mfa`]) completes.
 
 use axum::{
     extract::State,
-    http::{HeaderValue, StatusCode, header},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use runtime::rpc::CallError;
 use serde::{Deserialize, Serialize};
 use shared::{
     Role, User,
-    auth::{Login, LoginRequest, Logout, RefreshTokenRequest},
+    auth::{Login, LoginRequest, Logout, RefreshTokenRequest, TokenReply},
+    mfa::{LoginReply, MfaChallenge},
     types::Secret,
     user,
 };
@@ -98,17 +101,23 @@ pub fn default_page(role: Role) -> &'static str {
 }
 
 /// Session replies are about one person: no cache may keep them.
-fn no_store() -> (header::HeaderName, HeaderValue) {
+pub(crate) fn no_store() -> (header::HeaderName, HeaderValue) {
     (header::CACHE_CONTROL, HeaderValue::from_static("no-store"))
 }
 
 /// Log in and start a browser session (sets the session cookie). The same
-/// checks and throttling as `POST /api/auth/login`; refused cross-site.
+/// checks and throttling as `POST /api/auth/login`; refused cross-site. A
+/// user with a second factor gets 202 and the pending-login cookie
+/// (`<session cookie>-mfa`, HttpOnly, for `expiresIn` seconds) instead;
+/// `POST /api/session/mfa` with a factor then starts the session.
 #[utoipa::path(
     post, path = "/api/session", tag = "session", operation_id = "session_login",
     request_body = SessionLogin,
     responses(
         (status = 200, description = "Logged in; the cookie is set", body = SessionCreated),
+        (status = 202, description = "The password is right; a second factor is required \
+            (`mfaRequired: true`, `methods`, `expiresIn`; no token: the pending login is in \
+            the HttpOnly cookie `<session cookie>-mfa`)", body = MfaChallenge),
         (status = 401, description = "Unknown email or wrong password (one message for both)", body = ErrorBody),
         (status = 403, description = "A cross-site request", body = ErrorBody),
         (status = 429, description = "Too many failures for this email or client address; see Retry-After", body = ErrorBody),
@@ -117,31 +126,80 @@ fn no_store() -> (header::HeaderName, HeaderValue) {
 )]
 async fn login(
     State(state): State<AppState>,
+    headers: HeaderMap,
     previous: Option<axum::Extension<SessionAuth>>,
     Ctx(ctx): Ctx,
     ClientUserAgent(user_agent): ClientUserAgent,
     Valid(request): Valid<SessionLogin>,
 ) -> Result<Response, ApiError> {
-    // Only the login carries the user agent (the session remembers it), not
-    // the logout of a replaced session below.
+    // Only the login carries the user agent (the session remembers it, or
+    // the pending login until its second step), not the logout of the
+    // session it replaces.
     let login_ctx = shared::RequestContext {
         user_agent,
         ..ctx.clone()
     };
-    let reply = state
+    let reply = match state
         .nats
         .call::<Login>(&login_ctx, &request.credentials)
-        .await?;
+        .await?
+    {
+        LoginReply::Tokens(reply) => reply,
+        LoginReply::MfaRequired(challenge) => return pending_login(&state, challenge),
+    };
+    let mut response = start(&state, ctx, previous, reply, request.next.as_deref()).await?;
+    if state.sessions.has_pending_cookie(&headers) {
+        // A pending login left from an earlier attempt is moot now.
+        response
+            .headers_mut()
+            .append(header::SET_COOKIE, state.sessions.clear_pending_cookie());
+    }
+    Ok(response)
+}
+
+/// The 202 of a login that needs a second factor: the pending login goes
+/// into its sealed cookie, never into the body (no page script sees it).
+/// The session cookie, if any, stays until the second step replaces it.
+fn pending_login(state: &AppState, challenge: MfaChallenge) -> Result<Response, ApiError> {
+    let token = challenge
+        .mfa_token
+        .as_ref()
+        .map(|t| t.expose().to_owned())
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a pending login without a token")))?;
+    let cookie = state
+        .sessions
+        .set_pending_cookie(token, challenge.expires_in)?;
+    let body = MfaChallenge {
+        mfa_token: None,
+        ..challenge
+    };
+    Ok((
+        StatusCode::ACCEPTED,
+        [(header::SET_COOKIE, cookie), no_store()],
+        axum::Json(body),
+    )
+        .into_response())
+}
+
+/// Starts the browser session of `reply` (a login, or its second step):
+/// ends the session of the cookie it replaces, sets the cookie and answers
+/// who logged in and where to go (`next` when it is a path on this origin).
+pub(crate) async fn start(
+    state: &AppState,
+    ctx: shared::RequestContext,
+    previous: Option<axum::Extension<SessionAuth>>,
+    reply: TokenReply,
+    next: Option<&str>,
+) -> Result<Response, ApiError> {
     if let Some(axum::Extension(previous)) = previous {
         // The cookie this login replaces: its session ends now rather than
         // lingering for a copy of the old cookie to use.
-        end_session(&state, ctx.clone(), &previous).await;
+        end_session(state, ctx, &previous).await;
     }
     let user = reply.user.clone();
     let cookie = state.sessions.set_cookie(&Sessions::contents(reply))?;
-    let redirect_to = request
-        .next
-        .as_deref()
+    let redirect_to = next
         .and_then(next::same_origin_path)
         .unwrap_or_else(|| default_page(user.role))
         .to_owned();

@@ -16,6 +16,14 @@
 //! `Path=/` and no `Domain`, so a sibling subdomain cannot plant one),
 //! `HttpOnly` (no script reads it), `SameSite=Lax` (not sent on cross-site
 //! subrequests and form posts), and lives until the session ends.
+//!
+//! A login whose user has a second factor sets a second cookie instead,
+//! `<cookie name>-mfa`, with the same attributes: the pending login's token,
+//! sealed with the same keys for that purpose only ([`seal::Pending`]),
+//! until the second step (`POST /api/session/mfa`) turns it into a session
+//! or it expires (`Max-Age` is the pending login's life). The login and its
+//! second step are refused cross-site like every cookie-authenticated
+//! unsafe request, with or without a cookie.
 
 pub mod next;
 pub mod refresh;
@@ -39,7 +47,7 @@ use tracing::Instrument;
 
 use crate::{AppState, error::ApiError, extract::Ctx};
 use refresh::Refresher;
-pub use seal::{Contents, SessionKeys};
+pub use seal::{Contents, Pending, SessionKeys};
 
 /// `[session]` settings.
 #[derive(Debug, Clone, Deserialize)]
@@ -87,6 +95,8 @@ impl SessionSettings {
 pub struct Sessions {
     pub keys: SessionKeys,
     pub settings: SessionSettings,
+    /// `<cookie_name>-mfa`: the pending login's cookie.
+    pub pending_cookie_name: String,
     refresher: Refresher,
 }
 
@@ -108,58 +118,70 @@ pub const CROSS_SITE: ApiError = ApiError::Forbidden("cross-site request refused
 impl Sessions {
     pub fn new(keys: SessionKeys, settings: SessionSettings) -> Self {
         Self {
+            pending_cookie_name: format!("{}{}", settings.cookie_name, seal::PENDING_SUFFIX),
             keys,
             settings,
             refresher: Refresher::default(),
         }
     }
 
-    /// Every value of our cookie the request carries.
+    /// Every value of our session cookie the request carries.
     fn cookie_values<'a>(&'a self, headers: &'a HeaderMap) -> impl Iterator<Item = String> + 'a {
-        headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(Cookie::split_parse)
-            .filter_map(Result::ok)
-            .filter(|c| c.name() == self.settings.cookie_name)
-            .map(|c| c.value().to_owned())
+        values_of(headers, &self.settings.cookie_name)
     }
 
     /// The `Set-Cookie` that stores `contents`.
     pub fn set_cookie(&self, contents: &Contents) -> Result<HeaderValue, ApiError> {
         let value = self.keys.seal(contents)?;
         let left = contents.session_expires_at - OffsetDateTime::now_utc().unix_timestamp();
-        let cookie = Cookie::build((self.settings.cookie_name.as_str(), value))
-            .http_only(true)
-            .secure(true)
-            .same_site(SameSite::Lax)
-            .path("/")
-            .max_age(time::Duration::seconds(left.max(0)));
-        HeaderValue::try_from(cookie.to_string())
-            .map_err(|e| ApiError::Internal(anyhow::anyhow!("session cookie header: {e}")))
+        build_cookie(&self.settings.cookie_name, value, left)
     }
 
     /// The `Set-Cookie` that removes the cookie.
     pub fn clear_cookie(&self) -> HeaderValue {
-        let cookie = Cookie::build((self.settings.cookie_name.as_str(), ""))
-            .http_only(true)
-            .secure(true)
-            .same_site(SameSite::Lax)
-            .path("/")
-            .max_age(time::Duration::ZERO)
-            .expires(OffsetDateTime::UNIX_EPOCH);
-        HeaderValue::try_from(cookie.to_string()).unwrap_or(HeaderValue::from_static(""))
+        removal(&self.settings.cookie_name)
+    }
+
+    /// The `Set-Cookie` of the pending login `token`, which lasts
+    /// `expires_in` seconds.
+    pub fn set_pending_cookie(
+        &self,
+        token: String,
+        expires_in: u64,
+    ) -> Result<HeaderValue, ApiError> {
+        let life = i64::try_from(expires_in).unwrap_or(i64::MAX / 4);
+        let pending = Pending {
+            token,
+            expires_at: OffsetDateTime::now_utc().unix_timestamp() + life,
+        };
+        let value = self.keys.seal_pending(&pending)?;
+        build_cookie(&self.pending_cookie_name, value, life)
+    }
+
+    /// The `Set-Cookie` that removes the pending-login cookie.
+    pub fn clear_pending_cookie(&self) -> HeaderValue {
+        removal(&self.pending_cookie_name)
+    }
+
+    /// The pending login the request's cookie holds: one that opens and has
+    /// not expired.
+    pub fn pending(&self, headers: &HeaderMap) -> Option<Pending> {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        values_of(headers, &self.pending_cookie_name)
+            .filter_map(|v| self.keys.open_pending(&v).ok())
+            .find(|p| p.expires_at > now)
+    }
+
+    /// Whether the request carries a pending-login cookie (opened or not).
+    pub fn has_pending_cookie(&self, headers: &HeaderMap) -> bool {
+        values_of(headers, &self.pending_cookie_name)
+            .next()
+            .is_some()
     }
 
     /// Whether `response` already sets our cookie (a login or logout did).
     fn sets_cookie(&self, response: &Response) -> bool {
-        let prefix = format!("{}=", self.settings.cookie_name);
-        response
-            .headers()
-            .get_all(header::SET_COOKIE)
-            .iter()
-            .any(|v| v.as_bytes().starts_with(prefix.as_bytes()))
+        sets(response, &self.settings.cookie_name)
     }
 
     /// Same-origin: `Sec-Fetch-Site: same-origin` when the browser sends the
@@ -202,6 +224,62 @@ impl Sessions {
     }
 }
 
+/// Every value of the cookie `name` in `headers`.
+fn values_of<'a>(headers: &'a HeaderMap, name: &'a str) -> impl Iterator<Item = String> + 'a {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .filter(move |c| c.name() == name)
+        .map(|c| c.value().to_owned())
+}
+
+/// A `Set-Cookie` of ours: host-only, `HttpOnly`, `Secure`, `Lax`, for
+/// `max_age` seconds.
+fn build_cookie(name: &str, value: String, max_age: i64) -> Result<HeaderValue, ApiError> {
+    let cookie = Cookie::build((name, value))
+        .http_only(true)
+        .secure(true)
+        .same_site(SameSite::Lax)
+        .path("/")
+        .max_age(time::Duration::seconds(max_age.max(0)));
+    HeaderValue::try_from(cookie.to_string())
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("cookie header: {e}")))
+}
+
+/// The `Set-Cookie` that removes the cookie `name`.
+fn removal(name: &str) -> HeaderValue {
+    let cookie = Cookie::build((name, ""))
+        .http_only(true)
+        .secure(true)
+        .same_site(SameSite::Lax)
+        .path("/")
+        .max_age(time::Duration::ZERO)
+        .expires(OffsetDateTime::UNIX_EPOCH);
+    HeaderValue::try_from(cookie.to_string()).unwrap_or(HeaderValue::from_static(""))
+}
+
+/// Whether `response` sets the cookie `name`.
+fn sets(response: &Response, name: &str) -> bool {
+    let prefix = format!("{name}=");
+    response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .any(|v| v.as_bytes().starts_with(prefix.as_bytes()))
+}
+
+/// The routes that start a session (a login and its second step): refused
+/// cross-site even without a cookie, so another site cannot log a browser
+/// into an account of its choosing.
+const STARTS_SESSION: &[&str] = &[
+    "/api/session",
+    "/api/session/mfa",
+    "/api/session/mfa/passkey",
+];
+
 /// Methods a cross-site page must not make with the user's cookie.
 fn is_unsafe(method: &Method) -> bool {
     matches!(
@@ -220,10 +298,13 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
             .sessions
             .cookie_values(request.headers())
             .next()
-            .is_some();
+            .is_some()
+        || state.sessions.has_pending_cookie(request.headers());
     let api = request.uri().path().starts_with("/api/");
     let mut response = open_and_refresh(&state, request, next).await;
-    let cache_control = if state.sessions.sets_cookie(&response) {
+    let cache_control = if state.sessions.sets_cookie(&response)
+        || sets(&response, &state.sessions.pending_cookie_name)
+    {
         Some("private, no-store")
     } else if credentialed && api {
         Some("no-store")
@@ -242,7 +323,7 @@ async fn open_and_refresh(state: &AppState, request: Request, next: Next) -> Res
     let sessions = &state.sessions;
     let bearer = request.headers().contains_key(header::AUTHORIZATION);
     let values: Vec<String> = sessions.cookie_values(request.headers()).collect();
-    let login = request.method() == Method::POST && request.uri().path() == "/api/session";
+    let login = request.method() == Method::POST && STARTS_SESSION.contains(&request.uri().path());
     if is_unsafe(request.method())
         && !bearer
         && (!values.is_empty() || login)
@@ -407,6 +488,69 @@ mod tests {
             ("host", "127.0.0.1:8080")
         ]));
         assert!(!ok(&[("origin", "http://127.0.0.1:8080")]));
+    }
+
+    /// A request's headers with `Cookie: <the Set-Cookie's pair>`.
+    fn sent_back(set: &HeaderValue) -> HeaderMap {
+        let pair = set.to_str().unwrap().split(';').next().unwrap().to_owned();
+        let mut headers = HeaderMap::new();
+        headers.insert(header::COOKIE, HeaderValue::try_from(pair).unwrap());
+        headers
+    }
+
+    #[test]
+    fn the_pending_login_has_its_own_cookie_for_its_own_life() {
+        let s = sessions("");
+        assert_eq!(s.pending_cookie_name, "__Host-test-mfa");
+        let set = s.set_pending_cookie("pending-token".into(), 300).unwrap();
+        let text = set.to_str().unwrap();
+        assert!(text.starts_with("__Host-test-mfa=v1."), "{text}");
+        assert!(!text.contains("pending-token"), "{text}");
+        for attribute in [
+            "HttpOnly",
+            "Secure",
+            "SameSite=Lax",
+            "Path=/",
+            "Max-Age=300",
+        ] {
+            assert!(text.contains(attribute), "{attribute} in {text}");
+        }
+        assert!(!text.contains("Domain"), "{text}");
+        let headers = sent_back(&set);
+        assert_eq!(s.pending(&headers).unwrap().token, "pending-token");
+        assert!(s.has_pending_cookie(&headers));
+        // It is no session cookie, and a session cookie is no pending login.
+        assert_eq!(s.cookie_values(&headers).count(), 0);
+        let clear = s.clear_pending_cookie();
+        let clear = clear.to_str().unwrap();
+        assert!(
+            clear.starts_with("__Host-test-mfa=;") && clear.contains("Max-Age=0"),
+            "{clear}"
+        );
+    }
+
+    #[test]
+    fn a_pending_cookie_that_is_a_session_value_expired_or_forged_is_none() {
+        let s = sessions("");
+        let contents = Contents {
+            access_token: "a".into(),
+            refresh_token: "r".into(),
+            access_expires_at: 0,
+            session_expires_at: OffsetDateTime::now_utc().unix_timestamp() + 100,
+        };
+        let session_value = s.keys.seal(&contents).unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::try_from(format!("__Host-test-mfa={session_value}")).unwrap(),
+        );
+        assert!(s.pending(&headers).is_none());
+        assert!(s.has_pending_cookie(&headers));
+        let expired = s.set_pending_cookie("t".into(), 0).unwrap();
+        assert!(s.pending(&sent_back(&expired)).is_none());
+        let other = sessions("");
+        let foreign = other.set_pending_cookie("t".into(), 300).unwrap();
+        assert!(s.pending(&sent_back(&foreign)).is_none());
     }
 
     #[test]

@@ -1,10 +1,14 @@
-//! The session cookie's value: the token pair, sealed with AES-256-GCM.
+//! The session cookie's value: the token pair, sealed with AES-256-GCM; and
+//! the pending-login cookie's, sealed the same way.
 //!
 //! A value is `v1.` and the base64url (unpadded) of a 12-byte random nonce
-//! followed by the ciphertext and its 16-byte tag. The cookie's name and the
-//! version are the associated data, so a value sealed for another cookie or
-//! format does not open. Only the gateway holds the key: the browser (and any
-//! script in it) sees an opaque string it cannot read or alter.
+//! followed by the ciphertext and its 16-byte tag. The cookie's name, the
+//! version and, for a pending login, its purpose are the associated data,
+//! so a value sealed for another cookie or format does not open: a session
+//! value never opens as a pending login (the `<name>-mfa` cookie, see
+//! [`PENDING_SUFFIX`]) nor the other way round, though both use the same
+//! keys. Only the gateway holds the key: the browser (and
+//! any script in it) sees an opaque string it cannot read or alter.
 //!
 //! Rotation: [`SessionKeys`] seals with the current key and opens with the
 //! current or the previous one; a cookie opened with the previous key is
@@ -56,6 +60,31 @@ impl std::fmt::Debug for Contents {
     }
 }
 
+/// What the pending-login cookie holds: the token of a login whose
+/// password was right and whose second factor is still to come (see
+/// `shared::mfa::MfaChallenge`). The browser never sees the token itself.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Pending {
+    /// The pending login's token (opaque).
+    #[serde(rename = "t")]
+    pub token: String,
+    /// When the pending login ends (Unix seconds).
+    #[serde(rename = "x")]
+    pub expires_at: i64,
+}
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The token is a secret: never in a log line.
+        f.debug_struct("Pending")
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The pending-login cookie's name is the session cookie's and this.
+pub const PENDING_SUFFIX: &str = "-mfa";
+
 /// A cookie value that opened.
 #[derive(Debug)]
 pub struct Opened {
@@ -77,8 +106,12 @@ pub enum OpenError {
 pub struct SessionKeys {
     current: LessSafeKey,
     previous: Option<LessSafeKey>,
-    /// The associated data: `v1` and the cookie's name.
+    /// The associated data of a session value: `v1` and the cookie's name.
     aad: Vec<u8>,
+    /// The associated data of a pending login: `v1;pending;` and the
+    /// session cookie's name. A `;` is in no cookie name, so this is no
+    /// session value's associated data, whatever the cookie is called.
+    pending_aad: Vec<u8>,
     random: SystemRandom,
 }
 
@@ -105,6 +138,7 @@ impl SessionKeys {
             current: key(current)?,
             previous: previous.map(key).transpose()?,
             aad: format!("{VERSION}.{cookie_name}").into_bytes(),
+            pending_aad: format!("{VERSION};pending;{cookie_name}").into_bytes(),
             random: SystemRandom::new(),
         })
     }
@@ -127,29 +161,59 @@ impl SessionKeys {
         Self::new(&current, previous.as_deref(), cookie_name)
     }
 
-    /// Seals `contents` into a cookie value.
+    /// Seals `contents` into a session cookie value.
     pub fn seal(&self, contents: &Contents) -> anyhow::Result<String> {
+        let data = serde_json::to_vec(contents).context("encoding the session")?;
+        self.seal_bytes(&self.aad, data)
+    }
+
+    /// Opens a session cookie value sealed by [`seal`](Self::seal) with the
+    /// current or the previous key.
+    pub fn open(&self, value: &str) -> Result<Opened, OpenError> {
+        let (plain, stale_key) = self.open_bytes(&self.aad, value)?;
+        let contents = serde_json::from_slice(&plain).map_err(|_| OpenError::Forged)?;
+        Ok(Opened {
+            contents,
+            stale_key,
+        })
+    }
+
+    /// Seals a pending login into a pending-login cookie value.
+    pub fn seal_pending(&self, pending: &Pending) -> anyhow::Result<String> {
+        let data = serde_json::to_vec(pending).context("encoding the pending login")?;
+        self.seal_bytes(&self.pending_aad, data)
+    }
+
+    /// Opens a pending-login cookie value sealed by
+    /// [`seal_pending`](Self::seal_pending) (with the current or the
+    /// previous key: a pending login lasts minutes, it is not sealed again).
+    pub fn open_pending(&self, value: &str) -> Result<Pending, OpenError> {
+        let (plain, _) = self.open_bytes(&self.pending_aad, value)?;
+        serde_json::from_slice(&plain).map_err(|_| OpenError::Forged)
+    }
+
+    /// `v1.` and the nonce, ciphertext and tag of `data` under `aad`.
+    fn seal_bytes(&self, aad: &[u8], mut data: Vec<u8>) -> anyhow::Result<String> {
         let mut nonce = [0u8; NONCE_LEN];
         self.random
             .fill(&mut nonce)
             .map_err(|_| anyhow::anyhow!("no randomness for a nonce"))?;
-        let mut data = serde_json::to_vec(contents).context("encoding the session")?;
         self.current
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce),
-                Aad::from(&self.aad),
+                Aad::from(aad),
                 &mut data,
             )
-            .map_err(|_| anyhow::anyhow!("sealing the session failed"))?;
+            .map_err(|_| anyhow::anyhow!("sealing the cookie failed"))?;
         let mut raw = Vec::with_capacity(NONCE_LEN + data.len());
         raw.extend_from_slice(&nonce);
         raw.extend_from_slice(&data);
         Ok(format!("{VERSION}.{}", URL_SAFE_NO_PAD.encode(raw)))
     }
 
-    /// Opens a cookie value sealed by [`seal`](Self::seal) with the current
-    /// or the previous key.
-    pub fn open(&self, value: &str) -> Result<Opened, OpenError> {
+    /// The plain bytes of a value sealed under `aad`, and whether it took
+    /// the previous key.
+    fn open_bytes(&self, aad: &[u8], value: &str) -> Result<(Vec<u8>, bool), OpenError> {
         if value.len() > MAX_VALUE_LEN {
             return Err(OpenError::Malformed);
         }
@@ -164,27 +228,19 @@ impl SessionKeys {
             return Err(OpenError::Malformed);
         }
         let (nonce, sealed) = raw.split_at(NONCE_LEN);
-        let try_key = |key: &LessSafeKey| -> Option<Contents> {
+        let try_key = |key: &LessSafeKey| -> Option<Vec<u8>> {
             let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
             let mut data = sealed.to_vec();
-            let plain = key
-                .open_in_place(nonce, Aad::from(&self.aad), &mut data)
-                .ok()?;
-            serde_json::from_slice(plain).ok()
+            let plain = key.open_in_place(nonce, Aad::from(aad), &mut data).ok()?;
+            Some(plain.to_vec())
         };
-        if let Some(contents) = try_key(&self.current) {
-            return Ok(Opened {
-                contents,
-                stale_key: false,
-            });
+        if let Some(plain) = try_key(&self.current) {
+            return Ok((plain, false));
         }
         self.previous
             .as_ref()
             .and_then(try_key)
-            .map(|contents| Opened {
-                contents,
-                stale_key: true,
-            })
+            .map(|plain| (plain, true))
             .ok_or(OpenError::Forged)
     }
 }
@@ -293,6 +349,37 @@ mod tests {
         let value = keys([1; KEY_LEN], None).seal(&contents()).unwrap();
         let other = SessionKeys::new(&[1; KEY_LEN], None, "__Host-other").unwrap();
         assert_eq!(other.open(&value).unwrap_err(), OpenError::Forged);
+    }
+
+    fn pending() -> Pending {
+        Pending {
+            token: "p".repeat(43),
+            expires_at: 1_700_000_300,
+        }
+    }
+
+    #[test]
+    fn a_pending_login_opens_to_what_was_sealed_and_hides_its_token() {
+        let keys = keys([1; KEY_LEN], None);
+        let value = keys.seal_pending(&pending()).unwrap();
+        assert!(value.starts_with("v1.") && !value.contains("pppp"));
+        assert_eq!(keys.open_pending(&value).unwrap(), pending());
+        let rotated = SessionKeys::new(&[2; KEY_LEN], Some(&[1; KEY_LEN]), "__Host-test").unwrap();
+        assert_eq!(rotated.open_pending(&value).unwrap(), pending());
+        assert!(!format!("{:?}", pending()).contains("pppp"));
+    }
+
+    #[test]
+    fn a_session_value_never_opens_as_a_pending_login_nor_the_other_way_round() {
+        let keys = keys([1; KEY_LEN], None);
+        let session = keys.seal(&contents()).unwrap();
+        let pending = keys.seal_pending(&pending()).unwrap();
+        assert_eq!(keys.open_pending(&session).unwrap_err(), OpenError::Forged);
+        assert_eq!(keys.open(&pending).unwrap_err(), OpenError::Forged);
+        // Nor a session value of a cookie named like the pending one.
+        let named = SessionKeys::new(&[1; KEY_LEN], None, "__Host-test-mfa").unwrap();
+        let value = named.seal(&contents()).unwrap();
+        assert_eq!(keys.open_pending(&value).unwrap_err(), OpenError::Forged);
     }
 
     #[test]
