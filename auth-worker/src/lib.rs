@@ -65,6 +65,16 @@ pub struct Mfa {
     pub relying_parties: factors::passkeys::RelyingParties,
 }
 
+impl Mfa {
+    /// The key of `mfa.key_file` and relying parties named `mfa.issuer`.
+    pub fn from_settings(settings: &settings::MfaSettings) -> anyhow::Result<Self> {
+        Ok(Self {
+            key: factors::SealingKey::from_file(&settings.key_file)?,
+            relying_parties: factors::passkeys::RelyingParties::new(&settings.issuer),
+        })
+    }
+}
+
 /// Serves until `shutdown` resolves, then drains and returns.
 pub async fn run(
     settings: Settings,
@@ -91,10 +101,7 @@ impl Worker {
             .await
             .context("building the password hasher")??;
         let tokens = tokens::TokenIssuer::from_settings(&settings.jwt)?;
-        let mfa = Mfa {
-            key: factors::SealingKey::from_file(&settings.mfa.key_file)?,
-            relying_parties: factors::passkeys::RelyingParties::new(&settings.mfa.issuer),
-        };
+        let mfa = Mfa::from_settings(&settings.mfa)?;
         let client = runtime::nats::connect(&settings.nats, "auth-worker").await?;
         let state = AppState {
             db,

@@ -42,6 +42,7 @@ pub async fn run(args: FloorArgs) -> anyhow::Result<()> {
         db: runtime::db::pool(&auth.database)?,
         hasher: Arc::new(hasher),
         tokens: Arc::new(auth_worker::tokens::TokenIssuer::from_settings(&auth.jwt)?),
+        mfa: Arc::new(auth_worker::Mfa::from_settings(&auth.mfa)?),
         settings: Arc::new(auth),
         notices: Default::default(),
     };

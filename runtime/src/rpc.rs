@@ -339,11 +339,13 @@ mod tests {
                 id: 7,
                 role: Role::Admin,
                 session: Some(uuid::Uuid::nil()),
+                mfa: true,
             }),
             request_id: Some("abc".into()),
             traceparent: Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into()),
             client: Some(ClientAddress("2001:db8::7".parse().unwrap())),
             user_agent: Some("curl/8.5.0".into()),
+            origin: Some("http://localhost:8080".into()),
         };
         let sent = headers(&ctx);
         let back = RequestContext::from_headers(|name| sent.get(name).map(|v| v.as_str()));

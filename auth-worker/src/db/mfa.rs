@@ -362,12 +362,13 @@ pub async fn pending_failed(
     token_hash: &[u8],
     max: i32,
 ) -> Result<(), Error> {
+    // The last failure ends it at once (an update's own rows cannot also
+    // be deleted in the same statement).
     sqlx::query!(
-        "with counted as (
-           update mfa_pending set failures = failures + 1 where token_hash = $1
-           returning token_hash, failures)
-         delete from mfa_pending where token_hash in
-           (select token_hash from counted where failures >= $2)",
+        "update mfa_pending
+         set failures = failures + 1,
+             expires_at = case when failures + 1 >= $2 then now() else expires_at end
+         where token_hash = $1",
         token_hash,
         max
     )

@@ -217,7 +217,8 @@ impl TestApp {
 
     /// Another gateway on this stack's NATS, reached at
     /// `http://localhost:<port>` (its `session.public_origin`, which
-    /// passkeys need); its API, at that origin.
+    /// passkeys need); its API, at that origin. (The browser walks use it.)
+    #[allow(dead_code)]
     pub async fn start_gateway_on_localhost(&mut self, mut settings: gateway::Settings) -> Api {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -499,7 +500,12 @@ impl TestApp {
             .fetch_optional(&self.db.pool().await)
             .await
             .unwrap();
-            claimed = Some(Caller { id, role, session });
+            claimed = Some(Caller {
+                id,
+                role,
+                session,
+                mfa: false,
+            });
         }
         self.nats_request_as(subject, claimed, body).await
     }

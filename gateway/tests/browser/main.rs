@@ -123,6 +123,15 @@ impl Browser {
                 nosniff: true,
                 cross_origin_resource_policy: "same-origin".into(),
                 require_verified_email: true,
+                // ADMIN only, so a second factor is required when the
+                // policy is on; the MFA walk also asks for it again after
+                // three seconds.
+                mfa: if second_factor {
+                    gateway::proxy::Mfa::Required
+                } else {
+                    gateway::proxy::Mfa::Optional
+                },
+                max_auth_age: if second_factor { 3 } else { 0 },
             });
         assert!(
             settings.web.dir.join("index.html").is_file(),

@@ -49,7 +49,10 @@ impl fantoccini::wd::WebDriverCompatibleCommand for AddVirtualAuthenticator {
 fn next_code(secret: &[u8], after: i64) -> (String, i64) {
     let now = auth_worker::factors::totp::step_of(time::OffsetDateTime::now_utc().unix_timestamp());
     let step = now.max(after + 1);
-    (auth_worker::factors::totp::code_at(secret, step).unwrap(), step)
+    (
+        auth_worker::factors::totp::code_at(secret, step).unwrap(),
+        step,
+    )
 }
 
 #[tokio::test]
@@ -183,7 +186,10 @@ async fn wait_for_text(b: &Browser, text: &str) {
     loop {
         let body = b
             .client
-            .execute("return document.body ? document.body.innerText : ''", vec![])
+            .execute(
+                "return document.body ? document.body.innerText : ''",
+                vec![],
+            )
             .await
             .unwrap();
         if body.as_str().is_some_and(|t| t.contains(text)) {

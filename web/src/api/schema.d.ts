@@ -30,8 +30,49 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Exchange an email and password for an access and a refresh token. */
+        /** Exchange an email and password for an access and a refresh token. A
+         *     user with a second factor gets a pending login instead (202): its
+         *     `mfaToken` and a factor go to `POST /api/auth/login/mfa`. */
         post: operations["login"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/login/mfa": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Complete a pending login with a factor (the second step after a 202 of
+         *     `POST /api/auth/login`): the session starts, authenticated by the
+         *     password and the factor. A wrong factor counts against the pending
+         *     login; a few, and the password must be given again. A `passkey` answers
+         *     the options of `POST /api/auth/login/passkey`. */
+        post: operations["login_mfa"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/login/passkey": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** WebAuthn options (`navigator.credentials.get()`) for a pending login's
+         *     passkeys; the assertion goes to `POST /api/auth/login/mfa` as `passkey`. */
+        post: operations["login_passkey_options"];
         delete?: never;
         options?: never;
         head?: never;
@@ -121,6 +162,44 @@ export interface paths {
         put?: never;
         /** Create an account (role USER). */
         post: operations["signup"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/step-up": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Prove a factor again (`code` or `passkey`): the session's `amr` gains it
+         *     and its `authTime` is now, in a new access token. A browser session
+         *     gets the token in its cookie (the body then has no `accessToken`); a
+         *     bearer client gets it in the body. */
+        post: operations["step_up"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/step-up/passkey": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** WebAuthn options for the caller's passkeys: for a step-up, or the proof
+         *     a removal asks for. No body. */
+        post: operations["step_up_options"];
         delete?: never;
         options?: never;
         head?: never;
@@ -232,7 +311,10 @@ export interface paths {
         get: operations["session_current"];
         put?: never;
         /** Log in and start a browser session (sets the session cookie). The same
-         *     checks and throttling as `POST /api/auth/login`; refused cross-site. */
+         *     checks and throttling as `POST /api/auth/login`; refused cross-site. A
+         *     user with a second factor gets 202 and the pending-login cookie
+         *     (`<session cookie>-mfa`, HttpOnly, for `expiresIn` seconds) instead;
+         *     `POST /api/session/mfa` with a factor then starts the session. */
         post: operations["session_login"];
         delete?: never;
         options?: never;
@@ -252,6 +334,45 @@ export interface paths {
         /** End the browser session: its refresh token is revoked and the cookie
          *     cleared. Refused cross-site. */
         post: operations["session_logout"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/session/mfa": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** The second step of a browser login: a factor for the pending login in
+         *     the cookie. The session starts as `POST /api/session` starts it (the
+         *     session cookie set, `redirectTo` from `next`), and the pending-login
+         *     cookie is cleared. Refused cross-site. */
+        post: operations["session_mfa"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/session/mfa/passkey": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** WebAuthn options for the pending login in the cookie; the assertion
+         *     goes to `POST /api/session/mfa` as `passkey`. No body. Refused
+         *     cross-site. */
+        post: operations["session_passkey_options"];
         delete?: never;
         options?: never;
         head?: never;
@@ -308,6 +429,140 @@ export interface paths {
          *     and a notice to the old one. The address changes when the link is
          *     followed (`POST /api/auth/verify`). */
         post: operations["change_email"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/users/me/mfa": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's factors (never a secret) and how this session is
+         *     authenticated. */
+        get: operations["mfa_status"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/users/me/mfa/passkeys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Add a passkey: the browser's new credential for the options of
+         *     `POST /api/users/me/mfa/passkeys/options`, and its name. The first
+         *     factor brings ten recovery codes (shown once) and upgrades this session
+         *     (`grant`; a browser session gets it in its cookie). */
+        post: operations["register_passkey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/users/me/mfa/passkeys/options": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** WebAuthn options (`navigator.credentials.create()`) for a new passkey;
+         *     the credential goes to `POST /api/users/me/mfa/passkeys`. No body. */
+        post: operations["passkey_options"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/users/me/mfa/passkeys/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Remove one of the caller's passkeys: the current password and a current
+         *     factor (`code`, or a `passkey` for the options of
+         *     `POST /api/auth/step-up/passkey`). */
+        delete: operations["remove_passkey"];
+        options?: never;
+        head?: never;
+        /** Rename one of the caller's passkeys. */
+        patch: operations["rename_passkey"];
+        trace?: never;
+    };
+    "/api/users/me/mfa/recovery-codes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Ten new recovery codes for a factor proved now (`code` or `passkey`);
+         *     the old ones stop working. Shown once. */
+        post: operations["new_recovery_codes"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/users/me/mfa/totp": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Begin setting up an authenticator app: a new secret, unconfirmed until
+         *     `POST /api/users/me/mfa/totp/confirm` sends its first code. No body. */
+        post: operations["begin_totp"];
+        /** Turn the authenticator app off: the current password and a current
+         *     factor (`code`, or a `passkey` for the options of
+         *     `POST /api/auth/step-up/passkey`). */
+        delete: operations["remove_totp"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/users/me/mfa/totp/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Turn the authenticator app on with its first code. The first factor
+         *     brings ten recovery codes (shown once) and upgrades this session
+         *     (`grant`; a browser session gets it in its cookie). */
+        post: operations["confirm_totp"];
         delete?: never;
         options?: never;
         head?: never;
@@ -405,6 +660,26 @@ export interface paths {
         patch: operations["update_user"];
         trace?: never;
     };
+    "/api/users/{id}/mfa": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Remove every factor of a user (ADMIN only): the app, the passkeys, the
+         *     recovery codes and any pending login; the user's sessions end. For a
+         *     user who lost their factors; they sign in with the password and enrol
+         *     again. */
+        delete: operations["reset_mfa"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/users/{id}/recover": {
         parameters: {
             query?: never;
@@ -497,6 +772,31 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description A step-up or an enrolment changed how the session is authenticated: a
+         *     new access token that says so. */
+        AccessGrant: {
+            /** @description The new access token. The browser session keeps it in the cookie
+             *     (the body then has none). */
+            accessToken?: string;
+            /**
+             * @description How the session is authenticated now (`pwd`, `otp`, `hwk`).
+             * @example [
+             *       "pwd",
+             *       "otp"
+             *     ]
+             */
+            amr: string[];
+            /**
+             * Format: date-time
+             * @description When the session last proved a factor (or logged in).
+             */
+            authTime: string;
+            /**
+             * Format: int64
+             * @description Seconds the access token lasts.
+             */
+            expiresIn: number;
+        };
         /** @description `auth.change_email`: the caller's new address, confirmed by the current
          *     password. Takes effect when the link mailed to the new address is
          *     followed. */
@@ -512,6 +812,14 @@ export interface components {
             currentPassword: string;
             /** Format: password */
             newPassword: string;
+        };
+        /** @description `auth.totp_confirm`: the first code from the app. */
+        ConfirmTotpRequest: {
+            /**
+             * Format: password
+             * @example 123456
+             */
+            code: string;
         };
         /** @description `post.create`, and the body of `POST /api/posts`. The author is the
          *     caller. Missing fields decode as empty so every failing field is listed. */
@@ -560,6 +868,27 @@ export interface components {
             /** Format: date-time */
             timestamp: string;
         };
+        /** @description `auth.totp_confirm`'s reply: the factor is on. The first factor also
+         *     upgrades the session that enrolled it (`grant`). */
+        FactorAdded: {
+            grant?: components["schemas"]["AccessGrant"] | null;
+            passkey?: components["schemas"]["PasskeyInfo"] | null;
+            /** @description New recovery codes when this is the first factor (else none: the
+             *     existing ones still hold). */
+            recoveryCodes?: string[];
+        };
+        /** @description A proof of a second factor: exactly one of a code (a TOTP code, 6
+         *     digits, or a recovery code, `xxxxx-xxxxx`) and a passkey assertion
+         *     (the JSON of the browser's `PublicKeyCredential`, for the challenge of
+         *     the matching options call). */
+        FactorProof: {
+            /**
+             * Format: password
+             * @example 123456
+             */
+            code?: string | null;
+            passkey?: Record<string, never> | null;
+        };
         /** @description One failing input field, as listed in a validation error's `details`. */
         FieldError: {
             field: string;
@@ -589,12 +918,59 @@ export interface components {
         JwkSet: {
             keys: components["schemas"]["Jwk"][];
         };
+        /** @description `auth.login_mfa`: the pending login and a factor. */
+        LoginMfaRequest: components["schemas"]["FactorProof"] & {
+            /** Format: password */
+            mfaToken: string;
+        };
         /** @description `auth.login`. */
         LoginRequest: {
             /** @example ada@example.com */
             email: string;
             /** Format: password */
             password: string;
+        };
+        /**
+         * @description A second factor a user can prove.
+         * @enum {string}
+         */
+        Method: "totp" | "recoveryCode" | "passkey";
+        /** @description The answer to a password login of a user with a second factor: no
+         *     session yet, only a pending login that [`LoginMfa`] completes. */
+        MfaChallenge: {
+            /**
+             * Format: int64
+             * @description Seconds the pending login lasts.
+             * @example 300
+             */
+            expiresIn: number;
+            /** @description The factors this user can prove. */
+            methods: components["schemas"]["Method"][];
+            /** @description Always `true`: tells this reply from a [`TokenReply`]. */
+            mfaRequired: boolean;
+            /**
+             * Format: password
+             * @description The pending login (opaque, single-purpose, short-lived). The
+             *     browser session keeps it in a cookie instead; the API hands it out.
+             */
+            mfaToken?: string | null;
+        };
+        /** @description `auth.mfa_status`: the caller's factors and session (never a secret). */
+        MfaStatus: {
+            /** @description How the caller's session is authenticated. */
+            amr: string[];
+            /** Format: date-time */
+            authTime: string;
+            passkeys: components["schemas"]["PasskeyInfo"][];
+            /**
+             * Format: int32
+             * @description Unused recovery codes.
+             */
+            recoveryCodesLeft: number;
+            /** @description A factor is required of this user (an ADMIN, by policy). */
+            required: boolean;
+            /** @description An authenticator app is enrolled (and confirmed). */
+            totp: boolean;
         };
         /** @description One page of a list: `{items, nextCursor}`; `nextCursor` is null on the
          *     last page. */
@@ -633,6 +1009,28 @@ export interface components {
             }[];
             nextCursor?: components["schemas"]["Cursor"] | null;
         };
+        /** @description A passkey of the caller, as the account page lists it. */
+        PasskeyInfo: {
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: uuid */
+            id: string;
+            /** Format: date-time */
+            lastUsedAt?: string | null;
+            /** @example Laptop */
+            name: string;
+        };
+        /** @description `PATCH /api/users/me/mfa/passkeys/{id}`: the passkey's new name. */
+        PasskeyName: {
+            /** @example Phone */
+            name: string;
+        };
+        /** @description `auth.login_passkey_options`: the pending login whose passkey is asked
+         *     for. */
+        PendingLoginRequest: {
+            /** Format: password */
+            mfaToken: string;
+        };
         /** @description A post as every reply shows it. */
         Post: {
             authorId?: components["schemas"]["i64"] | null;
@@ -652,11 +1050,35 @@ export interface components {
             /** @example ada@example.com */
             email: string;
         };
+        /** @description Recovery codes, shown once (only their hashes are kept). */
+        RecoveryCodes: {
+            /** @example [
+             *       "k7f2m-9qx4t"
+             *     ] */
+            recoveryCodes: string[];
+        };
         /** @description `auth.refresh` (exchange a refresh token for new tokens: rotation) and
          *     `auth.logout` (revoke the session of this refresh token, the caller's). */
         RefreshTokenRequest: {
             /** Format: password */
             refreshToken: string;
+        };
+        /** @description `auth.passkey_register`: the new credential and its name. */
+        RegisterPasskeyRequest: {
+            /** @description The browser's `PublicKeyCredential` JSON from `create()`. */
+            credential: Record<string, never>;
+            /** @example Laptop */
+            name: string;
+        };
+        /** @description Removing a factor: the password and a current factor. */
+        RemoveFactorRequest: components["schemas"]["FactorProof"] & {
+            /** Format: password */
+            currentPassword: string;
+            /**
+             * Format: uuid
+             * @description The passkey to remove (`auth.passkey_remove`); absent for the app.
+             */
+            id?: string | null;
         };
         /** @description `auth.reset_password`: a reset token and the new password. */
         ResetPasswordRequest: {
@@ -723,6 +1145,14 @@ export interface components {
              */
             next?: string | null;
         };
+        /** @description `POST /api/session/mfa`: a factor for the pending login in the cookie. */
+        SessionMfa: components["schemas"]["FactorProof"] & {
+            /**
+             * @description Where to go after login, as for `POST /api/session`.
+             * @example /dashboard/
+             */
+            next?: string | null;
+        };
         /** @description A successful login (and, later, refresh). */
         TokenReply: {
             /** @description An EdDSA JWT; send it as `Authorization: Bearer …`. */
@@ -761,6 +1191,21 @@ export interface components {
              * @example nats
              */
             name: string;
+        };
+        /** @description `auth.totp_begin`: a new, unconfirmed authenticator-app secret. */
+        TotpEnrolment: {
+            /**
+             * Format: password
+             * @description The `otpauth://totp/…` URI the QR code holds.
+             */
+            otpauthUri: string;
+            /** @description The QR code of `otpauthUri`, an SVG document. */
+            qrSvg: string;
+            /**
+             * Format: password
+             * @description The secret, base32, for typing into an app.
+             */
+            secret: string;
         };
         /** @description The body of `PATCH /api/posts/{id}`. */
         UpdatePost: {
@@ -823,6 +1268,10 @@ export interface components {
             /** Format: password */
             token: string;
         };
+        /** @description WebAuthn options for `navigator.credentials.create()` or `.get()`, as
+         *     JSON (`{"publicKey": {…}}`, binary fields base64url). Their challenge is
+         *     single-use and bound to the session or pending login that asked. */
+        WebAuthnOptions: Record<string, never>;
         /** Format: int64 */
         i64: number;
     };
@@ -885,13 +1334,22 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Tokens and the user */
+            /** @description Tokens and the user (no second factor) */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["TokenReply"];
+                };
+            };
+            /** @description The password is right; a second factor is required (`mfaRequired: true`, the pending login's `mfaToken`, the user's `methods`, `expiresIn` seconds) */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MfaChallenge"];
                 };
             };
             /** @description Malformed JSON or a validation failure (`details` lists every field) */
@@ -932,6 +1390,189 @@ export interface operations {
             };
             /** @description Too many failures for this email or client address; see Retry-After */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No worker serves the subject, or a dependency is down */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A worker did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    login_mfa: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LoginMfaRequest"];
+            };
+        };
+        responses: {
+            /** @description Tokens and the user */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenReply"];
+                };
+            };
+            /** @description Malformed JSON or a validation failure (`details` lists every field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A wrong or spent factor ("invalid code or passkey"), or the pending login expired, was spent or failed too often */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A passkey, and the gateway has no `session.public_origin` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Content-Type is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many wrong factors; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No worker serves the subject, or a dependency is down */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A worker did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    login_passkey_options: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PendingLoginRequest"];
+            };
+        };
+        responses: {
+            /** @description Request options, `{publicKey: {…}}` */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebAuthnOptions"];
+                };
+            };
+            /** @description Malformed JSON or a validation failure (`details` lists every field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The pending login expired, was spent or failed too often */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No passkey, or the gateway has no `session.public_origin` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Content-Type is not application/json */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1325,6 +1966,176 @@ export interface operations {
             };
             /** @description Too many sign-ups from this client address; see Retry-After */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No worker serves the subject, or a dependency is down */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A worker did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    step_up: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["FactorProof"];
+            };
+        };
+        responses: {
+            /** @description The session's new access token (bearer clients only), `expiresIn`, `amr` and `authTime` */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccessGrant"];
+                };
+            };
+            /** @description Malformed JSON or a validation failure (`details` lists every field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, malformed, expired or forged access token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A wrong factor, or a cross-site request */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No factor is on, or a passkey and the gateway has no `session.public_origin` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Content-Type is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many wrong factors; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No worker serves the subject, or a dependency is down */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A worker did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    step_up_options: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request options, `{publicKey: {…}}` */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebAuthnOptions"];
+                };
+            };
+            /** @description Missing, malformed, expired or forged access token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A cross-site request (browser session) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No passkey, or the gateway has no `session.public_origin` */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1991,6 +2802,15 @@ export interface operations {
                     "application/json": components["schemas"]["SessionCreated"];
                 };
             };
+            /** @description The password is right; a second factor is required (`mfaRequired: true`, `methods`, `expiresIn`; no token: the pending login is in the HttpOnly cookie `<session cookie>-mfa`) */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MfaChallenge"];
+                };
+            };
             /** @description Malformed JSON or a validation failure (`details` lists every field) */
             400: {
                 headers: {
@@ -2092,6 +2912,176 @@ export interface operations {
             };
             /** @description A cross-site request */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No worker serves the subject, or a dependency is down */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A worker did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    session_mfa: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SessionMfa"];
+            };
+        };
+        responses: {
+            /** @description Logged in; the session cookie is set and the pending-login cookie cleared */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionCreated"];
+                };
+            };
+            /** @description Malformed JSON or a validation failure (`details` lists every field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No pending-login cookie ("no pending login"), a wrong factor, or the pending login is over (its cookie is then cleared) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A cross-site request */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A passkey, and the gateway has no `session.public_origin` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Content-Type is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many wrong factors; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No worker serves the subject, or a dependency is down */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A worker did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    session_passkey_options: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request options, `{publicKey: {…}}` */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebAuthnOptions"];
+                };
+            };
+            /** @description No pending-login cookie, or the pending login is over (its cookie is then cleared) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A cross-site request */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No passkey, or the gateway has no `session.public_origin` */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2406,6 +3396,808 @@ export interface operations {
                 };
             };
             /** @description Too many attempts; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No worker serves the subject, or a dependency is down */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A worker did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    mfa_status: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The factors and the session's `amr` and `authTime` */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MfaStatus"];
+                };
+            };
+            /** @description Missing, malformed, expired or forged access token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No worker serves the subject, or a dependency is down */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A worker did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    register_passkey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RegisterPasskeyRequest"];
+            };
+        };
+        responses: {
+            /** @description The passkey, `recoveryCodes` (none unless this is the first factor) and, for the first factor, `grant` */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FactorAdded"];
+                };
+            };
+            /** @description Malformed JSON or a validation failure (`details` lists every field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, malformed, expired or forged access token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A session that must step up first, or a cross-site request */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The passkey is already registered, or the gateway has no `session.public_origin` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Content-Type is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No worker serves the subject, or a dependency is down */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A worker did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    passkey_options: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Creation options, `{publicKey: {…}}` */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebAuthnOptions"];
+                };
+            };
+            /** @description Missing, malformed, expired or forged access token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The user has a factor this session has not proved (step up first), or a cross-site request */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The gateway has no `session.public_origin` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No worker serves the subject, or a dependency is down */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A worker did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    remove_passkey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The passkey's id, from the status */
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** @description `currentPassword` and a `code` or a `passkey` (the path names the passkey; an `id` here is not used) */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RemoveFactorRequest"];
+            };
+        };
+        responses: {
+            /** @description The passkey is removed */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Malformed JSON or a validation failure (`details` lists every field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, malformed, expired or forged access token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A wrong password or factor, or a cross-site request */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller has no passkey with this id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An ADMIN's last factor */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Content-Type is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many wrong attempts; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No worker serves the subject, or a dependency is down */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A worker did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    rename_passkey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The passkey's id, from the status */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasskeyName"];
+            };
+        };
+        responses: {
+            /** @description The renamed passkey */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PasskeyInfo"];
+                };
+            };
+            /** @description Malformed JSON or a validation failure (`details` lists every field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, malformed, expired or forged access token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A cross-site request (browser session) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller has no passkey with this id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Content-Type is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No worker serves the subject, or a dependency is down */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A worker did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    new_recovery_codes: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["FactorProof"];
+            };
+        };
+        responses: {
+            /** @description The new codes */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecoveryCodes"];
+                };
+            };
+            /** @description Malformed JSON or a validation failure (`details` lists every field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, malformed, expired or forged access token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A wrong factor, or a cross-site request */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No factor is on */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Content-Type is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many wrong factors; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No worker serves the subject, or a dependency is down */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A worker did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    begin_totp: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The secret, its `otpauth://` URI and that URI's QR code (SVG) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TotpEnrolment"];
+                };
+            };
+            /** @description Missing, malformed, expired or forged access token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The user has a factor this session has not proved (step up first), or a cross-site request */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An authenticator app is already on */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No worker serves the subject, or a dependency is down */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A worker did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    remove_totp: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description `currentPassword` and a `code` or a `passkey` (`id` is not used here) */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RemoveFactorRequest"];
+            };
+        };
+        responses: {
+            /** @description The app is off */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Malformed JSON or a validation failure (`details` lists every field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, malformed, expired or forged access token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A wrong password or factor, or a cross-site request */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No app is on, or an ADMIN's last factor */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Content-Type is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many wrong attempts; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No worker serves the subject, or a dependency is down */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A worker did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    confirm_totp: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ConfirmTotpRequest"];
+            };
+        };
+        responses: {
+            /** @description The app is on: `recoveryCodes` (none unless this is the first factor) and, for the first factor, `grant` */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FactorAdded"];
+                };
+            };
+            /** @description Malformed JSON or a validation failure (`details` lists every field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, malformed, expired or forged access token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A wrong code, a session that must step up first, or a cross-site request */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No set-up begun, or the app is already on */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Content-Type is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many wrong codes; see Retry-After */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -2946,6 +4738,81 @@ export interface operations {
             };
             /** @description Content-Type is not application/json */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No worker serves the subject, or a dependency is down */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A worker did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    reset_mfa: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The user's id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every factor of the user removed; the user's sessions ended */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The id is not a positive integer */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, malformed, expired or forged access token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller is not an ADMIN, has not signed in with a second factor, or a cross-site request */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such user */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -43,6 +43,7 @@ async fn one_coalesced_caller_check_answers_each_claim_on_its_own() {
         id,
         role: Role::User,
         session,
+        mfa: false,
     };
     let claims = [
         claim(ada.id, Some(ada.session)),
@@ -151,6 +152,7 @@ async fn a_caller_check_waits_for_a_connection_no_longer_than_the_pools_timeout(
         id: 1,
         role: Role::User,
         session: Some(uuid::Uuid::new_v4()),
+        mfa: false,
     };
     let started = Instant::now();
     // The one lane takes the first check and waits for the connection.

@@ -100,6 +100,7 @@ async fn a_demoted_admin_cannot_promote_itself_back_or_demote_its_demoter() {
         id: mallory.id,
         role: Role::Admin,
         session: Some(session_of(&fresh)),
+        mfa: false,
     };
     for change in [
         json!({"id": mallory.id, "role": "ADMIN"}),
@@ -113,6 +114,7 @@ async fn a_demoted_admin_cannot_promote_itself_back_or_demote_its_demoter() {
     // The revoked session is refused outright, whatever its claim.
     let dead = Caller {
         session: Some(stale_session),
+        mfa: false,
         ..live
     };
     let (status, body) = app

@@ -18,7 +18,6 @@ use crate::helpers::TestApp;
 /// be of a later step).
 pub struct Enrolled {
     pub account: Account,
-    pub email: String,
     pub secret: Vec<u8>,
     pub recovery_codes: Vec<String>,
     pub last_step: i64,
@@ -45,11 +44,11 @@ pub fn base32(text: &str) -> Vec<u8> {
 /// step's code; the account's token is the upgraded one (`grant`).
 pub async fn enrol(app: &TestApp, email: &str) -> Enrolled {
     let account = app.account(email).await;
-    enrol_account(app, account, email).await
+    enrol_account(app, account).await
 }
 
 /// Turns an app on for `account` (whose token may be an ADMIN's).
-pub async fn enrol_account(app: &TestApp, mut account: Account, email: &str) -> Enrolled {
+pub async fn enrol_account(app: &TestApp, mut account: Account) -> Enrolled {
     let begun = app
         .call(Method::POST, "/api/users/me/mfa/totp", &account, None)
         .ok()
@@ -72,7 +71,6 @@ pub async fn enrol_account(app: &TestApp, mut account: Account, email: &str) -> 
         .to_owned();
     Enrolled {
         account,
-        email: email.to_owned(),
         secret,
         recovery_codes: codes,
         last_step: step,

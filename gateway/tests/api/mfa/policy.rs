@@ -26,9 +26,15 @@ fn with_policy() -> Options {
 async fn an_admin_without_a_factor_is_sent_to_enrol_and_then_asked_at_every_login() {
     let app = spawn_app_with(with_policy()).await;
     let admin = app.admin_account("root@example.com").await;
-    let refused = app.call(Method::GET, "/api/users", &admin, None).fails(403).await;
+    let refused = app
+        .call(Method::GET, "/api/users", &admin, None)
+        .fails(403)
+        .await;
     assert!(
-        refused["message"].as_str().unwrap().contains("second factor"),
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("second factor"),
         "{refused}"
     );
     // The back-office: to the account page, which says why.
@@ -46,7 +52,7 @@ async fn an_admin_without_a_factor_is_sent_to_enrol_and_then_asked_at_every_logi
     assert_eq!(page.status(), 302);
     assert_eq!(page.headers()[header::LOCATION], "/account?mfa=required");
 
-    let enrolled = enrol_account(&app, admin, "root@example.com").await;
+    let enrolled = enrol_account(&app, admin).await;
     let users = app
         .call(Method::GET, "/api/users", &enrolled.account, None)
         .ok()
@@ -69,7 +75,7 @@ async fn an_admin_without_a_factor_is_sent_to_enrol_and_then_asked_at_every_logi
 async fn an_admin_resets_a_users_factors_which_ends_their_sessions() {
     let app = spawn_app_with(with_policy()).await;
     let admin = app.admin_account("root@example.com").await;
-    let admin = enrol_account(&app, admin, "root@example.com").await.account;
+    let admin = enrol_account(&app, admin).await.account;
     let user = enrol(&app, "ada@example.com").await;
     let path = format!("/api/users/{}/mfa", user.account.id);
     // Not for a USER, not even of themselves.

@@ -69,17 +69,25 @@ async fn a_password_only_session_steps_up_before_an_mfa_route_and_its_assertion_
         id: first.id,
         token: app.access_token(email).await,
     };
-    let enrolled = enrol_account(&app, first, email).await;
+    let enrolled = enrol_account(&app, first).await;
 
     // Routes without a demand are open to them.
-    assert_eq!(app.get_with_token("/proxy/open/x", &old.token).await.status(), 200);
+    assert_eq!(
+        app.get_with_token("/proxy/open/x", &old.token)
+            .await
+            .status(),
+        200
+    );
     // An API call: 401, the RFC 9470 challenge, the contract's body.
     let refused = app.get_with_token("/proxy/vault/x", &old.token).await;
     let challenge = refused.headers()[header::WWW_AUTHENTICATE]
         .to_str()
         .unwrap()
         .to_owned();
-    assert!(challenge.contains("insufficient_user_authentication"), "{challenge}");
+    assert!(
+        challenge.contains("insufficient_user_authentication"),
+        "{challenge}"
+    );
     testkit::assert_error(refused, 401, "/proxy/vault/x").await;
     // A person: the factor page, then back to where they were going.
     let page = navigate(&app, &cookie, "/proxy/vault/page?q=1").await;
@@ -135,19 +143,26 @@ async fn max_auth_age_asks_again_once_it_has_passed() {
     let email = "bo@example.com";
     let account = app.account(email).await;
     verify_email(&app, account.id).await;
-    let enrolled = enrol_account(&app, account, email).await;
+    let enrolled = enrol_account(&app, account).await;
     // Enrolling proved the factor just now: the route lets it in…
     let token = enrolled.account.token.clone();
-    assert_eq!(app.get_with_token("/proxy/fresh/x", &token).await.status(), 200);
+    assert_eq!(
+        app.get_with_token("/proxy/fresh/x", &token).await.status(),
+        200
+    );
     // …until two seconds have passed since.
-    let asked_again = testkit::eventually(Duration::from_secs(10), Duration::from_millis(200), || {
-        let (app, token) = (&app, &token);
-        async move { app.get_with_token("/proxy/fresh/x", token).await.status() == 401 }
-    })
-    .await;
+    let asked_again =
+        testkit::eventually(Duration::from_secs(10), Duration::from_millis(200), || {
+            let (app, token) = (&app, &token);
+            async move { app.get_with_token("/proxy/fresh/x", token).await.status() == 401 }
+        })
+        .await;
     assert!(asked_again, "max_auth_age never asked again");
     // The route without an age still lets the same session in.
-    assert_eq!(app.get_with_token("/proxy/vault/x", &token).await.status(), 200);
+    assert_eq!(
+        app.get_with_token("/proxy/vault/x", &token).await.status(),
+        200
+    );
 }
 
 #[tokio::test]
@@ -171,7 +186,12 @@ async fn a_step_up_without_a_factor_or_with_a_wrong_code_changes_nothing() {
     )
     .fails(403)
     .await;
-    app.call(Method::POST, "/api/auth/step-up", &enrolled.account, Some(&json!({})))
-        .fails(400)
-        .await;
+    app.call(
+        Method::POST,
+        "/api/auth/step-up",
+        &enrolled.account,
+        Some(&json!({})),
+    )
+    .fails(400)
+    .await;
 }

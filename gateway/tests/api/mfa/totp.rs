@@ -26,12 +26,15 @@ async fn an_app_is_enrolled_then_asked_for_at_login_and_the_session_says_how() {
         .ok()
         .await;
     let uri = begun["otpauthUri"].as_str().unwrap();
-    assert!(uri.starts_with("otpauth://totp/natsauth:ada%40example.com?"), "{uri}");
+    assert!(
+        uri.starts_with("otpauth://totp/natsauth:ada%40example.com?"),
+        "{uri}"
+    );
     assert!(begun["qrSvg"].as_str().unwrap().contains("<svg"));
     // Not on until a first code: a login still needs no factor.
     assert_eq!(app.login("ada@example.com", PASSWORD).await.status(), 200);
 
-    let enrolled = super::enrol_account(&app, account, "ada@example.com").await;
+    let enrolled = super::enrol_account(&app, account).await;
     assert_eq!(enrolled.recovery_codes.len(), 10);
     let upgraded = claims(&enrolled.account.token);
     assert_eq!(upgraded["amr"], json!(["pwd", "otp"]));
@@ -69,7 +72,12 @@ async fn a_code_is_never_taken_twice_nor_outside_its_window() {
     let body = testkit::assert_error(replayed, 403, "/api/auth/login/mfa").await;
     assert_eq!(body["message"], "invalid code or passkey");
     // Two steps ahead of now (beyond the ±1 window): refused.
-    let ahead = second_step(&app, &mfa_token, json!({ "code": code(secret, now_step() + 3) })).await;
+    let ahead = second_step(
+        &app,
+        &mfa_token,
+        json!({ "code": code(secret, now_step() + 3) }),
+    )
+    .await;
     testkit::assert_error(ahead, 403, "/api/auth/login/mfa").await;
     // The next step's code works once…
     let next = code(secret, step + 1);
@@ -88,11 +96,17 @@ async fn malformed_second_steps_are_400s_that_change_nothing() {
     let mfa_token = pending_login(&app, "cy@example.com").await;
     for (body, field) in [
         (json!({ "mfaToken": mfa_token }), "code"),
-        (json!({ "mfaToken": mfa_token, "code": "123456", "passkey": {} }), "passkey"),
+        (
+            json!({ "mfaToken": mfa_token, "code": "123456", "passkey": {} }),
+            "passkey",
+        ),
         (json!({ "mfaToken": mfa_token, "code": "" }), "code"),
         (json!({ "mfaToken": mfa_token, "passkey": "x" }), "passkey"),
         (json!({ "code": "123456" }), "mfaToken"),
-        (json!({ "mfaToken": mfa_token, "code": "1".repeat(40) }), "code"),
+        (
+            json!({ "mfaToken": mfa_token, "code": "1".repeat(40) }),
+            "code",
+        ),
     ] {
         let response = app.post("/api/auth/login/mfa", &body).await;
         let error = testkit::assert_error(response, 400, "/api/auth/login/mfa").await;
@@ -156,7 +170,12 @@ async fn parallel_guesses_are_counted_before_any_is_checked() {
     let guesses = (0..20).map(|i| {
         let body = json!({ "mfaToken": mfa_token, "code": format!("{:06}", 100_000 + i) });
         let app = &app;
-        async move { app.post("/api/auth/login/mfa", &body).await.status().as_u16() }
+        async move {
+            app.post("/api/auth/login/mfa", &body)
+                .await
+                .status()
+                .as_u16()
+        }
     });
     let statuses = join_all(guesses).await;
     let checked = statuses.iter().filter(|s| **s != 429).count();
@@ -218,11 +237,17 @@ async fn removing_the_app_takes_the_password_and_a_code() {
     // Still on.
     assert!(!pending_login(&app, "gu@example.com").await.is_empty());
     let right = json!({ "currentPassword": PASSWORD, "code": enrolled.recovery_codes[0] });
-    let response = app.call(Method::DELETE, path, who, Some(&right)).send().await;
+    let response = app
+        .call(Method::DELETE, path, who, Some(&right))
+        .send()
+        .await;
     assert_eq!(response.status(), 204);
     // Off: a password is enough again, and the recovery codes are gone.
     assert_eq!(app.login("gu@example.com", PASSWORD).await.status(), 200);
-    let status = app.call(Method::GET, "/api/users/me/mfa", who, None).ok().await;
+    let status = app
+        .call(Method::GET, "/api/users/me/mfa", who, None)
+        .ok()
+        .await;
     assert_eq!(status["totp"], false);
     assert_eq!(status["recoveryCodesLeft"], 0);
     let disabled = crate::recovery::event(&app, "mfa.disabled", who.id).await;

@@ -100,6 +100,7 @@ pub async fn login_from(
         id: reply["user"]["id"].as_i64().unwrap(),
         role: serde_json::from_value(reply["user"]["role"].clone()).unwrap(),
         session: claims["sid"].as_str().map(|s| s.parse().unwrap()),
+        mfa: false,
     };
     (reply, caller)
 }
@@ -114,7 +115,12 @@ pub async fn caller_of(app: &TestApp, id: i64, role: Role) -> Caller {
     .fetch_optional(&app.db.pool().await)
     .await
     .unwrap();
-    Caller { id, role, session }
+    Caller {
+        id,
+        role,
+        session,
+        mfa: false,
+    }
 }
 
 /// Waits until every outbox row is published (the relay acknowledged it).
