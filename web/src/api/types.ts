@@ -73,25 +73,29 @@ export interface AccountSessionList {
 }
 
 // The second factor: an authenticator app (TOTP) with recovery codes, and
-// passkeys (WebAuthn). Written as the gateway's routes state them until
-// openapi.json describes them.
+// passkeys (WebAuthn), from the document like the types above.
+
+/**
+ * `T` with the members of `U` in place of its own: what the app relies on
+ * where the document says less. A member `T` lacks is a type error, so a
+ * field the document renames or drops cannot go unnoticed here.
+ */
+type Narrowed<T, U extends { [K in keyof U]: K extends keyof T ? unknown : never }> = Omit<T, keyof U> & U;
 
 /** A factor a login can be completed with. */
-export type MfaMethod = "totp" | "recoveryCode" | "passkey";
+export type MfaMethod = Schemas["Method"];
 
 /**
  * `POST /api/session`'s 202: the password was right and a second factor is
- * next. The pending login is an HttpOnly cookie, never in the body.
+ * next. The pending login is an HttpOnly cookie, never in the body (the
+ * document's `mfaToken` is the bearer API's).
  */
-export interface MfaChallenge {
-  mfaRequired: true;
-  methods: MfaMethod[];
-  /** Seconds the pending login lasts. */
-  expiresIn: number;
-}
+export type MfaChallenge = Narrowed<Schemas["MfaChallenge"], { mfaRequired: true }>;
 
 /** `POST /api/session`: logged in (200), or a second factor to prove (202). */
 export type SessionLoginReply = SessionCreated | MfaChallenge;
+
+// Hand-written: the document types WebAuthn's options and credentials as free objects.
 
 /** Binary data as base64url without padding, as WebAuthn's JSON writes it. */
 export type Base64Url = string;
@@ -103,7 +107,7 @@ export interface PasskeyDescriptorJson {
   transports?: AuthenticatorTransport[];
 }
 
-/** Options for `navigator.credentials.create()`, as the server sends them. */
+/** Options for `navigator.credentials.create()`, as the server sends them (`WebAuthnOptions`). */
 export interface PasskeyCreationOptions {
   publicKey: {
     rp: PublicKeyCredentialRpEntity;
@@ -120,7 +124,7 @@ export interface PasskeyCreationOptions {
   };
 }
 
-/** Options for `navigator.credentials.get()`, as the server sends them. */
+/** Options for `navigator.credentials.get()`, as the server sends them (`WebAuthnOptions`). */
 export interface PasskeyRequestOptions {
   publicKey: {
     challenge: Base64Url;
@@ -161,81 +165,52 @@ export interface PasskeyAssertion {
   extensions: Record<string, unknown>;
 }
 
-/** Proof of a second factor: a code (from the app, or a recovery code) or a passkey. */
-export type FactorProof = { code: string } | { passkey: PasskeyAssertion };
+type Proof = Schemas["FactorProof"];
+
+/**
+ * Proof of a second factor: a code (from the app, or a recovery code) or a
+ * passkey. The document has both optional; the server takes exactly one.
+ */
+export type FactorProof =
+  | Narrowed<Proof, { code: string; passkey?: never }>
+  | Narrowed<Proof, { passkey: PasskeyAssertion; code?: never }>;
 
 /** `POST /api/session/mfa`: the pending login's second step. */
-export type SessionMfaBody = FactorProof & { next?: string };
+export type SessionMfaBody = Omit<Schemas["SessionMfa"], keyof Proof> & FactorProof;
 
 /** One of the caller's passkeys. */
-export interface PasskeyInfo {
-  id: string;
-  name: string;
-  createdAt: string;
-  lastUsedAt: string | null;
-}
+export type PasskeyInfo = Schemas["PasskeyInfo"];
 
 /** `GET /api/users/me/mfa`: the caller's factors and how this session was authenticated. */
-export interface MfaStatus {
-  /** An authenticator app is on. */
-  totp: boolean;
-  passkeys: PasskeyInfo[];
-  recoveryCodesLeft: number;
-  /** A second factor is required of this user (an ADMIN, by policy). */
-  required: boolean;
-  /** How this session was authenticated: "pwd", "otp", "hwk". */
-  amr: string[];
-  /** When this session last proved a factor (or logged in). */
-  authTime: string;
-}
+export type MfaStatus = Schemas["MfaStatus"];
 
 /** `POST /api/users/me/mfa/totp`: a new secret, on once a code confirms it. */
-export interface TotpEnrolment {
-  /** base32, for typing into the app. */
-  secret: string;
-  otpauthUri: string;
-  /** The QR code of otpauthUri: an SVG document. */
-  qrSvg: string;
-}
+export type TotpEnrolment = Schemas["TotpEnrolment"];
 
 /** `POST /api/users/me/mfa/totp/confirm`. */
-export interface ConfirmTotpBody {
-  code: string;
-}
+export type ConfirmTotpBody = Schemas["ConfirmTotpRequest"];
 
 /**
  * The session's new authentication (`amr`, `authTime`). A browser session's
  * access token is in its cookie, so the body has none.
  */
-export interface AccessGrant {
-  accessToken?: string;
-  expiresIn: number;
-  amr: string[];
-  authTime: string;
-}
+export type AccessGrant = Schemas["AccessGrant"];
 
-/** A factor turned on: recovery codes when it is the first one (else empty). */
-export interface FactorAdded {
-  recoveryCodes: string[];
-  passkey?: PasskeyInfo;
-  grant?: AccessGrant;
-}
+/** A factor turned on: recovery codes when it is the first one. */
+export type FactorAdded = Schemas["FactorAdded"];
 
 /** `POST /api/users/me/mfa/passkeys`. */
-export interface RegisterPasskeyBody {
-  name: string;
-  credential: PasskeyRegistration;
-}
+export type RegisterPasskeyBody = Narrowed<Schemas["RegisterPasskeyRequest"], { credential: PasskeyRegistration }>;
 
 /** `PATCH /api/users/me/mfa/passkeys/{id}`. */
-export interface RenamePasskeyBody {
-  name: string;
-}
+export type RenamePasskeyBody = Schemas["PasskeyName"];
 
-/** Turning the app off or removing a passkey: the password and a factor. */
-export type RemoveFactorBody = FactorProof & { currentPassword: string };
+/**
+ * Turning the app off or removing a passkey: the password and a factor.
+ * The document's `id` is left out: the gateway ignores it (the path names
+ * the passkey).
+ */
+export type RemoveFactorBody = Omit<Schemas["RemoveFactorRequest"], keyof Proof | "id"> & FactorProof;
 
 /** `POST /api/users/me/mfa/recovery-codes`: the new codes, shown once. */
-export interface RecoveryCodes {
-  recoveryCodes: string[];
-}
+export type RecoveryCodes = Schemas["RecoveryCodes"];
