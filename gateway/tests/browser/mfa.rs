@@ -168,7 +168,7 @@ async fn an_admin_enrols_an_app_and_a_passkey_then_needs_one_to_log_in_and_to_op
             b.heading("Remove this passkey?").await;
             b.fill("Current password", PASSWORD).await;
             b.click("Use a passkey").await;
-            b.says("removed").await;
+            b.says("Removed the passkey Laptop").await;
             let left: i64 = sqlx::query_scalar("select count(*) from passkeys where user_id = $1")
                 .bind(admin.id)
                 .fetch_one(&b.app.db.pool().await)
