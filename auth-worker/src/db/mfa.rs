@@ -256,7 +256,7 @@ pub async fn rename_passkey(
     id: Uuid,
     name: &str,
 ) -> Result<PasskeyRow, Error> {
-    Ok(sqlx::query_as!(
+    sqlx::query_as!(
         PasskeyRow,
         "update passkeys set name = $3 where id = $2 and user_id = $1
          returning id, name, credential, created_at, last_used_at",
@@ -266,7 +266,7 @@ pub async fn rename_passkey(
     )
     .fetch_optional(db)
     .await?
-    .ok_or(Error::PasskeyNotFound)?)
+    .ok_or(Error::PasskeyNotFound)
 }
 
 /// Removes `user`'s passkey `id`; its name, or `PasskeyNotFound`.
@@ -275,14 +275,14 @@ pub async fn delete_passkey(
     user: UserId,
     id: Uuid,
 ) -> Result<String, Error> {
-    Ok(sqlx::query_scalar!(
+    sqlx::query_scalar!(
         "delete from passkeys where id = $2 and user_id = $1 returning name",
         user,
         id
     )
     .fetch_optional(db)
     .await?
-    .ok_or(Error::PasskeyNotFound)?)
+    .ok_or(Error::PasskeyNotFound)
 }
 
 /// How many factors `user` has on: the app (0 or 1) and passkeys.
