@@ -1,6 +1,7 @@
 //! No secret in a log line or an error body: a whole account's life through
 //! the real binaries, every process logging at `debug`, then every line
-//! searched for every password, token and hash the flow used.
+//! searched for every password, token and hash the flow used (a second
+//! factor's secret, codes and pending login among them).
 
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -189,6 +190,83 @@ async fn a_full_flow_leaves_no_password_token_or_hash_in_any_log_or_error_body()
     assert_eq!(changed.status(), 204);
     catcher.wait_for("ada@example.org", "password").await;
 
+    // A second factor: an authenticator app's secret, its URI, the codes,
+    // a pending login's token, wrong codes refused.
+    let begun = stack
+        .http
+        .post(stack.url("/api/users/me/mfa/totp"))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(begun.status(), 200);
+    let begun: Value = begun.json().await.unwrap();
+    let secret_text = begun["secret"].as_str().unwrap().to_owned();
+    let secret = data_encoding::BASE32_NOPAD
+        .decode(secret_text.as_bytes())
+        .unwrap();
+    secrets.extend([
+        secret_text,
+        begun["otpauthUri"].as_str().unwrap().to_owned(),
+    ]);
+    let step =
+        auth_worker::factors::totp::step_of(time::OffsetDateTime::now_utc().unix_timestamp());
+    let code = auth_worker::factors::totp::code_at(&secret, step).unwrap();
+    let confirmed = stack
+        .http
+        .post(stack.url("/api/users/me/mfa/totp/confirm"))
+        .bearer_auth(&access)
+        .json(&json!({"code": code}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(confirmed.status(), 200);
+    let confirmed: Value = confirmed.json().await.unwrap();
+    let recovery: Vec<String> = serde_json::from_value(confirmed["recoveryCodes"].clone()).unwrap();
+    secrets.extend(recovery.iter().cloned());
+    secrets.push(
+        confirmed["grant"]["accessToken"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+    );
+    let pending = post(
+        "/api/auth/login",
+        json!({"email": "ada@example.org", "password": THIRD_PASSWORD}),
+    )
+    .await;
+    assert_eq!(pending.status(), 202);
+    let pending: Value = pending.json().await.unwrap();
+    let mfa_token = pending["mfaToken"].as_str().unwrap().to_owned();
+    secrets.push(mfa_token.clone());
+    for wrong in [code.as_str(), "000000"] {
+        bodies.push(
+            assert_error(
+                post(
+                    "/api/auth/login/mfa",
+                    json!({"mfaToken": mfa_token, "code": wrong}),
+                )
+                .await,
+                403,
+                "/api/auth/login/mfa",
+            )
+            .await,
+        );
+    }
+    let second = post(
+        "/api/auth/login/mfa",
+        json!({"mfaToken": mfa_token, "code": recovery[0]}),
+    )
+    .await;
+    assert_eq!(second.status(), 200);
+    let tokens: Value = second.json().await.unwrap();
+    secrets.extend([
+        tokens["accessToken"].as_str().unwrap().to_owned(),
+        tokens["refreshToken"].as_str().unwrap().to_owned(),
+        hex(&Sha256::digest(mfa_token.as_bytes())),
+    ]);
+    catcher.wait_for("ada@example.org", "recovery code").await;
+
     // What the database keeps in their place: hashes.
     let pool = db.pool().await;
     let password_hash: String = sqlx::query_scalar("select password_hash from users")
@@ -198,7 +276,9 @@ async fn a_full_flow_leaves_no_password_token_or_hash_in_any_log_or_error_body()
     secrets.push(password_hash);
     let stored: Vec<Vec<u8>> = sqlx::query_scalar(
         "select token_hash from email_tokens where token_hash is not null
-         union all select token_hash from refresh_tokens",
+         union all select token_hash from refresh_tokens
+         union all select secret from totp_factors
+         union all select code_hash from recovery_codes",
     )
     .fetch_all(&pool)
     .await
