@@ -83,6 +83,9 @@ fn build_and_bench(args: &BenchArgs, nats_server: &Path, pg: &Postgres) -> anyho
         "auth-worker",
         "-p",
         "user-worker",
+        // The private stack runs a mail-worker too.
+        "-p",
+        "mail-worker",
         "-p",
         "bench",
     ]);
