@@ -380,10 +380,7 @@ pub async fn new_recovery_codes(
         return Err(Error::NoSecondFactor);
     }
     let owner = session_owner(&caller)?;
-    check_proof(&state, &user, client, &proof, &owner, origin)
-        .await
-        .and_then(|m| m.ok_or(Error::WrongSecondFactor))
-        .map_err(signed_in)?;
+    prove(&state, &user, client, &proof, &owner, origin).await?;
     let codes = recovery::generate();
     let mut tx = state.db.begin().await?;
     let hashes: Vec<Vec<u8>> = codes.iter().map(|c| recovery::hash(c)).collect();
@@ -424,10 +421,7 @@ pub async fn step_up(
         return Err(Error::NoSecondFactor);
     }
     let owner = session_owner(&caller)?;
-    let method = check_proof(&state, &user, client, &proof, &owner, origin)
-        .await
-        .and_then(|m| m.ok_or(Error::WrongSecondFactor))
-        .map_err(signed_in)?;
+    let method = prove(&state, &user, client, &proof, &owner, origin).await?;
     let session = sessions::step_up(&state.db, &caller, method).await?;
     info!(user_id = user.id, session = %session.id, method, "step-up");
     grant(&state, &user, session)
@@ -561,19 +555,25 @@ async fn prove_for_removal(
     }
     confirm_password(state, user.id, client, &request.current_password).await?;
     let owner = session_owner(caller)?;
-    check_proof(state, user, client, &request.proof, &owner, origin)
-        .await
-        .and_then(|m| m.ok_or(Error::WrongSecondFactor))
-        .map_err(signed_in)?;
+    prove(state, user, client, &request.proof, &owner, origin).await?;
     Ok(())
 }
 
-/// A failed proof of a signed-in user: one answer (403) for a wrong code,
-/// a replayed one and a passkey that does not verify.
-fn signed_in(e: Error) -> Error {
-    match e {
-        Error::InvalidPasskey => Error::WrongSecondFactor,
-        other => other,
+/// [`check_proof`] for a signed-in user: the factor's `amr` value, or one
+/// answer (403) for a wrong code, a replayed one and a passkey that does
+/// not verify.
+async fn prove(
+    state: &AppState,
+    user: &User,
+    client: Option<ClientAddress>,
+    proof: &FactorProof,
+    owner: &str,
+    origin: Option<String>,
+) -> Result<&'static str, Error> {
+    match check_proof(state, user, client, proof, owner, origin).await {
+        Ok(Some(method)) => Ok(method),
+        Ok(None) | Err(Error::InvalidPasskey) => Err(Error::WrongSecondFactor),
+        Err(other) => Err(other),
     }
 }
 

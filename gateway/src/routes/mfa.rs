@@ -180,8 +180,8 @@ fn with_cookie<T: Serialize>(status: StatusCode, cookie: Option<HeaderValue>, bo
     request_body = LoginMfaRequest,
     responses(
         (status = 200, description = "Tokens and the user", body = TokenReply),
-        (status = 401, description = "A wrong or spent factor (\"invalid code or passkey\"), or \
-            the pending login expired, was spent or failed too often", body = ErrorBody),
+        (status = 401, description = "The pending login expired, was spent or failed too often", body = ErrorBody),
+        (status = 403, description = "A wrong, replayed or spent factor (\"invalid code or passkey\")", body = ErrorBody),
         (status = 409, description = "A passkey, and the gateway has no `session.public_origin`", body = ErrorBody),
         (status = 429, description = "Too many wrong factors; see Retry-After", body = ErrorBody),
         BodyErrors, UpstreamErrors,
@@ -449,10 +449,20 @@ async fn passkey_options(
     Authenticated(caller): Authenticated,
     ctx: Ctx,
 ) -> Result<axum::Json<WebAuthnOptions>, ApiError> {
-    let ctx = with_origin(&state, ctx.with_caller(caller));
-    Ok(axum::Json(
-        state.nats.call::<PasskeyOptions>(&ctx, &Empty {}).await?,
-    ))
+    options::<PasskeyOptions>(&state, caller, ctx).await
+}
+
+/// The caller's WebAuthn options from `E`, made for the public origin.
+async fn options<E>(
+    state: &AppState,
+    caller: shared::Caller,
+    ctx: Ctx,
+) -> Result<axum::Json<WebAuthnOptions>, ApiError>
+where
+    E: shared::Endpoint<Request = Empty, Reply = WebAuthnOptions>,
+{
+    let ctx = with_origin(state, ctx.with_caller(caller));
+    Ok(axum::Json(state.nats.call::<E>(&ctx, &Empty {}).await?))
 }
 
 /// Add a passkey: the browser's new credential for the options of
@@ -595,10 +605,7 @@ async fn step_up_options(
     Authenticated(caller): Authenticated,
     ctx: Ctx,
 ) -> Result<axum::Json<WebAuthnOptions>, ApiError> {
-    let ctx = with_origin(&state, ctx.with_caller(caller));
-    Ok(axum::Json(
-        state.nats.call::<StepUpOptions>(&ctx, &Empty {}).await?,
-    ))
+    options::<StepUpOptions>(&state, caller, ctx).await
 }
 
 /// Prove a factor again (`code` or `passkey`): the session's `amr` gains it

@@ -152,6 +152,24 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     app
 }
 
+/// Waits until `api` answers `/healthz` (at most 15 s, else fails with
+/// `what`).
+async fn wait_until_up(api: &Api, what: &str) {
+    let health = api.url("/healthz");
+    let (http, health) = (&api.http, health.as_str());
+    let up = eventually(
+        Duration::from_secs(15),
+        Duration::from_millis(20),
+        || async move {
+            http.get(health)
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200)
+        },
+    );
+    assert!(up.await, "{what}");
+}
+
 impl Deref for TestApp {
     type Target = Api;
 
@@ -199,19 +217,7 @@ impl TestApp {
         let addr: SocketAddr = listener.local_addr().expect("addr");
         self.serve_gateway(settings, listener, axum::Router::new());
         let api = Api::new(format!("http://{addr}"));
-        let health = api.url("/healthz");
-        let (http, health) = (&api.http, health.as_str());
-        let up = eventually(
-            Duration::from_secs(15),
-            Duration::from_millis(20),
-            || async move {
-                http.get(health)
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status() == 200)
-            },
-        );
-        assert!(up.await, "the second gateway comes up");
+        wait_until_up(&api, "the second gateway comes up").await;
         api
     }
 
@@ -228,19 +234,7 @@ impl TestApp {
         settings.session.public_origin = origin.clone();
         self.serve_gateway(settings, listener, axum::Router::new());
         let api = Api::new(origin);
-        let health = api.url("/healthz");
-        let (http, health) = (&api.http, health.as_str());
-        let up = eventually(
-            Duration::from_secs(15),
-            Duration::from_millis(20),
-            || async move {
-                http.get(health)
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status() == 200)
-            },
-        );
-        assert!(up.await, "the gateway at localhost comes up");
+        wait_until_up(&api, "the gateway at localhost comes up").await;
         api
     }
 

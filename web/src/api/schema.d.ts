@@ -1448,8 +1448,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description A wrong or spent factor ("invalid code or passkey"), or the pending login expired, was spent or failed too often */
+            /** @description The pending login expired, was spent or failed too often */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A wrong, replayed or spent factor ("invalid code or passkey") */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
