@@ -381,10 +381,8 @@ pub async fn new_recovery_codes(
     }
     let owner = session_owner(&caller)?;
     prove(&state, &user, client, &proof, &owner, origin).await?;
-    let codes = recovery::generate();
     let mut tx = state.db.begin().await?;
-    let hashes: Vec<Vec<u8>> = codes.iter().map(|c| recovery::hash(c)).collect();
-    rows::replace_recovery_codes(&mut tx, user.id, &hashes).await?;
+    let codes = new_recovery_codes_in(&mut tx, user.id).await?;
     tx.commit().await?;
     info!(user_id = user.id, "recovery codes replaced");
     Ok(RecoveryCodes {
@@ -485,10 +483,7 @@ async fn factor_added(
     let first = rows::factor_count(&state.db, user.id).await? == 1;
     let mut tx = state.db.begin().await?;
     let recovery_codes = if first {
-        let codes = recovery::generate();
-        let hashes: Vec<Vec<u8>> = codes.iter().map(|c| recovery::hash(c)).collect();
-        rows::replace_recovery_codes(&mut tx, user.id, &hashes).await?;
-        codes
+        new_recovery_codes_in(&mut tx, user.id).await?
     } else {
         Vec::new()
     };
@@ -515,6 +510,18 @@ async fn factor_added(
         passkey,
         grant,
     })
+}
+
+/// Ten new recovery codes for `user`, replacing any before: the codes, of
+/// which only the hashes are kept.
+async fn new_recovery_codes_in(
+    conn: &mut sqlx::PgConnection,
+    user: UserId,
+) -> Result<Vec<String>, Error> {
+    let codes = recovery::generate();
+    let hashes: Vec<Vec<u8>> = codes.iter().map(|c| recovery::hash(c)).collect();
+    rows::replace_recovery_codes(conn, user, &hashes).await?;
+    Ok(codes)
 }
 
 /// A factor was removed (inside `tx`): with none left, the recovery codes

@@ -158,6 +158,23 @@ async fn a_recovery_code_works_once_and_the_owner_is_told() {
     let again = pending_login(&app, "di@example.com").await;
     let reused = second_step(&app, &again, json!({ "code": recovery })).await;
     testkit::assert_error(reused, 403, "/api/auth/login/mfa").await;
+
+    // Ten new codes for a code of the app; the old ones stop working.
+    let renewed = app
+        .call(
+            Method::POST,
+            "/api/users/me/mfa/recovery-codes",
+            tokens["accessToken"].as_str().unwrap(),
+            Some(&json!({ "code": code(&enrolled.secret, enrolled.last_step + 1) })),
+        )
+        .ok()
+        .await;
+    assert_eq!(renewed["recoveryCodes"].as_array().unwrap().len(), 10);
+    let old = second_step(&app, &again, json!({ "code": enrolled.recovery_codes[4] })).await;
+    testkit::assert_error(old, 403, "/api/auth/login/mfa").await;
+    let new = renewed["recoveryCodes"][0].as_str().unwrap();
+    let ok = second_step(&app, &again, json!({ "code": new })).await;
+    assert_eq!(ok.status(), 200);
 }
 
 #[tokio::test]
