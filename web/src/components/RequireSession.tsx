@@ -1,12 +1,9 @@
-import { type ReactNode, useCallback, useEffect, useState } from "react";
+import type { ReactNode } from "react";
 import { type SessionInfo, getSession } from "../api";
-import type { ApiError } from "../api/client";
-import { toApiError } from "../forms";
 import { Button } from "./Button";
 import { Loading, Page } from "./Page";
 import { ForbiddenPage } from "../pages/Forbidden";
-
-type State = { kind: "loading" } | { kind: "ready"; session: SessionInfo } | { kind: "failed"; error: ApiError };
+import { useLoad } from "./useLoad";
 
 interface RequireSessionProps {
   /** Only an ADMIN sees the page; anyone else sees "Forbidden". */
@@ -19,30 +16,7 @@ interface RequireSessionProps {
  * session the api module has already sent the browser to the login page.
  */
 export function RequireSession({ admin = false, children }: RequireSessionProps) {
-  const [state, setState] = useState<State>({ kind: "loading" });
-  const [attempt, setAttempt] = useState(0);
-
-  useEffect(() => {
-    let current = true;
-    getSession().then(
-      (session) => {
-        if (current) setState({ kind: "ready", session });
-      },
-      (caught: unknown) => {
-        const error = toApiError(caught);
-        // 401: on the way to the login page; keep showing "Loading…".
-        if (current && error.status !== 401) setState({ kind: "failed", error });
-      },
-    );
-    return () => {
-      current = false;
-    };
-  }, [attempt]);
-
-  const retry = useCallback(() => {
-    setState({ kind: "loading" });
-    setAttempt((n) => n + 1);
-  }, []);
+  const [state, retry] = useLoad(getSession);
 
   switch (state.kind) {
     case "loading":
@@ -61,7 +35,7 @@ export function RequireSession({ admin = false, children }: RequireSessionProps)
         </Page>
       );
     case "ready":
-      if (admin && state.session.user.role !== "ADMIN") return <ForbiddenPage />;
-      return <>{children(state.session)}</>;
+      if (admin && state.value.user.role !== "ADMIN") return <ForbiddenPage />;
+      return <>{children(state.value)}</>;
   }
 }

@@ -1,11 +1,11 @@
-import { useCallback, useEffect, useState } from "react";
-import { type ApiError, type FactorProof, type MfaStatus, getMfaStatus, stepUp, stepUpPasskeyOptions } from "../api";
+import { type FactorProof, type MfaStatus, getMfaStatus, stepUp, stepUpPasskeyOptions } from "../api";
 import { Button } from "../components/Button";
 import { Link } from "../components/Link";
 import { Loading, Page } from "../components/Page";
 import { RequireSession } from "../components/RequireSession";
 import { SecondFactorForm } from "../components/SecondFactorForm";
-import { NAVIGATING, toApiError } from "../forms";
+import { useLoad } from "../components/useLoad";
+import { NAVIGATING } from "../forms";
 import { goTo, sameOriginPath } from "../navigation";
 import { useLocation } from "../router";
 
@@ -27,35 +27,10 @@ export function StepUpPage() {
   return <RequireSession>{() => <StepUp />}</RequireSession>;
 }
 
-type State = { kind: "loading" } | { kind: "ready"; status: MfaStatus } | { kind: "failed"; error: ApiError };
-
 function StepUp() {
   const { search } = useLocation();
   const target = sameOriginPath(search.get("next")) ?? "/account";
-  const [state, setState] = useState<State>({ kind: "loading" });
-  const [attempt, setAttempt] = useState(0);
-
-  useEffect(() => {
-    let current = true;
-    getMfaStatus().then(
-      (status) => {
-        if (current) setState({ kind: "ready", status });
-      },
-      (caught: unknown) => {
-        const error = toApiError(caught);
-        // 401: on the way to the login page.
-        if (current && error.status !== 401) setState({ kind: "failed", error });
-      },
-    );
-    return () => {
-      current = false;
-    };
-  }, [attempt]);
-
-  const retry = useCallback(() => {
-    setState({ kind: "loading" });
-    setAttempt((n) => n + 1);
-  }, []);
+  const [state, retry] = useLoad(getMfaStatus);
 
   async function prove(proof: FactorProof): Promise<typeof NAVIGATING> {
     await stepUp(proof);
@@ -77,14 +52,14 @@ function StepUp() {
             </Button>
           </div>
         </>
-      ) : hasFactor(state.status) ? (
+      ) : hasFactor(state.value) ? (
         <>
           <p className="muted">What you opened asks for your second factor again before it lets you in.</p>
           <SecondFactorForm
             id="step-up"
-            app={state.status.totp}
-            recoveryCodes={state.status.recoveryCodesLeft > 0}
-            passkey={state.status.passkeys.length > 0}
+            app={state.value.totp}
+            recoveryCodes={state.value.recoveryCodesLeft > 0}
+            passkey={state.value.passkeys.length > 0}
             passkeyOptions={stepUpPasskeyOptions}
             onProof={prove}
           />
